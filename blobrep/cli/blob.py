@@ -1,0 +1,119 @@
+"""``blobrep blob publish|restore|verify``: plumbing over explicit store directories.
+
+These read and write exactly what the gallery commands write into a replica, so they are
+the tool for scripts and for looking at a replica by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from blobrep.cli.output import print_result, print_table
+from blobrep.cli.progress import ProgressBar
+from blobrep.core.units import parse_size
+from blobrep.service import BlobService, ChunkingSpec, LocalStore
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser("blob", help="publish, restore and verify blobs in store directories")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    publish = actions.add_parser("publish", help="chunk, compress and store a source file")
+    publish.add_argument("source", type=Path, help="the image file to publish")
+    publish.add_argument(
+        "--store", action="append", required=True, type=Path, help="a replica directory (repeat for more)"
+    )
+    _blob_options(publish)
+    publish.add_argument(
+        "--chunking",
+        choices=("fastcdc", "fixed"),
+        default="fastcdc",
+        help="chunk boundaries (default: fastcdc)",
+    )
+    publish.add_argument(
+        "--chunk-size",
+        type=parse_size,
+        default=None,
+        help="average (fastcdc, default 1MiB) or exact (fixed, default 4MiB) chunk size",
+    )
+    publish.add_argument("--level", type=int, default=1, help="zstd level 1..19 (default: 1)")
+    publish.set_defaults(handler=_publish)
+
+    restore = actions.add_parser("restore", help="write a blob to a sparse file, verified")
+    restore.add_argument("--store", required=True, type=Path, help="the replica directory to read")
+    _blob_options(restore)
+    restore.add_argument("--output", required=True, type=Path, help="the file to write (replaced atomically)")
+    restore.set_defaults(handler=_restore)
+
+    verify = actions.add_parser("verify", help="check every chunk of a blob; exit 1 if any is bad")
+    verify.add_argument("--store", required=True, type=Path, help="the replica directory to check")
+    _blob_options(verify)
+    verify.set_defaults(handler=_verify)
+
+
+def _blob_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--gallery", required=True, help="the gallery name")
+    parser.add_argument(
+        "--name", required=True, help="{image}/versions/{version}, e.g. ubuntu/versions/1.0.0"
+    )
+
+
+def _rate(size: int, seconds: float) -> float:
+    return round(size / max(seconds, 1e-9) / 1e6, 1)
+
+
+def _publish(args: argparse.Namespace) -> int:
+    if args.chunking == "fixed":
+        spec = ChunkingSpec.fixed(args.chunk_size or 4 * 1024 * 1024)
+    else:
+        spec = ChunkingSpec.fastcdc(args.chunk_size or 1024 * 1024)
+    stores = [LocalStore(path, create=True) for path in args.store]
+    started = time.perf_counter()
+    with ProgressBar("publishing") as bar:
+        result = anyio.run(
+            lambda: BlobService().publish(
+                args.source, stores, args.gallery, args.name, chunking=spec, level=args.level, progress=bar
+            )
+        )
+    seconds = time.perf_counter() - started
+    summary = asdict(result) | {"seconds": round(seconds, 3), "mb_per_s": _rate(result.size, seconds)}
+    print_result(summary, args.format)
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    store = LocalStore(args.store)
+    started = time.perf_counter()
+    with ProgressBar("restoring") as bar:
+        result = anyio.run(
+            lambda: BlobService().restore(store, args.gallery, args.name, args.output, progress=bar)
+        )
+    seconds = time.perf_counter() - started
+    summary = asdict(result) | {"seconds": round(seconds, 3), "mb_per_s": _rate(result.size, seconds)}
+    print_result(summary, args.format)
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    store = LocalStore(args.store)
+    with ProgressBar("verifying") as bar:
+        report = anyio.run(lambda: BlobService().verify(store, args.gallery, args.name, progress=bar))
+    if args.format == "table":
+        rows = [asdict(problem) for problem in report.problems]
+        print_table(rows or [{"result": f"all {report.checked_chunks} chunks verified"}])
+    else:
+        print_result(asdict(report) | {"ok": report.ok}, "json")
+    if not report.ok:
+        sys.stderr.write(
+            f"blobrep: error: {len(report.missing)} missing and {len(report.corrupt)} corrupt chunk(s)"
+            f" in {report.replica}\n"
+        )
+        return 1
+    return 0

@@ -1,0 +1,52 @@
+"""A progress bar on stderr, drawn only when stderr is a terminal (never in pipes or logs)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from types import TracebackType
+from typing import TextIO
+
+from blobrep.core.units import format_size
+
+_WIDTH = 28
+_INTERVAL = 0.1
+
+
+class ProgressBar:
+    """Callable as ``bar(done, total)``; use as a context manager to finish the line."""
+
+    def __init__(self, label: str, stream: TextIO | None = None, *, enabled: bool | None = None) -> None:
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.started = time.monotonic()
+        self._last_draw = 0.0
+        self._drawn = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self._last_draw < _INTERVAL and done < total:
+            return
+        self._last_draw = now
+        fraction = done / total if total else 1.0
+        filled = int(fraction * _WIDTH)
+        rate = done / max(now - self.started, 1e-9)
+        self.stream.write(
+            f"\r{self.label:<12} [{'#' * filled}{'.' * (_WIDTH - filled)}] {fraction:6.1%}"
+            f"  {format_size(done)} / {format_size(total)}  {rate / 1e6:7.1f} MB/s"
+        )
+        self.stream.flush()
+        self._drawn = True
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()

@@ -1,0 +1,80 @@
+"""Storage keys: the layout inside one replica, and the rules every key must pass.
+
+Layout (identical for every kind of store)::
+
+    galleries/{g}/chunks/{d[0:2]}/{d[2:4]}/{d}            zstd frame of one chunk
+    galleries/{g}/images/{i}/versions/{v}/manifest.json    written last
+
+Chunks are deduplicated within a gallery and never across galleries: xxh3 is fast but not
+collision-resistant, and a gallery is a trust boundary.
+
+A key is a relative POSIX path of non-empty segments made of a safe alphabet. Refusing
+``..``, absolute paths, NUL and backslashes here means no store can be tricked into touching
+anything outside its root, whatever it maps keys to.
+"""
+
+from __future__ import annotations
+
+import re
+
+from blobrep.core.names import BlobName, validate_gallery_name
+from blobrep.errors import InvalidKeyError
+
+MAX_KEY_LENGTH = 1024
+_SEGMENT_RE = re.compile(r"[A-Za-z0-9._-]{1,255}")
+_DIGEST_RE = re.compile(r"[0-9a-f]{32}")
+
+MANIFEST_FILENAME = "manifest.json"
+
+
+def validate_key(key: str) -> str:
+    """Return ``key`` if it is a safe relative key, else raise :class:`InvalidKeyError`."""
+    if not key:
+        raise InvalidKeyError("storage key is empty")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidKeyError(f"storage key is {len(key)} characters; the limit is {MAX_KEY_LENGTH}")
+    if key.startswith("/"):
+        raise InvalidKeyError(f"storage key {key!r} is absolute; keys are relative to the store")
+    for segment in key.split("/"):
+        if segment in ("", ".", ".."):
+            raise InvalidKeyError(
+                f"storage key {key!r} has an empty, '.' or '..' segment; keys may not escape"
+                " or alias within the store"
+            )
+        if _SEGMENT_RE.fullmatch(segment) is None:
+            raise InvalidKeyError(
+                f"storage key {key!r} has segment {segment!r}: use letters, digits, '.', '_', '-'"
+            )
+    return key
+
+
+def validate_prefix(prefix: str) -> str:
+    """Return a listing prefix: empty (everything) or a valid key, optionally ending in ``/``."""
+    if prefix == "":
+        return prefix
+    validate_key(prefix[:-1] if prefix.endswith("/") else prefix)
+    return prefix
+
+
+def is_digest(text: str) -> bool:
+    """True if ``text`` is a chunk digest: 32 lower-case hex characters (xxh3-128)."""
+    return _DIGEST_RE.fullmatch(text) is not None
+
+
+def chunk_key(gallery: str, digest: str) -> str:
+    """The key of the chunk named ``digest`` in ``gallery``."""
+    validate_gallery_name(gallery)
+    if not is_digest(digest):
+        raise InvalidKeyError(f"chunk digest {digest!r} is not 32 lower-case hex characters")
+    return f"galleries/{gallery}/chunks/{digest[0:2]}/{digest[2:4]}/{digest}"
+
+
+def chunks_prefix(gallery: str) -> str:
+    """The prefix under which every chunk of ``gallery`` lives."""
+    return f"galleries/{validate_gallery_name(gallery)}/chunks/"
+
+
+def manifest_key(gallery: str, blob: BlobName) -> str:
+    """The key of the manifest of ``blob`` in ``gallery``."""
+    validate_gallery_name(gallery)
+    return f"galleries/{gallery}/images/{blob.image}/versions/{blob.version}/{MANIFEST_FILENAME}"

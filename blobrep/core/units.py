@@ -1,0 +1,50 @@
+"""Byte sizes as people write them (``4GiB``, ``512M``, ``1048576``) and as we print them."""
+
+from __future__ import annotations
+
+import re
+
+from blobrep.errors import InvalidParameterError
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1024,
+    "kb": 1000,
+    "kib": 1024,
+    "m": 1024**2,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "g": 1024**3,
+    "gb": 1000**3,
+    "gib": 1024**3,
+    "t": 1024**4,
+    "tb": 1000**4,
+    "tib": 1024**4,
+}
+_SIZE_RE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*")
+
+
+def parse_size(text: str) -> int:
+    """Bytes in ``text``: a number with an optional unit (k/M/G/T are powers of 1024).
+
+    Raises:
+        InvalidParameterError: naming the text and showing valid forms.
+    """
+    match = _SIZE_RE.fullmatch(text)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _UNITS:
+        raise InvalidParameterError(
+            f"invalid size {text!r}: write a number with an optional unit, e.g. 4096, 512MiB, 1GiB"
+        )
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+def format_size(size: int | float) -> str:
+    """``size`` bytes for people: ``1.5 GiB``."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")

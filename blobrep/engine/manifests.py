@@ -1,0 +1,54 @@
+"""Reading and writing manifests in a replica: the commit point of every blob."""
+
+from __future__ import annotations
+
+from blobrep.core.keys import manifest_key
+from blobrep.core.manifest import Manifest, encode_manifest, parse_manifest
+from blobrep.core.names import BlobName
+from blobrep.errors import ConflictError, ManifestError, ManifestNotFoundError, NotFoundError
+from blobrep.storage.base import Store
+
+
+async def read_manifest(store: Store, gallery: str, blob: BlobName) -> Manifest:
+    """The parsed manifest of ``blob`` in ``store``.
+
+    Raises:
+        ManifestNotFoundError: if the replica holds no manifest for the blob.
+        ManifestError: if it holds one that does not parse or add up.
+    """
+    key = manifest_key(gallery, blob)
+    try:
+        document = await store.get(key)
+    except NotFoundError:
+        raise ManifestNotFoundError(
+            f"no blob {gallery}/{blob} in {store.name} (no manifest at {key})"
+        ) from None
+    try:
+        return parse_manifest(document)
+    except ManifestError as exc:
+        raise ManifestError(f"{key} in {store.name}: {exc}") from exc
+
+
+async def commit_manifest(store: Store, gallery: str, blob: BlobName, manifest: Manifest) -> bool:
+    """Write ``manifest`` as the commit point of ``blob`` in ``store``; True if newly written.
+
+    Blobs are immutable: the same manifest again is a no-op, a different one a conflict.
+    Every chunk must already be durable (the caller has run ``store.sync()``).
+
+    Raises:
+        ConflictError: if the replica holds a different manifest for this blob.
+    """
+    key = manifest_key(gallery, blob)
+    document = encode_manifest(manifest)
+    try:
+        await store.put(key, document, if_absent=True)
+    except ConflictError:
+        existing = await store.get(key)
+        if existing == document:
+            return False
+        raise ConflictError(
+            f"blob {gallery}/{blob} already exists in {store.name} with other content;"
+            " versions are immutable: publish under a new version"
+        ) from None
+    await store.sync()
+    return True

@@ -1,0 +1,112 @@
+"""The one exception tree of blobrep.
+
+Every error a user can see is a :class:`BlobrepError`. Adapters translate foreign errors
+(``OSError``, SDK exceptions, ``zstd`` errors) into these types at their boundary, always
+``raise ... from exc``, so nothing above ``storage/`` ever handles an ``OSError``. Each message
+names what was wrong and, where it helps, what would be right.
+
+::
+
+    * BlobrepError
+      x InvalidInputError          the caller asked for something malformed
+        - InvalidNameError         a gallery, image or blob name breaks its pattern
+        - InvalidVersionError      not MAJOR.MINOR.PATCH with 32-bit parts
+        - InvalidKeyError          a storage key that is malformed or escapes its root
+        - InvalidParameterError    an option out of range (chunk sizes, levels, counts)
+        - SourceError              a source file that is missing, unreadable or not a file
+      x NotFoundError              something named does not exist
+        - ManifestNotFoundError    no manifest for that blob in that replica
+        - ChunkMissingError        a manifest names a chunk that a replica lacks
+      x ConflictError              something exists that must not (create-if-absent)
+      x IntegrityError             stored data does not match what describes it
+        - ManifestError            a manifest that is malformed, inconsistent or hostile
+        - ChunkCorruptError        a chunk whose bytes do not hash to its name
+        - BlobDigestMismatchError  restored bytes that do not hash to the manifest's digest
+      x StorageError               a store failed to do what was asked (I/O, permissions)
+        - StorageFullError         no space left where the store writes
+"""
+
+from __future__ import annotations
+
+
+class BlobrepError(Exception):
+    """Base of every error blobrep raises on purpose; the CLI prints it as one line."""
+
+
+class InvalidInputError(BlobrepError):
+    """The caller passed a value that can never work; fix the input and call again."""
+
+
+class InvalidNameError(InvalidInputError):
+    """A gallery, image, version path or blob name does not match its pattern."""
+
+
+class InvalidVersionError(InvalidInputError):
+    """An image version is not ``MAJOR.MINOR.PATCH`` with parts in 0..2**32-1."""
+
+
+class InvalidKeyError(InvalidInputError):
+    """A storage key is malformed or would escape the store's root."""
+
+
+class InvalidParameterError(InvalidInputError):
+    """A numeric or enumerated option is out of its allowed range."""
+
+
+class SourceError(InvalidInputError):
+    """A source file cannot be published: missing, unreadable, or not a regular file."""
+
+
+class NotFoundError(BlobrepError):
+    """Something that was named does not exist."""
+
+
+class ManifestNotFoundError(NotFoundError):
+    """A replica holds no manifest for the blob that was asked for."""
+
+
+class ChunkMissingError(NotFoundError):
+    """A manifest names a chunk that a replica does not hold.
+
+    ``digest`` and ``replica`` say which chunk and where, so that a reader can fail over
+    to another replica and a repair knows what to copy.
+    """
+
+    def __init__(self, digest: str, replica: str) -> None:
+        super().__init__(f"chunk {digest} is missing in replica {replica}")
+        self.digest = digest
+        self.replica = replica
+
+
+class ConflictError(BlobrepError):
+    """Something already exists where the caller asked to create it."""
+
+
+class IntegrityError(BlobrepError):
+    """Stored data does not match the digest or description that names it."""
+
+
+class ManifestError(IntegrityError):
+    """A manifest is malformed, inconsistent or hostile; it is never partly trusted."""
+
+
+class ChunkCorruptError(IntegrityError):
+    """A chunk's stored bytes do not decode to bytes that hash to its digest."""
+
+    def __init__(self, digest: str, replica: str, reason: str) -> None:
+        super().__init__(f"chunk {digest} is corrupt in replica {replica}: {reason}")
+        self.digest = digest
+        self.replica = replica
+        self.reason = reason
+
+
+class BlobDigestMismatchError(IntegrityError):
+    """The whole restored blob does not hash to the digest its manifest records."""
+
+
+class StorageError(BlobrepError):
+    """A store could not complete an operation (I/O error, permission, vanished root)."""
+
+
+class StorageFullError(StorageError):
+    """A store ran out of space; nothing visible was left half-written."""

@@ -1,0 +1,76 @@
+"""The library facade: what other Python services, the CLI and the daemon call.
+
+This first cut exposes the blob pipeline over explicit stores (the plumbing layer); the
+gallery catalog, access checks and replication build on it behind the same facade.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from blobrep.core.chunking import ChunkingSpec
+from blobrep.core.codec import DEFAULT_LEVEL
+from blobrep.core.names import BlobName
+from blobrep.core.synthetic import SyntheticImage, rewrite_runs
+from blobrep.engine.publish import ProgressCallback, PublishResult, publish
+from blobrep.engine.restore import RestoreResult, restore
+from blobrep.engine.verify import ChunkProblem, VerifyReport, verify
+from blobrep.storage.base import Store
+from blobrep.storage.local import LocalStore
+
+__all__ = [
+    "BlobService",
+    "ChunkProblem",
+    "ChunkingSpec",
+    "LocalStore",
+    "ProgressCallback",
+    "PublishResult",
+    "RestoreResult",
+    "Store",
+    "SyntheticImage",
+    "VerifyReport",
+    "rewrite_runs",
+]
+
+
+class BlobService:
+    """Publish, restore and verify blobs named ``{image}/versions/{version}`` in a gallery.
+
+    Every method is async and validates its input before touching a store; errors come from
+    :mod:`blobrep.errors`.
+    """
+
+    async def publish(
+        self,
+        source: str | os.PathLike[str],
+        stores: Sequence[Store],
+        gallery: str,
+        name: str,
+        *,
+        chunking: ChunkingSpec | None = None,
+        level: int = DEFAULT_LEVEL,
+        progress: ProgressCallback | None = None,
+    ) -> PublishResult:
+        """Chunk, compress and write ``source`` into every store, manifest last."""
+        return await publish(
+            source, stores, gallery, BlobName.parse(name), chunking=chunking, level=level, progress=progress
+        )
+
+    async def restore(
+        self,
+        store: Store,
+        gallery: str,
+        name: str,
+        output: str | os.PathLike[str],
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> RestoreResult:
+        """Write the blob to ``output`` (sparse), checking every chunk and the whole digest."""
+        return await restore(store, gallery, BlobName.parse(name), output, progress=progress)
+
+    async def verify(
+        self, store: Store, gallery: str, name: str, *, progress: ProgressCallback | None = None
+    ) -> VerifyReport:
+        """Check every chunk of the blob in ``store``; report missing and corrupt ones."""
+        return await verify(store, gallery, BlobName.parse(name), progress=progress)
