@@ -39,12 +39,15 @@ def register(commands: Any) -> None:
     parser.set_defaults(handler=_demo)
 
 
-def _write_image(path: Path, size: int, seed: int, edits: list[tuple[int, bytes]] | None = None) -> None:
-    """Write the synthetic image (with ``edits`` applied) unless an identical one is there."""
+def _write_image(path: Path, size: int, seed: int, edits: list[tuple[int, bytes]] | None = None) -> bool:
+    """Write the synthetic image (with ``edits`` applied) unless an identical one is there.
+
+    Returns False if the image was already there.
+    """
     marker = path.with_suffix(".seed")
     identity = f"{size}:{seed}:{len(edits or [])}"
     if path.exists() and marker.exists() and marker.read_text() == identity:
-        return
+        return False
     with ProgressBar("making image") as bar, open(path, "wb") as handle:
         done = 0
         for block in SyntheticImage(size, seed).blocks():
@@ -55,6 +58,7 @@ def _write_image(path: Path, size: int, seed: int, edits: list[tuple[int, bytes]
             handle.seek(offset)
             handle.write(data)
     marker.write_text(identity)
+    return True
 
 
 def _timed(step: Callable[[], Awaitable[_T]]) -> tuple[_T, float]:
@@ -91,8 +95,10 @@ def _demo(args: argparse.Namespace) -> int:
     first = work / "ubuntu-server-1.0.0.img"
     say(f"blobrep demo in {home.absolute()}: a {format_size(args.size)} VM-like image into region {REGION}\n")
     started = time.perf_counter()
-    _write_image(first, args.size, args.seed)
-    row("make image 1.0.0", args.size, time.perf_counter() - started, "zeros, binaries and text, seeded")
+    if _write_image(first, args.size, args.seed):
+        row("make image 1.0.0", args.size, time.perf_counter() - started, "zeros, binaries and text, seeded")
+    else:
+        say(f"reusing {first}\n")
 
     with ProgressBar("publishing") as bar:
         published, seconds = _timed(
@@ -135,8 +141,12 @@ def _demo(args: argparse.Namespace) -> int:
 
     second = work / "ubuntu-server-1.0.1.img"
     started = time.perf_counter()
-    _write_image(second, args.size, args.seed, rewrite_runs(args.size, 0.01, 16, args.seed + 1))
-    row("make image 1.0.1", args.size, time.perf_counter() - started, "1.0.0 with 1% rewritten in 16 runs")
+    if _write_image(second, args.size, args.seed, rewrite_runs(args.size, 0.01, 16, args.seed + 1)):
+        row(
+            "make image 1.0.1", args.size, time.perf_counter() - started, "1.0.0 with 1% rewritten in 16 runs"
+        )
+    else:
+        say(f"reusing {second}\n")
     with ProgressBar("publishing") as bar:
         update, seconds = _timed(
             lambda: service.publish(second, [replica], GALLERY, f"{IMAGE}/versions/1.0.1", progress=bar)

@@ -52,8 +52,9 @@ class ChunkingSpec:
 
     @classmethod
     def fastcdc(cls, avg_size: int = DEFAULT_AVG_SIZE) -> ChunkingSpec:
-        """Content-defined chunking with ``min = avg/4`` and ``max = 4 * avg``."""
-        return cls("fastcdc", avg_size // 4, avg_size, avg_size * 4).validated()
+        """Content-defined chunking with ``min = avg/4`` (rounded down to even) and ``max = 4 * avg``."""
+        _check_range("average chunk size", avg_size, _AVG_SIZE_RANGE)  # before deriving from it
+        return cls("fastcdc", avg_size // 8 * 2, avg_size, avg_size * 4).validated()
 
     @classmethod
     def fixed(cls, size: int = 4 * MIB) -> ChunkingSpec:
@@ -72,6 +73,10 @@ class ChunkingSpec:
                 f"chunking method {self.method!r} is unknown: choose 'fastcdc' or 'fixed'"
             )
         _check_range("minimum chunk size", self.min_size, _MIN_SIZE_RANGE)
+        if self.min_size % 2:
+            # The FastCDC cut loop steps two bytes at a time from min_size rounded down to
+            # even, so an odd minimum would let chunks one byte short of it through.
+            raise InvalidParameterError(f"minimum chunk size {self.min_size} must be even")
         _check_range("average chunk size", self.avg_size, _AVG_SIZE_RANGE)
         _check_range("maximum chunk size", self.max_size, _MAX_SIZE_RANGE)
         if not self.min_size <= self.avg_size <= self.max_size:

@@ -60,11 +60,13 @@ def is_zero(data: bytes | bytearray | memoryview) -> bool:
     return True
 
 
-def zero_bytes(length: int) -> memoryview:
-    """A read-only view of ``length`` zero bytes, sharing one buffer where it can."""
-    if length <= len(_ZERO_PAGE):
-        return memoryview(_ZERO_PAGE)[:length]
-    return memoryview(bytes(length))
+def hash_zeros(hasher: xxhash.xxh3_128, length: int) -> None:
+    """Feed ``length`` zero bytes to ``hasher`` without allocating them."""
+    page = memoryview(_ZERO_PAGE)
+    while length > 0:
+        step = min(length, len(page))
+        hasher.update(page[:step])
+        length -= step
 
 
 def validate_level(level: int) -> int:

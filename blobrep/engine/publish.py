@@ -27,29 +27,30 @@ from typing import Final
 
 import anyio
 import anyio.to_thread
-import xxhash
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from blobrep.core.chunking import BoundaryFinder, ChunkingSpec
+from blobrep.core.chunking import ChunkingSpec
 from blobrep.core.codec import (
     DEFAULT_LEVEL,
     digest_of,
     encode_chunk,
     is_zero,
-    new_blob_hasher,
     validate_level,
 )
 from blobrep.core.keys import chunk_key, manifest_key
 from blobrep.core.manifest import ChunkRef, build_manifest
 from blobrep.core.names import BlobName, validate_gallery_name
-from blobrep.engine._concurrency import CPU_THREADS, IO_TASKS, task_group, thread_compressor
+from blobrep.engine._concurrency import CPU_THREADS, task_group, thread_compressor
 from blobrep.engine.manifests import commit_manifest
+from blobrep.engine.reader import SourceChunk, SourceReader
 from blobrep.engine.source import open_source
 from blobrep.errors import InvalidParameterError, NotFoundError
 from blobrep.storage.base import Store
 
-#: Bytes read per window; at least twice the largest chunk so every window yields chunks.
-WINDOW_BYTES: Final = 8 * 1024 * 1024
+#: Tasks analysing and compressing chunks: twice the cores, so stats overlap compression.
+CHUNK_TASKS: Final = 2 * CPU_THREADS
+#: Tasks writing compressed chunks: many, since each put waits for its fsync.
+WRITE_TASKS: Final = 8
 
 ProgressCallback = Callable[[int, int], None]
 """Called on the event loop with (bytes done, bytes total) as the work advances."""
@@ -76,53 +77,6 @@ class PublishResult:
     replicas: int
     committed: bool
     """False if every replica already held this exact manifest."""
-
-
-@dataclass(slots=True)
-class _Piece:
-    index: int
-    data: memoryview
-    digest: str | None  # None for a zero chunk
-
-
-class _Reader:
-    """Reads a file window by window and turns it into pieces (runs on a worker thread)."""
-
-    def __init__(self, fd: int, spec: ChunkingSpec) -> None:
-        self.fd = fd
-        self.finder = BoundaryFinder(spec)
-        self.hasher: xxhash.xxh3_128 = new_blob_hasher()
-        self.window = max(WINDOW_BYTES, 2 * spec.max_size)
-        self.position = 0
-        self.index = 0
-        self.carry: memoryview = memoryview(b"")
-        self.eof = False
-
-    def next_pieces(self) -> list[_Piece]:
-        carried = len(self.carry)
-        buffer = bytearray(carried + self.window)
-        view = memoryview(buffer)
-        view[:carried] = self.carry
-        filled = carried
-        while filled < len(buffer):
-            got = os.preadv(self.fd, [view[filled:]], self.position)
-            if got == 0:
-                self.eof = True
-                break
-            self.hasher.update(view[filled : filled + got])
-            filled += got
-            self.position += got
-        data = view[:filled]
-        pieces: list[_Piece] = []
-        start = 0
-        for length in self.finder.cut(data, final=self.eof):
-            piece = data[start : start + length]
-            digest = None if is_zero(piece) else digest_of(piece)
-            pieces.append(_Piece(self.index, piece, digest))
-            self.index += 1
-            start += length
-        self.carry = data[start:]
-        return pieces
 
 
 async def _stored_size(store: Store, key: str) -> int | None:
@@ -204,6 +158,18 @@ class _Stats:
     stored_sizes: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class _Write:
+    key: str
+    frame: bytes
+    stores: list[Store]
+
+
+def _analyse(data: memoryview) -> str | None:
+    """The chunk's digest, or None for a zero chunk (CPU work: runs on a thread)."""
+    return None if is_zero(data) else digest_of(data)
+
+
 async def _run_pipeline(
     fd: int,
     total: int,
@@ -213,52 +179,71 @@ async def _run_pipeline(
     level: int,
     progress: ProgressCallback | None,
 ) -> tuple[list[tuple[str | None, int]], _Stats]:
-    reader = _Reader(fd, spec)
+    reader = SourceReader(fd, spec)
     stats = _Stats()
     refs: dict[int, tuple[str | None, int]] = {}
     cpu = anyio.CapacityLimiter(CPU_THREADS)
     claimed: set[str] = set()
-    send, receive = anyio.create_memory_object_stream[_Piece](max_buffer_size=IO_TASKS * 2)
+    chunk_send, chunk_receive = anyio.create_memory_object_stream[SourceChunk](CHUNK_TASKS)
+    write_send, write_receive = anyio.create_memory_object_stream[_Write](WRITE_TASKS * 2)
 
-    async def read_all(send: MemoryObjectSendStream[_Piece]) -> None:
+    async def read_all(send: MemoryObjectSendStream[SourceChunk]) -> None:
         async with send:
             while not reader.eof:
-                for piece in await anyio.to_thread.run_sync(reader.next_pieces):
-                    await send.send(piece)
+                for chunk in await reader.next_chunks():
+                    await send.send(chunk)
 
-    async def store_chunk(piece: _Piece, digest: str) -> None:
-        key = chunk_key(gallery, digest)
-        sizes = [await _stored_size(store, key) for store in stores]
-        if sizes[0] is not None and all(size == sizes[0] for size in sizes):
-            stats.stored_sizes[digest] = sizes[0]
-            return
-        frame = await anyio.to_thread.run_sync(
-            lambda: encode_chunk(piece.data, thread_compressor(level)), limiter=cpu
-        )
+    async def prepare(chunk: SourceChunk, send: MemoryObjectSendStream[_Write]) -> None:
+        try:
+            digest = await anyio.to_thread.run_sync(_analyse, chunk.data, limiter=cpu)
+            refs[chunk.index] = (digest, len(chunk.data))
+            if digest is None or digest in claimed:
+                return
+            claimed.add(digest)
+            key = chunk_key(gallery, digest)
+            sizes = [await _stored_size(store, key) for store in stores]
+            if sizes[0] is not None and all(size == sizes[0] for size in sizes):
+                stats.stored_sizes[digest] = sizes[0]
+                return
+            frame = await anyio.to_thread.run_sync(
+                lambda: encode_chunk(chunk.data, thread_compressor(level)), limiter=cpu
+            )
+        finally:
+            chunk.window.release()
         stats.stored_sizes[digest] = len(frame)
         stats.new_chunks += 1
-        for store, size in zip(stores, sizes, strict=True):
-            if size != len(frame):
-                await store.put(key, frame)
-                stats.written_bytes += len(frame)
+        # A replica holding the chunk at another size wrote it at another level: rewrite it
+        # so that every replica matches the manifest's stored length.
+        targets = [store for store, size in zip(stores, sizes, strict=True) if size != len(frame)]
+        await send.send(_Write(key, frame, targets))
 
-    async def work(receive: MemoryObjectReceiveStream[_Piece]) -> None:
-        async with receive:
-            async for piece in receive:
-                length = len(piece.data)
-                refs[piece.index] = (piece.digest, length)
-                if piece.digest is not None and piece.digest not in claimed:
-                    claimed.add(piece.digest)
-                    await store_chunk(piece, piece.digest)
+    async def compress(
+        receive: MemoryObjectReceiveStream[SourceChunk], send: MemoryObjectSendStream[_Write]
+    ) -> None:
+        async with receive, send:
+            async for chunk in receive:
+                length = len(chunk.data)
+                await prepare(chunk, send)
                 stats.done_bytes += length
                 if progress is not None:
                     progress(stats.done_bytes, max(total, stats.done_bytes))
 
+    async def write(receive: MemoryObjectReceiveStream[_Write]) -> None:
+        async with receive:
+            async for job in receive:
+                for store in job.stores:
+                    await store.put(job.key, job.frame)
+                    stats.written_bytes += len(job.frame)
+
     async with task_group() as group:
-        group.start_soon(read_all, send)
-        for _ in range(IO_TASKS):
-            group.start_soon(work, receive.clone())
-        receive.close()
-    stats.size = reader.position
-    stats.digest = reader.hasher.hexdigest()
+        group.start_soon(read_all, chunk_send)
+        for _ in range(CHUNK_TASKS):
+            group.start_soon(compress, chunk_receive.clone(), write_send.clone())
+        for _ in range(WRITE_TASKS):
+            group.start_soon(write, write_receive.clone())
+        chunk_receive.close()
+        write_send.close()
+        write_receive.close()
+    stats.size = reader.size
+    stats.digest = reader.digest()
     return [refs[index] for index in range(len(refs))], stats

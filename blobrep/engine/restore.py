@@ -23,7 +23,7 @@ import anyio
 import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from blobrep.core.codec import decode_chunk, new_blob_hasher, zero_bytes
+from blobrep.core.codec import decode_chunk, hash_zeros, new_blob_hasher
 from blobrep.core.keys import chunk_key
 from blobrep.core.manifest import ChunkRef, Manifest
 from blobrep.core.names import BlobName
@@ -185,6 +185,10 @@ async def _restore_into(
             written = os.pwrite(fd, view, position)
             view = view[written:]
             position += written
+        # Start writing these pages back now rather than all at the final fsync, so the disk
+        # works while later chunks are decoded (the kernel would otherwise wait for gigabytes
+        # of dirty pages to pile up first).
+        os.posix_fadvise(fd, slot.offset, slot.chunk.length, os.POSIX_FADV_DONTNEED)
         return plain
 
     async def produce(ordered: MemoryObjectSendStream[_Slot], work: MemoryObjectSendStream[_Slot]) -> None:
@@ -193,7 +197,6 @@ async def _restore_into(
                 slot = _Slot(offset, chunk)
                 await ordered.send(slot)
                 if chunk.is_zero:
-                    slot.plain = zero_bytes(chunk.length)
                     slot.done.set()
                 else:
                     await work.send(slot)
@@ -209,8 +212,10 @@ async def _restore_into(
 
     def hash_batch(batch: list[_Slot]) -> None:
         for slot in batch:
-            assert slot.plain is not None
-            hasher.update(slot.plain)
+            if slot.plain is None:
+                hash_zeros(hasher, slot.chunk.length)
+            else:
+                hasher.update(slot.plain)
 
     async def hash_in_order(ordered: MemoryObjectReceiveStream[_Slot]) -> None:
         async with ordered:

@@ -81,7 +81,9 @@ class LocalStore:
                 raise StorageFullError(f"{self._name} is out of space while {action} {key}") from exc
             if not self._create and not self._root.is_dir():
                 raise StorageError(f"store root {self._root} does not exist or is not a directory") from exc
-            if isinstance(exc, (FileNotFoundError, NotADirectoryError, IsADirectoryError)):
+            if action != "writing" and isinstance(
+                exc, (FileNotFoundError, NotADirectoryError, IsADirectoryError)
+            ):
                 raise NotFoundError(f"{key} not found in {self._name}") from exc
             reason = exc.strerror or type(exc).__name__
             raise StorageError(f"{self._name}: {action} {key} failed: {reason}") from exc
@@ -98,7 +100,10 @@ class LocalStore:
     async def exists(self, key: str) -> bool:
         path = self._path(key)
         with self._translate(key, "checking"):
-            return await aiofiles.os.path.isfile(path)
+            found = await aiofiles.os.path.isfile(path)
+        if not found and not self._create and not await aiofiles.os.path.isdir(self._root):
+            raise StorageError(f"store root {self._root} does not exist or is not a directory")
+        return found
 
     async def stat(self, key: str) -> ObjectInfo:
         path = self._path(key)
@@ -116,6 +121,8 @@ class LocalStore:
             if self._create:
                 return
             raise StorageError(f"store root {self._root} does not exist or is not a directory")
+        if await anyio.to_thread.run_sync(_crosses_symlink, self._root, base):
+            return
         pending: list[tuple[Path, str]] = [(start, f"{base}/" if base else "")]
         first = True
         while pending:
@@ -151,7 +158,8 @@ class LocalStore:
         touched.append(str(parent))
         if not parent.is_dir():
             touched.extend(_make_dirs(parent, self._root))
-        temp = parent / f"{path.name}{_TEMP_MARK}{secrets.token_hex(6)}"
+        # Keys allow 255-character segments (NAME_MAX); keep the temp name within it too.
+        temp = parent / f"{path.name[:200]}{_TEMP_MARK}{secrets.token_hex(6)}"
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         try:
             try:
@@ -195,8 +203,11 @@ class LocalStore:
 def _read_range(path: Path, offset: int, length: int | None) -> bytes:
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
+        info = os.fstat(fd)
+        if not stat_module.S_ISREG(info.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
         if length is None:
-            length = max(os.fstat(fd).st_size - offset, 0)
+            length = max(info.st_size - offset, 0)
         chunks: list[bytes] = []
         remaining = length
         position = offset
@@ -244,6 +255,16 @@ def _fsync_dirs(directories: list[str]) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _crosses_symlink(root: Path, relative: str) -> bool:
+    """True if a directory on the way from ``root`` down to ``relative`` is a symbolic link."""
+    current = root
+    for part in relative.split("/") if relative else []:
+        current = current / part
+        if current.is_symlink():
+            return True
+    return False
 
 
 def _walk_batch(pending: list[tuple[Path, str]], partial: str) -> tuple[list[str], list[tuple[Path, str]]]:
