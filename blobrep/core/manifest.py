@@ -246,6 +246,8 @@ def parse_manifest(document: bytes) -> Manifest:
         ) from exc
     except RecursionError as exc:
         raise ManifestError("invalid manifest: nested too deeply") from exc
+    except ValueError as exc:  # int() refuses numbers of more than 4300 digits
+        raise ManifestError("invalid manifest: a number has too many digits") from exc
     obj = _object(raw, "document", {"format", "size", "digest", "chunking", "compression", "chunks"})
     if obj["format"] != FORMAT:
         raise _fail("format", f"is {json.dumps(obj['format'])[:60]}, expected {FORMAT!r}")

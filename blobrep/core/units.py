@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 
 from blobrep.errors import InvalidParameterError
 
@@ -33,18 +34,21 @@ def parse_size(text: str) -> int:
     """
     match = _SIZE_RE.fullmatch(text)
     unit = match.group(2).lower() if match else ""
-    if match is None or unit not in _UNITS:
+    if match is None or unit not in _UNITS or len(match.group(1)) > 100:  # 10**100 bytes is no size
         raise InvalidParameterError(
             f"invalid size {text!r}: write a number with an optional unit, e.g. 4096, 512MiB, 1GiB"
         )
-    return int(float(match.group(1)) * _UNITS[unit])
+    # Fraction, not float: "1.001kB" is 1001 bytes and big byte counts stay exact.
+    return int(Fraction(match.group(1)) * _UNITS[unit])
 
 
 def format_size(size: int | float) -> str:
     """``size`` bytes for people: ``1.5 GiB``."""
     value = float(size)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        digits = 0 if unit == "B" else 1
+        # Compare what will be shown, so 1048575 bytes is "1.0 MiB", not "1024.0 KiB".
+        if abs(round(value, digits)) < 1024 or unit == "TiB":
+            return f"{value:.{digits}f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")

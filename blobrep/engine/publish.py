@@ -32,9 +32,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from blobrep.core.chunking import ChunkingSpec
 from blobrep.core.codec import (
     DEFAULT_LEVEL,
-    digest_of,
     encode_chunk,
-    is_zero,
     validate_level,
 )
 from blobrep.core.keys import chunk_key, manifest_key
@@ -44,11 +42,9 @@ from blobrep.engine._concurrency import CPU_THREADS, task_group, thread_compress
 from blobrep.engine.manifests import commit_manifest
 from blobrep.engine.reader import SourceChunk, SourceReader
 from blobrep.engine.source import open_source
-from blobrep.errors import InvalidParameterError, NotFoundError
-from blobrep.storage.base import Store
+from blobrep.errors import InvalidParameterError
+from blobrep.storage.base import ObjectInfo, Store
 
-#: Tasks analysing and compressing chunks: twice the cores, so stats overlap compression.
-CHUNK_TASKS: Final = 2 * CPU_THREADS
 #: Tasks writing compressed chunks: many, since each put waits for its fsync.
 WRITE_TASKS: Final = 8
 
@@ -77,13 +73,6 @@ class PublishResult:
     replicas: int
     committed: bool
     """False if every replica already held this exact manifest."""
-
-
-async def _stored_size(store: Store, key: str) -> int | None:
-    try:
-        return (await store.stat(key)).size
-    except NotFoundError:
-        return None
 
 
 async def publish(
@@ -159,15 +148,50 @@ class _Stats:
 
 
 @dataclass(slots=True)
+class _Batch:
+    """Chunks of one window that no replica holds yet, to compress in one thread hop."""
+
+    chunks: list[SourceChunk]
+    keys: list[str]
+    sizes: list[list[int | None]]
+    """Per chunk, the size each replica holds it at (None: missing)."""
+
+
+@dataclass(slots=True)
 class _Write:
     key: str
     frame: bytes
     stores: list[Store]
 
 
-def _analyse(data: memoryview) -> str | None:
-    """The chunk's digest, or None for a zero chunk (CPU work: runs on a thread)."""
-    return None if is_zero(data) else digest_of(data)
+def _size(info: ObjectInfo | None) -> int | None:
+    return None if info is None else info.size
+
+
+def _compress_all(chunks: list[SourceChunk], level: int) -> list[bytes]:
+    """Compress a batch on this thread (CPU work, one hop for several chunks)."""
+    compressor = thread_compressor(level)
+    return [encode_chunk(chunk.data, compressor) for chunk in chunks]
+
+
+def _split(batch: _Batch, parts: int) -> list[_Batch]:
+    """Split ``batch`` into up to ``parts`` batches of about equal bytes, so every core works."""
+    total = sum(len(chunk.data) for chunk in batch.chunks)
+    share = total / parts
+    result: list[_Batch] = []
+    current = _Batch([], [], [])
+    size = 0
+    for chunk, key, sizes in zip(batch.chunks, batch.keys, batch.sizes, strict=True):
+        current.chunks.append(chunk)
+        current.keys.append(key)
+        current.sizes.append(sizes)
+        size += len(chunk.data)
+        if size >= share * (len(result) + 1) and len(result) < parts - 1:
+            result.append(current)
+            current = _Batch([], [], [])
+    if current.chunks:
+        result.append(current)
+    return result
 
 
 async def _run_pipeline(
@@ -179,54 +203,88 @@ async def _run_pipeline(
     level: int,
     progress: ProgressCallback | None,
 ) -> tuple[list[tuple[str | None, int]], _Stats]:
+    """Read -> (per window) look up chunks in the replicas -> compress -> write.
+
+    Work moves between stages in batches of one window, so the cost of a thread hop is paid
+    per window, not per chunk; only the writes (each ending in an fsync) go one by one, on
+    enough tasks that their waits overlap.
+    """
     reader = SourceReader(fd, spec)
     stats = _Stats()
-    refs: dict[int, tuple[str | None, int]] = {}
+    refs: list[tuple[str | None, int]] = []
     cpu = anyio.CapacityLimiter(CPU_THREADS)
     claimed: set[str] = set()
-    chunk_send, chunk_receive = anyio.create_memory_object_stream[SourceChunk](CHUNK_TASKS)
+    window_send, window_receive = anyio.create_memory_object_stream[list[SourceChunk]](1)
+    batch_send, batch_receive = anyio.create_memory_object_stream[_Batch](CPU_THREADS)
     write_send, write_receive = anyio.create_memory_object_stream[_Write](WRITE_TASKS * 2)
 
-    async def read_all(send: MemoryObjectSendStream[SourceChunk]) -> None:
+    def advance(length: int) -> None:
+        stats.done_bytes += length
+        if progress is not None:
+            progress(stats.done_bytes, max(total, stats.done_bytes))
+
+    async def read_all(send: MemoryObjectSendStream[list[SourceChunk]]) -> None:
         async with send:
             while not reader.eof:
-                for chunk in await reader.next_chunks():
-                    await send.send(chunk)
+                await send.send(await reader.next_chunks())
 
-    async def prepare(chunk: SourceChunk, send: MemoryObjectSendStream[_Write]) -> None:
-        try:
-            digest = await anyio.to_thread.run_sync(_analyse, chunk.data, limiter=cpu)
-            refs[chunk.index] = (digest, len(chunk.data))
-            if digest is None or digest in claimed:
-                return
-            claimed.add(digest)
-            key = chunk_key(gallery, digest)
-            sizes = [await _stored_size(store, key) for store in stores]
-            if sizes[0] is not None and all(size == sizes[0] for size in sizes):
-                stats.stored_sizes[digest] = sizes[0]
-                return
-            frame = await anyio.to_thread.run_sync(
-                lambda: encode_chunk(chunk.data, thread_compressor(level)), limiter=cpu
-            )
-        finally:
-            chunk.window.release()
-        stats.stored_sizes[digest] = len(frame)
-        stats.new_chunks += 1
-        # A replica holding the chunk at another size wrote it at another level: rewrite it
-        # so that every replica matches the manifest's stored length.
-        targets = [store for store, size in zip(stores, sizes, strict=True) if size != len(frame)]
-        await send.send(_Write(key, frame, targets))
+    async def look_up(
+        receive: MemoryObjectReceiveStream[list[SourceChunk]], send: MemoryObjectSendStream[_Batch]
+    ) -> None:
+        """Record every chunk in order; pass on the ones some replica lacks."""
+        async with receive, send:
+            async for chunks in receive:
+                fresh: list[SourceChunk] = []
+                for chunk in chunks:
+                    refs.append((chunk.digest, len(chunk.data)))
+                    if chunk.digest is None or chunk.digest in claimed:
+                        chunk.window.release()
+                        advance(len(chunk.data))
+                    else:
+                        claimed.add(chunk.digest)
+                        fresh.append(chunk)
+                if not fresh:
+                    continue
+                keys = [chunk_key(gallery, chunk.digest) for chunk in fresh if chunk.digest is not None]
+                found = [await store.stat_many(keys) for store in stores]
+                batch = _Batch([], [], [])
+                for position, chunk in enumerate(fresh):
+                    sizes = [_size(infos[position]) for infos in found]
+                    first = sizes[0]
+                    if first is not None and all(size == first for size in sizes):
+                        assert chunk.digest is not None
+                        stats.stored_sizes[chunk.digest] = first
+                        chunk.window.release()
+                        advance(len(chunk.data))
+                    else:
+                        batch.chunks.append(chunk)
+                        batch.keys.append(keys[position])
+                        batch.sizes.append(sizes)
+                if batch.chunks:
+                    for part in _split(batch, CPU_THREADS):
+                        await send.send(part)
 
     async def compress(
-        receive: MemoryObjectReceiveStream[SourceChunk], send: MemoryObjectSendStream[_Write]
+        receive: MemoryObjectReceiveStream[_Batch], send: MemoryObjectSendStream[_Write]
     ) -> None:
         async with receive, send:
-            async for chunk in receive:
-                length = len(chunk.data)
-                await prepare(chunk, send)
-                stats.done_bytes += length
-                if progress is not None:
-                    progress(stats.done_bytes, max(total, stats.done_bytes))
+            async for batch in receive:
+                try:
+                    frames = await anyio.to_thread.run_sync(_compress_all, batch.chunks, level, limiter=cpu)
+                finally:
+                    for chunk in batch.chunks:
+                        chunk.window.release()
+                for chunk, key, sizes, frame in zip(
+                    batch.chunks, batch.keys, batch.sizes, frames, strict=True
+                ):
+                    assert chunk.digest is not None
+                    stats.stored_sizes[chunk.digest] = len(frame)
+                    stats.new_chunks += 1
+                    # A replica holding the chunk at another size wrote it at another level:
+                    # rewrite it so that every replica matches the manifest's stored length.
+                    targets = [store for store, size in zip(stores, sizes, strict=True) if size != len(frame)]
+                    await send.send(_Write(key, frame, targets))
+                    advance(len(chunk.data))
 
     async def write(receive: MemoryObjectReceiveStream[_Write]) -> None:
         async with receive:
@@ -236,14 +294,15 @@ async def _run_pipeline(
                     stats.written_bytes += len(job.frame)
 
     async with task_group() as group:
-        group.start_soon(read_all, chunk_send)
-        for _ in range(CHUNK_TASKS):
-            group.start_soon(compress, chunk_receive.clone(), write_send.clone())
+        group.start_soon(read_all, window_send)
+        group.start_soon(look_up, window_receive, batch_send)
+        for _ in range(CPU_THREADS):
+            group.start_soon(compress, batch_receive.clone(), write_send.clone())
         for _ in range(WRITE_TASKS):
             group.start_soon(write, write_receive.clone())
-        chunk_receive.close()
+        batch_receive.close()
         write_send.close()
         write_receive.close()
     stats.size = reader.size
     stats.digest = reader.digest()
-    return [refs[index] for index in range(len(refs))], stats
+    return refs, stats

@@ -1,7 +1,9 @@
 """Reading a source file as chunks: windows from a small pool of reused buffers.
 
 The reader reads one window at a time on a worker thread, hashes the new bytes into the
-whole-blob digest (in order), and asks the boundary finder where the chunks end. Chunks are
+whole-blob digest (in order), asks the boundary finder where the chunks end and names each
+chunk by its digest (or marks it zero), all in one thread hop per window: hops cost about as
+much as hashing a megabyte, so they are made per window, not per chunk. Chunks are
 views into the window's buffer, not copies. A window goes back to the pool once every chunk
 cut from it has been dealt with and the reader has copied its unfinished tail into the next
 window, so the pool size bounds memory, and reused buffers spare the page faults of fresh
@@ -18,7 +20,7 @@ import anyio.to_thread
 import xxhash
 
 from blobrep.core.chunking import BoundaryFinder, ChunkingSpec
-from blobrep.core.codec import new_blob_hasher
+from blobrep.core.codec import digest_of, is_zero, new_blob_hasher
 
 #: Bytes per window; windows hold at least two of the largest chunks, so each yields chunks.
 WINDOW_BYTES = 16 * 1024 * 1024
@@ -62,10 +64,12 @@ class Window:
 
 @dataclass(slots=True)
 class SourceChunk:
-    """A chunk of the source: its position in the blob and a view of its bytes."""
+    """A chunk of the source: its position in the blob, a view of its bytes, its digest."""
 
     index: int
     data: memoryview
+    digest: str | None
+    """xxh3-128 of the bytes, or None for a zero chunk."""
     window: Window
 
 
@@ -93,8 +97,11 @@ class SourceReader:
         """The whole-blob digest of everything read so far."""
         return self._hasher.hexdigest()
 
-    def _fill(self, buffer: bytearray) -> tuple[int, list[int]]:
-        """Blocking part: carry over, read, hash, cut. Returns (bytes in window, chunk lengths)."""
+    def _fill(self, buffer: bytearray) -> tuple[int, list[tuple[int, str | None]]]:
+        """Blocking part: carry over, read, hash, cut, name the chunks.
+
+        Returns the bytes in the window and each chunk's (length, digest or None if zero).
+        """
         view = memoryview(buffer)
         filled = len(self._carry)
         view[:filled] = self._carry
@@ -106,7 +113,13 @@ class SourceReader:
             self._hasher.update(view[filled : filled + got])
             filled += got
             self._position += got
-        return filled, self._finder.cut(view[:filled], final=self.eof)
+        chunks: list[tuple[int, str | None]] = []
+        start = 0
+        for length in self._finder.cut(view[:filled], final=self.eof):
+            piece = view[start : start + length]
+            chunks.append((length, None if is_zero(piece) else digest_of(piece)))
+            start += length
+        return filled, chunks
 
     async def next_chunks(self) -> list[SourceChunk]:
         """The chunks of the next window (empty at the end of the file)."""
@@ -118,8 +131,8 @@ class SourceReader:
         view = memoryview(buffer)[:filled]
         chunks = []
         start = 0
-        for length in lengths:
-            chunks.append(SourceChunk(self._index, view[start : start + length], window))
+        for length, digest in lengths:
+            chunks.append(SourceChunk(self._index, view[start : start + length], digest, window))
             self._index += 1
             start += length
         self._carry = view[start:]

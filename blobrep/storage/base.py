@@ -15,7 +15,8 @@ Semantics every store keeps (the contract suite in ``tests/storage`` checks them
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import builtins
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -74,6 +75,11 @@ class Store(Protocol):
         Raises:
             NotFoundError: if ``key`` does not exist.
         """
+        ...
+
+    async def stat_many(self, keys: Sequence[str]) -> builtins.list[ObjectInfo | None]:
+        """``stat`` of every key, None where a key does not exist, in one round trip where
+        the store can (the publish pipeline asks this of every chunk of a window at once)."""
         ...
 
     async def sync(self) -> None:

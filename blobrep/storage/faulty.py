@@ -7,8 +7,9 @@ other store, so tests exercise the same code paths that production uses.
 
 from __future__ import annotations
 
+import builtins
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -120,6 +121,18 @@ class FaultyStore:
         if kind is not None:
             self._raise(kind, "stat", key)
         return await self.inner.stat(key)
+
+    async def stat_many(self, keys: Sequence[str]) -> builtins.list[ObjectInfo | None]:
+        """Consults the ``stat`` faults key by key: ``missing`` gives None, others raise."""
+        asked: builtins.list[str] = []
+        for key in keys:
+            kind = self._fault("stat", key)
+            if kind is not None and kind != "missing":
+                self._raise(kind, "stat", key)
+            if kind is None:
+                asked.append(key)
+        found = dict(zip(asked, await self.inner.stat_many(asked), strict=True)) if asked else {}
+        return [found.get(key) for key in keys]
 
     async def sync(self) -> None:
         kind = self._fault("sync", "")

@@ -21,7 +21,7 @@ import os
 import secrets
 import stat as stat_module
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -113,6 +113,19 @@ class LocalStore:
             raise NotFoundError(f"{key} not found in {self._name}")
         return ObjectInfo(key, result.st_size, result.st_mtime)
 
+    async def stat_many(self, keys: Sequence[str]) -> builtins.list[ObjectInfo | None]:
+        paths = [self._path(key) for key in keys]
+        if not paths:
+            return []
+        with self._translate(keys[0], "inspecting"):
+            found = await anyio.to_thread.run_sync(_stat_files, paths)
+        if not self._create and not any(found) and not await aiofiles.os.path.isdir(self._root):
+            raise StorageError(f"store root {self._root} does not exist or is not a directory")
+        return [
+            None if info is None else ObjectInfo(key, info[0], info[1])
+            for key, info in zip(keys, found, strict=True)
+        ]
+
     async def list(self, prefix: str = "") -> AsyncIterator[str]:
         validate_prefix(prefix)
         base, _, partial = prefix.rpartition("/")
@@ -198,6 +211,19 @@ class LocalStore:
             return
         with self._translate("(directories)", "syncing"):
             await anyio.to_thread.run_sync(_fsync_dirs, sorted(dirty, key=len, reverse=True))
+
+
+def _stat_files(paths: list[Path]) -> list[tuple[int, float] | None]:
+    """(size, mtime) of each regular file, None where missing or not a regular file."""
+    found: list[tuple[int, float] | None] = []
+    for path in paths:
+        try:
+            info = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            found.append(None)
+            continue
+        found.append((info.st_size, info.st_mtime) if stat_module.S_ISREG(info.st_mode) else None)
+    return found
 
 
 def _read_range(path: Path, offset: int, length: int | None) -> bytes:

@@ -1,0 +1,58 @@
+"""Hypothesis strategies shared by the core tests."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import strategies as st
+
+from blobrep.core.chunking import ChunkingSpec
+
+HEX = "0123456789abcdef"
+
+digests = st.text(alphabet=HEX, min_size=32, max_size=32)
+
+
+@st.composite
+def blob_bytes(draw: st.DrawFn, max_size: int = 1 << 20) -> bytes:
+    """Bytes shaped like a disk image: random runs, zero runs and short repeating patterns.
+
+    Drawn as (kind, length, seed) segments and expanded with a seeded generator, so a MiB
+    of data costs hypothesis a few choices, not a MiB of them.
+    """
+    segments = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(("random", "zero", "pattern")),
+                st.integers(min_value=0, max_value=max_size),
+                st.integers(min_value=0, max_value=2**32),
+            ),
+            max_size=6,
+        )
+    )
+    parts: list[bytes] = []
+    budget = max_size
+    for kind, length, seed in segments:
+        length = min(length, budget)
+        budget -= length
+        rng = random.Random(seed)
+        if kind == "random":
+            parts.append(rng.randbytes(length))
+        elif kind == "zero":
+            parts.append(bytes(length))
+        else:
+            unit = rng.randbytes(rng.randint(1, 64))
+            parts.append((unit * (length // len(unit) + 1))[:length])
+    return b"".join(parts)
+
+
+def fastcdc_specs(min_avg: int = 256, max_avg: int = 16384) -> st.SearchStrategy[ChunkingSpec]:
+    return st.integers(min_value=min_avg, max_value=max_avg).map(ChunkingSpec.fastcdc)
+
+
+def fixed_specs(min_size: int = 64, max_size: int = 65536) -> st.SearchStrategy[ChunkingSpec]:
+    return st.integers(min_value=min_size, max_value=max_size).map(ChunkingSpec.fixed)
+
+
+def chunking_specs() -> st.SearchStrategy[ChunkingSpec]:
+    return st.one_of(fastcdc_specs(), fixed_specs())
