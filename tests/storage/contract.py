@@ -354,6 +354,27 @@ class StoreContract:
         with pytest.raises(NotFoundError, match="no/such"):
             await store.stat("no/such")
 
+    async def test_stat_many_answers_each_key_in_order_with_none_for_missing(self, store: Store) -> None:
+        await store.put("m/a", payload(10))
+        await store.put("m/c", payload(30))
+
+        infos = await store.stat_many(["m/c", "m/b", "m/a", "m/c"])
+
+        assert [None if info is None else (info.key, info.size) for info in infos] == [
+            ("m/c", 30),
+            None,
+            ("m/a", 10),
+            ("m/c", 30),
+        ]
+
+    async def test_stat_many_of_no_keys_is_empty(self, store: Store) -> None:
+        assert await store.stat_many([]) == []
+
+    async def test_stat_many_rejects_an_invalid_key(self, store: Store) -> None:
+        await store.put("m/a", b"x")
+        with pytest.raises(InvalidKeyError):
+            await store.stat_many(["m/a", "../escape"])
+
     # --- list -------------------------------------------------------------------------
 
     async def test_an_empty_store_lists_nothing(self, store: Store) -> None:

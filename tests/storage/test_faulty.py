@@ -223,3 +223,16 @@ async def test_calls_are_counted_per_operation_including_failed_ones(inner: Loca
 async def test_the_name_defaults_to_the_inner_stores(inner: LocalStore) -> None:
     assert FaultyStore(inner).name == "inner"
     assert FaultyStore(inner, name="flaky").name == "flaky"
+
+
+async def test_stat_many_applies_stat_faults_key_by_key(inner: LocalStore) -> None:
+    await inner.put("c/one", b"1")
+    await inner.put("c/two", b"22")
+    hidden = FaultyStore(inner, [Fault("stat", "missing", key_contains="two")])
+
+    infos = await hidden.stat_many(["c/one", "c/two"])
+
+    assert [None if info is None else info.size for info in infos] == [1, None]
+    failing = FaultyStore(inner, [Fault("stat", "error", key_contains="one")])
+    with pytest.raises(StorageError, match="c/one"):
+        await failing.stat_many(["c/two", "c/one"])
