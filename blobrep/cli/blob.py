@@ -18,6 +18,7 @@ import anyio
 from blobrep.cli.output import print_result, print_table
 from blobrep.cli.progress import ProgressBar
 from blobrep.core.units import parse_size
+from blobrep.errors import InvalidParameterError
 from blobrep.service import BlobService, ChunkingSpec, LocalStore
 
 
@@ -39,7 +40,7 @@ def register(commands: Any) -> None:
     )
     publish.add_argument(
         "--chunk-size",
-        type=parse_size,
+        type=_size,
         default=None,
         help="average (fastcdc, default 1MiB) or exact (fixed, default 4MiB) chunk size",
     )
@@ -58,6 +59,14 @@ def register(commands: Any) -> None:
     verify.set_defaults(handler=_verify)
 
 
+def _size(text: str) -> int:
+    """``parse_size`` for argparse: a bad size is a usage error (one line, exit 2)."""
+    try:
+        return parse_size(text)
+    except InvalidParameterError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _blob_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gallery", required=True, help="the gallery name")
     parser.add_argument(
@@ -70,10 +79,11 @@ def _rate(size: int, seconds: float) -> float:
 
 
 def _publish(args: argparse.Namespace) -> int:
+    # "is None", not "or": an explicit --chunk-size 0 is an error, not the default.
     if args.chunking == "fixed":
-        spec = ChunkingSpec.fixed(args.chunk_size or 4 * 1024 * 1024)
+        spec = ChunkingSpec.fixed(4 * 1024 * 1024 if args.chunk_size is None else args.chunk_size)
     else:
-        spec = ChunkingSpec.fastcdc(args.chunk_size or 1024 * 1024)
+        spec = ChunkingSpec.fastcdc(1024 * 1024 if args.chunk_size is None else args.chunk_size)
     stores = [LocalStore(path, create=True) for path in args.store]
     started = time.perf_counter()
     with ProgressBar("publishing") as bar:

@@ -29,6 +29,23 @@ async def read_manifest(store: Store, gallery: str, blob: BlobName) -> Manifest:
         raise ManifestError(f"{key} in {store.name}: {exc}") from exc
 
 
+async def check_no_conflict(store: Store, gallery: str, blob: BlobName, manifest: Manifest) -> None:
+    """Raise :class:`ConflictError` if ``store`` holds a manifest for ``blob`` other than ``manifest``.
+
+    A publish checks every replica before committing to any, so that a conflict in one replica
+    does not leave the new content committed in the others.
+    """
+    try:
+        existing = await store.get(manifest_key(gallery, blob))
+    except NotFoundError:
+        return
+    if existing != encode_manifest(manifest):
+        raise ConflictError(
+            f"blob {gallery}/{blob} already exists in {store.name} with other content;"
+            " versions are immutable: publish under a new version"
+        )
+
+
 async def commit_manifest(store: Store, gallery: str, blob: BlobName, manifest: Manifest) -> bool:
     """Write ``manifest`` as the commit point of ``blob`` in ``store``; True if newly written.
 

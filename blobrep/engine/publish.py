@@ -32,17 +32,18 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from blobrep.core.chunking import ChunkingSpec
 from blobrep.core.codec import (
     DEFAULT_LEVEL,
+    decode_chunk,
     encode_chunk,
     validate_level,
 )
 from blobrep.core.keys import chunk_key, manifest_key
 from blobrep.core.manifest import ChunkRef, build_manifest
 from blobrep.core.names import BlobName, validate_gallery_name
-from blobrep.engine._concurrency import CPU_THREADS, task_group, thread_compressor
-from blobrep.engine.manifests import commit_manifest
+from blobrep.engine._concurrency import CPU_THREADS, task_group, thread_compressor, thread_decompressor
+from blobrep.engine.manifests import check_no_conflict, commit_manifest
 from blobrep.engine.reader import SourceChunk, SourceReader
 from blobrep.engine.source import open_source
-from blobrep.errors import InvalidParameterError
+from blobrep.errors import ChunkCorruptError, InvalidParameterError
 from blobrep.storage.base import ObjectInfo, Store
 
 #: Tasks writing compressed chunks: many, since each put waits for its fsync.
@@ -112,6 +113,8 @@ async def publish(
     async with task_group() as group:
         for store in stores:
             group.start_soon(store.sync)
+    for store in stores:  # before committing anywhere: a conflict must not half-commit
+        await check_no_conflict(store, gallery, blob, manifest)
     committed = [False] * len(stores)
 
     async def commit(position: int, store: Store) -> None:
@@ -172,6 +175,22 @@ def _compress_all(chunks: list[SourceChunk], level: int) -> list[bytes]:
     """Compress a batch on this thread (CPU work, one hop for several chunks)."""
     compressor = thread_compressor(level)
     return [encode_chunk(chunk.data, compressor) for chunk in chunks]
+
+
+def _intact(frame: bytes, digest: str, length: int) -> bool:
+    """True if ``frame`` is a valid stored form of the chunk (CPU work: run on a thread)."""
+    try:
+        decode_chunk(
+            frame,
+            digest=digest,
+            length=length,
+            stored_length=len(frame),
+            decompressor=thread_decompressor(),
+            replica="",
+        )
+    except ChunkCorruptError:
+        return False
+    return True
 
 
 def _split(batch: _Batch, parts: int) -> list[_Batch]:
@@ -278,10 +297,19 @@ async def _run_pipeline(
                     batch.chunks, batch.keys, batch.sizes, frames, strict=True
                 ):
                     assert chunk.digest is not None
+                    # A replica holding a valid copy (perhaps at another level) keeps it, and
+                    # the others get the same frame: older manifests name its stored length.
+                    holders = [store for store, size in zip(stores, sizes, strict=True) if size is not None]
+                    if holders:
+                        held = await holders[0].get(key)
+                        if await anyio.to_thread.run_sync(
+                            _intact, held, chunk.digest, len(chunk.data), limiter=cpu
+                        ):
+                            frame = held
                     stats.stored_sizes[chunk.digest] = len(frame)
                     stats.new_chunks += 1
-                    # A replica holding the chunk at another size wrote it at another level:
-                    # rewrite it so that every replica matches the manifest's stored length.
+                    # A damaged copy of another size is rewritten so that every replica
+                    # matches the manifest's stored length.
                     targets = [store for store, size in zip(stores, sizes, strict=True) if size != len(frame)]
                     await send.send(_Write(key, frame, targets))
                     advance(len(chunk.data))

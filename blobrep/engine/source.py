@@ -17,7 +17,8 @@ def open_source(path: Path) -> tuple[int, int]:
         SourceError: if the path is missing, a directory, not a regular file, or unreadable.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        # O_NONBLOCK: opening a FIFO that has no writer must not hang; cleared below.
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except FileNotFoundError:
         raise SourceError(f"source {path} does not exist") from None
     except IsADirectoryError:
@@ -33,6 +34,7 @@ def open_source(path: Path) -> tuple[int, int]:
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
         raise SourceError(f"source {path} is not a regular file (raw or VHD image expected)")
+    os.set_blocking(fd, True)
     with suppress(OSError):  # advice only
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
     return fd, info.st_size

@@ -1,0 +1,63 @@
+"""Running the real ``blobrep`` command and looking at what it left on disk."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Final
+
+GALLERY: Final = "gallery1"
+NAME: Final = "img/versions/1.0.0"
+
+
+def blobrep(*args: str | Path, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m blobrep ARGS`` in ``cwd`` and capture its output."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("BLOBREP_")}
+    return subprocess.run(
+        [sys.executable, "-m", "blobrep", *(str(arg) for arg in args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int, *fragments: str) -> str:
+    """The command failed with ``code`` and said why in one line on stderr, and nothing else."""
+    assert result.returncode == code, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("blobrep: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+    assert result.stdout == ""
+    return lines[0]
+
+
+def files_under(root: Path) -> dict[str, int]:
+    """Every file under ``root`` (relative path -> size)."""
+    found: dict[str, int] = {}
+    for directory, _, names in os.walk(root):
+        for name in names:
+            path = Path(directory) / name
+            found[str(path.relative_to(root))] = path.stat().st_size
+    return found
+
+
+def chunk_files(store: Path, gallery: str = GALLERY) -> dict[str, Path]:
+    """Every file under the gallery's chunks directory of a replica, by file name."""
+    found: dict[str, Path] = {}
+    for directory, _, names in os.walk(store / "galleries" / gallery / "chunks"):
+        for name in names:
+            found[name] = Path(directory) / name
+    return found
+
+
+def manifest_file(store: Path, name: str = NAME, gallery: str = GALLERY) -> Path:
+    image, _, version = name.split("/")
+    return store / "galleries" / gallery / "images" / image / "versions" / version / "manifest.json"
