@@ -21,6 +21,7 @@ import xxhash
 
 from blobrep.core.chunking import BoundaryFinder, ChunkingSpec
 from blobrep.core.codec import digest_of, is_zero, new_blob_hasher
+from blobrep.engine.buffers import BufferPool
 
 #: Bytes per window; windows hold at least two of the largest chunks, so each yields chunks.
 WINDOW_BYTES = 16 * 1024 * 1024
@@ -28,29 +29,12 @@ WINDOW_BYTES = 16 * 1024 * 1024
 WINDOW_COUNT = 5
 
 
-class WindowPool:
-    """A fixed number of reusable buffers; ``acquire`` waits while all are in use."""
-
-    def __init__(self, size: int, count: int) -> None:
-        self.size = size
-        self._free: list[bytearray] = []
-        self._available = anyio.Semaphore(count)
-
-    async def acquire(self) -> bytearray:
-        await self._available.acquire()
-        return self._free.pop() if self._free else bytearray(self.size)
-
-    def release(self, buffer: bytearray) -> None:
-        self._free.append(buffer)
-        self._available.release()
-
-
 class Window:
     """One buffer and the number of holders (chunks in flight, and the reader)."""
 
     __slots__ = ("_holders", "_pool", "buffer")
 
-    def __init__(self, pool: WindowPool, buffer: bytearray, holders: int) -> None:
+    def __init__(self, pool: BufferPool, buffer: bytearray, holders: int) -> None:
         self._pool = pool
         self.buffer = buffer
         self._holders = holders
@@ -81,7 +65,7 @@ class SourceReader:
         self._finder = BoundaryFinder(spec)
         self._hasher: xxhash.xxh3_128 = new_blob_hasher()
         size = max(WINDOW_BYTES, 4 * spec.max_size)
-        self._pool = WindowPool(size, WINDOW_COUNT)
+        self._pool = BufferPool(size, WINDOW_COUNT)
         self._position = 0
         self._index = 0
         self._carry: memoryview = memoryview(b"")

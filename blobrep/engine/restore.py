@@ -23,11 +23,12 @@ import anyio
 import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from blobrep.core.codec import decode_chunk, hash_zeros, new_blob_hasher
+from blobrep.core.codec import data_extents, decode_chunk, decode_chunk_into, hash_zeros, new_blob_hasher
 from blobrep.core.keys import chunk_key
 from blobrep.core.manifest import ChunkRef, Manifest
 from blobrep.core.names import BlobName
 from blobrep.engine._concurrency import CPU_THREADS, IO_TASKS, task_group, thread_decompressor
+from blobrep.engine.buffers import BufferPool
 from blobrep.engine.manifests import read_manifest
 from blobrep.engine.publish import ProgressCallback
 from blobrep.errors import (
@@ -39,8 +40,10 @@ from blobrep.errors import (
 )
 from blobrep.storage.base import Store
 
-#: Chunks decoded ahead of the ordered hasher; bounds memory to a few tens of MiB.
-ORDER_WINDOW: Final = 16
+#: Chunks decoded ahead of the ordered hasher; with the hash batch, bounds the buffers.
+ORDER_WINDOW: Final = 12
+#: Bytes of finished output handed to writeback at once.
+WRITEBACK_BYTES: Final = 32 * 1024 * 1024
 #: Chunks the hasher takes in one thread hop.
 HASH_BATCH: Final = 8
 
@@ -62,7 +65,8 @@ class RestoreResult:
 class _Slot:
     offset: int
     chunk: ChunkRef
-    plain: bytes | memoryview | None = None
+    buffer: bytearray | None = None
+    """Where the plain bytes are decoded to; None for a zero chunk."""
     done: anyio.Event = field(default_factory=anyio.Event)
 
 
@@ -177,28 +181,39 @@ async def _restore_into(
     ordered_send, ordered_receive = anyio.create_memory_object_stream[_Slot](ORDER_WINDOW)
     work_send, work_receive = anyio.create_memory_object_stream[_Slot](IO_TASKS)
 
-    def decode_and_write(frame: bytes, slot: _Slot) -> bytes:
-        plain = decode(frame, slot.chunk, store.name)
-        view = memoryview(plain)
-        position = slot.offset
-        while view:
-            written = os.pwrite(fd, view, position)
-            view = view[written:]
-            position += written
-        # Start writing these pages back now rather than all at the final fsync, so the disk
-        # works while later chunks are decoded (the kernel would otherwise wait for gigabytes
-        # of dirty pages to pile up first).
-        os.posix_fadvise(fd, slot.offset, slot.chunk.length, os.POSIX_FADV_DONTNEED)
-        return plain
+    # Produce takes a buffer per chunk in blob order and the hasher gives it back in the
+    # same order, so the pool bounds how far decoding runs ahead and can never deadlock.
+    buffers = BufferPool(manifest.chunking.max_size, ORDER_WINDOW + HASH_BATCH + 1)
+
+    def decode_and_write(frame: bytes, slot: _Slot) -> None:
+        assert slot.buffer is not None and slot.chunk.digest is not None
+        plain = decode_chunk_into(
+            frame,
+            memoryview(slot.buffer),
+            digest=slot.chunk.digest,
+            length=slot.chunk.length,
+            stored_length=slot.chunk.stored_length,
+            decompressor=thread_decompressor(),
+            replica=store.name,
+        )
+        for start, end in data_extents(slot.buffer, slot.chunk.length):
+            view = plain[start:end]
+            position = slot.offset + start
+            while view:
+                written = os.pwrite(fd, view, position)
+                view = view[written:]
+                position += written
 
     async def produce(ordered: MemoryObjectSendStream[_Slot], work: MemoryObjectSendStream[_Slot]) -> None:
         async with ordered, work:
             for offset, chunk in manifest.with_offsets():
                 slot = _Slot(offset, chunk)
-                await ordered.send(slot)
                 if chunk.is_zero:
+                    await ordered.send(slot)
                     slot.done.set()
                 else:
+                    slot.buffer = await buffers.acquire()
+                    await ordered.send(slot)
                     await work.send(slot)
 
     async def fetch(work: MemoryObjectReceiveStream[_Slot]) -> None:
@@ -206,16 +221,25 @@ async def _restore_into(
             async for slot in work:
                 frame = await fetch_chunk(store, gallery, slot.chunk)
                 counters["fetched"] += len(frame)
-                slot.plain = await anyio.to_thread.run_sync(decode_and_write, frame, slot, limiter=cpu)
+                await anyio.to_thread.run_sync(decode_and_write, frame, slot, limiter=cpu)
                 counters["written"] += slot.chunk.length
                 slot.done.set()
 
+    flushed = [0]
+
     def hash_batch(batch: list[_Slot]) -> None:
         for slot in batch:
-            if slot.plain is None:
+            if slot.buffer is None:
                 hash_zeros(hasher, slot.chunk.length)
             else:
-                hasher.update(slot.plain)
+                hasher.update(memoryview(slot.buffer)[: slot.chunk.length])
+        # Everything before this point is written: start writing it back now, in one large
+        # range, rather than all at the final fsync, so the disk works while later chunks
+        # are decoded (the kernel would otherwise let gigabytes of dirty pages pile up).
+        done = batch[-1].offset + batch[-1].chunk.length
+        if done - flushed[0] >= WRITEBACK_BYTES or done == manifest.size:
+            os.posix_fadvise(fd, flushed[0], done - flushed[0], os.POSIX_FADV_DONTNEED)
+            flushed[0] = done
 
     async def hash_in_order(ordered: MemoryObjectReceiveStream[_Slot]) -> None:
         async with ordered:
@@ -231,7 +255,9 @@ async def _restore_into(
                     batch.append(slot)
                 await anyio.to_thread.run_sync(hash_batch, batch, limiter=cpu)
                 for slot in batch:
-                    slot.plain = None
+                    if slot.buffer is not None:
+                        buffers.release(slot.buffer)
+                        slot.buffer = None
                     counters["hashed"] += slot.chunk.length
                 if progress is not None:
                     progress(counters["hashed"], manifest.size)
