@@ -27,6 +27,7 @@ from typing import Final
 
 import anyio
 import anyio.to_thread
+import zstandard
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from blobrep.core.chunking import ChunkingSpec
@@ -34,12 +35,13 @@ from blobrep.core.codec import (
     DEFAULT_LEVEL,
     decode_chunk,
     encode_chunk,
+    new_compressor,
     validate_level,
 )
 from blobrep.core.keys import chunk_key, manifest_key
 from blobrep.core.manifest import ChunkRef, build_manifest
 from blobrep.core.names import BlobName, validate_gallery_name
-from blobrep.engine._concurrency import CPU_THREADS, task_group, thread_compressor, thread_decompressor
+from blobrep.engine._concurrency import CPU_THREADS, task_group, thread_decompressor
 from blobrep.engine.manifests import check_no_conflict, commit_manifest
 from blobrep.engine.reader import SourceChunk, SourceReader
 from blobrep.engine.source import open_source
@@ -171,9 +173,8 @@ def _size(info: ObjectInfo | None) -> int | None:
     return None if info is None else info.size
 
 
-def _compress_all(chunks: list[SourceChunk], level: int) -> list[bytes]:
+def _compress_all(chunks: list[SourceChunk], compressor: zstandard.ZstdCompressor) -> list[bytes]:
     """Compress a batch on this thread (CPU work, one hop for several chunks)."""
-    compressor = thread_compressor(level)
     return [encode_chunk(chunk.data, compressor) for chunk in chunks]
 
 
@@ -235,7 +236,7 @@ async def _run_pipeline(
     claimed: set[str] = set()
     window_send, window_receive = anyio.create_memory_object_stream[list[SourceChunk]](1)
     batch_send, batch_receive = anyio.create_memory_object_stream[_Batch](CPU_THREADS)
-    write_send, write_receive = anyio.create_memory_object_stream[_Write](WRITE_TASKS * 2)
+    write_send, write_receive = anyio.create_memory_object_stream[_Write](0)
 
     def advance(length: int) -> None:
         stats.done_bytes += length
@@ -286,10 +287,15 @@ async def _run_pipeline(
     async def compress(
         receive: MemoryObjectReceiveStream[_Batch], send: MemoryObjectSendStream[_Write]
     ) -> None:
+        # Each compress task owns one compressor: a task runs one hop at a time, so no two
+        # threads ever share it, and contexts do not multiply with the threads of the pool.
+        compressor = new_compressor(level)
         async with receive, send:
             async for batch in receive:
                 try:
-                    frames = await anyio.to_thread.run_sync(_compress_all, batch.chunks, level, limiter=cpu)
+                    frames = await anyio.to_thread.run_sync(
+                        _compress_all, batch.chunks, compressor, limiter=cpu
+                    )
                 finally:
                     for chunk in batch.chunks:
                         chunk.window.release()

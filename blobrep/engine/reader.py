@@ -26,7 +26,7 @@ from blobrep.engine.buffers import BufferPool
 #: Bytes per window; windows hold at least two of the largest chunks, so each yields chunks.
 WINDOW_BYTES = 16 * 1024 * 1024
 #: Windows alive at once: one being read, the rest holding chunks in flight.
-WINDOW_COUNT = 5
+WINDOW_COUNT = 4
 
 
 class Window:
