@@ -94,7 +94,7 @@ def _publish(args: argparse.Namespace) -> int:
         )
     seconds = time.perf_counter() - started
     summary = asdict(result) | {"seconds": round(seconds, 3), "mb_per_s": _rate(result.size, seconds)}
-    print_result(summary, args.format)
+    print_result(summary, args.format or "json")
     return 0
 
 
@@ -107,7 +107,7 @@ def _restore(args: argparse.Namespace) -> int:
         )
     seconds = time.perf_counter() - started
     summary = asdict(result) | {"seconds": round(seconds, 3), "mb_per_s": _rate(result.size, seconds)}
-    print_result(summary, args.format)
+    print_result(summary, args.format or "json")
     return 0
 
 

@@ -73,7 +73,8 @@ def _demo(args: argparse.Namespace) -> int:
     work.mkdir(parents=True, exist_ok=True)
     replica = LocalStore(home / "regions" / REGION / "replica-1", name=f"{REGION}/replica-1", create=True)
     service = BlobService()
-    stream = sys.stderr if args.format == "json" else sys.stdout
+    as_json = args.format == "json"
+    stream = sys.stderr if as_json else sys.stdout
 
     def say(text: str) -> None:
         stream.write(text)
@@ -159,7 +160,7 @@ def _demo(args: argparse.Namespace) -> int:
         f"{update.new_chunks} new chunks, wrote {format_size(update.written_bytes)} ({share:.1%} of 1.0.0)",
     )
 
-    if args.format == "json":
+    if as_json:
         print_json({"home": str(home.absolute()), "steps": rows, "ok": same and report.ok})
     else:
         print_table(rows)

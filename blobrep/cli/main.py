@@ -47,8 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         dest="format",
         choices=("json", "table"),
-        default="json",
-        help="result format (default: json)",
+        default=None,
+        help="result format (default: json for results, table for the demo)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     blob.register(commands)
