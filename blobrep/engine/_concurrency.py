@@ -21,8 +21,17 @@ from anyio.abc import TaskGroup
 from blobrep.core.codec import new_compressor, new_decompressor
 from blobrep.errors import BlobrepError
 
-#: Threads doing CPU work (hashing, chunking, compression) at once: one per core.
-CPU_THREADS: Final = max(1, min(os.cpu_count() or 2, 16))
+
+def _usable_cores() -> int:
+    """Cores this process may run on (its affinity mask, which containers narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 2
+
+
+#: Threads doing CPU work (hashing, chunking, compression) at once: one per usable core.
+CPU_THREADS: Final = max(1, min(_usable_cores(), 16))
 #: Tasks moving chunks at once: more than the cores, so I/O waits overlap CPU work.
 IO_TASKS: Final = max(4, CPU_THREADS * 2)
 

@@ -29,7 +29,14 @@ import aiofiles.os
 import anyio.to_thread
 
 from blobrep.core.keys import validate_key, validate_prefix
-from blobrep.errors import ConflictError, InvalidParameterError, NotFoundError, StorageError, StorageFullError
+from blobrep.errors import (
+    ConflictError,
+    InvalidKeyError,
+    InvalidParameterError,
+    NotFoundError,
+    StorageError,
+    StorageFullError,
+)
 from blobrep.storage.base import ObjectInfo
 
 _TEMP_MARK = "~tmp~"
@@ -95,7 +102,7 @@ class LocalStore:
             raise InvalidParameterError(f"range offset={offset} length={length} is negative")
         path = self._path(key)
         with self._translate(key, "reading"):
-            return await anyio.to_thread.run_sync(_read_range, path, offset, length)
+            return await anyio.to_thread.run_sync(_read_confined, self._root, path, offset, length, key)
 
     async def exists(self, key: str) -> bool:
         path = self._path(key)
@@ -130,7 +137,7 @@ class LocalStore:
         validate_prefix(prefix)
         base, _, partial = prefix.rpartition("/")
         start = self._root.joinpath(*base.split("/")) if base else self._root
-        if not self._root.is_dir():
+        if not await aiofiles.os.path.isdir(self._root):
             if self._create:
                 return
             raise StorageError(f"store root {self._root} does not exist or is not a directory")
@@ -171,6 +178,7 @@ class LocalStore:
         touched.append(str(parent))
         if not parent.is_dir():
             touched.extend(_make_dirs(parent, self._root))
+        _confine(self._root, parent, key)
         # Keys allow 255-character segments (NAME_MAX); keep the temp name within it too.
         temp = parent / f"{path.name[:200]}{_TEMP_MARK}{secrets.token_hex(6)}"
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
@@ -197,7 +205,7 @@ class LocalStore:
         path = self._path(key)
         try:
             with self._translate(key, "deleting"):
-                await aiofiles.os.remove(path)
+                await anyio.to_thread.run_sync(_remove_confined, self._root, path, key)
         except NotFoundError:
             return False
         with self._dirty_lock:
@@ -224,6 +232,28 @@ def _stat_files(paths: list[Path]) -> list[tuple[int, float] | None]:
             continue
         found.append((info.st_size, info.st_mtime) if stat_module.S_ISREG(info.st_mode) else None)
     return found
+
+
+def _confine(root: Path, directory: Path, key: str) -> None:
+    """Refuse ``key`` if its directory resolves outside ``root`` (through a symbolic link).
+
+    Key validation already stops ``..`` and absolute paths; this stops a link planted inside
+    the root from carrying reads, writes or deletes elsewhere. The root itself may be a link.
+    """
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(directory)
+    if real != real_root and not real.startswith(real_root + os.sep):
+        raise InvalidKeyError(f"storage key {key!r} resolves outside the store root {root} through a link")
+
+
+def _read_confined(root: Path, path: Path, offset: int, length: int | None, key: str) -> bytes:
+    _confine(root, path.parent, key)
+    return _read_range(path, offset, length)
+
+
+def _remove_confined(root: Path, path: Path, key: str) -> None:
+    _confine(root, path.parent, key)
+    os.remove(path)
 
 
 def _read_range(path: Path, offset: int, length: int | None) -> bytes:

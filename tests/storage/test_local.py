@@ -255,6 +255,40 @@ async def test_list_does_not_follow_symlinks_inside_the_root(tmp_path: Path, roo
     assert await listed(store, "real/dirlink/") == []
 
 
+async def test_a_link_inside_the_root_cannot_carry_reads_writes_or_deletes_outside(
+    tmp_path: Path, root: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim").write_bytes(b"do not touch")
+    store = LocalStore(root)
+    await store.put("real/key", b"value")
+    (root / "link").symlink_to(outside, target_is_directory=True)
+
+    with pytest.raises(InvalidKeyError, match="outside the store root"):
+        await store.put("link/planted", b"evil")
+    with pytest.raises(InvalidKeyError, match="outside the store root"):
+        await store.get("link/victim")
+    with pytest.raises(InvalidKeyError, match="outside the store root"):
+        await store.delete("link/victim")
+
+    assert sorted(path.name for path in outside.iterdir()) == ["victim"]
+    assert (outside / "victim").read_bytes() == b"do not touch"
+    assert await store.get("real/key") == b"value"
+
+
+async def test_a_root_that_is_itself_a_link_works(tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    target.mkdir()
+    (tmp_path / "alias").symlink_to(target, target_is_directory=True)
+    store = LocalStore(tmp_path / "alias")
+
+    await store.put("a/b", b"value")
+
+    assert await store.get("a/b") == b"value"
+    assert (target / "a" / "b").read_bytes() == b"value"
+
+
 async def test_list_in_small_batches_returns_every_key_once(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
