@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import anyio
-
 from blobrep.cli.output import print_result, print_table
-from blobrep.cli.progress import ProgressBar
+from blobrep.cli.progress import run_with_progress
 from blobrep.core.units import parse_size
 from blobrep.errors import InvalidParameterError
 from blobrep.service import BlobService, ChunkingSpec, LocalStore
@@ -74,10 +71,6 @@ def _blob_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _rate(size: int, seconds: float) -> float:
-    return round(size / max(seconds, 1e-9) / 1e6, 1)
-
-
 def _publish(args: argparse.Namespace) -> int:
     # "is None", not "or": an explicit --chunk-size 0 is an error, not the default.
     if args.chunking == "fixed":
@@ -85,36 +78,36 @@ def _publish(args: argparse.Namespace) -> int:
     else:
         spec = ChunkingSpec.fastcdc(1024 * 1024 if args.chunk_size is None else args.chunk_size)
     stores = [LocalStore(path, create=True) for path in args.store]
-    started = time.perf_counter()
-    with ProgressBar("publishing") as bar:
-        result = anyio.run(
-            lambda: BlobService().publish(
-                args.source, stores, args.gallery, args.name, chunking=spec, level=args.level, progress=bar
-            )
-        )
-    seconds = time.perf_counter() - started
-    summary = asdict(result) | {"seconds": round(seconds, 3), "mb_per_s": _rate(result.size, seconds)}
-    print_result(summary, args.format or "json")
+    result, seconds = run_with_progress(
+        "publishing",
+        lambda bar: BlobService().publish(
+            args.source, stores, args.gallery, args.name, chunking=spec, level=args.level, progress=bar
+        ),
+    )
+    _print_timed(asdict(result), result.size, seconds, args.format)
     return 0
 
 
 def _restore(args: argparse.Namespace) -> int:
     store = LocalStore(args.store)
-    started = time.perf_counter()
-    with ProgressBar("restoring") as bar:
-        result = anyio.run(
-            lambda: BlobService().restore(store, args.gallery, args.name, args.output, progress=bar)
-        )
-    seconds = time.perf_counter() - started
-    summary = asdict(result) | {"seconds": round(seconds, 3), "mb_per_s": _rate(result.size, seconds)}
-    print_result(summary, args.format or "json")
+    result, seconds = run_with_progress(
+        "restoring",
+        lambda bar: BlobService().restore(store, args.gallery, args.name, args.output, progress=bar),
+    )
+    _print_timed(asdict(result), result.size, seconds, args.format)
     return 0
+
+
+def _print_timed(summary: dict[str, Any], size: int, seconds: float, output: str | None) -> None:
+    timing = {"seconds": round(seconds, 3), "mb_per_s": round(size / max(seconds, 1e-9) / 1e6, 1)}
+    print_result(summary | timing, output or "json")
 
 
 def _verify(args: argparse.Namespace) -> int:
     store = LocalStore(args.store)
-    with ProgressBar("verifying") as bar:
-        report = anyio.run(lambda: BlobService().verify(store, args.gallery, args.name, progress=bar))
+    report, _ = run_with_progress(
+        "verifying", lambda bar: BlobService().verify(store, args.gallery, args.name, progress=bar)
+    )
     if args.format == "table":
         rows = [asdict(problem) for problem in report.problems]
         print_table(rows or [{"result": f"all {report.checked_chunks} chunks verified"}])

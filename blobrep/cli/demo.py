@@ -11,14 +11,11 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import anyio
-
 from blobrep.cli.output import print_json, print_table
-from blobrep.cli.progress import ProgressBar
+from blobrep.cli.progress import ProgressBar, run_with_progress
 from blobrep.core.units import format_size, parse_size
 from blobrep.service import BlobService, LocalStore, SyntheticImage, rewrite_runs
 
@@ -61,12 +58,6 @@ def _write_image(path: Path, size: int, seed: int, edits: list[tuple[int, bytes]
     return True
 
 
-def _timed(step: Callable[[], Awaitable[_T]]) -> tuple[_T, float]:
-    started = time.perf_counter()
-    result = anyio.run(step)
-    return result, time.perf_counter() - started
-
-
 def _demo(args: argparse.Namespace) -> int:
     home: Path = args.home
     work = home / "demo"
@@ -101,10 +92,10 @@ def _demo(args: argparse.Namespace) -> int:
     else:
         say(f"reusing {first}\n")
 
-    with ProgressBar("publishing") as bar:
-        published, seconds = _timed(
-            lambda: service.publish(first, [replica], GALLERY, f"{IMAGE}/versions/1.0.0", progress=bar)
-        )
+    published, seconds = run_with_progress(
+        "publishing",
+        lambda bar: service.publish(first, [replica], GALLERY, f"{IMAGE}/versions/1.0.0", progress=bar),
+    )
     ratio = published.size / max(published.stored_bytes, 1)
     row(
         "publish 1.0.0",
@@ -116,10 +107,10 @@ def _demo(args: argparse.Namespace) -> int:
     )
 
     restored_path = work / "restored-1.0.0.img"
-    with ProgressBar("restoring") as bar:
-        restored, seconds = _timed(
-            lambda: service.restore(replica, GALLERY, f"{IMAGE}/versions/1.0.0", restored_path, progress=bar)
-        )
+    restored, seconds = run_with_progress(
+        "restoring",
+        lambda bar: service.restore(replica, GALLERY, f"{IMAGE}/versions/1.0.0", restored_path, progress=bar),
+    )
     same = restored.digest == published.digest
     disk = os.stat(restored_path).st_blocks * 512
     row(
@@ -129,10 +120,9 @@ def _demo(args: argparse.Namespace) -> int:
         f"digest {'matches' if same else 'DIFFERS'}; sparse file uses {format_size(disk)} on disk",
     )
 
-    with ProgressBar("verifying") as bar:
-        report, seconds = _timed(
-            lambda: service.verify(replica, GALLERY, f"{IMAGE}/versions/1.0.0", progress=bar)
-        )
+    report, seconds = run_with_progress(
+        "verifying", lambda bar: service.verify(replica, GALLERY, f"{IMAGE}/versions/1.0.0", progress=bar)
+    )
     row(
         "verify 1.0.0",
         report.checked_bytes,
@@ -148,10 +138,10 @@ def _demo(args: argparse.Namespace) -> int:
         )
     else:
         say(f"reusing {second}\n")
-    with ProgressBar("publishing") as bar:
-        update, seconds = _timed(
-            lambda: service.publish(second, [replica], GALLERY, f"{IMAGE}/versions/1.0.1", progress=bar)
-        )
+    update, seconds = run_with_progress(
+        "publishing",
+        lambda bar: service.publish(second, [replica], GALLERY, f"{IMAGE}/versions/1.0.1", progress=bar),
+    )
     share = update.written_bytes / max(published.stored_bytes, 1)
     row(
         "publish 1.0.1",

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import TextIO
+from typing import TextIO, TypeVar
+
+import anyio
 
 from blobrep.core.units import format_size
 
+_T = TypeVar("_T")
 _WIDTH = 28
 _INTERVAL = 0.1
 
@@ -50,3 +54,14 @@ class ProgressBar:
         if self._drawn:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def run_with_progress(label: str, job: Callable[[ProgressBar], Awaitable[_T]]) -> tuple[_T, float]:
+    """Run ``job`` (given a progress bar to report to) on a fresh event loop.
+
+    Returns its result and the seconds it took, which every command reports.
+    """
+    started = time.perf_counter()
+    with ProgressBar(label) as bar:
+        result = anyio.run(job, bar)
+    return result, time.perf_counter() - started
