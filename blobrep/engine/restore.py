@@ -43,7 +43,7 @@ from blobrep.storage.base import Store
 #: Chunks decoded ahead of the ordered hasher; with the hash batch, bounds the buffers.
 ORDER_WINDOW: Final = 12
 #: Bytes of finished output handed to writeback at once.
-WRITEBACK_BYTES: Final = 32 * 1024 * 1024
+WRITEBACK_BYTES: Final = 8 * 1024 * 1024
 #: Chunks the hasher takes in one thread hop.
 HASH_BATCH: Final = 8
 
