@@ -7,10 +7,27 @@ import random
 from hypothesis import strategies as st
 
 from blobrep.core.chunking import ChunkingSpec
+from blobrep.core.version import ImageVersion
 
 HEX = "0123456789abcdef"
 
 digests = st.text(alphabet=HEX, min_size=32, max_size=32)
+
+_PART = st.integers(min_value=0, max_value=2**31 - 1)
+#: Every valid image version.
+versions = st.builds(ImageVersion, _PART, _PART, _PART)
+
+
+def gallery_names(max_length: int = 80) -> st.SearchStrategy[str]:
+    """Valid gallery names of 1 to ``max_length`` characters."""
+    middle = max_length - 2
+    return st.from_regex(rf"[A-Za-z0-9]([A-Za-z0-9._]{{0,{middle}}}[A-Za-z0-9_])?", fullmatch=True)
+
+
+def image_names(max_length: int = 80) -> st.SearchStrategy[str]:
+    """Valid image definition names of 1 to ``max_length`` characters."""
+    middle = max_length - 2
+    return st.from_regex(rf"[A-Za-z0-9]([A-Za-z0-9._-]{{0,{middle}}}[A-Za-z0-9_])?", fullmatch=True)
 
 
 @st.composite

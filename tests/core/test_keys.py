@@ -19,6 +19,7 @@ from blobrep.core.keys import (
 from blobrep.core.names import BlobName
 from blobrep.core.version import ImageVersion
 from blobrep.errors import InvalidKeyError, InvalidNameError
+from tests.core import strategies
 from tests.core.strategies import digests
 
 SAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
@@ -26,14 +27,9 @@ SAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
 segments = st.text(alphabet=SAFE, min_size=1, max_size=40).filter(lambda s: s not in (".", ".."))
 keys = st.lists(segments, min_size=1, max_size=8).map("/".join)
 
-gallery_names = st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9._]{0,30}[A-Za-z0-9_])?", fullmatch=True)
-image_names = st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,30}[A-Za-z0-9_])?", fullmatch=True)
-versions = st.builds(
-    ImageVersion,
-    st.integers(min_value=0, max_value=2**31 - 1),
-    st.integers(min_value=0, max_value=2**31 - 1),
-    st.integers(min_value=0, max_value=2**31 - 1),
-)
+gallery_names = strategies.gallery_names(32)
+image_names = strategies.image_names(32)
+versions = strategies.versions
 
 
 @given(key=keys)

@@ -9,15 +9,11 @@ from hypothesis import strategies as st
 from blobrep.core.names import MAX_NAME_LENGTH, BlobName, validate_gallery_name, validate_image_name
 from blobrep.core.version import ImageVersion
 from blobrep.errors import InvalidInputError, InvalidNameError, InvalidVersionError
+from tests.core import strategies
 
-gallery_names = st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9._]{0,78}[A-Za-z0-9_])?", fullmatch=True)
-image_names = st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,78}[A-Za-z0-9_])?", fullmatch=True)
-versions = st.builds(
-    ImageVersion,
-    st.integers(min_value=0, max_value=2**31 - 1),
-    st.integers(min_value=0, max_value=2**31 - 1),
-    st.integers(min_value=0, max_value=2**31 - 1),
-)
+gallery_names = strategies.gallery_names(80)
+image_names = strategies.image_names(80)
+versions = strategies.versions
 
 
 @given(name=gallery_names)
