@@ -14,10 +14,15 @@ names what was wrong and, where it helps, what would be right.
         - InvalidKeyError          a storage key that is malformed or escapes its root
         - InvalidParameterError    an option out of range (chunk sizes, levels, counts)
         - SourceError              a source file that is missing, unreadable or not a file
+        - InvalidRegionError       a region name, target-region spec or replica count
+        - ImmutableFieldError      an update that changes a field fixed at creation
       x NotFoundError              something named does not exist
         - ManifestNotFoundError    no manifest for that blob in that replica
         - ChunkMissingError        a manifest names a chunk that a replica lacks
+        - ResourceNotFoundError    a gallery, definition, version, region or principal
       x ConflictError              something exists that must not (create-if-absent)
+      x AccessDeniedError          the caller's roles do not allow the action at that scope
+      x UnavailableError           the version exists but cannot be served there yet
       x IntegrityError             stored data does not match what describes it
         - ManifestError            a manifest that is malformed, inconsistent or hostile
         - ChunkCorruptError        a chunk whose bytes do not hash to its name
@@ -57,8 +62,20 @@ class SourceError(InvalidInputError):
     """A source file cannot be published: missing, unreadable, or not a regular file."""
 
 
+class InvalidRegionError(InvalidInputError):
+    """A region name, a ``name[=count][=storage type]`` target or a replica count is wrong."""
+
+
+class ImmutableFieldError(InvalidInputError):
+    """An update tries to change a field that is fixed once the resource exists."""
+
+
 class NotFoundError(BlobrepError):
     """Something that was named does not exist."""
+
+
+class ResourceNotFoundError(NotFoundError):
+    """A gallery, image definition, image version, region or principal does not exist."""
 
 
 class ManifestNotFoundError(NotFoundError):
@@ -80,6 +97,18 @@ class ChunkMissingError(NotFoundError):
 
 class ConflictError(BlobrepError):
     """Something already exists where the caller asked to create it."""
+
+
+class AccessDeniedError(BlobrepError):
+    """The calling principal holds no role that allows the action at that scope.
+
+    The message names the principal, the action and the scope, so that whoever can grant
+    the role knows exactly what to grant.
+    """
+
+
+class UnavailableError(BlobrepError):
+    """The resource exists but cannot serve the request yet (not Completed in that region)."""
 
 
 class IntegrityError(BlobrepError):
