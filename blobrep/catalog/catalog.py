@@ -1,0 +1,325 @@
+"""The catalog facade: one async method per operation, each one transaction.
+
+The catalog stores and returns the values of :mod:`blobrep.core`; it neither validates names
+nor checks access (the service does both before calling). What it does guarantee: creating
+something that exists is a :class:`ConflictError`, never an overwrite; naming something
+missing is a :class:`ResourceNotFoundError` that says which level is missing; a call either
+happens whole or not at all; and no ``sqlite3`` exception ever reaches the caller (they become
+:class:`StorageError`).
+
+Deleting a gallery, definition or version also deletes the role assignments at it and below
+it, in the same transaction: a resource created later under the same name must not inherit
+the grants of the one that was deleted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+
+from blobrep.catalog import assignments, galleries, principals, settings, versions
+from blobrep.catalog.db import Database
+from blobrep.core.access import Principal, RoleAssignment
+from blobrep.core.gallery import Gallery, GalleryImageVersion, ImageDefinition, RegionStatus
+from blobrep.core.ids import ResourceId
+from blobrep.core.version import ImageVersion
+
+
+class Catalog:
+    """Metadata of one blobrep home: the gallery hierarchy, replication status and access.
+
+    Two catalogs may be open on the same file at once, in one process or in several; each
+    sees what the other committed.
+
+    Every method may also raise :class:`StorageError` when SQLite fails (or the catalog is
+    closed); the ``Raises:`` sections list only what a caller would act on.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    @classmethod
+    async def open(cls, path: Path) -> Catalog:
+        """Open the catalog file at ``path``, creating it and its directory if missing.
+
+        Raises:
+            StorageError: the file is not a blobrep catalog, was written by a newer blobrep,
+                or cannot be opened.
+        """
+        return cls(await Database.open(path))
+
+    @property
+    def path(self) -> Path:
+        return self._db.path
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def __aenter__(self) -> Catalog:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # --- galleries ----------------------------------------------------------------------------
+
+    async def create_gallery(self, gallery: Gallery) -> None:
+        """Store a new gallery.
+
+        Raises:
+            ConflictError: a gallery of that name exists.
+        """
+        await self._db.write(lambda c: galleries.create_gallery(c, gallery))
+
+    async def get_gallery(self, name: str) -> Gallery:
+        """The gallery called ``name``.
+
+        Raises:
+            ResourceNotFoundError: no such gallery.
+        """
+        return await self._db.read(lambda c: galleries.get_gallery(c, name))
+
+    async def list_galleries(self) -> list[Gallery]:
+        """Every gallery, sorted by name."""
+        return await self._db.read(galleries.list_galleries)
+
+    async def update_gallery(self, gallery: Gallery) -> None:
+        """Replace the gallery's fields (found by name).
+
+        Raises:
+            ResourceNotFoundError: no such gallery.
+        """
+        await self._db.write(lambda c: galleries.update_gallery(c, gallery))
+
+    async def delete_gallery(self, name: str) -> None:
+        """Delete an empty gallery and the role assignments within it.
+
+        Raises:
+            ResourceNotFoundError: no such gallery.
+            ConflictError: it still holds image definitions (the message says how many).
+        """
+        await self._db.write(lambda c: galleries.delete_gallery(c, name))
+
+    # --- image definitions --------------------------------------------------------------------
+
+    async def create_definition(self, d: ImageDefinition) -> None:
+        """Store a new image definition.
+
+        Raises:
+            ResourceNotFoundError: the gallery does not exist.
+            ConflictError: the name is taken, or another definition has the same identifier
+                (the message names it).
+        """
+        await self._db.write(lambda c: galleries.create_definition(c, d))
+
+    async def get_definition(self, gallery: str, name: str) -> ImageDefinition:
+        """The definition ``name`` of ``gallery``.
+
+        Raises:
+            ResourceNotFoundError: no such gallery or definition (the message says which).
+        """
+        return await self._db.read(lambda c: galleries.get_definition(c, gallery, name))
+
+    async def list_definitions(self, gallery: str) -> list[ImageDefinition]:
+        """The gallery's definitions, sorted by name.
+
+        Raises:
+            ResourceNotFoundError: no such gallery.
+        """
+        return await self._db.read(lambda c: galleries.list_definitions(c, gallery))
+
+    async def update_definition(self, d: ImageDefinition) -> None:
+        """Replace every field but the gallery and the name.
+
+        Raises:
+            ResourceNotFoundError: no such gallery or definition.
+            ConflictError: the new identifier belongs to another definition.
+        """
+        await self._db.write(lambda c: galleries.update_definition(c, d))
+
+    async def delete_definition(self, gallery: str, name: str) -> None:
+        """Delete a definition without versions and the role assignments within it.
+
+        Raises:
+            ResourceNotFoundError: no such gallery or definition.
+            ConflictError: it still holds versions (the message says how many).
+        """
+        await self._db.write(lambda c: galleries.delete_definition(c, gallery, name))
+
+    # --- image versions -----------------------------------------------------------------------
+
+    async def create_version(self, v: GalleryImageVersion) -> None:
+        """Store ``v``: profile, target regions in order, safety profile, blob and ``v.regions``.
+
+        Raises:
+            ResourceNotFoundError: its gallery or definition does not exist.
+            ConflictError: the version exists.
+            InvalidParameterError: a region is listed twice among the targets or the statuses,
+                or a datetime has no time zone.
+        """
+        await self._db.write(lambda c: versions.create_version(c, v))
+
+    async def get_version(self, gallery: str, image: str, version: ImageVersion) -> GalleryImageVersion:
+        """The version; ``regions`` holds status rows in target order, then untargeted ones.
+
+        Raises:
+            ResourceNotFoundError: no such gallery, definition or version (the message says which).
+        """
+        return await self._db.read(lambda c: versions.get_version(c, gallery, image, version))
+
+    async def list_versions(self, gallery: str, image: str) -> list[GalleryImageVersion]:
+        """The definition's versions in numeric order (1.0.9 before 1.0.12).
+
+        Raises:
+            ResourceNotFoundError: no such gallery or definition.
+        """
+        return await self._db.read(lambda c: versions.list_versions(c, gallery, image))
+
+    async def update_version(self, v: GalleryImageVersion) -> None:
+        """Replace location, profile, targets, safety, provisioning state and blob.
+
+        ``v.regions`` is ignored: regional status belongs to replication, which writes it
+        with :meth:`set_region_status`.
+
+        Raises:
+            ResourceNotFoundError: no such gallery, definition or version.
+            InvalidParameterError: a region is listed twice among the targets.
+        """
+        await self._db.write(lambda c: versions.update_version(c, v))
+
+    async def delete_version(self, gallery: str, image: str, version: ImageVersion) -> None:
+        """Delete the version with its status and the role assignments at it.
+
+        Raises:
+            ResourceNotFoundError: no such gallery, definition or version.
+        """
+        await self._db.write(lambda c: versions.delete_version(c, gallery, image, version))
+
+    # --- regional status ----------------------------------------------------------------------
+
+    async def set_region_status(
+        self, gallery: str, image: str, version: ImageVersion, status: RegionStatus
+    ) -> None:
+        """Insert or replace the version's status in ``status.region``.
+
+        Raises:
+            ResourceNotFoundError: no such gallery, definition or version.
+        """
+        await self._db.write(lambda c: versions.set_region_status(c, gallery, image, version, status))
+
+    async def delete_region_status(
+        self, gallery: str, image: str, version: ImageVersion, region: str
+    ) -> None:
+        """Forget the version's status in ``region``; a region without status is already forgotten.
+
+        Raises:
+            ResourceNotFoundError: no such gallery, definition or version.
+        """
+        await self._db.write(lambda c: versions.delete_region_status(c, gallery, image, version, region))
+
+    # --- principals and groups ----------------------------------------------------------------
+
+    async def create_principal(self, p: Principal) -> None:
+        """Store a new principal.
+
+        Raises:
+            ConflictError: a principal of that name exists.
+        """
+        await self._db.write(lambda c: principals.create_principal(c, p))
+
+    async def get_principal(self, name: str) -> Principal:
+        """The principal called ``name``.
+
+        Raises:
+            ResourceNotFoundError: no such principal.
+        """
+        return await self._db.read(lambda c: principals.get_principal(c, name))
+
+    async def list_principals(self) -> list[Principal]:
+        """Every principal, sorted by name."""
+        return await self._db.read(principals.list_principals)
+
+    async def delete_principal(self, name: str) -> None:
+        """Delete the principal, its memberships (both ways) and its role assignments.
+
+        Raises:
+            ResourceNotFoundError: no such principal.
+        """
+        await self._db.write(lambda c: principals.delete_principal(c, name))
+
+    async def add_member(self, group: str, member: str) -> None:
+        """Make ``member`` (any principal, groups included) a direct member of ``group``.
+
+        Raises:
+            ResourceNotFoundError: either principal does not exist.
+            InvalidParameterError: ``group`` is not a group, or ``member`` is ``group``.
+            ConflictError: ``member`` already is a direct member.
+        """
+        await self._db.write(lambda c: principals.add_member(c, group, member))
+
+    async def remove_member(self, group: str, member: str) -> None:
+        """Remove ``member`` from ``group`` (nested groups are left alone).
+
+        Raises:
+            ResourceNotFoundError: no such group, or ``member`` is not a direct member.
+        """
+        await self._db.write(lambda c: principals.remove_member(c, group, member))
+
+    async def list_members(self, group: str) -> list[str]:
+        """The direct members of ``group``, sorted.
+
+        Raises:
+            ResourceNotFoundError: no such principal.
+            InvalidParameterError: the principal is not a group.
+        """
+        return await self._db.read(lambda c: principals.list_members(c, group))
+
+    async def memberships(self) -> dict[str, frozenset[str]]:
+        """Every group (empty ones too) mapped to its direct members: what the access policy needs."""
+        return await self._db.read(principals.memberships)
+
+    # --- role assignments ---------------------------------------------------------------------
+
+    async def create_assignment(self, a: RoleAssignment) -> None:
+        """Grant ``a.role`` to ``a.principal`` at ``a.scope`` (the scope itself is not checked).
+
+        Raises:
+            ResourceNotFoundError: the principal does not exist.
+            ConflictError: the principal already holds that role at that scope.
+        """
+        await self._db.write(lambda c: assignments.create_assignment(c, a))
+
+    async def delete_assignment(self, a: RoleAssignment) -> None:
+        """Remove the assignment.
+
+        Raises:
+            ResourceNotFoundError: there is no such assignment.
+        """
+        await self._db.write(lambda c: assignments.delete_assignment(c, a))
+
+    async def list_assignments(
+        self, *, scope: ResourceId | None = None, principal: str | None = None
+    ) -> list[RoleAssignment]:
+        """Assignments at exactly ``scope`` (not below it) and of ``principal``; both optional."""
+        return await self._db.read(
+            lambda c: assignments.list_assignments(c, scope=scope, principal=principal)
+        )
+
+    async def all_assignments(self) -> list[RoleAssignment]:
+        """Every assignment, sorted by scope, principal and role."""
+        return await self._db.read(assignments.list_assignments)
+
+    # --- settings -----------------------------------------------------------------------------
+
+    async def get_setting(self, key: str) -> str | None:
+        """The value stored under ``key``, or None if it was never set."""
+        return await self._db.read(lambda c: settings.get_setting(c, key))
+
+    async def set_setting(self, key: str, value: str) -> None:
+        """Store ``value`` under ``key``, replacing any earlier value."""
+        await self._db.write(lambda c: settings.set_setting(c, key, value))

@@ -1,0 +1,144 @@
+"""The catalog's schema as numbered migrations.
+
+``MIGRATIONS[n]`` turns a schema at version ``n`` into version ``n + 1``; ``PRAGMA
+user_version`` records how many have been applied. A migration is never edited once released:
+a change to the schema is a new script appended to the tuple, so every catalog in the field
+walks the same path to the latest version.
+
+Conventions of the tables:
+
+* enumerations are stored as their ``.value`` (``Linux``, ``Standard_LRS``), so the file reads
+  the same as the command line and the API;
+* datetimes are ISO 8601 text in UTC with microseconds (``2030-01-01T00:00:00.000000+00:00``),
+  which also sorts chronologically;
+* booleans are 0/1, and NULL wherever the model says "not set" (a target region that inherits
+  the global value, a version whose blob is not yet published);
+* version parts are INTEGERs, so ``ORDER BY major, minor, patch`` is numeric (1.0.9 < 1.0.12).
+
+Versions carry a surrogate integer id because four tables hang off them; everything above a
+version is keyed by its names.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: Written into the database header (``PRAGMA application_id``): "brep" in ASCII. It tells a
+#: blobrep catalog apart from any other SQLite file.
+APPLICATION_ID: Final = 0x62726570
+
+_V1: Final = (
+    f"PRAGMA application_id = {APPLICATION_ID};\n"
+    + """
+
+CREATE TABLE galleries (
+    name                TEXT NOT NULL PRIMARY KEY,
+    location            TEXT NOT NULL,
+    description         TEXT NOT NULL,
+    provisioning_state  TEXT NOT NULL,
+    created_at          TEXT NOT NULL
+);
+
+CREATE TABLE image_definitions (
+    gallery             TEXT NOT NULL REFERENCES galleries (name) ON DELETE RESTRICT,
+    name                TEXT NOT NULL,
+    publisher           TEXT NOT NULL,
+    offer               TEXT NOT NULL,
+    sku                 TEXT NOT NULL,
+    os_type             TEXT NOT NULL,
+    os_state            TEXT NOT NULL,
+    hyper_v_generation  TEXT NOT NULL,
+    architecture        TEXT NOT NULL,
+    vcpus_min           INTEGER,
+    vcpus_max           INTEGER,
+    memory_min          INTEGER,
+    memory_max          INTEGER,
+    end_of_life         TEXT,
+    description         TEXT NOT NULL,
+    provisioning_state  TEXT NOT NULL,
+    PRIMARY KEY (gallery, name),
+    UNIQUE (gallery, publisher, offer, sku)
+);
+
+CREATE TABLE image_versions (
+    id                  INTEGER PRIMARY KEY,
+    gallery             TEXT NOT NULL,
+    image               TEXT NOT NULL,
+    major               INTEGER NOT NULL,
+    minor               INTEGER NOT NULL,
+    patch               INTEGER NOT NULL,
+    location            TEXT NOT NULL,
+    replica_count       INTEGER NOT NULL,
+    storage_type        TEXT NOT NULL,
+    exclude_from_latest INTEGER NOT NULL,
+    end_of_life         TEXT,
+    published           TEXT,
+    allow_deletion_of_replicated_locations INTEGER NOT NULL,
+    provisioning_state  TEXT NOT NULL,
+    blob_size           INTEGER,
+    blob_digest         TEXT,
+    blob_stored_bytes   INTEGER,
+    blob_chunks         INTEGER,
+    UNIQUE (gallery, image, major, minor, patch),
+    FOREIGN KEY (gallery, image) REFERENCES image_definitions (gallery, name) ON DELETE RESTRICT,
+    CHECK (
+        (blob_size IS NULL AND blob_digest IS NULL AND blob_stored_bytes IS NULL AND blob_chunks IS NULL)
+        OR (blob_size IS NOT NULL AND blob_digest IS NOT NULL
+            AND blob_stored_bytes IS NOT NULL AND blob_chunks IS NOT NULL)
+    )
+);
+
+CREATE TABLE target_regions (
+    version_id          INTEGER NOT NULL REFERENCES image_versions (id) ON DELETE CASCADE,
+    position            INTEGER NOT NULL,
+    region              TEXT NOT NULL,
+    replica_count       INTEGER,
+    storage_type        TEXT,
+    exclude_from_latest INTEGER,
+    PRIMARY KEY (version_id, position),
+    UNIQUE (version_id, region)
+);
+
+CREATE TABLE region_status (
+    version_id          INTEGER NOT NULL REFERENCES image_versions (id) ON DELETE CASCADE,
+    region              TEXT NOT NULL,
+    state               TEXT NOT NULL,
+    progress            INTEGER NOT NULL,
+    completed_replicas  INTEGER NOT NULL,
+    target_replicas     INTEGER NOT NULL,
+    details             TEXT NOT NULL,
+    updated_at          TEXT NOT NULL,
+    PRIMARY KEY (version_id, region)
+);
+
+CREATE TABLE principals (
+    name                TEXT NOT NULL PRIMARY KEY,
+    type                TEXT NOT NULL
+);
+
+CREATE TABLE group_members (
+    group_name          TEXT NOT NULL REFERENCES principals (name) ON DELETE CASCADE,
+    member              TEXT NOT NULL REFERENCES principals (name) ON DELETE CASCADE,
+    PRIMARY KEY (group_name, member)
+);
+CREATE INDEX group_members_by_member ON group_members (member);
+
+CREATE TABLE role_assignments (
+    principal           TEXT NOT NULL REFERENCES principals (name) ON DELETE CASCADE,
+    role                TEXT NOT NULL,
+    scope               TEXT NOT NULL,
+    PRIMARY KEY (principal, role, scope)
+);
+CREATE INDEX role_assignments_by_scope ON role_assignments (scope);
+
+CREATE TABLE settings (
+    key                 TEXT NOT NULL PRIMARY KEY,
+    value               TEXT NOT NULL
+);
+"""
+)
+
+#: Every migration, oldest first; ``len(MIGRATIONS)`` is the schema version this code writes.
+MIGRATIONS: Final[tuple[str, ...]] = (_V1,)
+
+SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -1,0 +1,283 @@
+"""Image versions: the version row and its target regions (in order).
+
+The desired state (publishing profile, target regions) and the observed state (one status
+row per region, :mod:`blobrep.catalog.status`) are written by different callers: the service
+replaces a version's profile with :func:`update_version`, while replication reports progress
+with :func:`set_region_status`. Each touches only its own rows, so an update of the profile
+never loses progress that replication recorded in between.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable
+
+from blobrep.catalog._columns import (
+    bool_to_int,
+    int_to_bool,
+    optional_choice,
+    text_to_time,
+    time_to_text,
+    to_choice,
+)
+from blobrep.catalog.assignments import delete_assignments_within
+from blobrep.catalog.galleries import require_definition
+from blobrep.catalog.status import delete_status, statuses_of, write_status
+from blobrep.core.gallery import (
+    BlobInfo,
+    GalleryImageVersion,
+    ProvisioningState,
+    PublishingProfile,
+    RegionStatus,
+    SafetyProfile,
+    StorageType,
+    TargetRegion,
+)
+from blobrep.core.ids import ResourceId
+from blobrep.core.version import ImageVersion
+from blobrep.errors import ConflictError, InvalidParameterError, ResourceNotFoundError
+
+_KEY = "gallery = ? AND image = ? AND major = ? AND minor = ? AND patch = ?"
+
+
+def _key(gallery: str, image: str, version: ImageVersion) -> tuple[str, str, int, int, int]:
+    return (gallery, image, version.major, version.minor, version.patch)
+
+
+def _version_id(connection: sqlite3.Connection, gallery: str, image: str, version: ImageVersion) -> int:
+    """The row id of the version.
+
+    Raises:
+        ResourceNotFoundError: naming the first level that is missing: gallery, definition or version.
+    """
+    row = connection.execute(
+        f"SELECT id FROM image_versions WHERE {_KEY}", _key(gallery, image, version)
+    ).fetchone()
+    if row is None:
+        require_definition(connection, gallery, image)
+        raise ResourceNotFoundError(
+            f"image version '{version}' not found in image definition {image!r} of gallery {gallery!r}"
+        )
+    return int(row["id"])
+
+
+def _unique(names: Iterable[str], what: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InvalidParameterError(f"{what} {name!r} is listed twice")
+        seen.add(name)
+
+
+def _columns(v: GalleryImageVersion) -> dict[str, object]:
+    profile = v.publishing_profile
+    blob = v.blob
+    return {
+        "location": v.location,
+        "replica_count": profile.replica_count,
+        "storage_type": profile.storage_type.value,
+        "exclude_from_latest": int(profile.exclude_from_latest),
+        "end_of_life": time_to_text(profile.end_of_life, "end of life"),
+        "published": time_to_text(profile.published, "published time"),
+        "allow_deletion_of_replicated_locations": int(
+            v.safety_profile.allow_deletion_of_replicated_locations
+        ),
+        "provisioning_state": v.provisioning_state.value,
+        "blob_size": None if blob is None else blob.size,
+        "blob_digest": None if blob is None else blob.digest,
+        "blob_stored_bytes": None if blob is None else blob.stored_bytes,
+        "blob_chunks": None if blob is None else blob.chunks,
+    }
+
+
+def _write_targets(
+    connection: sqlite3.Connection, version_id: int, targets: tuple[TargetRegion, ...]
+) -> None:
+    connection.executemany(
+        "INSERT INTO target_regions"
+        " (version_id, position, region, replica_count, storage_type, exclude_from_latest)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (
+                version_id,
+                position,
+                target.name,
+                target.replica_count,
+                None if target.storage_type is None else target.storage_type.value,
+                bool_to_int(target.exclude_from_latest),
+            )
+            for position, target in enumerate(targets)
+        ],
+    )
+
+
+def create_version(connection: sqlite3.Connection, v: GalleryImageVersion) -> None:
+    """Record ``v`` with its target regions and its regional status rows.
+
+    Raises:
+        ResourceNotFoundError: its gallery or image definition does not exist.
+        ConflictError: the version exists.
+        InvalidParameterError: a region appears twice among the targets or among the statuses.
+    """
+    require_definition(connection, v.gallery, v.image)
+    if connection.execute(
+        f"SELECT 1 FROM image_versions WHERE {_KEY}", _key(v.gallery, v.image, v.version)
+    ).fetchone():
+        raise ConflictError(
+            f"image version '{v.version}' already exists"
+            f" in image definition {v.image!r} of gallery {v.gallery!r}"
+        )
+    _unique((target.name for target in v.publishing_profile.target_regions), "target region")
+    _unique((status.region for status in v.regions), "status of region")
+    columns = {"gallery": v.gallery, "image": v.image, **_version_parts(v.version), **_columns(v)}
+    names = ", ".join(columns)
+    values = ", ".join(f":{name}" for name in columns)
+    cursor = connection.execute(f"INSERT INTO image_versions ({names}) VALUES ({values})", columns)
+    version_id = cursor.lastrowid
+    assert version_id is not None  # an INSERT into a rowid table always sets it
+    _write_targets(connection, version_id, v.publishing_profile.target_regions)
+    for status in v.regions:
+        write_status(connection, version_id, status)
+
+
+def _version_parts(version: ImageVersion) -> dict[str, object]:
+    return {"major": version.major, "minor": version.minor, "patch": version.patch}
+
+
+def update_version(connection: sqlite3.Connection, v: GalleryImageVersion) -> None:
+    """Replace everything ``v`` describes except its regional status, which replication owns.
+
+    Raises:
+        ResourceNotFoundError: the version (or its definition or gallery) does not exist.
+        InvalidParameterError: a region appears twice among the targets.
+    """
+    version_id = _version_id(connection, v.gallery, v.image, v.version)
+    _unique((target.name for target in v.publishing_profile.target_regions), "target region")
+    columns = _columns(v)
+    assignments = ", ".join(f"{name} = :{name}" for name in columns)
+    connection.execute(
+        f"UPDATE image_versions SET {assignments} WHERE id = :id", {**columns, "id": version_id}
+    )
+    connection.execute("DELETE FROM target_regions WHERE version_id = ?", (version_id,))
+    _write_targets(connection, version_id, v.publishing_profile.target_regions)
+
+
+def delete_version(connection: sqlite3.Connection, gallery: str, image: str, version: ImageVersion) -> None:
+    """Delete the version, its targets, its status and every role assignment at it.
+
+    Raises:
+        ResourceNotFoundError: the version (or its definition or gallery) does not exist.
+    """
+    version_id = _version_id(connection, gallery, image, version)
+    delete_assignments_within(connection, ResourceId(gallery, image, version))
+    connection.execute("DELETE FROM image_versions WHERE id = ?", (version_id,))
+
+
+def set_region_status(
+    connection: sqlite3.Connection, gallery: str, image: str, version: ImageVersion, status: RegionStatus
+) -> None:
+    """Insert or replace the version's status in ``status.region``.
+
+    Raises:
+        ResourceNotFoundError: the version (or its definition or gallery) does not exist.
+    """
+    write_status(connection, _version_id(connection, gallery, image, version), status)
+
+
+def delete_region_status(
+    connection: sqlite3.Connection, gallery: str, image: str, version: ImageVersion, region: str
+) -> None:
+    """Forget the version's status in ``region`` (once its replicas there are gone).
+
+    A region without a status row is already forgotten, which is not an error: a target
+    removed before replication ever reported on it has nothing to delete.
+
+    Raises:
+        ResourceNotFoundError: the version (or its definition or gallery) does not exist.
+    """
+    version_id = _version_id(connection, gallery, image, version)
+    delete_status(connection, version_id, region)
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+_TARGETS = (
+    "SELECT version_id, region, replica_count, storage_type, exclude_from_latest FROM target_regions"
+    " WHERE version_id IN (SELECT id FROM image_versions WHERE {where}) ORDER BY version_id, position"
+)
+
+
+def _target(row: sqlite3.Row) -> TargetRegion:
+    return TargetRegion(
+        name=row["region"],
+        replica_count=row["replica_count"],
+        storage_type=optional_choice(StorageType, row["storage_type"], "storage type"),
+        exclude_from_latest=int_to_bool(row["exclude_from_latest"]),
+    )
+
+
+def _select(
+    connection: sqlite3.Connection, where: str, parameters: tuple[object, ...]
+) -> list[GalleryImageVersion]:
+    """Versions matching ``where``, numerically ordered, each with its targets and status.
+
+    Three queries whatever the number of versions, rather than two more per version.
+    """
+    targets: defaultdict[int, list[TargetRegion]] = defaultdict(list)
+    for row in connection.execute(_TARGETS.format(where=where), parameters):
+        targets[row["version_id"]].append(_target(row))
+    statuses = statuses_of(connection, where, parameters)
+    rows = connection.execute(
+        f"SELECT * FROM image_versions WHERE {where} ORDER BY major, minor, patch", parameters
+    )
+    return [_version(row, tuple(targets[row["id"]]), tuple(statuses[row["id"]])) for row in rows]
+
+
+def _version(
+    row: sqlite3.Row, targets: tuple[TargetRegion, ...], statuses: tuple[RegionStatus, ...]
+) -> GalleryImageVersion:
+    blob = None
+    if row["blob_size"] is not None:
+        blob = BlobInfo(row["blob_size"], row["blob_digest"], row["blob_stored_bytes"], row["blob_chunks"])
+    return GalleryImageVersion(
+        gallery=row["gallery"],
+        image=row["image"],
+        version=ImageVersion(row["major"], row["minor"], row["patch"]),
+        location=row["location"],
+        publishing_profile=PublishingProfile(
+            target_regions=targets,
+            replica_count=row["replica_count"],
+            storage_type=to_choice(StorageType, row["storage_type"], "storage type"),
+            exclude_from_latest=bool(row["exclude_from_latest"]),
+            end_of_life=text_to_time(row["end_of_life"]),
+            published=text_to_time(row["published"]),
+        ),
+        safety_profile=SafetyProfile(bool(row["allow_deletion_of_replicated_locations"])),
+        provisioning_state=to_choice(ProvisioningState, row["provisioning_state"], "provisioning state"),
+        blob=blob,
+        regions=statuses,
+    )
+
+
+def get_version(
+    connection: sqlite3.Connection, gallery: str, image: str, version: ImageVersion
+) -> GalleryImageVersion:
+    """The version with its profile, targets and regional status.
+
+    Raises:
+        ResourceNotFoundError: the version (or its definition or gallery) does not exist.
+    """
+    version_id = _version_id(connection, gallery, image, version)
+    (found,) = _select(connection, "id = ?", (version_id,))
+    return found
+
+
+def list_versions(connection: sqlite3.Connection, gallery: str, image: str) -> list[GalleryImageVersion]:
+    """Every version of the definition, oldest (numerically lowest) first.
+
+    Raises:
+        ResourceNotFoundError: the definition (or its gallery) does not exist.
+    """
+    require_definition(connection, gallery, image)
+    return _select(connection, "gallery = ? AND image = ?", (gallery, image))
