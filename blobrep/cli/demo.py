@@ -1,8 +1,9 @@
 """``blobrep demo``: a platform team's first five minutes, on the embedded default.
 
-Makes a VM-like image, publishes it into a local region, reads it back verified, checks
-every stored chunk, then publishes a next version with 1 % of its bytes changed to show
-that only new chunks are written. Prints what happened and how fast.
+Makes a VM-like image, publishes it as version 1.0.0 of an image definition in a gallery
+(into a local region), reads it back verified, checks every stored chunk, then publishes
+1.0.1 with 1 % of its bytes changed to show that only new chunks are written, and resolves
+``latest``. Prints what happened and how fast.
 """
 
 from __future__ import annotations
@@ -14,15 +15,26 @@ import time
 from pathlib import Path
 from typing import Any, TypeVar
 
+from blobrep.cli._common import call
 from blobrep.cli.output import print_json, print_table
 from blobrep.cli.progress import ProgressBar, run_with_progress
+from blobrep.core.ids import LATEST
 from blobrep.core.units import format_size, parse_size
-from blobrep.service import BlobService, LocalStore, SyntheticImage, rewrite_runs
+from blobrep.service import (
+    BlobService,
+    DefinitionFields,
+    GalleryService,
+    LocalStore,
+    PublishResult,
+    SyntheticImage,
+    rewrite_runs,
+)
 
 _T = TypeVar("_T")
 GALLERY = "demo_gallery"
 IMAGE = "ubuntu-server"
 REGION = "westcentralus"
+VERSION_ID = f"/galleries/{GALLERY}/images/{IMAGE}/versions"
 
 
 def register(commands: Any) -> None:
@@ -58,11 +70,44 @@ def _write_image(path: Path, size: int, seed: int, edits: list[tuple[int, bytes]
     return True
 
 
+async def _fresh_versions(service: GalleryService, caller: str) -> None:
+    """The demo's gallery and definition, without versions left from an earlier run.
+
+    Deleting a version removes its manifests but keeps its chunks, so a second run shows
+    what publishing costs when every chunk is already stored: nothing.
+    """
+    if GALLERY not in {gallery.name for gallery in await service.list_galleries(caller)}:
+        await service.create_gallery(caller, GALLERY, location=REGION, description="blobrep demo")
+    if IMAGE not in {item.name for item in await service.list_definitions(caller, GALLERY)}:
+        fields = DefinitionFields(publisher="demo", offer="ubuntu-server", sku="24_04", os_type="Linux")
+        await service.create_definition(caller, GALLERY, IMAGE, fields)
+    for version in await service.list_versions(caller, GALLERY, IMAGE):
+        await service.delete_version(caller, GALLERY, IMAGE, str(version.version))
+
+
+def _publish(args: argparse.Namespace, image: Path, version: str) -> tuple[PublishResult, float]:
+    results: list[PublishResult] = []
+
+    async def job(bar: ProgressBar) -> None:
+        async with await GalleryService.open(args.home) as service:
+            await service.create_version(
+                args.caller or service.bootstrap_admin,
+                GALLERY,
+                IMAGE,
+                version,
+                source=image,
+                progress=bar,
+                on_published=results.append,
+            )
+
+    _, seconds = run_with_progress("publishing", job)
+    return results[0], seconds
+
+
 def _demo(args: argparse.Namespace) -> int:
     home: Path = args.home
     work = home / "demo"
     work.mkdir(parents=True, exist_ok=True)
-    replica = LocalStore(home / "regions" / REGION / "replica-1", name=f"{REGION}/replica-1", create=True)
     service = BlobService()
     as_json = args.format == "json"
     stream = sys.stderr if as_json else sys.stdout
@@ -73,13 +118,13 @@ def _demo(args: argparse.Namespace) -> int:
 
     rows: list[dict[str, Any]] = []
 
-    def row(step: str, size: int, seconds: float, note: str) -> None:
+    def row(step: str, size: int | None, seconds: float, note: str) -> None:
         rows.append(
             {
                 "step": step,
-                "size": format_size(size),
+                "size": None if size is None else format_size(size),
                 "seconds": round(seconds, 2),
-                "MB/s": round(size / max(seconds, 1e-9) / 1e6, 1),
+                "MB/s": None if size is None else round(size / max(seconds, 1e-9) / 1e6, 1),
                 "result": note,
             }
         )
@@ -92,10 +137,8 @@ def _demo(args: argparse.Namespace) -> int:
     else:
         say(f"reusing {first}\n")
 
-    published, seconds = run_with_progress(
-        "publishing",
-        lambda bar: service.publish(first, [replica], GALLERY, f"{IMAGE}/versions/1.0.0", progress=bar),
-    )
+    call(args, _fresh_versions)
+    published, seconds = _publish(args, first, "1.0.0")
     ratio = published.size / max(published.stored_bytes, 1)
     row(
         "publish 1.0.0",
@@ -106,6 +149,7 @@ def _demo(args: argparse.Namespace) -> int:
         f" wrote {format_size(published.written_bytes)}",
     )
 
+    replica = LocalStore(home / "regions" / REGION / "replica-1", name=f"{REGION}/replica-1")
     restored_path = work / "restored-1.0.0.img"
     restored, seconds = run_with_progress(
         "restoring",
@@ -138,16 +182,23 @@ def _demo(args: argparse.Namespace) -> int:
         )
     else:
         say(f"reusing {second}\n")
-    update, seconds = run_with_progress(
-        "publishing",
-        lambda bar: service.publish(second, [replica], GALLERY, f"{IMAGE}/versions/1.0.1", progress=bar),
-    )
+    update, seconds = _publish(args, second, "1.0.1")
     share = update.written_bytes / max(published.stored_bytes, 1)
     row(
         "publish 1.0.1",
         update.size,
         seconds,
         f"{update.new_chunks} new chunks, wrote {format_size(update.written_bytes)} ({share:.1%} of 1.0.0)",
+    )
+    started = time.perf_counter()
+    latest = call(
+        args, lambda gallery, caller: gallery.show_version(caller, GALLERY, IMAGE, LATEST, location=REGION)
+    )
+    row(
+        "resolve latest",
+        0,
+        time.perf_counter() - started,
+        f"{VERSION_ID}/latest in {REGION} is {latest.version}",
     )
 
     if as_json:
@@ -156,6 +207,6 @@ def _demo(args: argparse.Namespace) -> int:
         print_table(rows)
     say(
         f"\nreplica on disk: {replica.root}\n"
-        f"try: blobrep blob verify --store {replica.root} --gallery {GALLERY} --name {IMAGE}/versions/1.0.0\n"
+        f"try: blobrep --home {home} -o table sig image-version list -r {GALLERY} -i {IMAGE}\n"
     )
     return 0 if same and report.ok else 1

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from blobrep import __version__
-from blobrep.cli import blob, demo
+from blobrep.cli import access, blob, demo, regions, sig
 from blobrep.errors import BlobrepError, InvalidInputError
 
 EXIT_FAILED = 1
@@ -43,6 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="the deployment's home directory (default: $BLOBREP_HOME or ./.blobrep)",
     )
     parser.add_argument(
+        "--as",
+        dest="caller",
+        default=os.environ.get("BLOBREP_AS") or None,
+        metavar="PRINCIPAL",
+        help="act as this principal (default: $BLOBREP_AS, else the home's bootstrap admin)",
+    )
+    parser.add_argument(
         "-o",
         "--output",
         dest="format",
@@ -51,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="result format (default: json for results, table for the demo)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    sig.register(commands)
+    regions.register(commands)
+    access.register(commands)
     blob.register(commands)
     demo.register(commands)
     return parser

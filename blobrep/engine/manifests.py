@@ -69,3 +69,15 @@ async def commit_manifest(store: Store, gallery: str, blob: BlobName, manifest: 
         ) from None
     await store.sync()
     return True
+
+
+async def delete_manifest(store: Store, gallery: str, blob: BlobName) -> bool:
+    """Remove the commit point of ``blob`` from ``store`` durably; True if it was there.
+
+    The blob stops being readable in that replica at once; its chunks stay until garbage
+    collection, since other blobs of the gallery may share them.
+    """
+    removed = await store.delete(manifest_key(gallery, blob))
+    if removed:
+        await store.sync()
+    return removed

@@ -1,7 +1,7 @@
-"""The library facade: what other Python services, the CLI and the daemon call.
+"""The blob plumbing: publish, restore and verify one blob over explicit stores.
 
-This first cut exposes the blob pipeline over explicit stores (the plumbing layer); the
-gallery catalog, access checks and replication build on it behind the same facade.
+For scripts and debugging: no catalog and no access checks, just the pipeline, over the
+same key layout the gallery writes, so these calls read exactly what a gallery publishes.
 """
 
 from __future__ import annotations
@@ -12,26 +12,10 @@ from collections.abc import Sequence
 from blobrep.core.chunking import ChunkingSpec
 from blobrep.core.codec import DEFAULT_LEVEL
 from blobrep.core.names import BlobName
-from blobrep.core.synthetic import SyntheticImage, rewrite_runs
 from blobrep.engine.publish import ProgressCallback, PublishResult, publish
 from blobrep.engine.restore import RestoreResult, restore
-from blobrep.engine.verify import ChunkProblem, VerifyReport, verify
+from blobrep.engine.verify import VerifyReport, verify
 from blobrep.storage.base import Store
-from blobrep.storage.local import LocalStore
-
-__all__ = [
-    "BlobService",
-    "ChunkProblem",
-    "ChunkingSpec",
-    "LocalStore",
-    "ProgressCallback",
-    "PublishResult",
-    "RestoreResult",
-    "Store",
-    "SyntheticImage",
-    "VerifyReport",
-    "rewrite_runs",
-]
 
 
 class BlobService:

@@ -25,7 +25,10 @@ def test_the_demo_publishes_restores_and_verifies_in_its_home(tmp_path: Path) ->
         "verify 1.0.0",
         "make image 1.0.1",
         "publish 1.0.1",
+        "resolve latest",
     ]
+    latest = report["steps"][-1]["result"]
+    assert latest.endswith("latest in westcentralus is 1.0.1")
     restored = home / "demo" / "restored-1.0.0.img"
     assert restored.read_bytes() == (home / "demo" / "ubuntu-server-1.0.0.img").read_bytes()
 

@@ -1,0 +1,46 @@
+"""``blobrep region list|show|add``: the places that hold replicas."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from blobrep.cli._common import call, emit
+from blobrep.service import RegionInfo
+from blobrep.service.views import region_view
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser("region", help="list, show and add regions")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("list", help="every region of the home").set_defaults(handler=_list)
+    show = actions.add_parser("show", help="one region")
+    show.add_argument("--name", "-n", required=True, help="short or display name (westus2, 'West US 2')")
+    show.set_defaults(handler=_show)
+    add = actions.add_parser("add", help="add a local-directory region")
+    add.add_argument("--name", "-n", required=True, help="short or display name, e.g. 'North Europe'")
+    add.add_argument(
+        "--path", type=Path, default=None, help="directory for its replicas (default: in the home)"
+    )
+    add.set_defaults(handler=_add)
+
+
+def _row(region: RegionInfo) -> dict[str, Any]:
+    view = region_view(region)
+    return {key: view[key] for key in ("name", "displayName", "kind", "replicas", "path")}
+
+
+def _list(args: argparse.Namespace) -> int:
+    regions = call(args, lambda service, caller: service.list_regions(caller))
+    return emit(args, [region_view(region) for region in regions], [_row(region) for region in regions])
+
+
+def _show(args: argparse.Namespace) -> int:
+    region = call(args, lambda service, caller: service.show_region(caller, args.name))
+    return emit(args, region_view(region), [_row(region)])
+
+
+def _add(args: argparse.Namespace) -> int:
+    region = call(args, lambda service, caller: service.add_region(caller, args.name, path=args.path))
+    return emit(args, region_view(region), [_row(region)])

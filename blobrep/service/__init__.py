@@ -1,0 +1,39 @@
+"""The library facade: what other Python services, the CLI and the daemon call.
+
+* :class:`GalleryService` is the product: galleries, image definitions and versions,
+  regions, principals and role assignments, every call checked against the caller's roles.
+* :class:`BlobService` is the plumbing underneath: the blob pipeline over explicit stores,
+  for scripts and debugging.
+"""
+
+from __future__ import annotations
+
+from blobrep.core.chunking import ChunkingSpec
+from blobrep.core.synthetic import SyntheticImage, rewrite_runs
+from blobrep.engine.publish import ProgressCallback, PublishResult
+from blobrep.engine.restore import RestoreResult
+from blobrep.engine.verify import ChunkProblem, VerifyReport
+from blobrep.service.blobs import BlobService
+from blobrep.service.facade import GalleryService
+from blobrep.service.galleries import DefinitionFields, RegionInfo
+from blobrep.service.versions import VersionOptions
+from blobrep.storage.base import Store
+from blobrep.storage.local import LocalStore
+
+__all__ = [
+    "BlobService",
+    "ChunkProblem",
+    "ChunkingSpec",
+    "DefinitionFields",
+    "GalleryService",
+    "LocalStore",
+    "ProgressCallback",
+    "PublishResult",
+    "RegionInfo",
+    "RestoreResult",
+    "Store",
+    "SyntheticImage",
+    "VerifyReport",
+    "VersionOptions",
+    "rewrite_runs",
+]

@@ -1,0 +1,57 @@
+"""``GalleryService``: the one object other services, the CLI and the daemon use for galleries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+
+import anyio.to_thread
+
+from blobrep.catalog import Catalog
+from blobrep.service._base import bootstrap
+from blobrep.service.galleries import _Galleries
+from blobrep.service.home import Home
+from blobrep.service.sharing import _Sharing
+from blobrep.service.versions import _Versions
+
+
+class GalleryService(_Galleries, _Versions, _Sharing):
+    """Galleries, image definitions, image versions, regions and access, in one home.
+
+    Open it with ``async with await GalleryService.open(home) as service:``. Every method is
+    async, takes the calling principal's name first, checks the caller's roles before doing
+    anything, and raises only :mod:`blobrep.errors` types:
+
+    * ``AccessDeniedError`` names the principal, the action and the scope;
+    * ``InvalidInputError`` (and subclasses) for malformed names, versions, regions, counts;
+    * ``ResourceNotFoundError`` / ``ConflictError`` for what does or does not exist.
+
+    A fresh home is created on first use with default regions and a bootstrap admin
+    (:attr:`bootstrap_admin`) who owns everything.
+    """
+
+    @classmethod
+    async def open(cls, home: str | Path) -> GalleryService:
+        where = Home(Path(home))
+        await anyio.to_thread.run_sync(where.ensure)
+        catalog = await Catalog.open(where.catalog_path)
+        try:
+            admin = await bootstrap(catalog)
+        except BaseException:
+            await catalog.close()
+            raise
+        return cls(where, catalog, admin)
+
+    async def close(self) -> None:
+        await self._catalog.close()
+
+    async def __aenter__(self) -> GalleryService:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -1,0 +1,266 @@
+"""Galleries, image definitions and regions: the metadata half of the gallery service."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio.to_thread
+
+from blobrep.core.access import Action
+from blobrep.core.definitions import (
+    check_definition_update,
+    check_gallery_update,
+    parse_datetime,
+    validate_description,
+    validate_identifier,
+    validate_resource_range,
+)
+from blobrep.core.gallery import (
+    Architecture,
+    Gallery,
+    HyperVGeneration,
+    ImageDefinition,
+    ImageIdentifier,
+    OsState,
+    OsType,
+    parse_choice,
+)
+from blobrep.core.ids import ResourceId
+from blobrep.core.names import validate_image_name
+from blobrep.core.regions import normalize_region
+from blobrep.errors import ConflictError, InvalidParameterError
+from blobrep.service._base import _Base
+from blobrep.service.home import LOCAL_KIND, RegionConfig
+
+
+@dataclass(frozen=True, slots=True)
+class RegionInfo:
+    """A region as users see it: names, where its replicas live, how many exist."""
+
+    name: str
+    display_name: str
+    kind: str
+    path: Path
+    replicas: int
+    """Replica directories that exist now."""
+
+
+@dataclass(frozen=True, slots=True)
+class DefinitionFields:
+    """The fields of an image definition, as given on create or update (None: not given).
+
+    On create, publisher, offer, SKU and OS type are required; on update they (and OS state,
+    generation and architecture) may be given only with their current values.
+    """
+
+    publisher: str | None = None
+    offer: str | None = None
+    sku: str | None = None
+    os_type: str | None = None
+    os_state: str | None = None
+    hyper_v_generation: str | None = None
+    architecture: str | None = None
+    min_vcpus: int | None = None
+    max_vcpus: int | None = None
+    min_memory_gib: int | None = None
+    max_memory_gib: int | None = None
+    end_of_life: str | None = None
+    description: str | None = None
+
+
+class _Galleries(_Base):
+    # --- regions --------------------------------------------------------------------------
+
+    async def _region_info(self, region: RegionConfig) -> RegionInfo:
+        numbers = await anyio.to_thread.run_sync(self._home.replica_numbers, region)
+        return RegionInfo(region.name, region.display_name, region.kind, region.path, len(numbers))
+
+    async def list_regions(self, caller: str) -> list[RegionInfo]:
+        """Every region of the home; any known principal may list them."""
+        await self._authorizer(caller)
+        return [await self._region_info(region) for region in (await self._regions()).values()]
+
+    async def show_region(self, caller: str, name: str) -> RegionInfo:
+        await self._authorizer(caller)
+        return await self._region_info(await self._region(normalize_region(name)))
+
+    async def add_region(self, caller: str, name: str, *, path: Path | None = None) -> RegionInfo:
+        """Add a local-directory region (Contributor at ``/``); ``name`` may be a display name.
+
+        Raises:
+            ConflictError: the region exists.
+        """
+        await self._check(caller, Action.WRITE, ResourceId.home())
+        short = normalize_region(name)
+        display = " ".join(name.split()) if normalize_region(name) != name.strip() else short
+        regions = await self._regions()
+        if short in regions:
+            raise ConflictError(f"region {short!r} already exists (at {regions[short].path})")
+        where = (path if path is not None else self._home.root / "regions" / short).absolute()
+        regions[short] = RegionConfig(short, display, LOCAL_KIND, where)
+        await anyio.to_thread.run_sync(self._home.save_regions, regions)
+        return await self._region_info(regions[short])
+
+    # --- galleries ------------------------------------------------------------------------
+
+    async def create_gallery(
+        self, caller: str, name: str, *, location: str | None = None, description: str = ""
+    ) -> Gallery:
+        """Create a gallery (Contributor at ``/``); its creator becomes its Owner.
+
+        ``location`` is the home region (default: the first region of the home, by name).
+        """
+        scope = ResourceId.of_gallery(name)
+        await self._check(caller, Action.WRITE, ResourceId.home())
+        regions = await self._regions()
+        region = normalize_region(location) if location is not None else min(regions)
+        await self._region(region)
+        gallery = Gallery(name, region, validate_description(description))
+        await self._catalog.create_gallery(gallery)
+        await self._grant_owner(caller, scope)
+        return gallery
+
+    async def list_galleries(self, caller: str) -> list[Gallery]:
+        """The galleries the caller can see (a role at the gallery, above it, or below it)."""
+        authorizer = await self._authorizer(caller)
+        return [
+            gallery
+            for gallery in await self._catalog.list_galleries()
+            if authorizer.sees(ResourceId.of_gallery(gallery.name))
+        ]
+
+    async def show_gallery(self, caller: str, name: str) -> Gallery:
+        await self._check(caller, Action.READ, ResourceId.of_gallery(name))
+        return await self._catalog.get_gallery(name)
+
+    async def update_gallery(self, caller: str, name: str, *, description: str | None = None) -> Gallery:
+        """Change what may change on a gallery: its description."""
+        await self._check(caller, Action.WRITE, ResourceId.of_gallery(name))
+        old = await self._catalog.get_gallery(name)
+        new = (
+            old
+            if description is None
+            else dataclasses.replace(old, description=validate_description(description))
+        )
+        check_gallery_update(old, new)
+        await self._catalog.update_gallery(new)
+        return new
+
+    async def delete_gallery(self, caller: str, name: str) -> None:
+        """Delete an empty gallery (its definitions must be deleted first)."""
+        await self._check(caller, Action.DELETE, ResourceId.of_gallery(name))
+        await self._catalog.delete_gallery(name)
+
+    # --- image definitions ----------------------------------------------------------------
+
+    async def create_definition(
+        self,
+        caller: str,
+        gallery: str,
+        name: str,
+        fields: DefinitionFields,
+    ) -> ImageDefinition:
+        """Create an image definition (Contributor on the gallery).
+
+        Raises:
+            ConflictError: the name, or the publisher/offer/sku identifier, is taken in the gallery.
+        """
+        await self._check(caller, Action.WRITE, ResourceId.of_gallery(gallery))
+        await self._catalog.get_gallery(gallery)
+        missing = [
+            option
+            for option, value in (
+                ("publisher", fields.publisher),
+                ("offer", fields.offer),
+                ("sku", fields.sku),
+                ("os type", fields.os_type),
+            )
+            if value is None
+        ]
+        if missing:
+            raise InvalidParameterError(f"an image definition needs {', '.join(missing)}")
+        assert fields.os_type is not None
+        blank = ImageDefinition(
+            gallery=gallery,
+            name=validate_image_name(name),
+            identifier=ImageIdentifier("", "", ""),
+            os_type=parse_choice(OsType, fields.os_type, "OS type"),
+        )
+        definition = _apply(blank, fields)
+        await self._catalog.create_definition(definition)
+        return definition
+
+    async def list_definitions(self, caller: str, gallery: str) -> list[ImageDefinition]:
+        authorizer = await self._authorizer(caller)
+        if not authorizer.sees(ResourceId.of_gallery(gallery)):
+            authorizer.check(Action.READ, ResourceId.of_gallery(gallery))
+        return [
+            definition
+            for definition in await self._catalog.list_definitions(gallery)
+            if authorizer.sees(ResourceId.of_image(gallery, definition.name))
+        ]
+
+    async def show_definition(self, caller: str, gallery: str, name: str) -> ImageDefinition:
+        await self._check(caller, Action.READ, ResourceId.of_image(gallery, name))
+        return await self._catalog.get_definition(gallery, name)
+
+    async def update_definition(
+        self, caller: str, gallery: str, name: str, fields: DefinitionFields
+    ) -> ImageDefinition:
+        """Change the updatable fields; OS type/state, generation, architecture and identifier are fixed."""
+        await self._check(caller, Action.WRITE, ResourceId.of_image(gallery, name))
+        old = await self._catalog.get_definition(gallery, name)
+        new = _apply(old, fields)
+        check_definition_update(old, new)
+        await self._catalog.update_definition(new)
+        return new
+
+    async def delete_definition(self, caller: str, gallery: str, name: str) -> None:
+        """Delete a definition that has no versions left."""
+        await self._check(caller, Action.DELETE, ResourceId.of_image(gallery, name))
+        await self._catalog.delete_definition(gallery, name)
+
+
+def _apply(definition: ImageDefinition, fields: DefinitionFields) -> ImageDefinition:
+    """``definition`` with every given field of ``fields`` parsed and set."""
+    changes: dict[str, object] = {}
+    if (fields.publisher, fields.offer, fields.sku) != (None, None, None):
+        old_identifier = definition.identifier
+        changes["identifier"] = validate_identifier(
+            fields.publisher if fields.publisher is not None else old_identifier.publisher,
+            fields.offer if fields.offer is not None else old_identifier.offer,
+            fields.sku if fields.sku is not None else old_identifier.sku,
+        )
+    if fields.os_type is not None:
+        changes["os_type"] = parse_choice(OsType, fields.os_type, "OS type")
+    if fields.os_state is not None:
+        changes["os_state"] = parse_choice(OsState, fields.os_state, "OS state")
+    if fields.hyper_v_generation is not None:
+        changes["hyper_v_generation"] = parse_choice(
+            HyperVGeneration, fields.hyper_v_generation, "Hyper-V generation"
+        )
+    if fields.architecture is not None:
+        changes["architecture"] = parse_choice(Architecture, fields.architecture, "architecture")
+    if fields.min_vcpus is not None or fields.max_vcpus is not None:
+        old = definition.recommended_vcpus
+        changes["recommended_vcpus"] = validate_resource_range(
+            _pick(fields.min_vcpus, old.min), _pick(fields.max_vcpus, old.max), "recommended vCPUs"
+        )
+    if fields.min_memory_gib is not None or fields.max_memory_gib is not None:
+        old = definition.recommended_memory_gib
+        changes["recommended_memory_gib"] = validate_resource_range(
+            _pick(fields.min_memory_gib, old.min),
+            _pick(fields.max_memory_gib, old.max),
+            "recommended memory (GiB)",
+        )
+    if fields.end_of_life is not None:
+        changes["end_of_life"] = parse_datetime(fields.end_of_life, "end-of-life date")
+    if fields.description is not None:
+        changes["description"] = validate_description(fields.description)
+    return dataclasses.replace(definition, **changes)  # type: ignore[arg-type]
+
+
+def _pick(given: int | None, old: int | None) -> int | None:
+    return old if given is None else given

@@ -1,0 +1,207 @@
+"""The home directory: ``blobrep.toml`` (regions and where their replicas live) and the catalog.
+
+A fresh home works with no configuration: the first use writes ``blobrep.toml`` with a few
+default regions, each a local directory under ``{home}/regions/``. A region named R keeps
+replica n in ``{path}/replica-{n}``, one independent store per replica, created on demand.
+
+The file is small and read whole; it is rewritten atomically (temp file, fsync, rename), so a
+crash leaves the old configuration or the new one. It is plain TOML so that people can edit
+it; every value read from it is validated like any other input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from blobrep.core.regions import normalize_region
+from blobrep.errors import InvalidParameterError, StorageError
+from blobrep.storage.local import LocalStore
+
+CONFIG_NAME: Final = "blobrep.toml"
+CATALOG_NAME: Final = "catalog.db"
+REGIONS_DIR: Final = "regions"
+LOCAL_KIND: Final = "local"
+
+#: The regions of a fresh home: (display name) -> a local directory region each.
+DEFAULT_REGIONS: Final = ("West Central US", "South Central US", "East US 2", "Southeast Asia", "West Europe")
+
+
+@dataclass(frozen=True, slots=True)
+class RegionConfig:
+    """One region: its name, how people spell it, and where its replicas live."""
+
+    name: str
+    display_name: str
+    kind: str
+    path: Path
+    """Absolute directory holding ``replica-{n}`` for a local region."""
+
+    def replica_path(self, number: int) -> Path:
+        return self.path / f"replica-{number}"
+
+    def replica_name(self, number: int) -> str:
+        return f"{self.name}/replica-{number}"
+
+    def store(self, number: int, *, create: bool) -> LocalStore:
+        """Replica ``number`` (1-based) as a store; ``create`` makes its directory if needed."""
+        return LocalStore(self.replica_path(number), name=self.replica_name(number), create=create)
+
+
+def _toml_string(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def render_config(regions: dict[str, RegionConfig], home: Path) -> str:
+    """The TOML text for ``regions``; paths under ``home`` are written relative to it."""
+    lines = [
+        "# blobrep home configuration: the regions of this deployment.",
+        "# Each region keeps replica n of a version in {path}/replica-{n}; relative paths are",
+        "# relative to this file's directory.",
+        "",
+    ]
+    for region in sorted(regions.values(), key=lambda item: item.name):
+        try:
+            path = str(region.path.relative_to(home))
+        except ValueError:
+            path = str(region.path)
+        lines += [
+            f"[regions.{region.name}]",
+            f"display_name = {_toml_string(region.display_name)}",
+            f"kind = {_toml_string(region.kind)}",
+            f"path = {_toml_string(path)}",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def _field(table: dict[str, Any], key: str, where: str) -> str:
+    value = table.get(key)
+    if not isinstance(value, str) or not value:
+        raise InvalidParameterError(f"{where}: '{key}' must be a non-empty string")
+    return value
+
+
+def parse_config(text: str, home: Path, source: Path) -> dict[str, RegionConfig]:
+    """Regions from the TOML ``text`` of ``source``, validated.
+
+    Raises:
+        InvalidParameterError: the file is not TOML, or a region entry is malformed.
+    """
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidParameterError(f"{source} is not valid TOML: {exc}") from exc
+    unknown = set(document) - {"regions"}
+    if unknown:
+        raise InvalidParameterError(
+            f"{source}: unknown section(s) {sorted(unknown)}; expected [regions.NAME]"
+        )
+    tables = document.get("regions", {})
+    if not isinstance(tables, dict):
+        raise InvalidParameterError(f"{source}: 'regions' must be a table of [regions.NAME] entries")
+    regions: dict[str, RegionConfig] = {}
+    for key, table in tables.items():
+        where = f"{source} [regions.{key}]"
+        if not isinstance(table, dict):
+            raise InvalidParameterError(f"{where} must be a table")
+        name = normalize_region(key)
+        if name != key:
+            raise InvalidParameterError(f"{where}: write the region's short name {name!r} as the key")
+        extra = set(table) - {"display_name", "kind", "path"}
+        if extra:
+            raise InvalidParameterError(
+                f"{where}: unknown key(s) {sorted(extra)}; expected display_name, kind, path"
+            )
+        kind = _field(table, "kind", where)
+        if kind != LOCAL_KIND:
+            raise InvalidParameterError(f"{where}: kind {kind!r} is not supported; use {LOCAL_KIND!r}")
+        display = _field(table, "display_name", where)
+        if normalize_region(display) != name:
+            raise InvalidParameterError(
+                f"{where}: display_name {display!r} does not spell the region {name!r}"
+            )
+        path = Path(_field(table, "path", where))
+        regions[name] = RegionConfig(name, display, kind, path if path.is_absolute() else home / path)
+    return regions
+
+
+class Home:
+    """Paths and configuration of one deployment's home directory (blocking calls)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.absolute()
+        self.config_path = self.root / CONFIG_NAME
+        self.catalog_path = self.root / CATALOG_NAME
+
+    def default_regions(self) -> dict[str, RegionConfig]:
+        regions = {}
+        for display in DEFAULT_REGIONS:
+            name = normalize_region(display)
+            regions[name] = RegionConfig(name, display, LOCAL_KIND, self.root / REGIONS_DIR / name)
+        return regions
+
+    def ensure(self) -> None:
+        """Create the home with the default configuration unless it exists (race-safe)."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create the home directory {self.root}: {exc.strerror}") from exc
+        if not self.config_path.exists():
+            self._write(self.default_regions(), replace=False)
+
+    def load_regions(self) -> dict[str, RegionConfig]:
+        try:
+            text = self.config_path.read_text(encoding="utf-8")
+        except FileNotFoundError as exc:
+            raise StorageError(f"{self.config_path} is missing: is {self.root} a blobrep home?") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StorageError(f"cannot read {self.config_path}: {exc}") from exc
+        return parse_config(text, self.root, self.config_path)
+
+    def save_regions(self, regions: dict[str, RegionConfig]) -> None:
+        self._write(regions, replace=True)
+
+    def _write(self, regions: dict[str, RegionConfig], *, replace: bool) -> None:
+        """Write the configuration durably; with ``replace=False`` an existing file wins."""
+        temp = self.config_path.with_name(f".{CONFIG_NAME}.{os.getpid()}.tmp")
+        data = render_config(regions, self.root).encode()
+        try:
+            with open(temp, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if replace:
+                os.replace(temp, self.config_path)
+            else:
+                with contextlib.suppress(FileExistsError):  # another process made it first
+                    os.link(temp, self.config_path)
+                os.unlink(temp)
+            directory = os.open(self.root, os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+        except OSError as exc:
+            temp.unlink(missing_ok=True)
+            raise StorageError(f"cannot write {self.config_path}: {exc.strerror or exc}") from exc
+
+    def replica_numbers(self, region: RegionConfig) -> list[int]:
+        """The replica directories that exist in a local region, by number."""
+        numbers = []
+        try:
+            entries = list(region.path.iterdir())
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise StorageError(f"cannot list region {region.name} at {region.path}: {exc.strerror}") from exc
+        for entry in entries:
+            prefix, _, number = entry.name.partition("-")
+            if prefix == "replica" and number.isdigit() and entry.is_dir():
+                numbers.append(int(number))
+        return sorted(numbers)

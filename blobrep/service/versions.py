@@ -1,0 +1,364 @@
+"""Image versions: create (publish the source into its source region), show, resolve ``latest``,
+update the publishing profile, delete.
+
+Creating a version records it first (provisioning ``Creating``, the source region
+``Replicating``), then publishes the source file into every replica of the source region in
+one pass, then records the blob and marks the source region ``Completed``. The other target
+regions start ``Unknown`` ("waiting for replication"); the replicator fills them. If the
+publish fails or is cancelled, the version stays recorded as ``Failed`` with the reason in
+the source region's details, so that ``show`` says what happened.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import anyio
+
+from blobrep.core.access import Action
+from blobrep.core.chunking import ChunkingSpec
+from blobrep.core.definitions import parse_datetime
+from blobrep.core.gallery import (
+    BlobInfo,
+    GalleryImageVersion,
+    ProvisioningState,
+    PublishingProfile,
+    RegionStatus,
+    ReplicationState,
+    SafetyProfile,
+    StorageType,
+    TargetRegion,
+    parse_choice,
+)
+from blobrep.core.ids import LATEST, ResourceId
+from blobrep.core.latest import latest_error_detail, resolve_latest
+from blobrep.core.names import BlobName
+from blobrep.core.regions import (
+    check_known_regions,
+    normalize_region,
+    parse_target_region,
+    plan_target_update,
+    resolve_target_regions,
+    validate_replica_count,
+)
+from blobrep.core.version import ImageVersion
+from blobrep.engine.manifests import delete_manifest
+from blobrep.engine.publish import ProgressCallback, PublishResult, publish
+from blobrep.errors import ImmutableFieldError, ResourceNotFoundError
+from blobrep.service._base import _Base
+from blobrep.service.home import RegionConfig
+
+WAITING = "waiting for replication"
+
+
+@dataclass(frozen=True, slots=True)
+class VersionOptions:
+    """The publishing and safety options of a version, as given on create or update.
+
+    ``None`` means "not given": on create the default applies, on update the value stays.
+    """
+
+    target_regions: Sequence[str] | None = None
+    """Tokens ``region[=count][=storage type]``."""
+    replica_count: int | None = None
+    storage_type: str | None = None
+    exclude_from_latest: bool | None = None
+    regional_exclude_from_latest: Mapping[str, bool] | None = None
+    end_of_life: str | None = None
+    allow_replicated_location_deletion: bool | None = None
+
+
+def _targets(tokens: Sequence[str] | None, regional_exclude: Mapping[str, bool] | None) -> list[TargetRegion]:
+    targets = [parse_target_region(token) for token in tokens or ()]
+    excludes = {normalize_region(region): flag for region, flag in (regional_exclude or {}).items()}
+    result = [
+        dataclasses.replace(target, exclude_from_latest=excludes.pop(target.name))
+        if target.name in excludes
+        else target
+        for target in targets
+    ]
+    return result + [TargetRegion(region, exclude_from_latest=flag) for region, flag in excludes.items()]
+
+
+def _status_for(
+    profile: PublishingProfile, target: TargetRegion, state: ReplicationState, details: str
+) -> RegionStatus:
+    return RegionStatus(target.name, state, 0, 0, profile.effective_replica_count(target), details)
+
+
+class _Versions(_Base):
+    async def create_version(
+        self,
+        caller: str,
+        gallery: str,
+        image: str,
+        version: str,
+        *,
+        source: str | os.PathLike[str],
+        location: str | None = None,
+        options: VersionOptions = VersionOptions(),
+        chunking: ChunkingSpec | None = None,
+        progress: ProgressCallback | None = None,
+        on_published: Callable[[PublishResult], None] | None = None,
+    ) -> GalleryImageVersion:
+        """Record a version and publish ``source`` into its source region (Contributor on the definition).
+
+        ``on_published`` receives what the publish did (new chunks, bytes written), which is
+        about the operation rather than the version, for callers that report it.
+
+        Raises:
+            ConflictError: the version exists.
+            SourceError: the source is missing, unreadable or not a file (the version is then
+                recorded as Failed, with the reason).
+        """
+        number = ImageVersion.parse(version)
+        await self._check(caller, Action.WRITE, ResourceId.of_image(gallery, image))
+        home_region = (await self._catalog.get_gallery(gallery)).location
+        await self._catalog.get_definition(gallery, image)
+        source_region = normalize_region(location) if location is not None else home_region
+        regions = await self._regions()
+        targets = resolve_target_regions(
+            source_region, _targets(options.target_regions, options.regional_exclude_from_latest)
+        )
+        check_known_regions((target.name for target in targets), regions)
+        profile = PublishingProfile(
+            target_regions=targets,
+            replica_count=validate_replica_count(
+                options.replica_count if options.replica_count is not None else 1
+            ),
+            storage_type=(
+                parse_choice(StorageType, options.storage_type, "storage account type")
+                if options.storage_type is not None
+                else StorageType.STANDARD_LRS
+            ),
+            exclude_from_latest=bool(options.exclude_from_latest),
+            end_of_life=parse_datetime(options.end_of_life, "end-of-life date")
+            if options.end_of_life
+            else None,
+            published=self._now(),
+        )
+        statuses = tuple(
+            _status_for(profile, target, ReplicationState.REPLICATING, "publishing the source")
+            if target.name == source_region
+            else _status_for(profile, target, ReplicationState.UNKNOWN, f"{WAITING} from {source_region}")
+            for target in targets
+        )
+        record = GalleryImageVersion(
+            gallery=gallery,
+            image=image,
+            version=number,
+            location=source_region,
+            publishing_profile=profile,
+            safety_profile=SafetyProfile(bool(options.allow_replicated_location_deletion)),
+            provisioning_state=ProvisioningState.CREATING,
+            regions=statuses,
+        )
+        await self._catalog.create_version(record)
+        source_target = profile.target(source_region)
+        assert source_target is not None
+        count = profile.effective_replica_count(source_target)
+        region = regions[source_region]
+        try:
+            stores = [region.store(number, create=True) for number in range(1, count + 1)]
+            result = await publish(
+                source, stores, gallery, BlobName(image, number), chunking=chunking, progress=progress
+            )
+        except BaseException as exc:
+            with anyio.CancelScope(shield=True):
+                reason = str(exc) or type(exc).__name__
+                if not isinstance(exc, Exception):
+                    reason = "publishing was interrupted"
+                await self._catalog.set_region_status(
+                    gallery, image, number, _failed(record, source_region, f"publish failed: {reason}")
+                )
+                await self._catalog.update_version(
+                    dataclasses.replace(record, provisioning_state=ProvisioningState.FAILED)
+                )
+            raise
+        if on_published is not None:
+            on_published(result)
+        blob = BlobInfo(result.size, result.digest, result.stored_bytes, result.chunks)
+        done = dataclasses.replace(record, provisioning_state=ProvisioningState.SUCCEEDED, blob=blob)
+        await self._catalog.update_version(done)
+        await self._catalog.set_region_status(
+            gallery,
+            image,
+            number,
+            RegionStatus(source_region, ReplicationState.COMPLETED, 100, count, count, ""),
+        )
+        return await self._catalog.get_version(gallery, image, number)
+
+    async def show_version(
+        self, caller: str, gallery: str, image: str, version: str, *, location: str | None = None
+    ) -> GalleryImageVersion:
+        """One version; ``latest`` resolves in ``location`` (default: the gallery's home region).
+
+        Raises:
+            ResourceNotFoundError: no such version, or no version can be ``latest`` in that region
+                (the message says why each candidate was skipped).
+        """
+        if version != LATEST:
+            number = ImageVersion.parse(version)
+            await self._check(caller, Action.READ, ResourceId.of_version(gallery, image, number))
+            return await self._catalog.get_version(gallery, image, number)
+        return await self.resolve_latest(caller, gallery, image, location=location)
+
+    async def resolve_latest(
+        self, caller: str, gallery: str, image: str, *, location: str | None = None
+    ) -> GalleryImageVersion:
+        """The highest version Completed in the region and not excluded from latest there."""
+        definition_id = ResourceId.of_image(gallery, image)
+        authorizer = await self._authorizer(caller)
+        if not authorizer.sees(definition_id):
+            authorizer.check(Action.READ, definition_id)
+        region = (
+            normalize_region(location)
+            if location is not None
+            else (await self._catalog.get_gallery(gallery)).location
+        )
+        versions = await self._catalog.list_versions(gallery, image)
+        chosen = resolve_latest(versions, region)
+        if chosen is None:
+            raise ResourceNotFoundError(
+                f"{definition_id}/versions/latest has no version usable in {region}: "
+                + latest_error_detail(versions, region)
+            )
+        authorizer.check(Action.READ, ResourceId.of_version(gallery, image, chosen.version))
+        return chosen
+
+    async def list_versions(self, caller: str, gallery: str, image: str) -> list[GalleryImageVersion]:
+        """The definition's versions the caller can see, in version order."""
+        definition_id = ResourceId.of_image(gallery, image)
+        authorizer = await self._authorizer(caller)
+        if not authorizer.sees(definition_id):
+            authorizer.check(Action.READ, definition_id)
+        return [
+            version
+            for version in await self._catalog.list_versions(gallery, image)
+            if authorizer.sees(ResourceId.of_version(gallery, image, version.version))
+        ]
+
+    async def update_version(
+        self, caller: str, gallery: str, image: str, version: str, options: VersionOptions
+    ) -> GalleryImageVersion:
+        """Change target regions, replica counts, exclude-from-latest, end of life, safety.
+
+        Added regions and raised counts wait for replication; a lowered count removes the
+        manifests of the replicas above it; a removed region (allowed only by the safety
+        profile) loses its manifests first, then its status. Storage types never change.
+        """
+        number = ImageVersion.parse(version)
+        await self._check(caller, Action.WRITE, ResourceId.of_version(gallery, image, number))
+        old = await self._catalog.get_version(gallery, image, number)
+        safety = old.safety_profile
+        if options.allow_replicated_location_deletion is not None:
+            safety = SafetyProfile(options.allow_replicated_location_deletion)
+        profile = old.publishing_profile
+        if options.target_regions is not None or options.regional_exclude_from_latest is not None:
+            given = _targets(options.target_regions, options.regional_exclude_from_latest)
+            if options.target_regions is None:  # only flags: keep the targets, set their flags
+                flags = {target.name: target.exclude_from_latest for target in given}
+                unknown = set(flags) - {target.name for target in profile.target_regions}
+                check_known_regions(sorted(unknown), [target.name for target in profile.target_regions])
+                given = [
+                    dataclasses.replace(target, exclude_from_latest=flags[target.name])
+                    if target.name in flags
+                    else target
+                    for target in profile.target_regions
+                ]
+            new_targets = resolve_target_regions(old.location, given)
+        else:
+            new_targets = profile.target_regions
+        check_known_regions((target.name for target in new_targets), await self._regions())
+        plan = plan_target_update(
+            profile,
+            new_targets,
+            new_replica_count=options.replica_count,
+            allow_deletion=safety.allow_deletion_of_replicated_locations,
+            location=old.location,
+        )
+        profile = plan.profile
+        if options.exclude_from_latest is not None:
+            profile = dataclasses.replace(profile, exclude_from_latest=options.exclude_from_latest)
+        if options.end_of_life is not None:
+            profile = dataclasses.replace(
+                profile, end_of_life=parse_datetime(options.end_of_life, "end-of-life date")
+            )
+        if options.storage_type is not None:
+            wanted = parse_choice(StorageType, options.storage_type, "storage account type")
+            if wanted is not profile.storage_type:
+                raise ImmutableFieldError(
+                    f"storageAccountType of {ResourceId.of_version(gallery, image, number)} is"
+                    f" {profile.storage_type} and is fixed at creation"
+                )
+        regions = await self._regions()
+        for name in plan.removed:
+            await self._drop_replicas(old, regions.get(name), keep=0)
+            await self._catalog.delete_region_status(gallery, image, number, name)
+        new = dataclasses.replace(old, publishing_profile=profile, safety_profile=safety)
+        await self._catalog.update_version(new)
+        for target in profile.target_regions:
+            target_count = profile.effective_replica_count(target)
+            status = old.status(target.name)
+            if status is None:
+                status = _status_for(
+                    profile, target, ReplicationState.UNKNOWN, f"{WAITING} from {old.location}"
+                )
+            elif target.name in plan.rescaled:
+                if status.completed_replicas > target_count:
+                    await self._drop_replicas(old, regions.get(target.name), keep=target_count)
+                completed = min(status.completed_replicas, target_count)
+                state = status.state
+                if state is ReplicationState.COMPLETED and completed < target_count:
+                    state = ReplicationState.REPLICATING
+                status = dataclasses.replace(
+                    status,
+                    state=state,
+                    completed_replicas=completed,
+                    target_replicas=target_count,
+                    progress=100 * completed // target_count,
+                    details=""
+                    if completed == target_count
+                    else f"{WAITING}: {completed} of {target_count} replicas",
+                )
+            else:
+                continue
+            await self._catalog.set_region_status(gallery, image, number, status)
+        return await self._catalog.get_version(gallery, image, number)
+
+    async def delete_version(self, caller: str, gallery: str, image: str, version: str) -> None:
+        """Delete a version: its manifests in every replica first, then its record.
+
+        Its chunks stay until garbage collection, since other versions may share them.
+        """
+        number = ImageVersion.parse(version)
+        await self._check(caller, Action.DELETE, ResourceId.of_version(gallery, image, number))
+        old = await self._catalog.get_version(gallery, image, number)
+        await self._catalog.update_version(
+            dataclasses.replace(old, provisioning_state=ProvisioningState.DELETING)
+        )
+        regions = await self._regions()
+        for status in old.regions:
+            await self._drop_replicas(old, regions.get(status.region), keep=0)
+        await self._catalog.delete_version(gallery, image, number)
+
+    async def _drop_replicas(
+        self, version: GalleryImageVersion, region: RegionConfig | None, *, keep: int
+    ) -> None:
+        """Delete the version's manifest from the replicas numbered above ``keep`` in ``region``."""
+        if region is None:
+            return
+        numbers = await anyio.to_thread.run_sync(self._home.replica_numbers, region)
+        blob = BlobName(version.image, version.version)
+        for replica in numbers:
+            if replica > keep:
+                await delete_manifest(region.store(replica, create=False), version.gallery, blob)
+
+
+def _failed(record: GalleryImageVersion, region: str, details: str) -> RegionStatus:
+    status = record.status(region)
+    assert status is not None
+    return dataclasses.replace(status, state=ReplicationState.FAILED, progress=0, details=details)

@@ -1,0 +1,140 @@
+"""JSON views of the gallery model, in the shape users of ``az sig`` know (camelCase, ids).
+
+The CLI prints these and the daemon will serve them, so both faces show the same document
+for the same resource. ``replicationStatus`` appears only when asked for (``--expand
+ReplicationStatus``), as in the model blobrep follows; it is cheap here, but scripts written
+against that model expect it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from blobrep.core.access import Principal, RoleAssignment
+from blobrep.core.definitions import format_datetime
+from blobrep.core.gallery import Gallery, GalleryImageVersion, ImageDefinition, ResourceRange
+from blobrep.core.ids import ResourceId
+from blobrep.service.galleries import RegionInfo
+
+JSON = dict[str, Any]
+
+
+def _when(value: datetime | None) -> str | None:
+    return None if value is None else format_datetime(value)
+
+
+def _range(value: ResourceRange) -> JSON:
+    return {"min": value.min, "max": value.max}
+
+
+def region_view(region: RegionInfo) -> JSON:
+    return {
+        "name": region.name,
+        "displayName": region.display_name,
+        "kind": region.kind,
+        "path": str(region.path),
+        "replicas": region.replicas,
+    }
+
+
+def gallery_view(gallery: Gallery) -> JSON:
+    return {
+        "id": str(ResourceId.of_gallery(gallery.name)),
+        "name": gallery.name,
+        "location": gallery.location,
+        "description": gallery.description,
+        "provisioningState": str(gallery.provisioning_state),
+        "type": "gallery",
+    }
+
+
+def definition_view(definition: ImageDefinition) -> JSON:
+    return {
+        "id": str(ResourceId.of_image(definition.gallery, definition.name)),
+        "name": definition.name,
+        "identifier": {
+            "publisher": definition.identifier.publisher,
+            "offer": definition.identifier.offer,
+            "sku": definition.identifier.sku,
+        },
+        "osType": str(definition.os_type),
+        "osState": str(definition.os_state),
+        "hyperVGeneration": str(definition.hyper_v_generation),
+        "architecture": str(definition.architecture),
+        "recommended": {
+            "vCPUs": _range(definition.recommended_vcpus),
+            "memory": _range(definition.recommended_memory_gib),
+        },
+        "endOfLifeDate": _when(definition.end_of_life),
+        "description": definition.description,
+        "provisioningState": str(definition.provisioning_state),
+        "type": "imageDefinition",
+    }
+
+
+def version_view(version: GalleryImageVersion, *, expand_replication: bool = False) -> JSON:
+    profile = version.publishing_profile
+    safety = version.safety_profile
+    view: JSON = {
+        "id": str(ResourceId.of_version(version.gallery, version.image, version.version)),
+        "name": str(version.version),
+        "location": version.location,
+        "publishingProfile": {
+            "targetRegions": [
+                {
+                    "name": target.name,
+                    "regionalReplicaCount": profile.effective_replica_count(target),
+                    "storageAccountType": str(profile.effective_storage_type(target)),
+                    "excludeFromLatest": profile.excluded_from_latest(target.name),
+                }
+                for target in profile.target_regions
+            ],
+            "replicaCount": profile.replica_count,
+            "storageAccountType": str(profile.storage_type),
+            "excludeFromLatest": profile.exclude_from_latest,
+            "endOfLifeDate": _when(profile.end_of_life),
+            "publishedDate": _when(profile.published),
+        },
+        "safetyProfile": {
+            "allowDeletionOfReplicatedLocations": safety.allow_deletion_of_replicated_locations
+        },
+        "storageProfile": None
+        if version.blob is None
+        else {
+            "sizeInBytes": version.blob.size,
+            "digest": version.blob.digest,
+            "storedBytes": version.blob.stored_bytes,
+            "chunks": version.blob.chunks,
+        },
+        "provisioningState": str(version.provisioning_state),
+        "replicationStatus": None,
+        "type": "imageVersion",
+    }
+    if expand_replication:
+        view["replicationStatus"] = {
+            "aggregatedState": str(version.aggregated_state),
+            "summary": [
+                {
+                    "region": status.region,
+                    "state": str(status.state),
+                    "progress": status.progress,
+                    "replicas": {"completed": status.completed_replicas, "target": status.target_replicas},
+                    "details": status.details,
+                }
+                for status in version.regions
+            ],
+        }
+    return view
+
+
+def principal_view(principal: Principal) -> JSON:
+    return {"name": principal.name, "type": str(principal.type)}
+
+
+def assignment_view(assignment: RoleAssignment) -> JSON:
+    return {
+        "principalName": assignment.principal,
+        "roleDefinitionName": str(assignment.role),
+        "scope": str(assignment.scope),
+    }

@@ -1,0 +1,83 @@
+"""A fresh home works with no configuration, and its configuration is validated like input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from blobrep.errors import ConflictError, InvalidParameterError, InvalidRegionError, ResourceNotFoundError
+from blobrep.service import GalleryService
+from blobrep.service.home import Home, parse_config, render_config
+
+DEFAULTS = {"eastus2", "southcentralus", "southeastasia", "westcentralus", "westeurope"}
+
+
+async def test_fresh_home_has_default_local_regions_and_a_bootstrap_admin(tmp_path: Path) -> None:
+    async with await GalleryService.open(tmp_path / "home") as service:
+        regions = await service.list_regions(service.bootstrap_admin)
+        assert {region.name for region in regions} == DEFAULTS
+        assert all(region.kind == "local" and region.replicas == 0 for region in regions)
+        assert all(region.path.is_relative_to(tmp_path / "home" / "regions") for region in regions)
+        assert service.bootstrap_admin == "admin"
+    assert (tmp_path / "home" / "blobrep.toml").is_file()
+    assert (tmp_path / "home" / "catalog.db").is_file()
+
+
+async def test_reopening_a_home_keeps_its_regions_and_admin(tmp_path: Path) -> None:
+    async with await GalleryService.open(tmp_path) as service:
+        await service.add_region("admin", "North Europe")
+    async with await GalleryService.open(tmp_path) as service:
+        names = {region.name for region in await service.list_regions("admin")}
+        assert names == DEFAULTS | {"northeurope"}
+        shown = await service.show_region("admin", "north europe")
+        assert shown.display_name == "North Europe"
+
+
+async def test_adding_an_existing_region_is_a_conflict_under_any_spelling(service: GalleryService) -> None:
+    with pytest.raises(ConflictError, match=r"eastus2"):
+        await service.add_region("admin", "East US 2")
+
+
+async def test_region_add_with_an_explicit_path(service: GalleryService, tmp_path: Path) -> None:
+    region = await service.add_region("admin", "japaneast", path=tmp_path / "elsewhere")
+    assert region.path == tmp_path / "elsewhere"
+    assert (await service.show_region("admin", "japaneast")).path == tmp_path / "elsewhere"
+
+
+async def test_unknown_region_is_named_with_the_known_ones(service: GalleryService) -> None:
+    with pytest.raises(ResourceNotFoundError, match=r"'mars'.*eastus2"):
+        await service.show_region("admin", "mars")
+
+
+async def test_a_malformed_region_name_is_refused(service: GalleryService) -> None:
+    with pytest.raises(InvalidRegionError):
+        await service.add_region("admin", "west/us")
+
+
+def test_config_renders_and_parses_back(tmp_path: Path) -> None:
+    home = Home(tmp_path)
+    regions = home.default_regions()
+    text = render_config(regions, home.root)
+    assert parse_config(text, home.root, home.config_path) == regions
+    assert 'path = "regions/eastus2"' in text
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("[regions.eastus2\n", "not valid TOML"),
+        ("[other]\nx = 1\n", "unknown section"),
+        ('[regions.eastus2]\ndisplay_name = "East US 2"\nkind = "s3"\npath = "x"\n', "kind 's3'"),
+        ('[regions.eastus2]\ndisplay_name = "West US"\nkind = "local"\npath = "x"\n', "does not spell"),
+        ('[regions.eastus2]\ndisplay_name = "East US 2"\nkind = "local"\n', "'path'"),
+        ('[regions.EastUS2]\ndisplay_name = "East US 2"\nkind = "local"\npath = "x"\n', "short name"),
+        (
+            '[regions.eastus2]\ndisplay_name = "East US 2"\nkind = "local"\npath = "x"\ncolor = 1\n',
+            "unknown key",
+        ),
+    ],
+)
+def test_a_bad_configuration_says_what_is_wrong(tmp_path: Path, text: str, fragment: str) -> None:
+    with pytest.raises(InvalidParameterError, match=fragment):
+        parse_config(text, tmp_path, tmp_path / "blobrep.toml")
