@@ -33,7 +33,7 @@ from blobrep.core.gallery import (
     TargetRegion,
     parse_choice,
 )
-from blobrep.core.ids import LATEST, ResourceId
+from blobrep.core.ids import LATEST, ResourceId, ResourceKind
 from blobrep.core.latest import latest_error_detail, resolve_latest
 from blobrep.core.names import BlobName
 from blobrep.core.regions import (
@@ -47,7 +47,7 @@ from blobrep.core.regions import (
 from blobrep.core.version import ImageVersion
 from blobrep.engine.manifests import delete_manifest
 from blobrep.engine.publish import ProgressCallback, PublishResult, publish
-from blobrep.errors import ImmutableFieldError, ResourceNotFoundError
+from blobrep.errors import ImmutableFieldError, InvalidNameError, ResourceNotFoundError
 from blobrep.service._base import _Base
 from blobrep.service.home import RegionConfig
 
@@ -228,6 +228,29 @@ class _Versions(_Base):
             )
         authorizer.check(Action.READ, ResourceId.of_version(gallery, image, chosen.version))
         return chosen
+
+    async def resolve_image(
+        self, caller: str, image_id: str, *, location: str | None = None
+    ) -> GalleryImageVersion:
+        """The version an image reference names in a region.
+
+        ``image_id`` is a version id (``/galleries/G/images/I/versions/1.0.0``), its
+        ``.../versions/latest`` form, or the definition id alone, which also means latest.
+        ``latest`` resolves in ``location`` (default: the gallery's home region).
+
+        Raises:
+            InvalidNameError: the id is malformed or names a gallery or the home.
+        """
+        reference = ResourceId.parse(image_id)
+        if reference.kind not in (ResourceKind.IMAGE_DEFINITION, ResourceKind.IMAGE_VERSION):
+            raise InvalidNameError(
+                f"{image_id!r} names a {reference.kind}, not an image: give a definition id"
+                " (/galleries/G/images/I), .../versions/latest or .../versions/X.Y.Z"
+            )
+        assert reference.gallery is not None and reference.image is not None
+        if reference.version is not None:
+            return await self.show_version(caller, reference.gallery, reference.image, str(reference.version))
+        return await self.resolve_latest(caller, reference.gallery, reference.image, location=location)
 
     async def list_versions(self, caller: str, gallery: str, image: str) -> list[GalleryImageVersion]:
         """The definition's versions the caller can see, in version order."""

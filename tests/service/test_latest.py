@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from blobrep.errors import ResourceNotFoundError
+from blobrep.errors import InvalidNameError, ResourceNotFoundError
 from blobrep.service import GalleryService, VersionOptions
 from tests.service.conftest import ADMIN, GALLERY
 
@@ -61,3 +61,23 @@ async def test_no_usable_version_says_why_each_was_skipped(
         await service.show_version(ADMIN, GALLERY, definition, "latest")
     with pytest.raises(ResourceNotFoundError, match=r"westeurope"):
         await service.show_version(ADMIN, GALLERY, definition, "latest", location="westeurope")
+
+
+async def test_a_definition_id_and_its_latest_form_both_resolve_to_latest(
+    service: GalleryService, definition: str, source: Path
+) -> None:
+    for number in ("1.0.0", "1.2.0"):
+        await service.create_version(ADMIN, GALLERY, definition, number, source=source)
+    base = f"/galleries/{GALLERY}/images/{definition}"
+    for reference in (base, f"{base}/versions/latest"):
+        resolved = await service.resolve_image(ADMIN, reference, location="westcentralus")
+        assert str(resolved.version) == "1.2.0"
+    pinned = await service.resolve_image(ADMIN, f"{base}/versions/1.0.0")
+    assert str(pinned.version) == "1.0.0"
+
+
+async def test_an_image_reference_must_name_an_image(service: GalleryService, definition: str) -> None:
+    with pytest.raises(InvalidNameError, match="names a gallery"):
+        await service.resolve_image(ADMIN, f"/galleries/{GALLERY}")
+    with pytest.raises(InvalidNameError, match="resource id"):
+        await service.resolve_image(ADMIN, "ubuntu")
