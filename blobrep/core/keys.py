@@ -78,3 +78,14 @@ def manifest_key(gallery: str, blob: BlobName) -> str:
     """The key of the manifest of ``blob`` in ``gallery``."""
     validate_gallery_name(gallery)
     return f"galleries/{gallery}/images/{blob.image}/versions/{blob.version}/{MANIFEST_FILENAME}"
+
+
+def lease_key(gallery: str, lease_id: str, *, exclusive: bool) -> str:
+    """The key of one lease on ``gallery`` in a replica: ``galleries/{g}/leases/{id}.{kind}``.
+
+    The kind sits in the name so that an acquirer can tell which leases could conflict with
+    its own from a listing alone, before reading any of them.
+    """
+    validate_gallery_name(gallery)
+    kind = "exclusive" if exclusive else "shared"
+    return validate_key(f"galleries/{gallery}/leases/{lease_id}.{kind}")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -42,6 +43,7 @@ from blobrep.core.keys import chunk_key, manifest_key
 from blobrep.core.manifest import ChunkRef, build_manifest
 from blobrep.core.names import BlobName, validate_gallery_name
 from blobrep.engine._concurrency import CPU_THREADS, task_group, thread_decompressor
+from blobrep.engine.leases import hold_lease
 from blobrep.engine.manifests import check_no_conflict, commit_manifest
 from blobrep.engine.reader import SourceChunk, SourceReader
 from blobrep.engine.source import open_source
@@ -92,7 +94,8 @@ async def publish(
 
     Raises:
         SourceError: the source is missing, unreadable or not a regular file.
-        ConflictError: a replica holds a different blob under this name.
+        ConflictError: a replica holds a different blob under this name, or garbage
+            collection kept a replica busy for longer than the lease wait.
         StorageError: a replica failed; no manifest was written to it.
     """
     validate_gallery_name(gallery)
@@ -102,10 +105,31 @@ async def publish(
         raise InvalidParameterError("publish needs at least one store to write to")
     fd, total = await anyio.to_thread.run_sync(open_source, Path(source))
     try:
-        refs, stats = await _run_pipeline(fd, total, stores, gallery, spec, level, progress)
-        reader_digest, size = stats.digest, stats.size
+        async with AsyncExitStack() as leases:
+            # Shared leases from before the first chunk lookup until after the manifest
+            # commit: garbage collection must not delete a chunk found present meanwhile.
+            for store in stores:
+                await leases.enter_async_context(
+                    hold_lease(store, gallery, exclusive=False, holder=f"publish of {blob}")
+                )
+            return await _publish_leased(fd, total, stores, gallery, blob, spec, level, progress)
     finally:
         os.close(fd)
+
+
+async def _publish_leased(
+    fd: int,
+    total: int,
+    stores: Sequence[Store],
+    gallery: str,
+    blob: BlobName,
+    spec: ChunkingSpec,
+    level: int,
+    progress: ProgressCallback | None,
+) -> PublishResult:
+    """The publish itself, run while every replica's shared lease is held."""
+    refs, stats = await _run_pipeline(fd, total, stores, gallery, spec, level, progress)
+    reader_digest, size = stats.digest, stats.size
     stored_sizes = stats.stored_sizes
     chunks = [
         ChunkRef(None, length, 0) if digest is None else ChunkRef(digest, length, stored_sizes[digest])

@@ -1,0 +1,371 @@
+"""Garbage collection: deletes exactly what no manifest references, keeps young chunks, never
+deletes under a publish, and stops before deleting anything when a manifest is unreadable."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import anyio
+import pytest
+
+from blobrep.core.keys import chunk_key, manifest_key
+from blobrep.core.manifest import ChunkRef
+from blobrep.core.names import BlobName
+from blobrep.engine.gc import GcReport, collect_garbage, gc_gallery
+from blobrep.engine.leases import hold_lease, leases_prefix
+from blobrep.engine.manifests import delete_manifest, read_manifest
+from blobrep.engine.publish import PublishResult, publish
+from blobrep.engine.verify import verify
+from blobrep.errors import ConflictError, InvalidParameterError, ManifestError
+from blobrep.service import rewrite_runs
+from blobrep.storage.base import Store
+from blobrep.storage.local import LocalStore
+from tests.engine.helpers import GALLERY, SMALL_CHUNKS, apply_edits, chunk_files, manifest_path, tree
+from tests.engine.test_leases import AgedStore, GatedStore, lease_keys, plant_lease
+
+V1: Final = BlobName.parse("img/versions/1.0.0")
+V2: Final = BlobName.parse("img/versions/2.0.0")
+V3: Final = BlobName.parse("img/versions/3.0.0")
+HOUR: Final = 3600.0
+
+
+@dataclass(frozen=True)
+class Versions:
+    """Two published versions sharing most chunks; ``v1`` and ``v2`` map digest -> chunk."""
+
+    v1_image: Path
+    v1: dict[str, ChunkRef]
+    v2: dict[str, ChunkRef]
+
+    @property
+    def only_v1(self) -> set[str]:
+        return set(self.v1) - set(self.v2)
+
+
+async def publish_to(source: Path, store: Store, blob: BlobName, gallery: str = GALLERY) -> PublishResult:
+    return await publish(source, [store], gallery, blob, chunking=SMALL_CHUNKS)
+
+
+async def digests(store: Store, blob: BlobName) -> dict[str, ChunkRef]:
+    return (await read_manifest(store, GALLERY, blob)).stored_digests()
+
+
+@pytest.fixture
+async def versions(store: LocalStore, image_8m: Path, tmp_path: Path) -> Versions:
+    edited = tmp_path / "image-v2.raw"
+    shutil.copyfile(image_8m, edited)
+    apply_edits(edited, rewrite_runs(edited.stat().st_size, fraction=0.02, runs=6, seed=5))
+    await publish_to(image_8m, store, V1)
+    await publish_to(edited, store, V2)
+    found = Versions(image_8m, await digests(store, V1), await digests(store, V2))
+    assert found.only_v1 and set(found.v1) & set(found.v2), "the versions must share some chunks, not all"
+    return found
+
+
+# --- what is deleted ------------------------------------------------------------------
+
+
+async def test_gc_deletes_exactly_the_chunks_only_a_deleted_version_used(
+    store: LocalStore, versions: Versions
+) -> None:
+    assert await delete_manifest(store, GALLERY, V1)
+
+    report = await collect_garbage(store, GALLERY, grace=0)
+
+    assert set(chunk_files(store)) == set(versions.v2)
+    assert report == GcReport(
+        replica="replica-1",
+        gallery=GALLERY,
+        manifests=1,
+        chunks_seen=len(set(versions.v1) | set(versions.v2)),
+        referenced_chunks=len(versions.v2),
+        deleted_chunks=len(versions.only_v1),
+        deleted_bytes=sum(versions.v1[digest].stored_length for digest in versions.only_v1),
+        kept_young=0,
+        stale_leases_removed=0,
+        dry_run=False,
+    )
+    assert (await verify(store, GALLERY, V2)).ok
+    assert await lease_keys(store) == []
+
+
+async def test_gc_with_every_version_present_deletes_nothing(store: LocalStore, versions: Versions) -> None:
+    before = tree(store.root)
+
+    report = await collect_garbage(store, GALLERY, grace=0)
+
+    assert (report.manifests, report.deleted_chunks, report.kept_young) == (2, 0, 0)
+    assert report.referenced_chunks == report.chunks_seen == len(set(versions.v1) | set(versions.v2))
+    assert {key: value for key, value in tree(store.root).items() if "/leases/" not in key} == before
+
+
+async def test_gc_leaves_other_galleries_and_foreign_keys_alone(
+    store: LocalStore, versions: Versions, image_8m: Path
+) -> None:
+    await publish_to(image_8m, store, V1, gallery="other")
+    stray = f"galleries/{GALLERY}/chunks/notes.txt"
+    await store.put(stray, b"not a chunk")
+    await delete_manifest(store, GALLERY, V1)
+    await delete_manifest(store, GALLERY, V2)
+
+    report = await collect_garbage(store, GALLERY, grace=0)
+
+    assert report.deleted_chunks == len(set(versions.v1) | set(versions.v2))
+    assert chunk_files(store) == {"notes.txt": store.root / stray}
+    assert set(chunk_files(store, "other")) == set(versions.v1)
+    assert (await verify(store, "other", V1)).ok
+
+
+async def test_grace_keeps_unreferenced_chunks_written_recently(
+    store: LocalStore, versions: Versions
+) -> None:
+    await delete_manifest(store, GALLERY, V1)
+    young = sorted(versions.only_v1)[0]
+    # Every chunk but one looks two hours old.
+    aged = AgedStore(store, 2 * HOUR, ["/chunks/"])
+    aged.aged = [key for key in [chunk_key(GALLERY, digest) for digest in versions.v1] if young not in key]
+
+    kept = await collect_garbage(store, GALLERY, grace=3 * HOUR)
+    assert (kept.deleted_chunks, kept.kept_young) == (0, len(versions.only_v1))
+    assert set(versions.only_v1) <= set(chunk_files(store))
+
+    report = await collect_garbage(aged, GALLERY, grace=HOUR)
+    assert (report.deleted_chunks, report.kept_young) == (len(versions.only_v1) - 1, 1)
+    assert set(chunk_files(store)) == set(versions.v2) | {young}
+
+
+async def test_a_dry_run_deletes_nothing_and_reports_what_a_real_run_does(
+    store: LocalStore, versions: Versions
+) -> None:
+    await delete_manifest(store, GALLERY, V1)
+    stale = await plant_lease(store, exclusive=False, holder="a crashed publish")
+    aged = AgedStore(store, HOUR, [stale])
+    before = tree(store.root)
+
+    dry = await collect_garbage(aged, GALLERY, grace=0, dry_run=True)
+
+    assert tree(store.root) == before
+    assert dry.dry_run and dry.deleted_chunks == len(versions.only_v1) and dry.stale_leases_removed == 1
+    done = await collect_garbage(aged, GALLERY, grace=0)
+    assert dataclasses.replace(dry, dry_run=False) == done
+    assert set(chunk_files(store)) == set(versions.v2)
+    assert await lease_keys(store) == []
+
+
+async def test_progress_counts_every_chunk(store: LocalStore, versions: Versions) -> None:
+    calls: list[tuple[int, int]] = []
+
+    report = await collect_garbage(
+        store, GALLERY, grace=0, progress=lambda done, total: calls.append((done, total))
+    )
+
+    assert calls and calls[-1] == (report.chunks_seen, report.chunks_seen)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+
+
+async def test_gc_of_an_empty_replica_reports_nothing_to_do(store: LocalStore) -> None:
+    report = await collect_garbage(store, GALLERY, grace=0)
+
+    assert report == GcReport("replica-1", GALLERY)
+    assert report.ok
+
+
+async def test_negative_grace_is_refused(store: LocalStore) -> None:
+    with pytest.raises(InvalidParameterError, match="grace"):
+        await collect_garbage(store, GALLERY, grace=-1)
+    with pytest.raises(InvalidParameterError, match="grace"):
+        await gc_gallery([store], GALLERY, grace=float("nan"))
+
+
+# --- what stops it ---------------------------------------------------------------------
+
+
+async def test_a_corrupt_manifest_stops_gc_before_it_deletes_anything(
+    store: LocalStore, versions: Versions
+) -> None:
+    await delete_manifest(store, GALLERY, V1)
+    manifest_path(store, str(V2)).write_bytes(b'{"format": "blobrep.manifest/1", "size": "huge"}')
+    before = tree(store.root)
+
+    with pytest.raises(ManifestError) as raised:
+        await collect_garbage(store, GALLERY, grace=0)
+
+    message = str(raised.value)
+    assert manifest_key(GALLERY, V2) in message and "replica-1" in message
+    assert "before deleting anything" in message
+    assert tree(store.root) == before
+    assert await lease_keys(store) == []
+
+
+async def test_gc_refuses_a_replica_while_a_publish_holds_a_lease(
+    store: LocalStore, versions: Versions
+) -> None:
+    await delete_manifest(store, GALLERY, V1)
+    before = tree(store.root)
+
+    async with hold_lease(store, GALLERY, exclusive=False, holder="publish of img/versions/9.0.0") as lease:
+        with pytest.raises(ConflictError, match=r"replica-1 is busy.*publish of img/versions/9\.0\.0"):
+            await collect_garbage(store, GALLERY, grace=0)
+        assert await lease_keys(store) == [lease.key]
+
+    assert {key: value for key, value in tree(store.root).items() if "/leases/" not in key} == before
+
+
+async def test_gc_gallery_reports_a_busy_replica_and_collects_the_others(
+    store: LocalStore, tmp_path: Path, versions: Versions
+) -> None:
+    other = LocalStore(tmp_path / "replica-2", name="replica-2", create=True)
+    await publish_to(versions.v1_image, other, V1)
+    await delete_manifest(other, GALLERY, V1)
+    await delete_manifest(store, GALLERY, V1)
+
+    async with hold_lease(store, GALLERY, exclusive=False, holder="replication of img/versions/2.0.0"):
+        reports = await gc_gallery([store, other], GALLERY, grace=0)
+
+    assert [report.replica for report in reports] == ["replica-1", "replica-2"]
+    busy, collected = reports
+    assert busy.error is not None and "replication of img/versions/2.0.0" in busy.error
+    assert busy.deleted_chunks == 0 and not busy.ok
+    assert collected.ok and collected.deleted_chunks == len(versions.v1)
+    assert chunk_files(other) == {}
+    assert set(versions.only_v1) <= set(chunk_files(store))
+
+
+async def test_gc_removes_the_leases_of_crashed_holders(store: LocalStore, versions: Versions) -> None:
+    stale = await plant_lease(store, exclusive=False, holder="a crashed publish")
+    aged = AgedStore(store, HOUR, [stale])
+
+    report = await collect_garbage(aged, GALLERY, grace=0)
+
+    assert report.stale_leases_removed == 1
+    assert await lease_keys(store) == []
+
+
+async def test_a_publish_waits_while_gc_holds_the_replica(store: LocalStore, versions: Versions) -> None:
+    await delete_manifest(store, GALLERY, V1)
+    published: list[PublishResult] = []
+
+    async def publish_v3() -> None:
+        published.append(await publish_to(versions.v1_image, store, V3))
+
+    async with (
+        anyio.create_task_group() as group,
+        hold_lease(store, GALLERY, exclusive=True, holder="garbage collection of gallery1"),
+    ):
+        group.start_soon(publish_v3)
+        await anyio.sleep(0.3)
+        assert published == [] and not manifest_path(store, str(V3)).exists()
+    # Released before the group waits: the publish gets its lease on its next try.
+    assert published[0].committed
+    assert (await verify(store, GALLERY, V3)).ok
+
+
+async def test_a_publish_cancelled_while_waiting_for_gc_leaves_nothing(
+    store: LocalStore, versions: Versions
+) -> None:
+    async with hold_lease(store, GALLERY, exclusive=True, holder="garbage collection of gallery1") as lease:
+        before = tree(store.root)
+        with anyio.move_on_after(0.3) as scope:
+            await publish_to(versions.v1_image, store, V3)
+        assert scope.cancelled_caught
+        assert tree(store.root) == before
+        assert await lease_keys(store) == [lease.key]
+
+
+# --- the race --------------------------------------------------------------------------
+
+
+async def test_gc_cannot_delete_chunks_a_paused_publish_found_present(
+    store: LocalStore, versions: Versions
+) -> None:
+    """The publish finds v1's chunks present and skips them; gc, seeing no manifest name them,
+    would delete them before the publish commits a manifest that names them."""
+    await delete_manifest(store, GALLERY, V1)
+    gated = GatedStore(store, stat_many_of="/chunks/")
+    published: list[PublishResult] = []
+    refused: list[str] = []
+
+    async def publish_v3() -> None:
+        published.append(await publish_to(versions.v1_image, gated, V3))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(publish_v3)
+        await gated.reached.wait()  # the publish is inside its chunk lookup
+        try:
+            await collect_garbage(store, GALLERY, grace=0)
+        except ConflictError as exc:
+            refused.append(str(exc))
+        reports = await gc_gallery([store], GALLERY, grace=0)
+        gated.resume.set()
+
+    assert len(refused) == 1 and "publish of img/versions/3.0.0" in refused[0]
+    assert reports[0].error is not None and "publish of img/versions/3.0.0" in reports[0].error
+    assert published[0].new_chunks == 0, "the publish reused every chunk it found"
+    report = await verify(store, GALLERY, V3)
+    assert report.ok and report.checked_chunks == len(versions.v1)
+
+
+async def test_a_publish_that_starts_during_gc_waits_and_rewrites_what_gc_deleted(
+    store: LocalStore, versions: Versions
+) -> None:
+    await delete_manifest(store, GALLERY, V1)
+    await delete_manifest(store, GALLERY, V2)
+    gated = GatedStore(store, list_of="/chunks/")
+    publisher = GatedStore(store, put_of=".shared")
+    published: list[PublishResult] = []
+    collected: list[GcReport] = []
+
+    async def collect() -> None:
+        collected.append(await collect_garbage(gated, GALLERY, grace=0))
+
+    async def publish_v3() -> None:
+        published.append(await publish_to(versions.v1_image, publisher, V3))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(collect)
+        await gated.reached.wait()  # gc holds its lease and is about to sweep
+        group.start_soon(publish_v3)
+        with anyio.fail_after(10):
+            await publisher.put_seen.wait()  # the publish has tried for its lease
+        await anyio.sleep(0.1)
+        assert published == [] and not any("/chunks/" in key for key in publisher.puts)
+        gated.resume.set()
+
+    assert collected[0].deleted_chunks == len(set(versions.v1) | set(versions.v2))
+    assert published[0].new_chunks == len(versions.v1), "every chunk gc deleted was written again"
+    assert (await verify(store, GALLERY, V3)).ok
+
+
+@pytest.mark.parametrize("seed", range(6))
+async def test_gc_and_publish_racing_in_any_order_leave_a_readable_version(
+    tmp_path: Path, image_8m: Path, seed: int
+) -> None:
+    store = LocalStore(tmp_path / f"replica-{seed}", name="replica", create=True)
+    await publish_to(image_8m, store, V1)
+    await delete_manifest(store, GALLERY, V1)
+    rng = random.Random(seed)
+    outcomes: list[str] = []
+
+    async def collect() -> None:
+        await anyio.sleep(rng.uniform(0, 0.05))
+        try:
+            report = await collect_garbage(store, GALLERY, grace=0)
+        except ConflictError:
+            outcomes.append("refused")
+        else:
+            outcomes.append(f"deleted {report.deleted_chunks}")
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(collect)
+        group.start_soon(publish_to, image_8m, store, V2)
+
+    assert len(outcomes) == 1
+    report = await verify(store, GALLERY, V2)
+    assert report.ok, f"gc {outcomes[0]}: {report.problems}"
+    assert await lease_keys(store) == []
+    assert [key async for key in store.list(leases_prefix(GALLERY))] == []
