@@ -93,7 +93,8 @@ class LocalStore:
             ):
                 raise NotFoundError(f"{key} not found in {self._name}") from exc
             reason = exc.strerror or type(exc).__name__
-            raise StorageError(f"{self._name}: {action} {key} failed: {reason}") from exc
+            where = "" if self._name == str(self._root) else f" (in {self._root})"
+            raise StorageError(f"{self._name}: {action} {key} failed: {reason}{where}") from exc
 
     # --- reads ------------------------------------------------------------------------
 

@@ -1,0 +1,412 @@
+"""Replicate: bring a published blob from its source region into every target region.
+
+One pass of the reconcile loop for one blob: survey every target replica (the actual state),
+let the pure planner (:mod:`blobrep.core.replication`) say which replica lacks which chunk,
+copy exactly that, and commit each replica's manifest once its chunks are durable.
+
+* Survey: a replica holding this very manifest is complete; one holding another manifest is
+  a conflict that fails its region; for the rest, ``stat_many`` says which chunks are there
+  at the right stored length. Only what is missing moves, so a run after a failure or a kill
+  copies only the rest.
+* Copy: each planned chunk is read once, from the least loaded source replica (outstanding
+  bytes), failing over to the next when a copy is missing, corrupt or its store errs, and is
+  decoded and hashed on a CPU thread before anything is written, so a corrupt chunk never
+  spreads. The same stored bytes then go to every replica that lacks them, all regions at
+  once. (Siblings are not filled from a region's first replica: one verified read feeding
+  every write costs less than reading the chunk again there.) ``copy_tasks`` tasks take
+  chunks from an unbuffered stream: at most that many chunks are in memory at once.
+* Failure: a region whose store raises (survey, put, sync) or that needs a chunk with no
+  good source copy is marked failed with the reason, gets no further writes and no manifest,
+  and the other regions carry on.
+* Commit: a replica is committed as soon as every chunk it lacked has landed: ``sync()``,
+  then the manifest. One committed before a sibling failed stays committed (it is complete)
+  and counts in ``completed_replicas``. No manifest is ever written before its chunks are
+  durable, so a kill at any point leaves each replica complete or simply not yet readable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Final
+
+import anyio
+import anyio.to_thread
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream
+
+from blobrep.core.keys import chunk_key, manifest_key
+from blobrep.core.manifest import ChunkRef, Manifest, encode_manifest
+from blobrep.core.names import BlobName, validate_gallery_name
+from blobrep.core.replication import ChunkCopy, ReplicaState, pick_least_loaded, plan_replication
+from blobrep.engine._concurrency import CPU_THREADS, task_group
+from blobrep.engine.leases import hold_lease
+from blobrep.engine.manifests import commit_manifest, read_manifest
+from blobrep.engine.restore import decode, fetch_chunk
+from blobrep.errors import (
+    BlobrepError,
+    ConflictError,
+    InvalidParameterError,
+    ManifestError,
+    ManifestNotFoundError,
+    NotFoundError,
+    StorageError,
+)
+from blobrep.storage.base import Store
+
+#: Puts in flight per copy task: enough to overlap the fsync of each put with the next ones.
+WRITES_PER_COPY: Final = 2
+#: Chunk keys asked of a replica in one ``stat_many``.
+SURVEY_BATCH: Final = 4096
+#: Seconds between two progress reports of one region.
+PROGRESS_INTERVAL: Final = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class RegionTarget:
+    """A region to replicate into."""
+
+    region: str
+    stores: Sequence[Store]
+    """Every desired replica of the region, replica 1 first."""
+
+
+@dataclass(frozen=True, slots=True)
+class RegionProgress:
+    """How far one region has come, in stored bytes written into all its replicas."""
+
+    region: str
+    done_bytes: int
+    total_bytes: int
+    completed_replicas: int
+    target_replicas: int
+
+
+@dataclass(frozen=True, slots=True)
+class RegionOutcome:
+    """What replication did in one region."""
+
+    region: str
+    completed_replicas: int
+    target_replicas: int
+    copied_chunks: int
+    """Chunk writes into this region, summed over its replicas."""
+    copied_bytes: int
+    """Chunk bytes written into this region, summed over its replicas."""
+    error: str | None
+    """None if every replica of the region is complete; else the reason in words."""
+
+
+RegionProgressCallback = Callable[[RegionProgress], None]
+"""Called on the event loop, at most every :data:`PROGRESS_INTERVAL` per region, plus once at
+its end (the last report of a region that succeeded has ``done_bytes == total_bytes``)."""
+
+
+@dataclass(slots=True, eq=False)
+class _Region:
+    target: RegionTarget
+    replicas: list[_Replica] = field(default_factory=list)
+    error: str | None = None
+    total_bytes: int = 0
+    done_bytes: int = 0
+    copied_chunks: int = 0
+    reported: float = float("-inf")
+    finished: bool = False
+
+    def fail(self, reason: str) -> None:
+        if self.error is None:
+            self.error = reason
+
+    @property
+    def completed(self) -> int:
+        return sum(1 for replica in self.replicas if replica.complete)
+
+
+@dataclass(slots=True, eq=False)
+class _Replica:
+    region: _Region
+    index: int
+    store: Store
+    complete: bool = False
+    state: ReplicaState | None = None
+    remaining: int = 0
+    """Chunks still to land before the manifest may be written."""
+
+
+class _NoGoodCopyError(Exception):
+    """No source replica holds a good copy of a chunk (the message names it)."""
+
+
+async def replicate(
+    sources: Sequence[Store],
+    targets: Sequence[RegionTarget],
+    gallery: str,
+    blob: BlobName,
+    *,
+    copy_tasks: int = 16,
+    progress: RegionProgressCallback | None = None,
+) -> list[RegionOutcome]:
+    """Copy ``blob`` of ``gallery`` from the source region's replicas into every target region.
+
+    Args:
+        sources: replicas of the source region holding the blob's manifest and chunks.
+        targets: the regions to fill, each with all its desired replicas.
+        copy_tasks: chunks in flight at once over all regions (bounds memory too).
+        progress: receives :class:`RegionProgress` reports, batched per region.
+
+    Returns:
+        One outcome per target, in target order; a region's failure is reported there,
+        not raised.
+
+    Raises:
+        InvalidParameterError: no source, no replica in a region, a region listed twice, or
+            ``copy_tasks`` below 1.
+        ManifestNotFoundError, ManifestError, StorageError: no source replica has a usable
+            manifest (the first source's error is raised).
+    """
+    validate_gallery_name(gallery)
+    if not sources:
+        raise InvalidParameterError("replication needs at least one source replica")
+    if copy_tasks < 1:
+        raise InvalidParameterError(f"copy_tasks is {copy_tasks}; at least 1 chunk must be in flight")
+    names = [target.region for target in targets]
+    if len(set(names)) != len(names):
+        raise InvalidParameterError(f"a region is listed twice among the targets {names}")
+    for target in targets:
+        if not target.stores:
+            raise InvalidParameterError(f"region {target.region} has no replica to replicate into")
+    errors: list[BlobrepError] = []
+    for store in sources:
+        try:
+            manifest = await read_manifest(store, gallery, blob)
+        except (ManifestNotFoundError, ManifestError, StorageError) as exc:
+            errors.append(exc)
+            continue
+        return await _Replication(sources, gallery, blob, manifest, copy_tasks, progress).run(targets)
+    raise errors[0]
+
+
+class _Replication:
+    """The state of one replication run, shared by its tasks (all on the event loop)."""
+
+    def __init__(
+        self,
+        sources: Sequence[Store],
+        gallery: str,
+        blob: BlobName,
+        manifest: Manifest,
+        copy_tasks: int,
+        progress: RegionProgressCallback | None,
+    ) -> None:
+        self.sources = sources
+        self.gallery = gallery
+        self.blob = blob
+        self.manifest = manifest
+        self.document = encode_manifest(manifest)
+        self.chunks = manifest.stored_digests()
+        self.copy_tasks = copy_tasks
+        self.progress = progress
+        self.loads = [0] * len(sources)
+        self.picks = 0
+        self.cpu = anyio.CapacityLimiter(CPU_THREADS)
+        self.writes = anyio.CapacityLimiter(copy_tasks * WRITES_PER_COPY)
+
+    async def run(self, targets: Sequence[RegionTarget]) -> list[RegionOutcome]:
+        regions = [_Region(target) for target in targets]
+        for region in regions:
+            region.replicas = [
+                _Replica(region, index, store) for index, store in enumerate(region.target.stores, 1)
+            ]
+        everyone = [replica for region in regions for replica in region.replicas]
+        async with AsyncExitStack() as leases:
+            # Shared leases on every target replica from before the survey until after the
+            # manifests are committed: garbage collection must not delete a chunk found
+            # present meanwhile. A replica that cannot be leased fails its region only.
+            for replica in everyone:
+                if replica.region.error is not None:
+                    continue
+                try:
+                    await leases.enter_async_context(
+                        hold_lease(
+                            replica.store, self.gallery, exclusive=False, holder=f"replication of {self.blob}"
+                        )
+                    )
+                except BlobrepError as exc:
+                    replica.region.fail(str(exc))
+            return await self._run_leased(regions, everyone)
+
+    async def _run_leased(self, regions: list[_Region], everyone: list[_Replica]) -> list[RegionOutcome]:
+        async with task_group() as group:
+            for replica in everyone:
+                if replica.region.error is None:
+                    group.start_soon(self._survey, replica)
+        # A failed region is out of the plan: it gets no writes at all.
+        pending = [
+            (replica, replica.state)
+            for replica in everyone
+            if replica.state is not None and not replica.complete and replica.region.error is None
+        ]
+        planned = [replica for replica, _ in pending]
+        plan = plan_replication(
+            {digest: chunk.stored_length for digest, chunk in self.chunks.items()},
+            [state for _, state in pending],
+        )
+        for replica, replica_plan in zip(planned, plan.replicas, strict=True):
+            replica.remaining = len(replica_plan.missing)
+            replica.region.total_bytes += replica_plan.missing_bytes
+        async with task_group() as group:
+            for region in regions:
+                self._settle(region)
+                if region.error is None and not region.finished:
+                    self._report(region, force=True)
+            for replica in planned:
+                if replica.remaining == 0:
+                    group.start_soon(self._commit, replica)
+            await self._copy_all(plan.copies, planned, group)
+        for region in regions:
+            self._report(region, force=True, final=True)
+        return [
+            RegionOutcome(
+                r.target.region, r.completed, len(r.replicas), r.copied_chunks, r.done_bytes, r.error
+            )
+            for r in regions
+        ]
+
+    async def _survey(self, replica: _Replica) -> None:
+        """Learn the replica's actual state, or fail its region if it cannot be known."""
+        store, region = replica.store, replica.region.target.region
+        try:
+            try:
+                existing: bytes | None = await store.get(manifest_key(self.gallery, self.blob))
+            except NotFoundError:
+                existing = None
+            if existing is not None:
+                if existing != self.document:
+                    raise ConflictError(
+                        f"blob {self.gallery}/{self.blob} already exists in {store.name} with other"
+                        " content; versions are immutable: publish under a new version"
+                    )
+                replica.complete = True
+                replica.state = ReplicaState(region, replica.index, has_manifest=True)
+                return
+            digests = list(self.chunks)
+            held: dict[str, int] = {}
+            for start in range(0, len(digests), SURVEY_BATCH):
+                batch = digests[start : start + SURVEY_BATCH]
+                infos = await store.stat_many([chunk_key(self.gallery, digest) for digest in batch])
+                held.update((digest, info.size) for digest, info in zip(batch, infos, strict=True) if info)
+        except BlobrepError as exc:
+            replica.region.fail(str(exc))
+            return
+        replica.state = ReplicaState(region, replica.index, has_manifest=False, held=held)
+
+    async def _copy_all(self, copies: Sequence[ChunkCopy], planned: list[_Replica], group: TaskGroup) -> None:
+        """Feed every planned copy to ``copy_tasks`` workers through an unbuffered stream."""
+        send, receive = anyio.create_memory_object_stream[ChunkCopy](0)
+
+        async def work(receive: MemoryObjectReceiveStream[ChunkCopy]) -> None:
+            async with receive:
+                async for copy in receive:
+                    await self._copy(copy, [planned[position] for position in copy.targets], group)
+
+        async with task_group() as workers:
+            for _ in range(self.copy_tasks):
+                workers.start_soon(work, receive.clone())
+            receive.close()
+            async with send:
+                for copy in copies:
+                    await send.send(copy)
+
+    async def _copy(self, copy: ChunkCopy, targets: list[_Replica], group: TaskGroup) -> None:
+        """Read one chunk once, verified, and write it into every live replica that lacks it."""
+        if all(replica.region.error is not None for replica in targets):
+            return
+        chunk = self.chunks[copy.digest]
+        try:
+            frame = await self._read_verified(chunk)
+        except _NoGoodCopyError as exc:
+            for replica in targets:
+                replica.region.fail(str(exc))
+            return
+        key = chunk_key(self.gallery, copy.digest)
+        async with task_group() as writes:
+            for replica in targets:
+                writes.start_soon(self._write, replica, key, frame, group)
+
+    async def _read_verified(self, chunk: ChunkRef) -> bytes:
+        """The chunk's stored bytes from the least loaded source replica that has a good copy.
+
+        Raises:
+            _NoGoodCopyError: every source replica lacks the chunk, holds it corrupt, or failed.
+        """
+        assert chunk.digest is not None
+        untried = list(range(len(self.sources)))
+        problems: list[str] = []
+        while untried:
+            position = untried.pop(pick_least_loaded([self.loads[i] for i in untried], self.picks))
+            self.picks += 1
+            store = self.sources[position]
+            self.loads[position] += chunk.stored_length
+            try:
+                try:
+                    frame = await fetch_chunk(store, self.gallery, chunk)
+                finally:
+                    self.loads[position] -= chunk.stored_length
+                await anyio.to_thread.run_sync(decode, frame, chunk, store.name, limiter=self.cpu)
+                return frame
+            except BlobrepError as exc:  # missing, corrupt, or the store failed: try the next
+                problems.append(str(exc))
+        raise _NoGoodCopyError(
+            f"chunk {chunk.digest} has no good copy in the source region: {'; '.join(problems)}"
+        )
+
+    async def _write(self, replica: _Replica, key: str, frame: bytes, group: TaskGroup) -> None:
+        region = replica.region
+        async with self.writes:
+            if region.error is not None:
+                return
+            try:
+                await replica.store.put(key, frame)
+            except BlobrepError as exc:
+                region.fail(str(exc))
+                return
+        region.done_bytes += len(frame)
+        region.copied_chunks += 1
+        replica.remaining -= 1
+        self._report(region)
+        if replica.remaining == 0:
+            group.start_soon(self._commit, replica)
+
+    async def _commit(self, replica: _Replica) -> None:
+        """Make the replica's chunks durable, then write its manifest: the commit point."""
+        region = replica.region
+        try:
+            await replica.store.sync()
+            if region.error is not None:
+                return
+            await commit_manifest(replica.store, self.gallery, self.blob, self.manifest)
+        except BlobrepError as exc:
+            region.fail(str(exc))
+            return
+        replica.complete = True
+        self._settle(region)
+
+    def _settle(self, region: _Region) -> None:
+        """Send a region's final report as soon as every replica of it is complete."""
+        if region.error is None and not region.finished and region.completed == len(region.replicas):
+            self._report(region, force=True, final=True)
+
+    def _report(self, region: _Region, *, force: bool = False, final: bool = False) -> None:
+        if region.finished:
+            return
+        now = anyio.current_time()
+        if not force and now - region.reported < PROGRESS_INTERVAL:
+            return
+        region.reported = now
+        region.finished = final
+        if self.progress is not None:
+            name, replicas = region.target.region, len(region.replicas)
+            self.progress(
+                RegionProgress(name, region.done_bytes, region.total_bytes, region.completed, replicas)
+            )
