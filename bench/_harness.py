@@ -7,6 +7,7 @@ its resource usage (peak RSS in particular) belongs to that one process and noth
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import platform
@@ -119,6 +120,39 @@ def remove(*paths: Path) -> None:
 def disk_usage(path: Path) -> int:
     """Bytes allocated on disk by the files at or under ``path`` (holes do not count)."""
     return sum(file.stat().st_blocks * 512 for file in files_under(path))
+
+
+def tree_bytes(path: Path) -> int:
+    """The sum of the sizes (``st_size``) of the files at or under ``path``; 0 if it is missing."""
+    if not path.exists():
+        return 0
+    return sum(file.stat().st_size for file in files_under(path))
+
+
+def clean_stale_runs(work_dir: Path) -> list[Path]:
+    """Remove ``work_dir/run-{pid}-*`` directories whose benchmark process no longer exists."""
+    removed: list[Path] = []
+    for entry in work_dir.glob("run-*"):
+        try:
+            pid = int(entry.name.split("-")[1])
+        except (IndexError, ValueError):
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            remove(entry)
+            removed.append(entry)
+        except PermissionError:
+            pass
+    return removed
+
+
+def source_digest(package_dir: Path) -> str:
+    """A digest of the ``*.py`` files under ``package_dir``, to tell which code a result was measured on."""
+    digest = hashlib.sha256()
+    for path in sorted(package_dir.rglob("*.py")):
+        digest.update(str(path.relative_to(package_dir)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 # --- child processes ------------------------------------------------------------------------

@@ -40,7 +40,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import random
 import shutil
 import sys
 import tempfile
@@ -73,13 +72,12 @@ from _harness import (
     warm,
     write_json,
 )
+from _images import IMAGES_DIR, WORK_DIR, ensure_image, ensure_version2
 
 import blobrep
-from blobrep.service import BlobService, ChunkingSpec, LocalStore, SyntheticImage, rewrite_runs
+from blobrep.service import BlobService, ChunkingSpec, LocalStore
 
 BENCH_DIR: Final = Path(__file__).resolve().parent
-WORK_DIR: Final = BENCH_DIR / ".work"
-IMAGES_DIR: Final = WORK_DIR / "images"
 DEFAULT_OUT: Final = BENCH_DIR / "results" / "pipeline.json"
 QUICK_OUT: Final = BENCH_DIR / "results" / "pipeline-quick.json"
 
@@ -89,10 +87,6 @@ IMAGE_NAME: Final = "bench-image"
 V1: Final = f"{IMAGE_NAME}/versions/1.0.0"
 V2: Final = f"{IMAGE_NAME}/versions/1.0.1"
 FIXED_CHUNK: Final = 4 * MIB
-
-REWRITE_FRACTION: Final = 0.01
-REWRITE_RUNS: Final = 16
-INSERT_BYTES: Final = 1 * MIB
 
 PUBLISH_RATIO_GOAL: Final = 1.0
 RESTORE_RATIO_GOAL: Final = 1.0
@@ -145,75 +139,6 @@ def child_main(spec_text: str) -> int:
     seconds, result = operations[spec["op"]](spec)
     json.dump({"seconds": seconds, "result": result, "vm_hwm_kib": own_peak_rss_kib()}, sys.stdout)
     return 0
-
-
-# --- images ---------------------------------------------------------------------------------
-
-
-def ensure_image(size: int, seed: int) -> Path:
-    """The synthetic image of ``size`` and ``seed``, generated once and cached."""
-    path = IMAGES_DIR / f"synthetic-{size}-s{seed}.img"
-    if path.is_file() and path.stat().st_size == size:
-        return path
-    IMAGES_DIR.mkdir(parents=True, exist_ok=True)
-    log(f"generating {format_size(size)} image (seed {seed}) -> {path}")
-    started = time.perf_counter()
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "wb") as handle:
-        for block in SyntheticImage(size, seed).blocks():
-            handle.write(block)
-    os.replace(partial, path)
-    log(f"  generated in {time.perf_counter() - started:.1f} s")
-    return path
-
-
-def _shifted_edits(edits: list[tuple[int, bytes]], insert_at: int) -> list[tuple[int, bytes]]:
-    """Edits in version-1 offsets -> offsets in version 2, where ``INSERT_BYTES`` sit at ``insert_at``."""
-    shifted: list[tuple[int, bytes]] = []
-    for offset, data in edits:
-        end = offset + len(data)
-        if end <= insert_at:
-            shifted.append((offset, data))
-        elif offset >= insert_at:
-            shifted.append((offset + INSERT_BYTES, data))
-        else:  # straddles the insertion point: the part after it moves with the rest
-            split = insert_at - offset
-            shifted.append((offset, data[:split]))
-            shifted.append((insert_at + INSERT_BYTES, data[split:]))
-    return shifted
-
-
-def ensure_version2(v1: Path, size: int, seed: int) -> tuple[Path, dict[str, Any]]:
-    """Version 2 of the image: 1 % rewritten in 16 runs, 1 MiB of random bytes inserted mid-way."""
-    edits = rewrite_runs(size, REWRITE_FRACTION, REWRITE_RUNS, seed + 1)
-    insert_at = size // 2
-    description = {
-        "rewrite_fraction": REWRITE_FRACTION,
-        "rewrite_runs": REWRITE_RUNS,
-        "rewritten_bytes": sum(len(data) for _, data in edits),
-        "rewrite_seed": seed + 1,
-        "inserted_bytes": INSERT_BYTES,
-        "inserted_at": insert_at,
-        "size": size + INSERT_BYTES,
-    }
-    path = IMAGES_DIR / f"synthetic-{size}-s{seed}-v2.img"
-    if path.is_file() and path.stat().st_size == size + INSERT_BYTES:
-        return path, description
-    log(f"writing version 2 -> {path}")
-    partial = path.with_name(path.name + ".partial")
-    with open(v1, "rb") as source, open(partial, "wb") as target:
-        remaining = insert_at
-        while remaining:
-            block = source.read(min(remaining, 8 * MIB))
-            target.write(block)
-            remaining -= len(block)
-        target.write(random.Random(seed + 2).randbytes(INSERT_BYTES))
-        shutil.copyfileobj(source, target, 8 * MIB)
-        for offset, data in _shifted_edits(edits, insert_at):
-            target.seek(offset)
-            target.write(data)
-    os.replace(partial, path)
-    return path, description
 
 
 # --- timed steps ----------------------------------------------------------------------------

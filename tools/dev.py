@@ -7,9 +7,15 @@ then runs what was asked:
 
     python3 tools/dev.py demo     # publish and read back a VM-like image on the embedded default
     python3 tools/dev.py test     # ruff, ruff format --check, mypy --strict, import contracts, pytest
-    python3 tools/dev.py bench    # the pipeline benchmark (extra arguments go to bench/pipeline.py)
+    python3 tools/dev.py bench    # the pipeline benchmark, then the replication benchmark
 
-Extra arguments after ``test`` go to pytest; after ``demo`` to ``blobrep demo``.
+Extra arguments after ``test`` go to pytest; after ``demo`` to ``blobrep demo``. After
+``bench`` they go to ``bench/pipeline.py``, and the ones both benchmarks take (``--quick``,
+``--size``, ``--repeat``, ``--seed``) go to ``bench/replication.py`` too. One benchmark alone,
+with its own arguments:
+
+    python3 tools/dev.py bench pipeline [ARGS]       # bench/pipeline.py ARGS
+    python3 tools/dev.py bench replication [ARGS]    # bench/replication.py ARGS
 """
 
 from __future__ import annotations
@@ -25,6 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 STAMP = VENV / ".blobrep-installed"
+BENCHMARKS = ("pipeline", "replication")
+#: Arguments of ``bench/pipeline.py`` that ``bench/replication.py`` takes too: flags, options with a value.
+SHARED_BENCH_FLAGS = ("--quick", "-h", "--help")
+SHARED_BENCH_OPTIONS = ("--size", "--repeat", "--seed")
 
 
 def _run(*args: str | Path) -> None:
@@ -58,6 +68,32 @@ def test(extra: list[str]) -> None:
     _run(BIN / "python", "-m", "pytest", *extra)
 
 
+def shared_bench_args(extra: list[str]) -> list[str]:
+    """The arguments in ``extra`` that every benchmark understands, with their values."""
+    shared: list[str] = []
+    keep_value = False
+    for arg in extra:
+        name, equals, _ = arg.partition("=")
+        if keep_value:
+            shared.append(arg)
+            keep_value = False
+        elif arg in SHARED_BENCH_FLAGS or (equals and name in SHARED_BENCH_OPTIONS):
+            shared.append(arg)
+        elif arg in SHARED_BENCH_OPTIONS:
+            shared.append(arg)
+            keep_value = True
+    return shared
+
+
+def bench(extra: list[str]) -> None:
+    """``bench [ARGS]``: both benchmarks in turn; ``bench NAME [ARGS]``: that one only."""
+    if extra and extra[0] in BENCHMARKS:
+        _run(BIN / "python", ROOT / "bench" / f"{extra[0]}.py", *extra[1:])
+        return
+    _run(BIN / "python", ROOT / "bench" / "pipeline.py", *extra)
+    _run(BIN / "python", ROOT / "bench" / "replication.py", *shared_bench_args(extra))
+
+
 def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] not in ("setup", "demo", "test", "bench"):
         sys.exit(__doc__)
@@ -69,7 +105,7 @@ def main() -> None:
     elif command == "test":
         test(extra)
     elif command == "bench":
-        _run(BIN / "python", ROOT / "bench" / "pipeline.py", *extra)
+        bench(extra)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import TextIO, TypeVar
+from typing import Protocol, TextIO, TypeVar
 
 import anyio
 
@@ -65,3 +65,58 @@ def run_with_progress(label: str, job: Callable[[ProgressBar], Awaitable[_T]]) -
     with ProgressBar(label) as bar:
         result = anyio.run(job, bar)
     return result, time.perf_counter() - started
+
+
+class RegionBars:
+    """One progress line per region, redrawn in place on a terminal (nothing elsewhere).
+
+    Callable with any object that has ``region``, ``done_bytes``, ``total_bytes``,
+    ``completed_replicas`` and ``target_replicas``: the engine's batched region progress.
+    """
+
+    def __init__(self, label: str, stream: TextIO | None = None, *, enabled: bool | None = None) -> None:
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.started = time.monotonic()
+        self._lines: dict[str, str] = {}
+        self._drawn = 0
+
+    def __call__(self, update: _RegionUpdate) -> None:
+        if not self.enabled:
+            return
+        total = update.total_bytes
+        fraction = update.done_bytes / total if total else 1.0
+        filled = int(fraction * _WIDTH)
+        self._lines[update.region] = (
+            f"{self.label} {update.region:<16} [{'#' * filled}{'.' * (_WIDTH - filled)}] {fraction:6.1%}"
+            f"  {format_size(update.done_bytes)} / {format_size(total)}"
+            f"  replicas {update.completed_replicas}/{update.target_replicas}"
+        )
+        if self._drawn:
+            self.stream.write(f"\x1b[{self._drawn}F")
+        for line in self._lines.values():
+            self.stream.write(f"\x1b[2K{line}\n")
+        self._drawn = len(self._lines)
+        self.stream.flush()
+
+    def __enter__(self) -> RegionBars:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stream.flush()
+
+
+class _RegionUpdate(Protocol):
+    @property
+    def region(self) -> str: ...
+    @property
+    def done_bytes(self) -> int: ...
+    @property
+    def total_bytes(self) -> int: ...
+    @property
+    def completed_replicas(self) -> int: ...
+    @property
+    def target_replicas(self) -> int: ...

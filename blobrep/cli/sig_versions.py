@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import anyio
+
 from blobrep.cli._common import add_bool, call, definition_option, emit, gallery_option, parse_bool
-from blobrep.cli.progress import ProgressBar
-from blobrep.core.gallery import GalleryImageVersion
+from blobrep.cli.progress import ProgressBar, RegionBars
+from blobrep.core.gallery import AggregatedState, GalleryImageVersion, ReplicationState
+from blobrep.core.regions import normalize_region
 from blobrep.core.units import format_size
-from blobrep.service import PublishResult, VersionOptions
+from blobrep.errors import ResourceNotFoundError
+from blobrep.service import GalleryService, PublishResult, VersionOptions
 from blobrep.service.views import version_view
 
 EXPAND_CHOICES = ("ReplicationStatus",)
@@ -26,6 +31,7 @@ def register(actions: Any) -> None:
     create.add_argument("--source", required=True, type=Path, help="the raw or VHD image file")
     create.add_argument("--location", "-l", default=None, help="source region (default: the gallery's)")
     _profile_options(create)
+    _no_wait(create)
     create.set_defaults(handler=_create)
 
     listing = group.add_parser("list", help="the versions of a definition, oldest first")
@@ -42,7 +48,15 @@ def register(actions: Any) -> None:
     update = group.add_parser("update", help="change target regions, replica counts, flags")
     _names(update)
     _profile_options(update)
+    _no_wait(update)
     update.set_defaults(handler=_update)
+
+    wait = group.add_parser("wait", help="wait until the version is Completed (exit 1 if a region fails)")
+    _names(wait)
+    wait.add_argument("--location", "-l", default=None, help="wait for this region only")
+    wait.add_argument("--timeout", type=float, default=None, help="give up after this many seconds (exit 1)")
+    wait.add_argument("--interval", type=float, default=1.0, help="seconds between checks (default 1)")
+    wait.set_defaults(handler=_wait)
 
     delete = group.add_parser("delete", help="delete a version from every region")
     _names(delete)
@@ -58,6 +72,14 @@ def _names(parser: argparse.ArgumentParser, *, latest: bool = False) -> None:
         required=True,
         dest="version",
         help="MAJOR.MINOR.PATCH" + (" or latest" if latest else ""),
+    )
+
+
+def _no_wait(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="return once the source region is written; 'blobrep replicate' finishes the rest",
     )
 
 
@@ -141,10 +163,10 @@ def _status_rows(version: GalleryImageVersion) -> list[dict[str, Any]]:
 def _create(args: argparse.Namespace) -> int:
     published: list[PublishResult] = []
     started = time.perf_counter()
-    with ProgressBar("publishing") as bar:
-        version = call(
-            args,
-            lambda service, caller: service.create_version(
+    with ProgressBar("publishing") as bar, RegionBars("replicating") as bars:
+
+        async def job(service: GalleryService, caller: str) -> GalleryImageVersion:
+            version = await service.create_version(
                 caller,
                 args.gallery,
                 args.definition,
@@ -154,8 +176,14 @@ def _create(args: argparse.Namespace) -> int:
                 options=_options(args),
                 progress=bar,
                 on_published=published.append,
-            ),
-        )
+            )
+            if args.no_wait:
+                return version
+            return await service.replicate_version(
+                caller, args.gallery, args.definition, args.version, progress=bars
+            )
+
+        version = call(args, job)
     seconds = time.perf_counter() - started
     document = version_view(version, expand_replication=True)
     if published:
@@ -166,7 +194,8 @@ def _create(args: argparse.Namespace) -> int:
             "seconds": round(seconds, 3),
             "mbPerS": round(result.size / max(seconds, 1e-9) / 1e6, 1),
         }
-    return emit(args, document, _status_rows(version))
+    emit(args, document, _status_rows(version))
+    return report_failures(version)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -191,13 +220,68 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _update(args: argparse.Namespace) -> int:
-    version = call(
-        args,
-        lambda service, caller: service.update_version(
-            caller, args.gallery, args.definition, args.version, _options(args)
-        ),
-    )
-    return emit(args, version_view(version, expand_replication=True), _status_rows(version))
+    with RegionBars("replicating") as bars:
+
+        async def job(service: GalleryService, caller: str) -> GalleryImageVersion:
+            version = await service.update_version(
+                caller, args.gallery, args.definition, args.version, _options(args)
+            )
+            if args.no_wait or version.aggregated_state is AggregatedState.COMPLETED:
+                return version
+            return await service.replicate_version(
+                caller, args.gallery, args.definition, args.version, progress=bars
+            )
+
+        version = call(args, job)
+    emit(args, version_view(version, expand_replication=True), _status_rows(version))
+    return report_failures(version)
+
+
+def _wait(args: argparse.Namespace) -> int:
+    async def job(service: GalleryService, caller: str) -> GalleryImageVersion:
+        with anyio.move_on_after(args.timeout):
+            while True:
+                version = await service.show_version(caller, args.gallery, args.definition, args.version)
+                states = _watched(version, args.location)
+                if all(state is ReplicationState.COMPLETED for state in states) or any(
+                    state is ReplicationState.FAILED for state in states
+                ):
+                    return version
+                await anyio.sleep(args.interval)
+        raise TimeoutError
+
+    try:
+        version = call(args, job)
+    except TimeoutError:
+        sys.stderr.write(f"blobrep: error: not Completed after {args.timeout:g} s; still replicating\n")
+        return 1
+    emit(args, version_view(version, expand_replication=True), _status_rows(version))
+    return report_failures(version, args.location)
+
+
+def _watched(version: GalleryImageVersion, location: str | None) -> list[ReplicationState]:
+    if location is None:
+        return [status.state for status in version.regions]
+    region = normalize_region(location)
+    status = version.status(region)
+    if status is None:
+        raise ResourceNotFoundError(f"{region!r} is not a target region of version {version.version}")
+    return [status.state]
+
+
+def report_failures(version: GalleryImageVersion, location: str | None = None) -> int:
+    """One error line naming each Failed region and why; exit 1 if there is any."""
+    region = None if location is None else normalize_region(location)
+    failed = [
+        status
+        for status in version.regions
+        if status.state is ReplicationState.FAILED and (region is None or status.region == region)
+    ]
+    if not failed:
+        return 0
+    reasons = "; ".join(f"{status.region}: {status.details}" for status in failed)
+    sys.stderr.write(f"blobrep: error: replication failed in {reasons}\n")
+    return 1
 
 
 def _delete(args: argparse.Namespace) -> int:

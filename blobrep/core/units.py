@@ -52,3 +52,19 @@ def format_size(size: int | float) -> str:
             return f"{value:.{digits}f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")
+
+
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION_RE = re.compile(r"\s*([0-9]{1,12}(?:\.[0-9]{1,9})?)\s*([smhd]?)\s*")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``text``: a number with an optional unit ``s``, ``m``, ``h`` or ``d``.
+
+    Raises:
+        InvalidParameterError: naming the text and showing valid forms.
+    """
+    match = _DURATION_RE.fullmatch(text.lower())
+    if match is None:
+        raise InvalidParameterError(f"invalid duration {text!r}: write e.g. 0, 90, 30s, 10m, 1h or 2d")
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2)]

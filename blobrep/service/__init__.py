@@ -13,6 +13,7 @@ from blobrep.core.synthetic import SyntheticImage, rewrite_runs
 from blobrep.engine.publish import ProgressCallback, PublishResult
 from blobrep.engine.restore import RestoreResult
 from blobrep.engine.verify import ChunkProblem, VerifyReport
+from blobrep.service._base import StoreWrapper
 from blobrep.service.blobs import BlobService
 from blobrep.service.facade import GalleryService
 from blobrep.service.galleries import DefinitionFields, RegionInfo
@@ -32,6 +33,7 @@ __all__ = [
     "RegionInfo",
     "RestoreResult",
     "Store",
+    "StoreWrapper",
     "SyntheticImage",
     "VerifyReport",
     "VersionOptions",

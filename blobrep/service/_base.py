@@ -10,6 +10,7 @@ at once, also in another process sharing the home.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
@@ -21,6 +22,13 @@ from blobrep.core.access import Action, Principal, PrincipalType, Role, RoleAssi
 from blobrep.core.ids import ResourceId
 from blobrep.errors import AccessDeniedError, ConflictError, ResourceNotFoundError
 from blobrep.service.home import Home, RegionConfig
+from blobrep.storage.base import Store
+
+StoreWrapper = Callable[[str, int, Store], Store]
+"""``(region, replica number, store) -> store``: wraps every replica store the service opens.
+
+The seam for stores that wrap stores: fault injection in tests, bandwidth limits in benchmarks.
+"""
 
 #: The catalog setting that names the home's bootstrap admin.
 BOOTSTRAP_SETTING: Final = "bootstrap_admin"
@@ -30,10 +38,20 @@ DEFAULT_ADMIN: Final = "admin"
 class _Base:
     """State shared by the service's parts; see :class:`~blobrep.service.GalleryService`."""
 
-    def __init__(self, home: Home, catalog: Catalog, admin: str) -> None:
+    def __init__(
+        self, home: Home, catalog: Catalog, admin: str, wrap_store: StoreWrapper | None = None
+    ) -> None:
         self._home = home
         self._catalog = catalog
         self._admin = admin
+        self._wrap_store = wrap_store
+
+    def _store(self, region: RegionConfig, number: int, *, create: bool) -> Store:
+        """Replica ``number`` of ``region``, through the wrapper the service was opened with."""
+        store: Store = region.store(number, create=create)
+        if self._wrap_store is not None:
+            store = self._wrap_store(region.name, number, store)
+        return store
 
     @property
     def home(self) -> Path:

@@ -8,15 +8,16 @@ from types import TracebackType
 import anyio.to_thread
 
 from blobrep.catalog import Catalog
-from blobrep.service._base import bootstrap
+from blobrep.service._base import StoreWrapper, bootstrap
 from blobrep.service.galleries import _Galleries
 from blobrep.service.home import Home
+from blobrep.service.replication import _Replication
 from blobrep.service.sharing import _Sharing
 from blobrep.service.versions import _Versions
 
 
-class GalleryService(_Galleries, _Versions, _Sharing):
-    """Galleries, image definitions, image versions, regions and access, in one home.
+class GalleryService(_Galleries, _Versions, _Replication, _Sharing):
+    """Galleries, image definitions, image versions, replication, regions and access, in one home.
 
     Open it with ``async with await GalleryService.open(home) as service:``. Every method is
     async, takes the calling principal's name first, checks the caller's roles before doing
@@ -31,7 +32,8 @@ class GalleryService(_Galleries, _Versions, _Sharing):
     """
 
     @classmethod
-    async def open(cls, home: str | Path) -> GalleryService:
+    async def open(cls, home: str | Path, *, wrap_store: StoreWrapper | None = None) -> GalleryService:
+        """Open (creating if needed) the home; ``wrap_store`` wraps every replica store opened."""
         where = Home(Path(home))
         await anyio.to_thread.run_sync(where.ensure)
         catalog = await Catalog.open(where.catalog_path)
@@ -40,7 +42,7 @@ class GalleryService(_Galleries, _Versions, _Sharing):
         except BaseException:
             await catalog.close()
             raise
-        return cls(where, catalog, admin)
+        return cls(where, catalog, admin, wrap_store)
 
     async def close(self) -> None:
         await self._catalog.close()

@@ -196,8 +196,8 @@ class Home:
         numbers = []
         try:
             entries = list(region.path.iterdir())
-        except FileNotFoundError:
-            return []
+        except (FileNotFoundError, NotADirectoryError):
+            return []  # nothing there yet (or nothing can be: replication says why, per region)
         except OSError as exc:
             raise StorageError(f"cannot list region {region.name} at {region.path}: {exc.strerror}") from exc
         for entry in entries:

@@ -45,6 +45,7 @@ from blobrep.core.regions import (
     validate_replica_count,
 )
 from blobrep.core.version import ImageVersion
+from blobrep.engine.gc import gc_gallery
 from blobrep.engine.manifests import delete_manifest
 from blobrep.engine.publish import ProgressCallback, PublishResult, publish
 from blobrep.errors import ImmutableFieldError, InvalidNameError, ResourceNotFoundError
@@ -162,7 +163,7 @@ class _Versions(_Base):
         count = profile.effective_replica_count(source_target)
         region = regions[source_region]
         try:
-            stores = [region.store(number, create=True) for number in range(1, count + 1)]
+            stores = [self._store(region, number, create=True) for number in range(1, count + 1)]
             result = await publish(
                 source, stores, gallery, BlobName(image, number), chunking=chunking, progress=progress
             )
@@ -365,20 +366,25 @@ class _Versions(_Base):
         )
         regions = await self._regions()
         for status in old.regions:
-            await self._drop_replicas(old, regions.get(status.region), keep=0)
+            await self._drop_replicas(old, regions.get(status.region), keep=0, collect=False)
         await self._catalog.delete_version(gallery, image, number)
 
     async def _drop_replicas(
-        self, version: GalleryImageVersion, region: RegionConfig | None, *, keep: int
+        self, version: GalleryImageVersion, region: RegionConfig | None, *, keep: int, collect: bool = True
     ) -> None:
-        """Delete the version's manifest from the replicas numbered above ``keep`` in ``region``."""
+        """Delete the version's manifest from the replicas numbered above ``keep`` in ``region``,
+        then (``collect``) the chunks no other manifest there references: manifest first, so no
+        reader ever finds a manifest whose chunks are gone.
+        """
         if region is None:
             return
         numbers = await anyio.to_thread.run_sync(self._home.replica_numbers, region)
         blob = BlobName(version.image, version.version)
-        for replica in numbers:
-            if replica > keep:
-                await delete_manifest(region.store(replica, create=False), version.gallery, blob)
+        dropped = [self._store(region, replica, create=False) for replica in numbers if replica > keep]
+        for store in dropped:
+            await delete_manifest(store, version.gallery, blob)
+        if dropped and collect:
+            await gc_gallery(dropped, version.gallery, grace=0.0)
 
 
 def _failed(record: GalleryImageVersion, region: str, details: str) -> RegionStatus:

@@ -53,6 +53,7 @@ def test_publish_a_version_and_find_it_as_latest(tmp_path: Path, image: Path) ->
             "--target-regions",
             "westcentralus=2",
             "eastus2",
+            "--no-wait",
         )
     )
     assert created["id"] == "/galleries/gal/images/ubuntu/versions/1.0.0"
@@ -89,6 +90,70 @@ def test_publish_a_version_and_find_it_as_latest(tmp_path: Path, image: Path) ->
     header, _rule, row = table.splitlines()
     assert header.split()[:4] == ["name", "location", "provisioningState", "replication"]
     assert row.split()[:4] == ["1.0.0", "westcentralus", "Succeeded", "InProgress"]
+
+    replicated = json.loads(ok(tmp_path, "replicate", "--gallery-name", "gal"))
+    assert replicated[0]["replicationStatus"]["aggregatedState"] == "Completed"
+    waited = json.loads(
+        ok(tmp_path, "sig", "image-version", "wait", *DEFINITION, "-e", "1.0.0", "-l", "eastus2")
+    )
+    assert {item["state"] for item in waited["replicationStatus"]["summary"]} == {"Completed"}
+    in_eastus2 = json.loads(
+        ok(tmp_path, "sig", "image-version", "show", *DEFINITION, "-e", "latest", "-l", "eastus2")
+    )
+    assert in_eastus2["name"] == "1.0.0"
+
+
+def test_create_replicates_to_every_target_and_a_failed_region_exits_1(tmp_path: Path, image: Path) -> None:
+    ok(tmp_path, "sig", "create", "--gallery-name", "gal")
+    ok(
+        tmp_path,
+        *("sig", "image-definition", "create", *DEFINITION, "--publisher", "p", "--offer", "o", "--sku", "s"),
+        *("--os-type", "Linux"),
+    )
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a directory")
+    ok(tmp_path, "region", "add", "--name", "Japan East", "--path", blocker / "japaneast")
+    result = blobrep(
+        *("sig", "image-version", "create", *DEFINITION, "-e", "1.0.0", "--source", image),
+        *("--target-regions", "westcentralus", "eastus2=2", "japaneast"),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith("blobrep: error: replication failed in japaneast: ")
+    summary = {
+        item["region"]: item["state"] for item in json.loads(result.stdout)["replicationStatus"]["summary"]
+    }
+    assert summary == {"westcentralus": "Completed", "eastus2": "Completed", "japaneast": "Failed"}
+    waited = blobrep("sig", "image-version", "wait", *DEFINITION, "-e", "1.0.0", cwd=tmp_path)
+    assert waited.returncode == 1 and "japaneast" in waited.stderr
+    assert ok(tmp_path, "sig", "image-version", "wait", *DEFINITION, "-e", "1.0.0", "-l", "eastus2")
+
+    blocker.unlink()
+    retried = blobrep("replicate", "--gallery-name", "gal", "--retry-failed", cwd=tmp_path)
+    assert retried.returncode == 0, retried.stderr
+    assert json.loads(retried.stdout)[0]["replicationStatus"]["aggregatedState"] == "Completed"
+
+
+def test_gc_reports_what_it_deleted(tmp_path: Path, image: Path) -> None:
+    ok(tmp_path, "sig", "create", "--gallery-name", "gal", "--location", "westcentralus")
+    ok(
+        tmp_path,
+        *("sig", "image-definition", "create", *DEFINITION, "--publisher", "p", "--offer", "o", "--sku", "s"),
+        *("--os-type", "Linux"),
+    )
+    ok(tmp_path, "sig", "image-version", "create", *DEFINITION, "-e", "1.0.0", "--source", image)
+    ok(tmp_path, "sig", "image-version", "delete", *DEFINITION, "-e", "1.0.0")
+    kept = json.loads(ok(tmp_path, "gc", "--gallery-name", "gal"))
+    assert sum(report["deleted_chunks"] for report in kept) == 0  # younger than the default grace
+    assert sum(report["kept_young"] for report in kept) > 0
+    table = ok(tmp_path, "-o", "table", "gc", "--gallery-name", "gal", "--grace", "0")
+    assert "westcentralus/replica-1" in table
+    again = json.loads(ok(tmp_path, "gc", "--gallery-name", "gal", "--grace", "0"))
+    assert sum(report["chunks_seen"] for report in again) == 0
+    bad = blobrep("gc", "--gallery-name", "gal", "--grace", "soon", cwd=tmp_path)
+    assert bad.returncode == 2 and "soon" in bad.stderr
 
 
 def test_sharing_with_another_principal(tmp_path: Path, image: Path) -> None:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from blobrep.core.units import format_size, parse_size
+from blobrep.core.units import format_size, parse_duration, parse_size
 from blobrep.errors import InvalidParameterError
 
 BINARY = {
@@ -169,3 +169,25 @@ def test_shown_sizes_read_back_within_rounding(size: int) -> None:
     assert abs(back - size) <= size * 0.05 + 1
     if size < 1024:
         assert back == size
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("0", 0.0),
+        ("90", 90.0),
+        ("30s", 30.0),
+        ("10m", 600.0),
+        ("1h", 3600.0),
+        ("2d", 172800.0),
+        (" 1.5H ", 5400.0),
+    ],
+)
+def test_durations_as_people_write_them(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "-1", "1w", "h", "1 h m", "1e3"])
+def test_bad_durations_say_what_would_be_right(text: str) -> None:
+    with pytest.raises(InvalidParameterError, match="10m"):
+        parse_duration(text)

@@ -1,0 +1,118 @@
+"""``blobrep replicate`` and ``blobrep gc``: the reconcile loop and garbage collection, on demand.
+
+``replicate`` is what the coming daemon will run in the background: it brings every version
+in scope to its target regions and replica counts, copying only what is missing, so running it
+again after a failure or an interruption finishes the job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Any
+
+from blobrep.cli._common import call, emit, gallery_option
+from blobrep.cli.progress import RegionBars
+from blobrep.cli.sig_versions import report_failures
+from blobrep.core.units import format_size, parse_duration
+from blobrep.errors import InvalidParameterError
+from blobrep.service import GalleryService
+from blobrep.service.views import version_view
+
+
+def register(commands: Any) -> None:
+    replicate = commands.add_parser(
+        "replicate", help="bring versions to their target regions and replica counts"
+    )
+    gallery_option(replicate)
+    replicate.add_argument("--gallery-image-definition", "-i", dest="definition", default=None)
+    replicate.add_argument("--gallery-image-version", "-e", dest="version", default=None)
+    replicate.add_argument("--location", "-l", nargs="+", default=None, help="only these regions")
+    replicate.add_argument("--retry-failed", action="store_true", help="also retry regions marked Failed")
+    replicate.set_defaults(handler=_replicate)
+
+    gc = commands.add_parser("gc", help="delete chunks that no manifest references")
+    gallery_option(gc)
+    gc.add_argument("--location", "-l", nargs="+", default=None, help="only these regions")
+    gc.add_argument(
+        "--grace",
+        type=_duration,
+        default=3600.0,
+        help="keep chunks younger than this (default 1h; e.g. 0, 10m)",
+    )
+    gc.add_argument("--dry-run", action="store_true", help="report what would be deleted, delete nothing")
+    gc.set_defaults(handler=_gc)
+
+
+def _duration(text: str) -> float:
+    """``parse_duration`` for argparse: a bad duration is a usage error (one line, exit 2)."""
+    try:
+        return parse_duration(text)
+    except InvalidParameterError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _replicate(args: argparse.Namespace) -> int:
+    if args.version is not None and args.definition is None:
+        raise InvalidParameterError("--gallery-image-version needs --gallery-image-definition")
+    with RegionBars("replicating") as bars:
+
+        async def job(service: GalleryService, caller: str) -> list[Any]:
+            if args.version is not None:
+                return [
+                    await service.replicate_version(
+                        caller,
+                        args.gallery,
+                        args.definition,
+                        args.version,
+                        regions=args.location,
+                        retry_failed=args.retry_failed,
+                        progress=bars,
+                    )
+                ]
+            return await service.replicate_all(
+                caller,
+                args.gallery,
+                args.definition,
+                regions=args.location,
+                retry_failed=args.retry_failed,
+                progress=bars,
+            )
+
+        versions = call(args, job)
+    rows = [
+        {
+            "version": f"{version.image}/{version.version}",
+            "region": status.region,
+            "state": str(status.state),
+            "replicas": f"{status.completed_replicas}/{status.target_replicas}",
+            "details": status.details,
+        }
+        for version in versions
+        for status in version.regions
+    ]
+    emit(args, [version_view(version, expand_replication=True) for version in versions], rows)
+    return max((report_failures(version) for version in versions), default=0)
+
+
+def _gc(args: argparse.Namespace) -> int:
+    reports = call(
+        args,
+        lambda service, caller: service.collect_garbage(
+            caller, args.gallery, regions=args.location, grace=args.grace, dry_run=args.dry_run
+        ),
+    )
+    documents = [dataclasses.asdict(report) for report in reports]
+    rows = [
+        {
+            "replica": report.replica,
+            "referenced": report.referenced_chunks,
+            "deleted": report.deleted_chunks,
+            "freed": format_size(report.deleted_bytes),
+            "keptYoung": report.kept_young,
+            "error": report.error or "",
+        }
+        for report in reports
+    ]
+    emit(args, documents, rows)
+    return 1 if any(report.error for report in reports) else 0
