@@ -11,7 +11,7 @@ from blobrep.engine.replicate import RegionProgress
 from blobrep.core.gallery import AggregatedState, ReplicationState
 from blobrep.errors import UnavailableError
 from blobrep.service import BlobService, DefinitionFields, GalleryService, LocalStore, Store, VersionOptions
-from blobrep.storage.faulty import Fault, FaultyStore
+from blobrep.storage.faulty import Fault, FaultKind, FaultyStore
 from tests.service.conftest import ADMIN, GALLERY, IMAGE
 
 TARGETS = VersionOptions(target_regions=["westcentralus", "eastus2=2", "westeurope=2", "southeastasia"])
@@ -76,16 +76,17 @@ async def test_every_target_region_reaches_its_count_verified(
     assert str(latest.version) == "1.0.0"
 
 
+@pytest.mark.parametrize(("kind", "said"), [("full", "out of space"), ("error", "injected")])
 async def test_a_failing_region_fails_alone_and_a_retry_completes_it(
-    switched: GalleryService, switch: Switch, source: Path
+    switched: GalleryService, switch: Switch, source: Path, kind: FaultKind, said: str
 ) -> None:
     service = switched
     await service.create_version(ADMIN, GALLERY, IMAGE, "1.0.0", source=source, options=TARGETS)
-    switch.faults = [Fault("put", "full", key_contains="chunks/")]
+    switch.faults = [Fault("put", kind, key_contains="chunks/")]
     version = await service.replicate_version(ADMIN, GALLERY, IMAGE, "1.0.0")
     failed = version.status("westeurope")
     assert failed is not None and failed.state is ReplicationState.FAILED
-    assert "space" in failed.details or "full" in failed.details
+    assert said in failed.details and "westeurope/replica-" in failed.details
     assert version.is_completed_in("eastus2") and version.is_completed_in("southeastasia")
     assert version.aggregated_state is AggregatedState.FAILED
     assert not (replica_root(service, "westeurope", 1) / "galleries" / GALLERY / "images").exists()
