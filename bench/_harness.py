@@ -1,4 +1,4 @@
-"""Helpers the benchmarks share: sizes, warm caches, child processes with peak RSS, tables, JSON.
+"""Helpers the benchmarks share: sizes, warm caches, child processes with peak RSS, tables, JSON, logs.
 
 Every timed operation runs in its own process, started here and reaped with ``os.wait4`` so
 its resource usage (peak RSS in particular) belongs to that one process and nothing else.
@@ -316,6 +316,11 @@ def summarize(samples: Sequence[Sample], size: int) -> dict[str, Any]:
 
 
 # --- output ---------------------------------------------------------------------------------
+
+
+def log(message: str) -> None:
+    """A progress line on stderr (stdout carries the report, or a child's JSON)."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, right: Sequence[bool]) -> str:

@@ -11,18 +11,20 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any, Final
 
-from _harness import MIB, format_size
+from _harness import MIB, format_size, log
 
 from blobrep.service import SyntheticImage, rewrite_runs
 
 BENCH_DIR: Final = Path(__file__).resolve().parent
 WORK_DIR: Final = BENCH_DIR / ".work"
 IMAGES_DIR: Final = WORK_DIR / "images"
+
+SEED: Final = 12345
+"""The default seed: both benchmarks run on the same image."""
 
 REWRITE_FRACTION: Final = 0.01
 REWRITE_RUNS: Final = 16
@@ -31,24 +33,20 @@ INSERT_BYTES: Final = 1 * MIB
 _COPY_BLOCK: Final = 8 * MIB
 
 
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def ensure_image(size: int, seed: int) -> Path:
     """The synthetic image of ``size`` and ``seed``, generated once and cached."""
     path = IMAGES_DIR / f"synthetic-{size}-s{seed}.img"
     if path.is_file() and path.stat().st_size == size:
         return path
     IMAGES_DIR.mkdir(parents=True, exist_ok=True)
-    _log(f"generating {format_size(size)} image (seed {seed}) -> {path}")
+    log(f"generating {format_size(size)} image (seed {seed}) -> {path}")
     started = time.perf_counter()
     partial = path.with_name(path.name + ".partial")
     with open(partial, "wb") as handle:
         for block in SyntheticImage(size, seed).blocks():
             handle.write(block)
     os.replace(partial, path)
-    _log(f"  generated in {time.perf_counter() - started:.1f} s")
+    log(f"  generated in {time.perf_counter() - started:.1f} s")
     return path
 
 
@@ -88,7 +86,7 @@ def ensure_version2(v1: Path, size: int, seed: int) -> tuple[Path, dict[str, Any
     path = IMAGES_DIR / f"synthetic-{size}-s{seed}-v2.img"
     if path.is_file() and path.stat().st_size == size + INSERT_BYTES:
         return path, description
-    _log(f"writing version 2 -> {path}")
+    log(f"writing version 2 -> {path}")
     partial = path.with_name(path.name + ".partial")
     with open(v1, "rb") as source, open(partial, "wb") as target:
         remaining = insert_at
@@ -112,7 +110,7 @@ def ensure_rewritten(v1: Path, size: int, seed: int) -> tuple[Path, dict[str, An
     path = IMAGES_DIR / f"synthetic-{size}-s{seed}-v2-inplace.img"
     if path.is_file() and path.stat().st_size == size:
         return path, description
-    _log(f"writing version 2 (rewritten in place) -> {path}")
+    log(f"writing version 2 (rewritten in place) -> {path}")
     partial = path.with_name(path.name + ".partial")
     with open(v1, "rb") as source, open(partial, "wb") as target:
         shutil.copyfileobj(source, target, _COPY_BLOCK)

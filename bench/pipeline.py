@@ -37,14 +37,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
-import json
 import os
-import shutil
 import sys
-import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -52,36 +48,26 @@ import anyio
 from _harness import (
     KIB,
     MIB,
+    Finished,
     Sample,
-    cpu_busy_s,
-    files_under,
     format_size,
     fsync_file,
-    load1,
-    machine_info,
-    mb_per_s,
-    median,
-    own_peak_rss_kib,
+    log,
     parse_size,
     remove,
-    render_table,
-    rss_method,
     run_child,
     settle,
-    summarize,
     warm,
-    write_json,
 )
-from _images import IMAGES_DIR, WORK_DIR, ensure_image, ensure_version2
+from _images import ensure_image, ensure_version2
+from _report import Row, Timings, noise_note, pct, ratio_note, render
+from _run import Run, add_run_options, add_size_options, fill_defaults
+from _steps import TimedSteps, child_main
 
 import blobrep
 from blobrep.service import BlobService, ChunkingSpec, LocalStore
 
-BENCH_DIR: Final = Path(__file__).resolve().parent
-DEFAULT_OUT: Final = BENCH_DIR / "results" / "pipeline.json"
-QUICK_OUT: Final = BENCH_DIR / "results" / "pipeline-quick.json"
-
-SEED: Final = 12345
+BENCHMARK: Final = "pipeline"
 GALLERY: Final = "bench"
 IMAGE_NAME: Final = "bench-image"
 V1: Final = f"{IMAGE_NAME}/versions/1.0.0"
@@ -94,10 +80,6 @@ DEDUP_GOAL: Final = 0.10
 RSS_GOAL_MIB: Final = 300
 
 ZSTD_COMPRESS: Final = ("zstd", "-1", "-T0", "-q")
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 # --- the child: one blobrep operation, timed inside ----------------------------------------
@@ -132,81 +114,45 @@ def _child_restore(spec: dict[str, Any]) -> tuple[float, dict[str, Any]]:
     return time.perf_counter() - started, result
 
 
-def child_main(spec_text: str) -> int:
-    """``--child SPEC``: run one operation and print ``{"seconds", "result"}`` as JSON."""
-    spec = json.loads(spec_text)
-    operations = {"publish": _child_publish, "restore": _child_restore}
-    seconds, result = operations[spec["op"]](spec)
-    json.dump({"seconds": seconds, "result": result, "vm_hwm_kib": own_peak_rss_kib()}, sys.stdout)
-    return 0
+CHILD_OPERATIONS: Final = {"publish": _child_publish, "restore": _child_restore}
 
 
 # --- timed steps ----------------------------------------------------------------------------
 
 
-class Steps:
-    """The timed operations; each records a :class:`Sample` under a key."""
+class Steps(TimedSteps):
+    """The timed operations: publish and restore in a child, zstd and cp timed from here."""
+
+    script = Path(__file__).resolve()
+    key_width = 24
 
     def __init__(self, run_dir: Path) -> None:
-        self.run_dir = run_dir
-        self.samples: dict[str, list[Sample]] = {}
+        super().__init__(run_dir)
         self.verified: list[str] = []
 
-    def path(self, name: str) -> Path:
-        return self.run_dir / name
-
-    def _record(self, key: str, sample: Sample) -> Sample:
-        self.samples.setdefault(key, []).append(sample)
-        log(
-            f"  {key:<24} {sample.seconds:8.3f} s  peak RSS {sample.peak_rss_kib / KIB:7.1f} MiB"
-            f"  cpu {sample.cpu_s:6.2f} s  other cpu {sample.other_cpu_s:5.2f} s  load {sample.load1:.2f}"
-        )
-        return sample
-
     def _ours(self, key: str, spec: dict[str, Any]) -> Sample:
-        load = load1()
-        busy = cpu_busy_s()
-        finished = run_child([sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)])
-        busy = cpu_busy_s() - busy
-        payload = json.loads(finished.stdout)
-        cpu = finished.user_s + finished.system_s
-        sample = Sample(
-            seconds=payload["seconds"],
-            wall_s=finished.seconds,
-            peak_rss_kib=finished.peak_rss_kib,
-            cpu_s=cpu,
-            load1=load,
-            other_cpu_s=max(0.0, busy - cpu),
-            details={**payload["result"], "child_vm_hwm_kib": payload["vm_hwm_kib"]},
-        )
-        return self._record(key, sample)
+        sample, _ = self.child(spec)
+        return self.record(key, sample)
 
     def _baseline(
         self, key: str, command: list[str], output: Path, *, fsync: bool, to_stdout: bool = False
     ) -> Sample:
-        load = load1()
-        busy = cpu_busy_s()
-        started = time.perf_counter()
-        if to_stdout:
-            with open(output, "wb") as handle:
-                finished = run_child(command, stdout=handle)
-        else:
-            finished = run_child(command)
-        if fsync:
-            fsync_file(output)
-        seconds = time.perf_counter() - started
-        busy = cpu_busy_s() - busy
-        cpu = finished.user_s + finished.system_s
-        sample = Sample(
-            seconds=seconds,
-            wall_s=seconds,
-            peak_rss_kib=finished.peak_rss_kib,
-            cpu_s=cpu,
-            load1=load,
-            other_cpu_s=max(0.0, busy - cpu),
-            details={"command": " ".join(command), "fsync": fsync, "output_bytes": output.stat().st_size},
-        )
-        return self._record(key, sample)
+        """``command``, then an fsync of its ``output`` if asked, timed from here as one."""
+
+        def run() -> list[Finished]:
+            if to_stdout:
+                with open(output, "wb") as handle:
+                    finished = run_child(command, stdout=handle)
+            else:
+                finished = run_child(command)
+            if fsync:
+                fsync_file(output)
+            return [finished]
+
+        def details(_: Sequence[Finished]) -> dict[str, Any]:
+            return {"command": " ".join(command), "fsync": fsync, "output_bytes": output.stat().st_size}
+
+        return self.record(key, self.in_parent(run, details))
 
     def publish(self, key: str, source: Path, store: Path, name: str, *, fixed: bool = False) -> Sample:
         warm(source)
@@ -331,40 +277,12 @@ def run_memory(steps: Steps, big_image: Path) -> None:
 # --- report ---------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(slots=True)
-class Row:
-    operation: str
-    size: int
-    key: str | None
-    baseline: str = ""
-    baseline_s: float | None = None
-    ratio: str = ""
-    goal: str = ""
-    passed: bool | None = None
-    values: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-
-def _pct(value: float) -> str:
-    return f"{100 * value:.1f} %"
-
-
 def build_rows(
     steps: Steps, size: int, big_size: int, version2: dict[str, Any]
 ) -> tuple[list[Row], dict[str, Any]]:
     samples = steps.samples
-
-    def med(key: str) -> float:
-        return median(sample.seconds for sample in samples[key])
-
-    def paired(ours: str, base: str) -> list[float]:
-        return [round(a.seconds / b.seconds, 4) for a, b in zip(samples[ours], samples[base], strict=False)]
-
-    def ratio_text(ours: str, base: str) -> str:
-        """The ratio of medians, and the range of the per-repeat (paired) ratios if several."""
-        text = f"{med(ours) / med(base):.2f}x"
-        pairs = paired(ours, base)
-        return f"{text} [{min(pairs):.2f}-{max(pairs):.2f}]" if len(pairs) > 1 else text
-
+    timings = Timings(samples)
+    med, paired, ratio_text = timings.median, timings.paired, timings.ratio_text
     rows: list[Row] = []
     zstd_fsync = "zstd -1 -T0 -o +fsync"
     publish_ratio = med("publish_fastcdc") / med("zstd_compress_fsync")
@@ -453,8 +371,8 @@ def build_rows(
                 f"dedup_v2_{method}",
                 f"v1 stored {format_size(v1['stored_bytes'])}",
                 None,
-                f"{_pct(fraction)} new",
-                "info" if goal is None else f"<= {_pct(goal)}",
+                f"{pct(fraction)} new",
+                "info" if goal is None else f"<= {pct(goal)}",
                 None if goal is None else fraction <= goal,
                 values,
             )
@@ -486,100 +404,24 @@ def build_rows(
     return rows, dedup
 
 
-def render(rows: list[Row], steps: Steps) -> str:
-    headers = [
-        "operation",
-        "MB/s",
-        "median s",
-        "baseline",
-        "base s",
-        "ratio",
-        "goal",
-        "result",
-        "peak RSS MiB",
-    ]
-    lines: list[list[str]] = []
-    for row in rows:
-        samples = steps.samples[row.key] if row.key else []
-        seconds = median(sample.seconds for sample in samples) if samples else None
-        rss = max(sample.peak_rss_kib for sample in samples) / KIB if samples else None
-        lines.append(
-            [
-                row.operation,
-                f"{mb_per_s(row.size, seconds):.0f}" if seconds else "",
-                f"{seconds:.3f}" if seconds else "",
-                row.baseline,
-                f"{row.baseline_s:.3f}" if row.baseline_s is not None else "",
-                row.ratio,
-                row.goal,
-                {None: "-", True: "PASS", False: "FAIL"}[row.passed],
-                f"{rss:.0f}" if rss is not None else "",
-            ]
-        )
-    right = [False, True, True, False, True, True, False, False, True]
-    return render_table(headers, lines, right=right)
-
-
 # --- main -----------------------------------------------------------------------------------
-
-
-def _clean_stale_runs() -> None:
-    """Remove run directories left by benchmark processes that no longer exist."""
-    for entry in WORK_DIR.glob("run-*"):
-        try:
-            pid = int(entry.name.split("-")[1])
-        except (IndexError, ValueError):
-            continue
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            log(f"removing stale {entry}")
-            remove(entry)
-        except PermissionError:
-            pass
-
-
-def _check_space(size: int, big_size: int) -> None:
-    """Fail early if the work filesystem cannot hold the images and the largest step's outputs."""
-    usage = shutil.disk_usage(WORK_DIR)
-    cached = sum(file.stat().st_size for file in files_under(IMAGES_DIR)) if IMAGES_DIR.exists() else 0
-    needed = 2 * size + big_size + max(3 * size, 2 * big_size) - cached
-    if usage.free < needed:
-        raise SystemExit(
-            f"{WORK_DIR} has {format_size(usage.free)} free; this run needs about {format_size(needed)}"
-        )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Benchmark blobrep publish/restore/dedup/memory against zstd and cp.",
     )
-    parser.add_argument("--size", type=parse_size, help="image size (default 1GiB; 256MiB with --quick)")
-    parser.add_argument("--repeat", type=int, help="runs per timing, median kept (default 3; 1 with --quick)")
+    add_size_options(parser)
     parser.add_argument(
         "--big-size",
         type=parse_size,
         help="image size for the memory check (default 4GiB; 512MiB with --quick)",
     )
-    parser.add_argument("--seed", type=int, default=SEED, help=f"synthetic image seed (default {SEED})")
-    parser.add_argument(
-        "--out",
-        type=Path,
-        help=f"JSON results (default {DEFAULT_OUT.relative_to(BENCH_DIR.parent)};"
-        f" {QUICK_OUT.relative_to(BENCH_DIR.parent)} with --quick)",
-    )
-    parser.add_argument("--quick", action="store_true", help="smoke run: 256MiB, 1 repeat, 512MiB big-size")
-    parser.add_argument("--child", metavar="SPEC", help=argparse.SUPPRESS)
+    add_run_options(parser, BENCHMARK, quick_help="smoke run: 256MiB, 1 repeat, 512MiB big-size")
     args = parser.parse_args(argv)
-    quick = bool(args.quick)
-    if args.size is None:
-        args.size = parse_size("256MiB" if quick else "1GiB")
-    if args.repeat is None:
-        args.repeat = 1 if quick else 3
+    fill_defaults(args, BENCHMARK)
     if args.big_size is None:
-        args.big_size = parse_size("512MiB" if quick else "4GiB")
-    if args.out is None:
-        args.out = QUICK_OUT if quick else DEFAULT_OUT
+        args.big_size = parse_size("512MiB" if args.quick else "4GiB")
     if args.repeat < 1 or args.size < 16 * MIB or args.big_size < 16 * MIB:
         parser.error("--repeat must be >= 1 and sizes >= 16MiB")
     return args
@@ -588,63 +430,45 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child is not None:
-        return child_main(args.child)
+        return child_main(args.child, CHILD_OPERATIONS)
     size: int = args.size
     big_size: int = args.big_size
     repeat: int = args.repeat
     seed: int = args.seed
-    WORK_DIR.mkdir(parents=True, exist_ok=True)
-    _clean_stale_runs()
-    _check_space(size, big_size)
-    started = time.perf_counter()
-    machine = machine_info(WORK_DIR)
-    code_before = source_digest()
+    # The images, and the largest step's outputs: 3 copies of the image, or 2 of the big one.
+    run = Run.start(BENCHMARK, argv, needed_bytes=2 * size + big_size + max(3 * size, 2 * big_size))
     image = ensure_image(size, seed)
     version2, version2_info = ensure_version2(image, size, seed)
     big_image = ensure_image(big_size, seed)
-    run_dir = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=WORK_DIR))
-    steps = Steps(run_dir)
-    try:
+    with run.directory() as run_dir:
+        steps = Steps(run_dir)
         run_repeats(steps, image, repeat)
         run_dedup(steps, image, version2, repeat)
         run_memory(steps, big_image)
-    finally:
-        remove(run_dir)
     rows, dedup = build_rows(steps, size, big_size, version2_info)
-    table = render(rows, steps)
-    command = " ".join([Path(sys.executable).name, *sys.argv]) if argv is None else " ".join(argv)
+    table = render(rows, steps.samples)
     print(
         f"blobrep {blobrep.__version__} pipeline benchmark: image {format_size(size)} (seed {seed}),"
         f" {repeat} repeat(s), memory check {format_size(big_size)}, {os.cpu_count()} CPUs"
     )
     print(table)
-    print(
-        "ratio = ours / baseline, medians; [min-max] of the per-repeat ratios (runs alternate order)."
-        f" Peak RSS: {rss_method().split(' (')[0]}."
-    )
-    timed = [sample for samples in steps.samples.values() for sample in samples]
-    busy = sum(sample.wall_s for sample in timed)
-    other = sum(sample.other_cpu_s for sample in timed)
-    print(
-        f"noise: the rest of the machine used {other:.1f} CPU-s during {busy:.1f} s of timed runs"
-        f" ({100 * other / busy:.0f} % of one core, kernel writeback included; per run in the JSON)"
-    )
+    print(ratio_note())
+    print(noise_note(steps.samples))
     stored = steps.samples["publish_fastcdc"][0].details["stored_bytes"]
     frame_bytes = steps.samples["zstd_compress_fsync"][0].details["output_bytes"]
     print(
         f"stored: blobrep fastcdc {format_size(stored)} ({size / stored:.2f}:1),"
         f" zstd -1 {format_size(frame_bytes)} ({size / frame_bytes:.2f}:1)"
     )
-    machine["loadavg_end"] = list(os.getloadavg())
-    code_after = source_digest()
-    if code_after != code_before:
-        print("warning: blobrep's source changed during the run; results mix two versions")
-    results = {
-        "benchmark": "pipeline",
-        "command": command,
-        "machine": machine,
-        "blobrep_source": {"sha256_16_start": code_before, "sha256_16_end": code_after},
-        "config": {
+
+    def size_of(key: str) -> int:
+        if key.endswith("_big"):
+            return big_size
+        return int(version2_info["size"]) if key.startswith("dedup_v2") else size
+
+    run.finish(
+        args.out,
+        config={
             "size": size,
             "big_size": big_size,
             "repeat": repeat,
@@ -656,54 +480,20 @@ def main(argv: list[str] | None = None) -> int:
             "fixed_chunk_size": FIXED_CHUNK,
             "gallery": GALLERY,
         },
-        "goals": {
+        goals={
             "publish_ratio_max": PUBLISH_RATIO_GOAL,
             "restore_ratio_max": RESTORE_RATIO_GOAL,
             "republish_new_chunks": 0,
             "dedup_v2_fastcdc_written_over_v1_stored_max": DEDUP_GOAL,
             "big_publish_peak_rss_mib_max": RSS_GOAL_MIB,
         },
-        "rows": [
-            {
-                "operation": row.operation,
-                "key": row.key,
-                "size": row.size,
-                "baseline": row.baseline,
-                "baseline_median_s": row.baseline_s,
-                "ratio_text": row.ratio,
-                "goal": row.goal,
-                "pass": row.passed,
-                **row.values,
-            }
-            for row in rows
-        ],
-        "operations": {
-            key: summarize(samples, big_size if key.endswith("_big") else _size_of(key, size, version2_info))
-            for key, samples in steps.samples.items()
-        },
-        "dedup": dedup,
-        "restores_compared_with_image": steps.verified,
-        "all_pass": all(row.passed is not False for row in rows),
-        "table": table.splitlines(),
-        "elapsed_s": round(time.perf_counter() - started, 1),
-    }
-    out: Path = args.out
-    write_json(out, results)
-    print(f"results: {out}")
+        rows=rows,
+        samples=steps.samples,
+        size_of=size_of,
+        extra={"dedup": dedup, "restores_compared_with_image": steps.verified},
+        table=table,
+    )
     return 0
-
-
-def source_digest() -> str:
-    """A digest of blobrep's source files, to tell which code a result was measured on."""
-    package = Path(blobrep.__file__).parent
-    digest = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
-        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def _size_of(key: str, size: int, version2: dict[str, Any]) -> int:
-    return int(version2["size"]) if key.startswith("dedup_v2") else size
 
 
 if __name__ == "__main__":

@@ -36,11 +36,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -51,38 +48,27 @@ from _harness import (
     GIB,
     KIB,
     MIB,
+    Finished,
     Sample,
-    clean_stale_runs,
-    cpu_busy_s,
-    files_under,
     format_size,
-    load1,
-    machine_info,
+    log,
     mb_per_s,
     median,
-    own_peak_rss_kib,
-    parse_size,
     remove,
-    render_table,
-    rss_method,
     run_child,
     settle,
-    source_digest,
-    summarize,
     tree_bytes,
     warm,
-    write_json,
 )
-from _images import IMAGES_DIR, REWRITE_RUNS, WORK_DIR, ensure_image, ensure_rewritten
+from _images import REWRITE_RUNS, ensure_image, ensure_rewritten
+from _report import Row, Timings, noise_note, pct, ratio_note, render
+from _run import Run, add_run_options, add_size_options, fill_defaults
+from _steps import TimedSteps, child_main
 
 import blobrep
 from blobrep.service import BlobService, DefinitionFields, GalleryService, LocalStore, VersionOptions
 
-BENCH_DIR: Final = Path(__file__).resolve().parent
-DEFAULT_OUT: Final = BENCH_DIR / "results" / "replication.json"
-QUICK_OUT: Final = BENCH_DIR / "results" / "replication-quick.json"
-
-SEED: Final = 12345
+BENCHMARK: Final = "replication"
 GALLERY: Final = "bench"
 IMAGE_NAME: Final = "bench-image"
 V1: Final = "1.0.0"
@@ -96,10 +82,6 @@ FIELDS: Final = DefinitionFields(publisher="bench", offer="synthetic", sku="vm",
 FANOUT_RATIO_GOAL: Final = 1.2
 FANOUT_RATIO_AIM: Final = 1.0
 DELTA_GOAL: Final = 0.10
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def replica_dir(home: Path, region: str, number: int) -> Path:
@@ -210,13 +192,7 @@ def _child_verify(spec: dict[str, Any]) -> tuple[float, dict[str, Any]]:
     return time.perf_counter() - started, {"reports": reports}
 
 
-def child_main(spec_text: str) -> int:
-    """``--child SPEC``: run one operation and print ``{"seconds", "result"}`` as JSON."""
-    spec = json.loads(spec_text)
-    operations = {"publish": _child_publish, "replicate": _child_replicate, "verify": _child_verify}
-    seconds, result = operations[spec["op"]](spec)
-    json.dump({"seconds": seconds, "result": result, "vm_hwm_kib": own_peak_rss_kib()}, sys.stdout)
-    return 0
+CHILD_OPERATIONS: Final = {"publish": _child_publish, "replicate": _child_replicate, "verify": _child_verify}
 
 
 # --- timed steps ----------------------------------------------------------------------------
@@ -243,90 +219,58 @@ def _check_completed(result: dict[str, Any], what: str) -> None:
         raise BenchmarkError(f"{what}: " + "; ".join(problems))
 
 
-class Steps:
-    """The timed operations; each records a :class:`Sample` under a key."""
+class Steps(TimedSteps):
+    """The timed operations: publish, replicate and verify in a child, ``cp -r`` timed from here."""
+
+    script = Path(__file__).resolve()
+    key_width = 16
 
     def __init__(self, run_dir: Path) -> None:
-        self.run_dir = run_dir
-        self.samples: dict[str, list[Sample]] = {}
+        super().__init__(run_dir)
         self.verified: list[dict[str, Any]] = []
-
-    def _record(self, key: str, sample: Sample) -> Sample:
-        self.samples.setdefault(key, []).append(sample)
-        log(
-            f"  {key:<16} {sample.seconds:8.3f} s  peak RSS {sample.peak_rss_kib / KIB:7.1f} MiB"
-            f"  cpu {sample.cpu_s:6.2f} s  other cpu {sample.other_cpu_s:5.2f} s  load {sample.load1:.2f}"
-        )
-        return sample
-
-    def _child(self, spec: dict[str, Any]) -> tuple[Sample, dict[str, Any]]:
-        load = load1()
-        busy = cpu_busy_s()
-        finished = run_child([sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)])
-        busy = cpu_busy_s() - busy
-        payload = json.loads(finished.stdout)
-        cpu = finished.user_s + finished.system_s
-        sample = Sample(
-            seconds=payload["seconds"],
-            wall_s=finished.seconds,
-            peak_rss_kib=finished.peak_rss_kib,
-            cpu_s=cpu,
-            load1=load,
-            other_cpu_s=max(0.0, busy - cpu),
-            details={**payload["result"], "child_vm_hwm_kib": payload["vm_hwm_kib"]},
-        )
-        return sample, payload["result"]
 
     def publish(self, key: str, home: Path, source: Path, version: str, *, setup: bool) -> Sample:
         warm(source)
         settle()
         spec = {"op": "publish", "home": str(home), "source": str(source), "version": version, "setup": setup}
-        sample, result = self._child(spec)
+        sample, result = self.child(spec)
         home_status = [status for status in result["regions"] if status["region"] == SOURCE_REGION]
         if not home_status or home_status[0]["state"] != "Completed":
             raise BenchmarkError(f"publishing {version}: the source region is {home_status or 'missing'}")
-        return self._record(key, sample)
+        return self.record(key, sample)
 
     def replicate(self, key: str, home: Path, version: str) -> Sample:
         warm(replica_dir(home, SOURCE_REGION, 1))
         settle()
-        sample, result = self._child({"op": "replicate", "home": str(home), "version": version})
+        sample, result = self.child({"op": "replicate", "home": str(home), "version": version})
         _check_completed(result, f"replicating {version}")
-        return self._record(key, sample)
+        return self.record(key, sample)
 
     def copy_fanout(self, key: str, source: Path, outputs: Sequence[Path], *, sync: bool) -> Sample:
         """``cp -r source output`` for each output in turn, then ``sync`` if asked; timed as one."""
         warm(source)
         settle()
-        load = load1()
-        busy = cpu_busy_s()
-        started = time.perf_counter()
-        finished = [run_child(["cp", "-r", str(source), str(output)]) for output in outputs]
-        if sync:
-            os.sync()
-        seconds = time.perf_counter() - started
-        busy = cpu_busy_s() - busy
-        cpu = sum(run.user_s + run.system_s for run in finished)
-        sample = Sample(
-            seconds=seconds,
-            wall_s=seconds,
-            peak_rss_kib=max(run.peak_rss_kib for run in finished),
-            cpu_s=cpu,
-            load1=load,
-            other_cpu_s=max(0.0, busy - cpu),
-            details={
+
+        def run() -> list[Finished]:
+            finished = [run_child(["cp", "-r", str(source), str(output)]) for output in outputs]
+            if sync:
+                os.sync()
+            return finished
+
+        def details(finished: Sequence[Finished]) -> dict[str, Any]:
+            return {
                 "command": f"cp -r SOURCE DEST (x{len(outputs)})" + (" && sync" if sync else ""),
                 "copies": len(outputs),
                 "copied_bytes": sum(tree_bytes(output) for output in outputs),
                 "cp_seconds": [round(run.seconds, 4) for run in finished],
-            },
-        )
-        return self._record(key, sample)
+            }
+
+        return self.record(key, self.in_parent(run, details))
 
     def verify(self, home: Path, version: str) -> None:
         """Untimed: every target replica holds the version whole and intact."""
         replicas = [str(replica_dir(home, region, number)) for region, number in REPLICAS]
-        _, result = self._child({"op": "verify", "version": version, "replicas": replicas})
+        _, result = self.child({"op": "verify", "version": version, "replicas": replicas})
         bad = [report for report in result["reports"] if not report["ok"] or report["checked_chunks"] < 1]
         if bad:
             raise BenchmarkError(f"version {version} does not verify in: {bad}")
@@ -410,40 +354,12 @@ def run_repeats(steps: Steps, image: Path, version2: Path, repeat: int) -> list[
 # --- report ---------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(slots=True)
-class Row:
-    operation: str
-    size: int
-    key: str | None
-    baseline: str = ""
-    baseline_s: float | None = None
-    ratio: str = ""
-    goal: str = ""
-    passed: bool | None = None
-    values: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-
-def _pct(value: float) -> str:
-    return f"{100 * value:.1f} %"
-
-
 def build_rows(
     steps: Steps, size: int, rounds: list[dict[str, Any]], version2: dict[str, Any]
 ) -> tuple[list[Row], dict[str, Any]]:
     samples = steps.samples
-
-    def med(key: str) -> float:
-        return median(sample.seconds for sample in samples[key])
-
-    def paired(ours: str, base: str) -> list[float]:
-        return [round(a.seconds / b.seconds, 4) for a, b in zip(samples[ours], samples[base], strict=False)]
-
-    def ratio_text(ours: str, base: str) -> str:
-        """The ratio of medians, and the range of the per-repeat (paired) ratios if several."""
-        text = f"{med(ours) / med(base):.2f}x"
-        pairs = paired(ours, base)
-        return f"{text} [{min(pairs):.2f}-{max(pairs):.2f}]" if len(pairs) > 1 else text
-
+    timings = Timings(samples)
+    med, paired, ratio_text = timings.median, timings.paired, timings.ratio_text
     copies = len(REPLICAS)
     fanout_bytes = copies * int(median(round_["source_replica_bytes"] for round_ in rounds))
     rows: list[Row] = []
@@ -490,7 +406,7 @@ def build_rows(
             "publish_v2",
             f"v1 stored {format_size(v1_source)}",
             None,
-            f"{_pct(v2_written / v1_source)} new",
+            f"{pct(v2_written / v1_source)} new",
             "info",
             None,
             {"v1_stored_bytes": v1_source, "v2_written_bytes": v2_written},
@@ -509,8 +425,8 @@ def build_rows(
             "replicate_v2",
             "moved / v1 stored",
             None,
-            f"max {_pct(max(worst.values()))}",
-            f"<= {_pct(DELTA_GOAL)} each",
+            f"max {pct(max(worst.values()))}",
+            f"<= {pct(DELTA_GOAL)} each",
             max(worst.values()) <= DELTA_GOAL,
             {"moved_bytes_total": moved_total, "worst_fraction_per_replica": worst},
         )
@@ -524,8 +440,8 @@ def build_rows(
                 None,
                 f"v1 {format_size(first['v1_chunk_bytes'][replica])}",
                 None,
-                f"{_pct(fraction)} ({format_size(first['v2_moved_bytes'][replica])})",
-                f"<= {_pct(DELTA_GOAL)}",
+                f"{pct(fraction)} ({format_size(first['v2_moved_bytes'][replica])})",
+                f"<= {pct(DELTA_GOAL)}",
                 fraction <= DELTA_GOAL,
                 {"fractions": fractions[replica]},
             )
@@ -534,81 +450,17 @@ def build_rows(
     return rows, delta
 
 
-def render(rows: list[Row], steps: Steps) -> str:
-    headers = [
-        "operation",
-        "MB/s",
-        "median s",
-        "baseline",
-        "base s",
-        "ratio",
-        "goal",
-        "result",
-        "peak RSS MiB",
-    ]
-    lines: list[list[str]] = []
-    for row in rows:
-        samples = steps.samples[row.key] if row.key else []
-        seconds = median(sample.seconds for sample in samples) if samples else None
-        rss = max(sample.peak_rss_kib for sample in samples) / KIB if samples else None
-        lines.append(
-            [
-                row.operation,
-                f"{mb_per_s(row.size, seconds):.0f}" if seconds else "",
-                f"{seconds:.3f}" if seconds else "",
-                row.baseline,
-                f"{row.baseline_s:.3f}" if row.baseline_s is not None else "",
-                row.ratio,
-                row.goal,
-                {None: "-", True: "PASS", False: "FAIL"}[row.passed],
-                f"{rss:.0f}" if rss is not None else "",
-            ]
-        )
-    right = [False, True, True, False, True, True, False, False, True]
-    return render_table(headers, lines, right=right)
-
-
 # --- main -----------------------------------------------------------------------------------
-
-
-def _check_space(size: int) -> None:
-    """Fail early if the work filesystem cannot hold the images, one home and the copies.
-
-    A home holds the source replica and 6 target replicas, and the baseline writes 6 more
-    copies of the source replica; each is at most about the image's size.
-    """
-    usage = shutil.disk_usage(WORK_DIR)
-    cached = sum(file.stat().st_size for file in files_under(IMAGES_DIR)) if IMAGES_DIR.exists() else 0
-    needed = 2 * size + (1 + 2 * len(REPLICAS)) * size - cached
-    if usage.free < needed:
-        raise SystemExit(
-            f"{WORK_DIR} has {format_size(usage.free)} free; this run needs about {format_size(needed)}"
-        )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Benchmark blobrep replication (1 source replica -> 3 regions x 2) against cp -r + sync.",
     )
-    parser.add_argument("--size", type=parse_size, help="image size (default 1GiB; 256MiB with --quick)")
-    parser.add_argument("--repeat", type=int, help="runs per timing, median kept (default 3; 1 with --quick)")
-    parser.add_argument("--seed", type=int, default=SEED, help=f"synthetic image seed (default {SEED})")
-    parser.add_argument(
-        "--out",
-        type=Path,
-        help=f"JSON results (default {DEFAULT_OUT.relative_to(BENCH_DIR.parent)};"
-        f" {QUICK_OUT.relative_to(BENCH_DIR.parent)} with --quick)",
-    )
-    parser.add_argument("--quick", action="store_true", help="smoke run: 256MiB, 1 repeat")
-    parser.add_argument("--child", metavar="SPEC", help=argparse.SUPPRESS)
+    add_size_options(parser)
+    add_run_options(parser, BENCHMARK, quick_help="smoke run: 256MiB, 1 repeat")
     args = parser.parse_args(argv)
-    quick = bool(args.quick)
-    if args.size is None:
-        args.size = parse_size("256MiB" if quick else "1GiB")
-    if args.repeat is None:
-        args.repeat = 1 if quick else 3
-    if args.out is None:
-        args.out = QUICK_OUT if quick else DEFAULT_OUT
+    fill_defaults(args, BENCHMARK)
     if args.repeat < 1 or args.size < 16 * MIB:
         parser.error("--repeat must be >= 1 and --size >= 16MiB")
     return args
@@ -617,29 +469,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child is not None:
-        return child_main(args.child)
+        return child_main(args.child, CHILD_OPERATIONS)
     size: int = args.size
     repeat: int = args.repeat
     seed: int = args.seed
-    WORK_DIR.mkdir(parents=True, exist_ok=True)
-    for stale in clean_stale_runs(WORK_DIR):
-        log(f"removed stale {stale}")
-    _check_space(size)
-    started = time.perf_counter()
-    machine = machine_info(WORK_DIR)
-    package = Path(blobrep.__file__).parent
-    code_before = source_digest(package)
+    # The images, and one home: the source replica and 6 target replicas, while the baseline
+    # writes 6 more copies of the source replica; each is at most about the image's size.
+    run = Run.start(BENCHMARK, argv, needed_bytes=2 * size + (1 + 2 * len(REPLICAS)) * size)
     image = ensure_image(size, seed)
     version2, version2_info = ensure_rewritten(image, size, seed)
-    run_dir = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-replication-", dir=WORK_DIR))
-    steps = Steps(run_dir)
-    try:
+    with run.directory("replication-") as run_dir:
+        steps = Steps(run_dir)
         rounds = run_repeats(steps, image, version2, repeat)
-    finally:
-        remove(run_dir)
     rows, delta = build_rows(steps, size, rounds, version2_info)
-    table = render(rows, steps)
-    command = " ".join([Path(sys.executable).name, *sys.argv]) if argv is None else " ".join(argv)
+    table = render(rows, steps.samples)
     source_bytes = int(median(round_["source_replica_bytes"] for round_ in rounds))
     targets = ", ".join(f"{region}={count}" for region, count in TARGETS.items())
     print(
@@ -650,39 +493,24 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     print(
         f"MB/s = bytes written into the target replicas per second ({len(REPLICAS)} x the source"
-        " replica for v1, the moved bytes for v2; publish rows: of the image). ratio = ours / baseline,"
-        " medians; [min-max] of the per-repeat ratios (runs alternate order)."
-        f" Peak RSS: {rss_method().split(' (')[0]}."
+        " replica for v1, the moved bytes for v2; publish rows: of the image). " + ratio_note()
     )
     if size < GIB:
         print(
             f"note: the {REWRITE_RUNS} rewritten runs of v2 dirty at least {REWRITE_RUNS} chunks"
             " (~1-2 MiB each) whatever the image size, so below 1 GiB the moved fraction is larger"
-            f" than at the 1 GiB the {_pct(DELTA_GOAL)} goal is set for"
+            f" than at the 1 GiB the {pct(DELTA_GOAL)} goal is set for"
         )
-    timed = [sample for samples in steps.samples.values() for sample in samples]
-    busy = sum(sample.wall_s for sample in timed)
-    other = sum(sample.other_cpu_s for sample in timed)
-    print(
-        f"noise: the rest of the machine used {other:.1f} CPU-s during {busy:.1f} s of timed runs"
-        f" ({100 * other / busy:.0f} % of one core, kernel writeback included; per run in the JSON)"
-    )
-    machine["loadavg_end"] = list(os.getloadavg())
-    code_after = source_digest(package)
-    if code_after != code_before:
-        print("warning: blobrep's source changed during the run; results mix two versions")
+    print(noise_note(steps.samples))
     sizes = {
         "replicate": len(REPLICAS) * source_bytes,
         "cp_sync": len(REPLICAS) * source_bytes,
         "cp_nosync": len(REPLICAS) * source_bytes,
         "replicate_v2": int(median(sum(round_["v2_moved_bytes"].values()) for round_ in rounds)),
     }
-    results = {
-        "benchmark": "replication",
-        "command": command,
-        "machine": machine,
-        "blobrep_source": {"sha256_16_start": code_before, "sha256_16_end": code_after},
-        "config": {
+    run.finish(
+        args.out,
+        config={
             "size": size,
             "repeat": repeat,
             "seed": seed,
@@ -697,37 +525,17 @@ def main(argv: list[str] | None = None) -> int:
             "target_regions": TARGETS,
             "mb_s_of": "operations: bytes written into the target replicas (publish: the image)",
         },
-        "goals": {
+        goals={
             "replicate_over_cp_sync_max": FANOUT_RATIO_GOAL,
             "replicate_over_cp_sync_aim": FANOUT_RATIO_AIM,
             "v2_moved_over_v1_stored_per_replica_max": DELTA_GOAL,
         },
-        "rows": [
-            {
-                "operation": row.operation.strip(),
-                "key": row.key,
-                "size": row.size,
-                "baseline": row.baseline,
-                "baseline_median_s": row.baseline_s,
-                "ratio_text": row.ratio,
-                "goal": row.goal,
-                "pass": row.passed,
-                **row.values,
-            }
-            for row in rows
-        ],
-        "operations": {
-            key: summarize(samples, sizes.get(key, size)) for key, samples in steps.samples.items()
-        },
-        "delta": delta,
-        "verified": steps.verified,
-        "all_pass": all(row.passed is not False for row in rows),
-        "table": table.splitlines(),
-        "elapsed_s": round(time.perf_counter() - started, 1),
-    }
-    out: Path = args.out
-    write_json(out, results)
-    print(f"results: {out}")
+        rows=rows,
+        samples=steps.samples,
+        size_of=lambda key: sizes.get(key, size),
+        extra={"delta": delta, "verified": steps.verified},
+        table=table,
+    )
     return 0
 
 
