@@ -53,9 +53,11 @@ def add_size_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeat", type=int, help="runs per timing, median kept (default 3; 1 with --quick)")
 
 
-def add_run_options(parser: argparse.ArgumentParser, benchmark: str, *, quick_help: str) -> None:
-    """``--seed``, ``--out``, ``--quick`` and the hidden ``--child SPEC``."""
-    parser.add_argument("--seed", type=int, default=SEED, help=f"synthetic image seed (default {SEED})")
+def add_run_options(
+    parser: argparse.ArgumentParser, benchmark: str, *, quick_help: str, seed: int = SEED
+) -> None:
+    """``--seed`` (default ``seed``), ``--out``, ``--quick`` and the hidden ``--child SPEC``."""
+    parser.add_argument("--seed", type=int, default=seed, help=f"synthetic image seed (default {seed})")
     default_out, quick_out = (
         results_path(benchmark, quick=quick).relative_to(BENCH_DIR.parent) for quick in (False, True)
     )

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from blobrep import __version__
-from blobrep.cli import access, blob, demo, maintenance, regions, sig
+from blobrep.cli import access, blob, demo, deploy, maintenance, regions, sig
 from blobrep.errors import BlobrepError, InvalidInputError
 
 EXIT_FAILED = 1
@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     sig.register(commands)
+    deploy.register(commands)
     maintenance.register(commands)
     regions.register(commands)
     access.register(commands)

@@ -1,13 +1,17 @@
 """Restore: a manifest in one replica -> a sparse output file, every byte verified.
 
-Chunk tasks fetch stored chunks, decode and verify them on a CPU thread and write them at
-their offsets; zero chunks are never written, so they stay holes in the sparse file. A single
-ordered task feeds the whole-blob hasher in blob order (zero chunks as zeros), and the result
-must equal the manifest's digest.
+Chunk tasks fetch chunks from a :class:`ChunkSource`, turn them into verified plain bytes on
+a CPU thread and write them at their offsets; zero chunks are never written, so they stay
+holes in the sparse file. A single ordered task feeds the whole-blob hasher in blob order
+(zero chunks as zeros), and the result must equal the manifest's digest.
 
 Writes go to a temporary file beside the output, which is fsynced and renamed over the
 output only when everything checked out: a failed restore leaves nothing behind, and an
 existing output is replaced atomically.
+
+Restore reads stored frames from one replica and decodes them into reused buffers
+(:class:`StoreSource`); a deployment reads plain chunks through a reader that spreads them
+over a region's replicas. Both write files through :func:`write_blob_file`.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 import anyio
 import anyio.to_thread
@@ -61,12 +65,45 @@ class RestoreResult:
     written_bytes: int
 
 
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What :func:`write_blob_file` did: stored bytes fetched, plain bytes written, the digest."""
+
+    fetched_bytes: int
+    written_bytes: int
+    digest: str
+
+
+class ChunkSource(Protocol):
+    """Where the sparse writer gets the verified plain bytes of each stored chunk.
+
+    Fetching is the I/O and runs on the event loop; ``decode`` runs on a worker thread in the
+    same hop as the write, so a chunk costs one thread hop however it is decoded. Either raises
+    ChunkMissingError, ChunkCorruptError or StorageError, naming the chunk, when it cannot be had.
+    """
+
+    @property
+    def buffer_size(self) -> int:
+        """Bytes of the buffer ``decode`` writes into; 0 if it needs none."""
+        ...
+
+    async def fetch(self, chunk: ChunkRef) -> bytes:
+        """What the source holds for ``chunk``: a stored frame, or plain bytes already verified."""
+        ...
+
+    def decode(self, fetched: bytes, chunk: ChunkRef, buffer: bytearray) -> bytes | bytearray:
+        """On a worker thread: what starts with the chunk's verified plain bytes (maybe ``buffer``)."""
+        ...
+
+
 @dataclass(slots=True)
 class _Slot:
     offset: int
     chunk: ChunkRef
     buffer: bytearray | None = None
-    """Where the plain bytes are decoded to; None for a zero chunk."""
+    """The pool buffer the source may decode into; None for a zero chunk."""
+    plain: memoryview | None = None
+    """The chunk's verified plain bytes once decoded; None for a zero chunk."""
     done: anyio.Event = field(default_factory=anyio.Event)
 
 
@@ -94,6 +131,31 @@ def decode(frame: bytes, chunk: ChunkRef, replica: str) -> bytes:
         decompressor=thread_decompressor(),
         replica=replica,
     )
+
+
+class StoreSource:
+    """Chunks of one replica: stored frames, decoded into reused buffers as they are written."""
+
+    def __init__(self, store: Store, gallery: str, manifest: Manifest) -> None:
+        self.store = store
+        self.gallery = gallery
+        self.buffer_size = manifest.chunking.max_size
+
+    async def fetch(self, chunk: ChunkRef) -> bytes:
+        return await fetch_chunk(self.store, self.gallery, chunk)
+
+    def decode(self, fetched: bytes, chunk: ChunkRef, buffer: bytearray) -> bytes | bytearray:
+        assert chunk.digest is not None
+        decode_chunk_into(
+            fetched,
+            memoryview(buffer),
+            digest=chunk.digest,
+            length=chunk.length,
+            stored_length=chunk.stored_length,
+            decompressor=thread_decompressor(),
+            replica=self.store.name,
+        )
+        return buffer
 
 
 def _open_temp(output: Path, size: int) -> tuple[int, Path]:
@@ -149,54 +211,85 @@ async def restore(
     """
     manifest = await read_manifest(store, gallery, blob)
     target = Path(output).absolute()
-    fd, temp = await anyio.to_thread.run_sync(_open_temp, target, manifest.size)
+    written = await write_blob_file(
+        StoreSource(store, gallery, manifest),
+        manifest,
+        target,
+        what=f"restored {gallery}/{blob}",
+        progress=progress,
+    )
+    return RestoreResult(
+        output=str(target),
+        size=manifest.size,
+        digest=written.digest,
+        chunks=len(manifest.chunks),
+        zero_chunks=sum(1 for chunk in manifest.chunks if chunk.is_zero),
+        fetched_bytes=written.fetched_bytes,
+        written_bytes=written.written_bytes,
+    )
+
+
+async def write_blob_file(
+    source: ChunkSource,
+    manifest: Manifest,
+    output: Path,
+    *,
+    what: str,
+    tasks: int = IO_TASKS,
+    window: int = ORDER_WINDOW,
+    progress: ProgressCallback | None = None,
+) -> WriteResult:
+    """Write the blob ``manifest`` describes, from ``source``, to the file ``output`` (absolute).
+
+    ``tasks`` chunks are fetched at once and at most ``window`` finished ones wait for the
+    ordered hasher, which bounds memory; ``what`` names the blob in the mismatch message.
+
+    Raises:
+        InvalidInputError: ``output`` is a directory or its directory does not exist.
+        StorageError: the output cannot be created; or the source failed.
+        ChunkMissingError, ChunkCorruptError: a chunk is absent or bad.
+        BlobDigestMismatchError: the chunks are fine but do not make the recorded blob.
+    """
+    fd, temp = await anyio.to_thread.run_sync(_open_temp, output, manifest.size)
     try:
-        fetched, written, digest = await _restore_into(fd, store, gallery, manifest, progress)
-        if digest != manifest.digest:
+        result = await _write_sparse(fd, source, manifest, tasks, window, progress)
+        if result.digest != manifest.digest:
             raise BlobDigestMismatchError(
-                f"restored {gallery}/{blob} hashes to {digest}, manifest says {manifest.digest}"
+                f"{what} hashes to {result.digest}, manifest says {manifest.digest}"
             )
-        await anyio.to_thread.run_sync(_finish, fd, temp, target)
+        await anyio.to_thread.run_sync(_finish, fd, temp, output)
     except BaseException:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(_abandon, fd, temp)
         raise
-    return RestoreResult(
-        output=str(target),
-        size=manifest.size,
-        digest=digest,
-        chunks=len(manifest.chunks),
-        zero_chunks=sum(1 for chunk in manifest.chunks if chunk.is_zero),
-        fetched_bytes=fetched,
-        written_bytes=written,
-    )
+    return result
 
 
-async def _restore_into(
-    fd: int, store: Store, gallery: str, manifest: Manifest, progress: ProgressCallback | None
-) -> tuple[int, int, str]:
+async def _write_sparse(
+    fd: int,
+    source: ChunkSource,
+    manifest: Manifest,
+    tasks: int,
+    window: int,
+    progress: ProgressCallback | None,
+) -> WriteResult:
     cpu = anyio.CapacityLimiter(CPU_THREADS)
     hasher = new_blob_hasher()
     counters = {"fetched": 0, "written": 0, "hashed": 0}
-    ordered_send, ordered_receive = anyio.create_memory_object_stream[_Slot](ORDER_WINDOW)
-    work_send, work_receive = anyio.create_memory_object_stream[_Slot](IO_TASKS)
+    ordered_send, ordered_receive = anyio.create_memory_object_stream[_Slot](window)
+    work_send, work_receive = anyio.create_memory_object_stream[_Slot](tasks)
 
     # Produce takes a buffer per chunk in blob order and the hasher gives it back in the
     # same order, so the pool bounds how far decoding runs ahead and can never deadlock.
-    buffers = BufferPool(manifest.chunking.max_size, ORDER_WINDOW + HASH_BATCH + 1)
+    # A source that needs no buffer takes an empty one, which bounds the plain bytes it hands
+    # over in the same way.
+    buffers = BufferPool(source.buffer_size, window + HASH_BATCH + 1)
 
-    def decode_and_write(frame: bytes, slot: _Slot) -> None:
-        assert slot.buffer is not None and slot.chunk.digest is not None
-        plain = decode_chunk_into(
-            frame,
-            memoryview(slot.buffer),
-            digest=slot.chunk.digest,
-            length=slot.chunk.length,
-            stored_length=slot.chunk.stored_length,
-            decompressor=thread_decompressor(),
-            replica=store.name,
-        )
-        for start, end in data_extents(slot.buffer, slot.chunk.length):
+    def decode_and_write(fetched: bytes, slot: _Slot) -> None:
+        assert slot.buffer is not None
+        data = source.decode(fetched, slot.chunk, slot.buffer)
+        plain = slot.plain = memoryview(data)[: slot.chunk.length]
+        for start, end in data_extents(data, slot.chunk.length):
             view = plain[start:end]
             position = slot.offset + start
             while view:
@@ -219,9 +312,9 @@ async def _restore_into(
     async def fetch(work: MemoryObjectReceiveStream[_Slot]) -> None:
         async with work:
             async for slot in work:
-                frame = await fetch_chunk(store, gallery, slot.chunk)
-                counters["fetched"] += len(frame)
-                await anyio.to_thread.run_sync(decode_and_write, frame, slot, limiter=cpu)
+                fetched = await source.fetch(slot.chunk)
+                counters["fetched"] += slot.chunk.stored_length
+                await anyio.to_thread.run_sync(decode_and_write, fetched, slot, limiter=cpu)
                 counters["written"] += slot.chunk.length
                 slot.done.set()
 
@@ -229,10 +322,10 @@ async def _restore_into(
 
     def hash_batch(batch: list[_Slot]) -> None:
         for slot in batch:
-            if slot.buffer is None:
+            if slot.plain is None:
                 hash_zeros(hasher, slot.chunk.length)
             else:
-                hasher.update(memoryview(slot.buffer)[: slot.chunk.length])
+                hasher.update(slot.plain)
         # Everything before this point is written: start writing it back now, in one large
         # range, rather than all at the final fsync, so the disk works while later chunks
         # are decoded (the kernel would otherwise let gigabytes of dirty pages pile up).
@@ -258,6 +351,7 @@ async def _restore_into(
                     if slot.buffer is not None:
                         buffers.release(slot.buffer)
                         slot.buffer = None
+                    slot.plain = None
                     counters["hashed"] += slot.chunk.length
                 if progress is not None:
                     progress(counters["hashed"], manifest.size)
@@ -265,7 +359,7 @@ async def _restore_into(
     async with task_group() as group:
         group.start_soon(produce, ordered_send, work_send)
         group.start_soon(hash_in_order, ordered_receive)
-        for _ in range(IO_TASKS):
+        for _ in range(tasks):
             group.start_soon(fetch, work_receive.clone())
         work_receive.close()
-    return counters["fetched"], counters["written"], hasher.hexdigest()
+    return WriteResult(counters["fetched"], counters["written"], hasher.hexdigest())

@@ -9,10 +9,14 @@
 from __future__ import annotations
 
 from blobrep.core.chunking import ChunkingSpec
+from blobrep.core.selection import Policy
 from blobrep.core.synthetic import SyntheticImage, rewrite_runs
+from blobrep.engine.deploy import DeploymentResult, DeploymentSummary
 from blobrep.engine.publish import ProgressCallback, PublishResult
 from blobrep.engine.restore import RestoreResult
+from blobrep.engine.scrub import ScrubReport
 from blobrep.engine.verify import ChunkProblem, VerifyReport
+from blobrep.engine.version_read import ReaderStatistics, VersionReader
 from blobrep.service._base import StoreWrapper
 from blobrep.service.blobs import BlobService
 from blobrep.service.facade import GalleryService
@@ -20,22 +24,30 @@ from blobrep.service.galleries import DefinitionFields, RegionInfo
 from blobrep.service.versions import VersionOptions
 from blobrep.storage.base import Store
 from blobrep.storage.local import LocalStore
+from blobrep.storage.throttled import ThrottledStore
 
 __all__ = [
     "BlobService",
     "ChunkProblem",
     "ChunkingSpec",
     "DefinitionFields",
+    "DeploymentResult",
+    "DeploymentSummary",
     "GalleryService",
     "LocalStore",
+    "Policy",
     "ProgressCallback",
     "PublishResult",
+    "ReaderStatistics",
     "RegionInfo",
     "RestoreResult",
+    "ScrubReport",
     "Store",
     "StoreWrapper",
     "SyntheticImage",
+    "ThrottledStore",
     "VerifyReport",
+    "VersionReader",
     "VersionOptions",
     "rewrite_runs",
 ]

@@ -9,15 +9,15 @@ import anyio.to_thread
 
 from blobrep.catalog import Catalog
 from blobrep.service._base import StoreWrapper, bootstrap
+from blobrep.service.deployments import _Deployments
 from blobrep.service.galleries import _Galleries
 from blobrep.service.home import Home
 from blobrep.service.replication import _Replication
 from blobrep.service.sharing import _Sharing
-from blobrep.service.versions import _Versions
 
 
-class GalleryService(_Galleries, _Versions, _Replication, _Sharing):
-    """Galleries, image definitions, image versions, replication, regions and access, in one home.
+class GalleryService(_Galleries, _Deployments, _Replication, _Sharing):
+    """Galleries, image definitions, versions, replication, deployments, regions and access, in one home.
 
     Open it with ``async with await GalleryService.open(home) as service:``. Every method is
     async, takes the calling principal's name first, checks the caller's roles before doing

@@ -15,6 +15,8 @@ from blobrep.core.access import Principal, RoleAssignment
 from blobrep.core.definitions import format_datetime
 from blobrep.core.gallery import Gallery, GalleryImageVersion, ImageDefinition, ResourceRange
 from blobrep.core.ids import ResourceId
+from blobrep.engine.deploy import DeploymentSummary
+from blobrep.engine.version_read import ReaderStatistics
 from blobrep.service.galleries import RegionInfo
 
 JSON = dict[str, Any]
@@ -137,4 +139,36 @@ def assignment_view(assignment: RoleAssignment) -> JSON:
         "principalName": assignment.principal,
         "roleDefinitionName": str(assignment.role),
         "scope": str(assignment.scope),
+    }
+
+
+def reader_statistics_view(statistics: ReaderStatistics) -> JSON:
+    return {
+        "replicas": {
+            name: {
+                "bytesServed": served.bytes_served,
+                "requests": served.requests,
+                "failures": served.failures,
+            }
+            for name, served in statistics.replicas.items()
+        },
+        "chunks": statistics.chunks,
+        "failovers": statistics.failovers,
+        "repairs": statistics.repairs,
+        "repairFailures": statistics.repair_failures,
+    }
+
+
+def deployment_summary_view(summary: DeploymentSummary) -> JSON:
+    return {
+        "count": summary.count,
+        "succeeded": summary.succeeded,
+        "errors": summary.errors,
+        "p50Seconds": summary.p50,
+        "p99Seconds": summary.p99,
+        "makespanSeconds": summary.makespan,
+        "sizeInBytes": summary.size,
+        "seconds": list(summary.seconds),
+        "failures": list(summary.failures),
+        "statistics": reader_statistics_view(summary.statistics),
     }

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from blobrep.engine.replicate import RegionProgress
 
 from blobrep.core.gallery import AggregatedState, ReplicationState
+from blobrep.engine.replicate import RegionProgress
 from blobrep.errors import UnavailableError
 from blobrep.service import BlobService, DefinitionFields, GalleryService, LocalStore, Store, VersionOptions
 from blobrep.storage.faulty import Fault, FaultKind, FaultyStore

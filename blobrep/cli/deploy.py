@@ -1,0 +1,159 @@
+"""``blobrep vm create``, ``blobrep vmss create`` and ``blobrep scrub``: reading versions in a region."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+from blobrep.cli._common import call, emit
+from blobrep.cli.progress import ProgressBar
+from blobrep.core.selection import Policy, parse_policy
+from blobrep.core.units import format_size
+from blobrep.errors import InvalidParameterError
+from blobrep.service import GalleryService
+from blobrep.service.views import deployment_summary_view
+
+POLICIES = ", ".join(policy.value for policy in Policy)
+
+
+def register(commands: Any) -> None:
+    vm = commands.add_parser("vm", help="deploy one VM disk from an image version")
+    vm_create = vm.add_subparsers(dest="action", required=True, metavar="ACTION").add_parser(
+        "create", help="read a version in a region into a sparse disk file (or discard it)"
+    )
+    _image_options(vm_create)
+    vm_create.add_argument(
+        "--output", type=Path, default=None, help="disk file to write (default: read and discard)"
+    )
+    vm_create.set_defaults(handler=_vm_create)
+
+    vmss = commands.add_parser("vmss", help="deploy a scale set: N VM disks at once")
+    vmss_create = vmss.add_subparsers(dest="action", required=True, metavar="ACTION").add_parser(
+        "create", help="read a version N times at once, spread over the region's replicas"
+    )
+    _image_options(vmss_create)
+    vmss_create.add_argument(
+        "--instance-count", type=int, required=True, help="deployments at once (1..1000)"
+    )
+    vmss_create.add_argument("--output-dir", type=Path, default=None, help="write vm-N.img files here")
+    vmss_create.set_defaults(handler=_vmss_create)
+
+    scrub = commands.add_parser("scrub", help="verify every chunk of every replica in a region")
+    scrub.add_argument("--location", "-l", required=True, help="the region")
+    scrub.add_argument("--gallery-name", "-r", dest="gallery", default=None, help="only this gallery")
+    scrub.add_argument("--repair", action="store_true", help="rewrite bad copies from healthy replicas")
+    scrub.set_defaults(handler=_scrub)
+
+
+def _policy(text: str) -> Policy:
+    try:
+        return parse_policy(text)
+    except InvalidParameterError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _image_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--image", required=True, help="a version id, .../versions/latest, or a definition id (= latest)"
+    )
+    parser.add_argument(
+        "--location", "-l", default=None, help="region to read in (default: the source region)"
+    )
+    parser.add_argument(
+        "--policy", type=_policy, default=Policy.LEAST_LOADED, help=f"replica selection: {POLICIES}"
+    )
+
+
+def _vm_create(args: argparse.Namespace) -> int:
+    with ProgressBar("deploying") as bar:
+        result = call(
+            args,
+            lambda service, caller: service.deploy_vm(
+                caller,
+                args.image,
+                location=args.location,
+                output=args.output,
+                policy=args.policy,
+                progress=bar,
+            ),
+        )
+    document = dataclasses.asdict(result)
+    return emit(args, document, [{"field": key, "value": value} for key, value in document.items()])
+
+
+def _vmss_create(args: argparse.Namespace) -> int:
+    if not 1 <= args.instance_count <= 1000:
+        raise InvalidParameterError(f"--instance-count {args.instance_count} is out of range: use 1..1000")
+    if args.output_dir is not None:
+        try:
+            args.output_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InvalidParameterError(
+                f"cannot create --output-dir {args.output_dir}: {exc.strerror}"
+            ) from exc
+
+    async def job(service: GalleryService, caller: str) -> Any:
+        return await service.deploy_scale_set(
+            caller,
+            args.image,
+            args.instance_count,
+            location=args.location,
+            output_dir=args.output_dir,
+            policy=args.policy,
+        )
+
+    summary = call(args, job)
+    document = deployment_summary_view(summary)
+    stats = summary.statistics
+    rows = [
+        {
+            "replica": replica,
+            "requests": served.requests,
+            "served": format_size(served.bytes_served),
+            "failures": served.failures,
+        }
+        for replica, served in stats.replicas.items()
+    ]
+    emit(args, document, rows)
+    p50 = "-" if summary.p50 is None else f"{summary.p50:.3f} s"
+    p99 = "-" if summary.p99 is None else f"{summary.p99:.3f} s"
+    sys.stderr.write(
+        f"{summary.succeeded} of {summary.count} deployments done: p50 {p50}, p99 {p99},"
+        f" makespan {summary.makespan:.3f} s, {stats.failovers} failover(s), {stats.repairs} repair(s)\n"
+    )
+    if summary.errors:
+        sys.stderr.write(f"blobrep: error: {summary.errors} deployment(s) failed: {summary.failures[0]}\n")
+        return 1
+    return 0
+
+
+def _scrub(args: argparse.Namespace) -> int:
+    reports = call(
+        args,
+        lambda service, caller: service.scrub(
+            caller, args.location, gallery=args.gallery, repair=args.repair
+        ),
+    )
+    documents = [dataclasses.asdict(report) | {"ok": report.ok} for report in reports]
+    rows = [
+        {
+            "gallery": report.gallery,
+            "replica": problem.replica,
+            "kind": problem.kind,
+            "what": problem.key_or_digest,
+            "repaired": problem.repaired,
+            "detail": problem.detail,
+        }
+        for report in reports
+        for problem in report.problems
+    ]
+    emit(args, documents, rows or [{"result": f"{len(reports)} galleries scrubbed, no problem"}])
+    bad = [report for report in reports if not report.ok]
+    if bad:
+        count = sum(report.unrepairable if args.repair else len(report.problems) for report in bad)
+        sys.stderr.write(f"blobrep: error: {count} problem(s) left in {args.location}\n")
+        return 1
+    return 0

@@ -1,0 +1,257 @@
+"""Deployments: a whole version read through a :class:`VersionReader`, one VM disk each.
+
+A deployment either materialises the disk (a sparse file, written like a restore: zero chunks
+as holes, the whole-blob digest checked in order, fsync, rename) or reads every chunk and
+discards it, which is what a VM booting from a remote disk costs the replicas. Either way the
+whole-blob digest is computed in blob order and must match the manifest.
+
+:func:`deploy_many` starts N deployments together on one reader, as a scale set would, so
+that they share the reader's load view and its global limit of chunks in flight. Each
+deployment reads ahead only as far as its share of that limit (``max_inflight`` divided by
+the deployments running at once, at least one chunk), so the chunks held in memory are
+bounded by the limit and not by the number of deployments.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from blobrep.core.codec import hash_zeros, new_blob_hasher
+from blobrep.core.manifest import ChunkRef, Manifest
+from blobrep.core.stats import percentile
+from blobrep.engine._concurrency import IO_TASKS, task_group
+from blobrep.engine.publish import ProgressCallback
+from blobrep.engine.restore import ORDER_WINDOW, write_blob_file
+from blobrep.engine.version_read import ReaderStatistics, VersionReader
+from blobrep.errors import BlobDigestMismatchError, BlobrepError, InvalidInputError, InvalidParameterError
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentResult:
+    """One deployment that completed, its disk checked against the manifest's digest."""
+
+    output: str | None
+    """The disk file written, or None if the bytes were discarded."""
+    seconds: float
+    size: int
+    digest: str
+    ok: bool
+    """The digest matched (always, for a returned result: a mismatch raises)."""
+    bytes_read: int
+    """Stored bytes of the chunks read (zero chunks read nothing)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentSummary:
+    """What N deployments at once did."""
+
+    count: int
+    succeeded: int
+    errors: int
+    seconds: tuple[float, ...]
+    """Time of each deployment that succeeded, in deployment order."""
+    p50: float | None
+    """Nearest-rank median of ``seconds``; None if none succeeded."""
+    p99: float | None
+    makespan: float
+    """From the start of the first deployment to the end of the last."""
+    size: int
+    """Bytes of the disk each deployment produced."""
+    statistics: ReaderStatistics
+    """The reader's work during these deployments: bytes per replica, failovers, repairs."""
+    failures: tuple[str, ...] = field(default=())
+    """The error of each deployment that failed, in deployment order."""
+
+
+class _ReaderSource:
+    """The sparse writer's chunk source for a deployment: plain bytes the reader verified."""
+
+    buffer_size = 0
+
+    def __init__(self, reader: VersionReader) -> None:
+        self._reader = reader
+
+    async def fetch(self, chunk: ChunkRef) -> bytes:
+        return await self._reader.read_chunk(chunk)
+
+    def decode(self, fetched: bytes, chunk: ChunkRef, buffer: bytearray) -> bytes:
+        return fetched
+
+
+@dataclass(slots=True)
+class _Pending:
+    chunk: ChunkRef
+    data: bytes | None = None
+    done: anyio.Event = field(default_factory=anyio.Event)
+
+
+async def _read_and_hash(
+    reader: VersionReader, manifest: Manifest, ahead: int, progress: ProgressCallback | None
+) -> str:
+    """The whole-blob digest of every chunk read through ``reader``, at most ``ahead`` at once.
+
+    The digest is fed on the event loop: xxh3 takes about 30 microseconds a megabyte, less
+    than the hop to a worker thread would cost, and the reader has already spent a thread hop
+    per chunk on decoding and verifying it.
+    """
+    hasher = new_blob_hasher()
+    done = [0]
+
+    def feed(chunk: ChunkRef, data: bytes | None) -> None:
+        if data is None:
+            hash_zeros(hasher, chunk.length)
+        else:
+            hasher.update(data)
+        done[0] += chunk.length
+        if progress is not None:
+            progress(done[0], manifest.size)
+
+    if ahead == 1:
+        # One chunk at a time (a deployment in a large storm): no tasks or streams needed.
+        for chunk in manifest.chunks:
+            feed(chunk, None if chunk.is_zero else await reader.read_chunk(chunk))
+        return hasher.hexdigest()
+    turns = anyio.Semaphore(ahead)
+    send, receive = anyio.create_memory_object_stream[_Pending](ahead)
+
+    async def fill(pending: _Pending) -> None:
+        pending.data = await reader.read_chunk(pending.chunk)
+        pending.done.set()
+
+    async def produce(send: MemoryObjectSendStream[_Pending]) -> None:
+        async with send:
+            for chunk in manifest.chunks:
+                pending = _Pending(chunk)
+                if chunk.is_zero:
+                    pending.done.set()
+                else:
+                    await turns.acquire()
+                    group.start_soon(fill, pending)
+                await send.send(pending)
+
+    async def consume(receive: MemoryObjectReceiveStream[_Pending]) -> None:
+        async with receive:
+            async for pending in receive:
+                await pending.done.wait()
+                feed(pending.chunk, pending.data)
+                if pending.data is not None:
+                    pending.data = None
+                    turns.release()
+
+    async with task_group() as group:
+        group.start_soon(produce, send)
+        group.start_soon(consume, receive)
+    return hasher.hexdigest()
+
+
+async def deploy(
+    reader: VersionReader,
+    output: Path | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+    chunks_at_once: int | None = None,
+) -> DeploymentResult:
+    """Read the reader's version once: into the sparse file ``output``, or discarding the bytes.
+
+    ``chunks_at_once`` bounds the chunks this deployment reads ahead (by default as many as
+    a restore: one deployment alone should keep every replica busy).
+
+    Raises:
+        ChunkMissingError, ChunkCorruptError, StorageError: a chunk no replica could serve.
+        BlobDigestMismatchError: the chunks are fine but do not make the recorded blob.
+        InvalidInputError: ``output`` is a directory or its directory does not exist.
+        InvalidParameterError: ``chunks_at_once`` is below 1.
+    """
+    if chunks_at_once is not None and chunks_at_once < 1:
+        raise InvalidParameterError(f"chunks_at_once {chunks_at_once!r} must be at least 1")
+    manifest = reader.manifest
+    what = f"deployed {reader.gallery}/{reader.blob}"
+    start = anyio.current_time()
+    target: Path | None = None
+    if output is None:
+        digest = await _read_and_hash(reader, manifest, chunks_at_once or IO_TASKS, progress)
+        if digest != manifest.digest:
+            raise BlobDigestMismatchError(f"{what} hashes to {digest}, manifest says {manifest.digest}")
+    else:
+        target = Path(output).absolute()
+        written = await write_blob_file(
+            _ReaderSource(reader),
+            manifest,
+            target,
+            what=what,
+            tasks=chunks_at_once or IO_TASKS,
+            window=chunks_at_once or ORDER_WINDOW,
+            progress=progress,
+        )
+        digest = written.digest
+    return DeploymentResult(
+        output=None if target is None else str(target),
+        seconds=anyio.current_time() - start,
+        size=manifest.size,
+        digest=digest,
+        ok=digest == manifest.digest,
+        bytes_read=sum(chunk.stored_length for chunk in manifest.chunks if not chunk.is_zero),
+    )
+
+
+async def deploy_many(
+    reader: VersionReader,
+    count: int,
+    *,
+    output_dir: Path | None = None,
+    concurrency: int | None = None,
+) -> DeploymentSummary:
+    """Run ``count`` deployments on ``reader``, ``concurrency`` at a time (all at once by default).
+
+    Deployment ``i`` writes ``output_dir/vm-{i}.img``, or discards its bytes without
+    ``output_dir``. A deployment that fails is counted and its error kept; the others go on.
+
+    Raises:
+        InvalidParameterError: ``count`` or ``concurrency`` is below 1.
+        InvalidInputError: ``output_dir`` is not a directory.
+    """
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise InvalidParameterError(f"deployment count {count!r} must be a whole number >= 1")
+    if concurrency is not None and (isinstance(concurrency, bool) or concurrency < 1):
+        raise InvalidParameterError(f"concurrency {concurrency!r} must be a whole number >= 1")
+    if output_dir is not None and not await anyio.to_thread.run_sync(os.path.isdir, output_dir):
+        raise InvalidInputError(f"output directory {output_dir} does not exist or is not a directory")
+    at_once = min(count, concurrency or count)
+    ahead = max(1, min(IO_TASKS, reader.max_inflight // at_once))
+    slots = anyio.CapacityLimiter(at_once)
+    results: list[DeploymentResult | None] = [None] * count
+    failures: list[str | None] = [None] * count
+
+    async def one(index: int) -> None:
+        async with slots:
+            output = None if output_dir is None else output_dir / f"vm-{index}.img"
+            try:
+                results[index] = await deploy(reader, output, chunks_at_once=ahead)
+            except BlobrepError as exc:
+                failures[index] = str(exc)
+
+    before = reader.statistics()
+    start = anyio.current_time()
+    async with task_group() as group:
+        for index in range(count):
+            group.start_soon(one, index)
+    makespan = anyio.current_time() - start
+    seconds = tuple(result.seconds for result in results if result is not None)
+    return DeploymentSummary(
+        count=count,
+        succeeded=len(seconds),
+        errors=count - len(seconds),
+        seconds=seconds,
+        p50=percentile(seconds, 50) if seconds else None,
+        p99=percentile(seconds, 99) if seconds else None,
+        makespan=makespan,
+        size=reader.manifest.size,
+        statistics=reader.statistics().since(before),
+        failures=tuple(failure for failure in failures if failure is not None),
+    )

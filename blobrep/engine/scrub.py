@@ -1,0 +1,387 @@
+"""Scrub: verify every chunk of every replica of a region, and repair from healthy siblings.
+
+Bit rot and lost files are found by reading, not when a deployment trips over them. For one
+gallery in one region a scrub:
+
+1. parses every manifest of the gallery in every replica, strictly. One that does not parse
+   is a problem of that replica; the same blob's manifest in the siblings stands in for it
+   if all of them that hold it agree, and the chunks it names are checked in the damaged
+   replica too (that replica promised them);
+2. checks every distinct chunk a replica's manifests name once (read, decompress, hash on a
+   worker thread), however many versions share it. All replicas feed one pool of
+   ``IO_TASKS`` checkers, so at most that many frames are in memory at once;
+3. with ``repair``, per damaged replica under a *shared* lease (garbage collection must not
+   run underneath): copies each bad chunk from a sibling whose copy is read and verified
+   right then, ``sync()``, and only then writes stand-in manifests and syncs again, so no
+   manifest is ever committed before its chunks.
+
+A manifest that some replicas lack is not a problem here: filling replicas is replication's
+job. A chunk bad in every replica is left unrepaired and says so: replicating the blob again
+from its source region is the fix. A replica whose repair fails (busy, full, failing) keeps
+its problems, with the reason, and the other replicas are still repaired.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import anyio
+import anyio.to_thread
+from anyio.streams.memory import MemoryObjectReceiveStream
+
+from blobrep.core.keys import MANIFEST_FILENAME, chunk_key
+from blobrep.core.manifest import ChunkRef, parse_manifest
+from blobrep.core.names import validate_gallery_name
+from blobrep.engine._concurrency import CPU_THREADS, IO_TASKS, task_group
+from blobrep.engine.leases import hold_lease
+from blobrep.engine.restore import decode, fetch_chunk
+from blobrep.errors import (
+    BlobrepError,
+    ChunkCorruptError,
+    ChunkMissingError,
+    InvalidParameterError,
+    ManifestError,
+    NotFoundError,
+)
+from blobrep.storage.base import Store
+
+ProblemKind = Literal["missing", "corrupt", "manifest"]
+
+
+@dataclass(frozen=True, slots=True)
+class ScrubProblem:
+    """One thing wrong in one replica.
+
+    ``key_or_digest`` is the chunk digest for ``missing`` and ``corrupt``, the manifest's
+    storage key for ``manifest``. ``detail`` says what is wrong and, after a repair run,
+    where the good copy came from or why there was none.
+    """
+
+    replica: str
+    kind: ProblemKind
+    key_or_digest: str
+    detail: str
+    repaired: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaSummary:
+    """What was checked in one replica."""
+
+    replica: str
+    manifests: int
+    """Manifests of the gallery found, damaged ones included."""
+    chunks_checked: int
+    """Distinct chunks read and verified (a chunk several versions share counts once)."""
+    bytes_checked: int
+    """Plain bytes of those chunks."""
+    problems: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScrubReport:
+    """The outcome of scrubbing one gallery in the replicas of one region."""
+
+    gallery: str
+    replicas: tuple[ReplicaSummary, ...]
+    problems: tuple[ScrubProblem, ...]
+    repaired: int
+    unrepairable: int
+    """Problems a repair run left as they were (the detail says why); 0 without repair."""
+
+    @property
+    def ok(self) -> bool:
+        """True if nothing is wrong any more: no problem, or every one repaired."""
+        return all(problem.repaired for problem in self.problems)
+
+
+@dataclass(slots=True)
+class _Finding:
+    kind: ProblemKind
+    detail: str
+    repaired: bool = False
+
+
+@dataclass(slots=True)
+class _Damaged:
+    """A manifest that does not parse, and the siblings' copy that can stand in for it."""
+
+    finding: _Finding
+    document: bytes | None = None
+    source: str = ""
+    digests: frozenset[str] = frozenset()
+    why_not: str = ""
+
+
+@dataclass(slots=True)
+class _Replica:
+    store: Store
+    manifests: int = 0
+    damaged: dict[str, _Damaged] = field(default_factory=dict)
+    chunks: dict[str, ChunkRef] = field(default_factory=dict)
+    """Distinct chunks to check: digest -> the first manifest entry seen that names it."""
+    bad: dict[str, _Finding] = field(default_factory=dict)
+    checked_chunks: int = 0
+    checked_bytes: int = 0
+
+    def findings(self) -> list[tuple[str, _Finding]]:
+        """(manifest key or digest, finding), damaged manifests first, each group sorted."""
+        damaged = sorted((key, damaged.finding) for key, damaged in self.damaged.items())
+        return damaged + sorted(self.bad.items(), key=lambda item: item[0])
+
+
+async def scrub_region(
+    replicas: Sequence[Store],
+    gallery: str,
+    *,
+    repair: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> ScrubReport:
+    """Verify every chunk every manifest of ``gallery`` names in each of ``replicas``.
+
+    Args:
+        replicas: every replica of one region (for one gallery); repairs copy between them.
+        gallery: the gallery to scrub.
+        repair: fix what is found from healthy copies in the other replicas.
+        progress: called on the event loop with (plain bytes checked, bytes to check).
+
+    Raises:
+        InvalidParameterError: ``replicas`` is empty.
+        InvalidNameError: ``gallery`` is not a valid gallery name.
+        StorageError: a replica failed while being read (not about one chunk); a failure
+            while repairing is reported in the problems instead.
+    """
+    validate_gallery_name(gallery)
+    if not replicas:
+        raise InvalidParameterError("scrub needs at least one replica to check")
+    scrub = _Scrub(gallery, [_Replica(store) for store in replicas])
+    async with task_group() as group:
+        for replica in scrub.replicas:
+            group.start_soon(scrub.read_manifests, replica)
+    await scrub.find_stand_ins()
+    await scrub.check_chunks(progress)
+    if repair:
+        async with task_group() as group:
+            for replica in scrub.replicas:
+                if replica.bad or replica.damaged:
+                    group.start_soon(scrub.repair, replica)
+    return scrub.report(repair)
+
+
+class _Scrub:
+    def __init__(self, gallery: str, replicas: list[_Replica]) -> None:
+        self.gallery = gallery
+        self.replicas = replicas
+        self.io = anyio.CapacityLimiter(IO_TASKS)
+        self.cpu = anyio.CapacityLimiter(CPU_THREADS)
+
+    async def _parse(self, store: Store, key: str) -> tuple[bytes, dict[str, ChunkRef]] | None:
+        """(document, distinct chunks) of the manifest at ``key``; None if it is gone.
+
+        Holds an I/O slot through the parse, so at most ``IO_TASKS`` documents are alive.
+
+        Raises:
+            ManifestError: it does not parse.
+        """
+        async with self.io:
+            try:
+                document = await store.get(key)
+            except NotFoundError:
+                return None  # deleted since the listing: it promises nothing any more
+            manifest = await anyio.to_thread.run_sync(parse_manifest, document, limiter=self.cpu)
+        return document, manifest.stored_digests()
+
+    async def read_manifests(self, replica: _Replica) -> None:
+        prefix = f"galleries/{self.gallery}/images/"
+        keys = [key async for key in replica.store.list(prefix) if key.endswith(f"/{MANIFEST_FILENAME}")]
+        pending = iter(keys)
+
+        async def read() -> None:
+            for key in pending:  # shared by the readers: each key is taken once
+                try:
+                    parsed = await self._parse(replica.store, key)
+                except ManifestError as exc:
+                    replica.manifests += 1
+                    replica.damaged[key] = _Damaged(_Finding("manifest", f"manifest does not parse: {exc}"))
+                    continue
+                if parsed is not None:
+                    replica.manifests += 1
+                    for digest, chunk in parsed[1].items():
+                        replica.chunks.setdefault(digest, chunk)
+
+        async with task_group() as group:
+            for _ in range(min(IO_TASKS, len(keys))):
+                group.start_soon(read)
+
+    async def find_stand_ins(self) -> None:
+        """For each damaged manifest, the siblings' copy, if they hold one and all agree."""
+        for replica in self.replicas:
+            for key, damaged in replica.damaged.items():
+                found: dict[bytes, tuple[str, dict[str, ChunkRef]]] = {}
+                for other in (other for other in self.replicas if key not in other.damaged):
+                    try:
+                        parsed = await self._parse(other.store, key)
+                    except ManifestError:
+                        parsed = None  # damaged since it was read: no stand-in from there
+                    if parsed is not None:
+                        found.setdefault(parsed[0], (other.store.name, parsed[1]))
+                if len(found) != 1:
+                    names = ", ".join(source for source, _ in found.values())
+                    damaged.why_not = (
+                        f"replicas {names} hold different manifests for this blob"
+                        if found
+                        else "no other replica of the region holds a manifest for this blob that parses"
+                    )
+                    continue
+                damaged.document, (damaged.source, chunks) = next(iter(found.items()))
+                damaged.digests = frozenset(chunks)
+                for digest, chunk in chunks.items():
+                    replica.chunks.setdefault(digest, chunk)
+
+    async def check_chunks(self, progress: Callable[[int, int], None] | None) -> None:
+        total = sum(chunk.length for replica in self.replicas for chunk in replica.chunks.values())
+        done = [0]
+        if progress is not None:
+            progress(0, total)
+        send, receive = anyio.create_memory_object_stream[tuple[_Replica, ChunkRef]](IO_TASKS)
+
+        async def check(receive: MemoryObjectReceiveStream[tuple[_Replica, ChunkRef]]) -> None:
+            async with receive:
+                async for replica, chunk in receive:
+                    assert chunk.digest is not None
+                    store = replica.store
+                    try:
+                        frame = await fetch_chunk(store, self.gallery, chunk)
+                        await anyio.to_thread.run_sync(decode, frame, chunk, store.name, limiter=self.cpu)
+                    except ChunkMissingError as exc:
+                        replica.bad[chunk.digest] = _Finding("missing", str(exc))
+                    except ChunkCorruptError as exc:
+                        replica.bad[chunk.digest] = _Finding("corrupt", exc.reason)
+                    replica.checked_chunks += 1
+                    replica.checked_bytes += chunk.length
+                    done[0] += chunk.length
+                    if progress is not None:
+                        progress(done[0], total)
+
+        async with task_group() as group:
+            for _ in range(IO_TASKS):
+                group.start_soon(check, receive.clone())
+            receive.close()
+            # Replicas interleaved, so that every store is busy from the start.
+            work = [zip(itertools.repeat(replica), replica.chunks.values()) for replica in self.replicas]
+            async with send:
+                for item in itertools.chain.from_iterable(itertools.zip_longest(*work)):
+                    if item is not None:
+                        await send.send(item)
+
+    async def repair(self, replica: _Replica) -> None:
+        """Repair one replica under a shared lease; a failure is recorded, not raised."""
+        store = replica.store
+        fixed: list[tuple[_Finding, str]] = []
+        pending = iter(list(replica.bad.items()))
+
+        async def copy() -> None:
+            for digest, finding in pending:  # shared by the copiers: each chunk is taken once
+                await self._repair_chunk(replica, digest, finding, fixed)
+
+        try:
+            holder = f"scrub repair of {self.gallery}"
+            async with hold_lease(store, self.gallery, exclusive=False, holder=holder):
+                async with task_group() as group:
+                    for _ in range(min(IO_TASKS, len(replica.bad))):
+                        group.start_soon(copy)
+                await store.sync()
+                for finding, source in fixed:
+                    finding.repaired = True
+                    finding.detail += f"; repaired from a verified copy in {source}"
+                written = [
+                    damaged
+                    for key, damaged in replica.damaged.items()
+                    if await self._repair_manifest(replica, key, damaged)
+                ]
+                if written:
+                    await store.sync()
+                for damaged in written:
+                    damaged.finding.repaired = True
+                    damaged.finding.detail += f"; repaired from {damaged.source}"
+        except BlobrepError as exc:
+            for _, finding in replica.findings():
+                if not finding.repaired:
+                    finding.detail += f"; repair failed: {exc}"
+
+    async def _repair_chunk(
+        self, replica: _Replica, digest: str, finding: _Finding, fixed: list[tuple[_Finding, str]]
+    ) -> None:
+        """Copy a good copy of ``digest`` from a sibling into ``replica``.
+
+        The copy is verified right then, against ``replica``'s own manifest entry. Siblings
+        that checked it good go first, then those whose manifests do not name it (they may
+        hold it anyway); those known to hold it bad are skipped.
+
+        Raises:
+            StorageError: writing into ``replica`` failed (a bad source is just skipped).
+        """
+        chunk = replica.chunks[digest]
+        others = [other for other in self.replicas if other is not replica]
+        sources = [other for other in others if digest in other.chunks and digest not in other.bad]
+        sources += [other for other in others if digest not in other.chunks]
+        reasons = [f"{other.store.name}: {other.bad[digest].kind}" for other in others if digest in other.bad]
+        for source in sources:
+            async with self.io:
+                try:
+                    frame = await fetch_chunk(source.store, self.gallery, chunk)
+                    await anyio.to_thread.run_sync(decode, frame, chunk, source.store.name, limiter=self.cpu)
+                except BlobrepError as exc:  # missing, corrupt, or that store failed: next one
+                    reasons.append(str(exc))
+                    continue
+                await replica.store.put(chunk_key(self.gallery, digest), frame)
+            fixed.append((finding, source.store.name))
+            return
+        finding.detail += (
+            f"; not repaired: no healthy copy in any replica of the region ({'; '.join(reasons) or 'none'});"
+            " replicate the blob again from its source region to restore it"
+        )
+
+    async def _repair_manifest(self, replica: _Replica, key: str, damaged: _Damaged) -> bool:
+        """Put the siblings' manifest over the damaged one once its chunks are sound here.
+
+        Returns True if it wrote one (the caller syncs, then counts it repaired). A manifest
+        that changed since it was read is left alone: deleted means its version was deleted,
+        and bringing it back would resurrect that version in one replica.
+        """
+        finding = damaged.finding
+        if damaged.document is None:
+            finding.detail += f"; not repaired: {damaged.why_not}; replicate it again from the source region"
+            return False
+        if any(not replica.bad[digest].repaired for digest in damaged.digests if digest in replica.bad):
+            finding.detail += (
+                "; not repaired: chunks it names are still bad in this replica, and a manifest is"
+                " only written after its chunks"
+            )
+            return False
+        try:
+            current = await replica.store.get(key)
+            await anyio.to_thread.run_sync(parse_manifest, current, limiter=self.cpu)
+        except ManifestError:
+            await replica.store.put(key, damaged.document)
+            return True
+        except NotFoundError:
+            pass
+        finding.repaired = True
+        finding.detail += "; changed since it was read (deleted, or rewritten and parses): left as it is"
+        return False
+
+    def report(self, repair: bool) -> ScrubReport:
+        problems: list[ScrubProblem] = []
+        summaries: list[ReplicaSummary] = []
+        for replica in self.replicas:
+            name, found = replica.store.name, replica.findings()
+            problems += [ScrubProblem(name, one.kind, key, one.detail, one.repaired) for key, one in found]
+            summary = (replica.manifests, replica.checked_chunks, replica.checked_bytes, len(found))
+            summaries.append(ReplicaSummary(name, *summary))
+        repaired = sum(problem.repaired for problem in problems)
+        unrepairable = len(problems) - repaired if repair else 0
+        return ScrubReport(self.gallery, tuple(summaries), tuple(problems), repaired, unrepairable)

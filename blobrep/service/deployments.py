@@ -1,0 +1,140 @@
+"""Deployments and scrub: reading a version in a region, the reason replicas exist.
+
+A deployment reads a whole version in one region (a VM disk, or a read-and-discard) through
+a reader that spreads chunk reads over the region's replicas, verifies every chunk, fails
+over to another replica when one is missing or corrupt, and repairs the bad copy. A version
+can be read in a region only once that region is ``Completed``, and only by a principal that
+may deploy from it (Reader or above).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+
+from blobrep.core.access import Action
+from blobrep.core.gallery import GalleryImageVersion, ReplicationState
+from blobrep.core.ids import ResourceId
+from blobrep.core.names import BlobName
+from blobrep.core.regions import normalize_region
+from blobrep.core.selection import Policy
+from blobrep.engine.deploy import DeploymentResult, DeploymentSummary, deploy, deploy_many
+from blobrep.engine.publish import ProgressCallback
+from blobrep.engine.scrub import ScrubReport, scrub_region
+from blobrep.engine.version_read import VersionReader
+from blobrep.errors import UnavailableError
+from blobrep.service.versions import _Versions
+from blobrep.storage.base import Store
+
+
+class _Deployments(_Versions):
+    async def _readable(
+        self, caller: str, image_id: str, location: str | None
+    ) -> tuple[GalleryImageVersion, str]:
+        """The version ``image_id`` names in the region, checked: deploy right and Completed there."""
+        resolved = await self.resolve_image(caller, image_id, location=location)
+        version_id = ResourceId.of_version(resolved.gallery, resolved.image, resolved.version)
+        await self._check(caller, Action.DEPLOY, version_id)
+        region = normalize_region(location) if location is not None else resolved.location
+        status = resolved.status(region)
+        if status is None or status.state is not ReplicationState.COMPLETED:
+            if status is None:
+                why = f"{region} is not one of its target regions"
+            else:
+                why = f"it is {status.state} there ({status.progress}%)"
+                if status.details:
+                    why += f": {status.details}"
+            raise UnavailableError(
+                f"{version_id} cannot be read in {region} yet: {why}; it can be read in a region once"
+                " replication there is Completed"
+            )
+        return resolved, region
+
+    @asynccontextmanager
+    async def open_version(
+        self,
+        caller: str,
+        image_id: str,
+        *,
+        location: str | None = None,
+        policy: Policy = Policy.LEAST_LOADED,
+        seed: int | None = None,
+    ) -> AsyncIterator[VersionReader]:
+        """A reader of the version ``image_id`` names (a version id, ``.../latest`` or a definition id).
+
+        Raises:
+            AccessDeniedError: the caller may not deploy from the version.
+            UnavailableError: the version is not Completed in the region.
+        """
+        version, region = await self._readable(caller, image_id, location)
+        config = await self._region(region)
+        status = version.status(region)
+        assert status is not None
+        stores: Sequence[Store] = [
+            self._store(config, number, create=False) for number in range(1, status.completed_replicas + 1)
+        ]
+        async with VersionReader(
+            stores, version.gallery, BlobName(version.image, version.version), policy=policy, seed=seed
+        ) as reader:
+            yield reader
+
+    async def deploy_vm(
+        self,
+        caller: str,
+        image_id: str,
+        *,
+        location: str | None = None,
+        output: Path | None = None,
+        policy: Policy = Policy.LEAST_LOADED,
+        progress: ProgressCallback | None = None,
+    ) -> DeploymentResult:
+        """Materialise one VM disk at ``output`` (sparse, digest checked), or read and discard."""
+        async with self.open_version(caller, image_id, location=location, policy=policy) as reader:
+            return await deploy(reader, output, progress=progress)
+
+    async def deploy_scale_set(
+        self,
+        caller: str,
+        image_id: str,
+        count: int,
+        *,
+        location: str | None = None,
+        output_dir: Path | None = None,
+        policy: Policy = Policy.LEAST_LOADED,
+    ) -> DeploymentSummary:
+        """Run ``count`` deployments of one version at once, sharing one reader (and its load view).
+
+        The summary's statistics are taken after the reader closed, so they count the repairs
+        that were still running in the background when the last deployment finished.
+        """
+        async with self.open_version(caller, image_id, location=location, policy=policy) as reader:
+            summary = await deploy_many(reader, count, output_dir=output_dir)
+        return dataclasses.replace(summary, statistics=reader.statistics())
+
+    async def scrub(
+        self, caller: str, location: str, *, gallery: str | None = None, repair: bool = False
+    ) -> list[ScrubReport]:
+        """Verify every chunk of every replica in a region, per gallery; ``repair`` from healthy replicas.
+
+        Checking needs Reader on each gallery scrubbed; repairing needs Contributor.
+        """
+        region = await self._region(normalize_region(location))
+        authorizer = await self._authorizer(caller)
+        names = (
+            [gallery] if gallery is not None else [item.name for item in await self._catalog.list_galleries()]
+        )
+        numbers = await anyio.to_thread.run_sync(self._home.replica_numbers, region)
+        reports: list[ScrubReport] = []
+        for name in names:
+            scope = ResourceId.of_gallery(name)
+            if gallery is None and not authorizer.sees(scope):
+                continue
+            authorizer.check(Action.WRITE if repair else Action.READ, scope)
+            stores = [self._store(region, number, create=False) for number in numbers]
+            if stores:
+                reports.append(await scrub_region(stores, name, repair=repair))
+        return reports
