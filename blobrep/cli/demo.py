@@ -196,7 +196,7 @@ def _demo(args: argparse.Namespace) -> int:
     )
     row(
         "resolve latest",
-        0,
+        None,
         time.perf_counter() - started,
         f"{VERSION_ID}/latest in {REGION} is {latest.version}",
     )

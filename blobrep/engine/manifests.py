@@ -9,6 +9,14 @@ from blobrep.errors import ConflictError, ManifestError, ManifestNotFoundError, 
 from blobrep.storage.base import Store
 
 
+def conflict_error(store: Store, gallery: str, blob: BlobName) -> ConflictError:
+    """The error for a replica that holds another manifest under ``blob``'s name."""
+    return ConflictError(
+        f"blob {gallery}/{blob} already exists in {store.name} with other content;"
+        " versions are immutable: publish under a new version"
+    )
+
+
 async def read_manifest(store: Store, gallery: str, blob: BlobName) -> Manifest:
     """The parsed manifest of ``blob`` in ``store``.
 
@@ -40,10 +48,7 @@ async def check_no_conflict(store: Store, gallery: str, blob: BlobName, manifest
     except NotFoundError:
         return
     if existing != encode_manifest(manifest):
-        raise ConflictError(
-            f"blob {gallery}/{blob} already exists in {store.name} with other content;"
-            " versions are immutable: publish under a new version"
-        )
+        raise conflict_error(store, gallery, blob)
 
 
 async def commit_manifest(store: Store, gallery: str, blob: BlobName, manifest: Manifest) -> bool:
@@ -63,10 +68,7 @@ async def commit_manifest(store: Store, gallery: str, blob: BlobName, manifest: 
         existing = await store.get(key)
         if existing == document:
             return False
-        raise ConflictError(
-            f"blob {gallery}/{blob} already exists in {store.name} with other content;"
-            " versions are immutable: publish under a new version"
-        ) from None
+        raise conflict_error(store, gallery, blob) from None
     await store.sync()
     return True
 

@@ -32,21 +32,19 @@ from dataclasses import dataclass, field
 from typing import Final
 
 import anyio
-import anyio.to_thread
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from blobrep.core.keys import chunk_key, manifest_key
-from blobrep.core.manifest import ChunkRef, Manifest, encode_manifest
+from blobrep.core.manifest import Manifest, encode_manifest
 from blobrep.core.names import BlobName, validate_gallery_name
-from blobrep.core.replication import ChunkCopy, ReplicaState, pick_least_loaded, plan_replication
-from blobrep.engine._concurrency import CPU_THREADS, task_group
+from blobrep.core.replication import ChunkCopy, ReplicaState, plan_replication
+from blobrep.engine._concurrency import task_group
 from blobrep.engine.leases import hold_lease
-from blobrep.engine.manifests import commit_manifest, read_manifest
-from blobrep.engine.restore import decode, fetch_chunk
+from blobrep.engine.manifests import commit_manifest, conflict_error, read_manifest
+from blobrep.engine.sources import NoGoodCopyError, SourceReplicas
 from blobrep.errors import (
     BlobrepError,
-    ConflictError,
     InvalidParameterError,
     ManifestError,
     ManifestNotFoundError,
@@ -134,10 +132,6 @@ class _Replica:
     """Chunks still to land before the manifest may be written."""
 
 
-class _NoGoodCopyError(Exception):
-    """No source replica holds a good copy of a chunk (the message names it)."""
-
-
 async def replicate(
     sources: Sequence[Store],
     targets: Sequence[RegionTarget],
@@ -199,7 +193,7 @@ class _Replication:
         copy_tasks: int,
         progress: RegionProgressCallback | None,
     ) -> None:
-        self.sources = sources
+        self.sources = SourceReplicas(sources, gallery)
         self.gallery = gallery
         self.blob = blob
         self.manifest = manifest
@@ -207,9 +201,6 @@ class _Replication:
         self.chunks = manifest.stored_digests()
         self.copy_tasks = copy_tasks
         self.progress = progress
-        self.loads = [0] * len(sources)
-        self.picks = 0
-        self.cpu = anyio.CapacityLimiter(CPU_THREADS)
         self.writes = anyio.CapacityLimiter(copy_tasks * WRITES_PER_COPY)
 
     async def run(self, targets: Sequence[RegionTarget]) -> list[RegionOutcome]:
@@ -283,10 +274,7 @@ class _Replication:
                 existing = None
             if existing is not None:
                 if existing != self.document:
-                    raise ConflictError(
-                        f"blob {self.gallery}/{self.blob} already exists in {store.name} with other"
-                        " content; versions are immutable: publish under a new version"
-                    )
+                    raise conflict_error(store, self.gallery, self.blob)
                 replica.complete = True
                 replica.state = ReplicaState(region, replica.index, has_manifest=True)
                 return
@@ -324,8 +312,8 @@ class _Replication:
             return
         chunk = self.chunks[copy.digest]
         try:
-            frame = await self._read_verified(chunk)
-        except _NoGoodCopyError as exc:
+            frame = await self.sources.read_verified(chunk)
+        except NoGoodCopyError as exc:
             for replica in targets:
                 replica.region.fail(str(exc))
             return
@@ -333,33 +321,6 @@ class _Replication:
         async with task_group() as writes:
             for replica in targets:
                 writes.start_soon(self._write, replica, key, frame, group)
-
-    async def _read_verified(self, chunk: ChunkRef) -> bytes:
-        """The chunk's stored bytes from the least loaded source replica that has a good copy.
-
-        Raises:
-            _NoGoodCopyError: every source replica lacks the chunk, holds it corrupt, or failed.
-        """
-        assert chunk.digest is not None
-        untried = list(range(len(self.sources)))
-        problems: list[str] = []
-        while untried:
-            position = untried.pop(pick_least_loaded([self.loads[i] for i in untried], self.picks))
-            self.picks += 1
-            store = self.sources[position]
-            self.loads[position] += chunk.stored_length
-            try:
-                try:
-                    frame = await fetch_chunk(store, self.gallery, chunk)
-                finally:
-                    self.loads[position] -= chunk.stored_length
-                await anyio.to_thread.run_sync(decode, frame, chunk, store.name, limiter=self.cpu)
-                return frame
-            except BlobrepError as exc:  # missing, corrupt, or the store failed: try the next
-                problems.append(str(exc))
-        raise _NoGoodCopyError(
-            f"chunk {chunk.digest} has no good copy in the source region: {'; '.join(problems)}"
-        )
 
     async def _write(self, replica: _Replica, key: str, frame: bytes, group: TaskGroup) -> None:
         region = replica.region

@@ -94,7 +94,7 @@ class _Galleries(_Base):
         """
         await self._check(caller, Action.WRITE, ResourceId.home())
         short = normalize_region(name)
-        display = " ".join(name.split()) if normalize_region(name) != name.strip() else short
+        display = " ".join(name.split()) if short != name.strip() else short
         regions = await self._regions()
         if short in regions:
             raise ConflictError(f"region {short!r} already exists (at {regions[short].path})")

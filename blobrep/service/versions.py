@@ -163,7 +163,7 @@ class _Versions(_Base):
         count = profile.effective_replica_count(source_target)
         region = regions[source_region]
         try:
-            stores = [self._store(region, number, create=True) for number in range(1, count + 1)]
+            stores = [self._store(region, replica, create=True) for replica in range(1, count + 1)]
             result = await publish(
                 source, stores, gallery, BlobName(image, number), chunking=chunking, progress=progress
             )
