@@ -76,7 +76,9 @@ async def test_a_scale_set_spreads_over_replicas_and_survives_a_damaged_one(
     damaged = service.home / "regions" / "westcentralus" / "replica-2"
     files = chunk_files(damaged)
     corrupt, missing = files[0], files[-1]
-    corrupt.write_bytes(corrupt.read_bytes()[:-1] + b"\x00")
+    frame = bytearray(corrupt.read_bytes())
+    frame[len(frame) // 2] ^= 0xFF  # flip, so the copy differs whatever the byte was
+    corrupt.write_bytes(bytes(frame))
     missing.unlink()
 
     summary = await service.deploy_scale_set(ADMIN, VERSION_ID, 30, location="westcentralus", policy=policy)
