@@ -95,17 +95,20 @@ def _vmss_create(args: argparse.Namespace) -> int:
                 f"cannot create --output-dir {args.output_dir}: {exc.strerror}"
             ) from exc
 
-    async def job(service: GalleryService, caller: str) -> Any:
-        return await service.deploy_scale_set(
-            caller,
-            args.image,
-            args.instance_count,
-            location=args.location,
-            output_dir=args.output_dir,
-            policy=args.policy,
-        )
+    with ProgressBar(f"{args.instance_count} VMs") as bar:
 
-    summary = call(args, job)
+        async def job(service: GalleryService, caller: str) -> Any:
+            return await service.deploy_scale_set(
+                caller,
+                args.image,
+                args.instance_count,
+                location=args.location,
+                output_dir=args.output_dir,
+                policy=args.policy,
+                progress=bar,
+            )
+
+        summary = call(args, job)
     document = deployment_summary_view(summary)
     stats = summary.statistics
     rows = [

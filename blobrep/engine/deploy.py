@@ -206,11 +206,14 @@ async def deploy_many(
     *,
     output_dir: Path | None = None,
     concurrency: int | None = None,
+    progress: ProgressCallback | None = None,
 ) -> DeploymentSummary:
     """Run ``count`` deployments on ``reader``, ``concurrency`` at a time (all at once by default).
 
     Deployment ``i`` writes ``output_dir/vm-{i}.img``, or discards its bytes without
     ``output_dir``. A deployment that fails is counted and its error kept; the others go on.
+    ``progress`` is called with the image bytes deployed so far over every deployment, out
+    of ``count`` x the image size.
 
     Raises:
         InvalidParameterError: ``count`` or ``concurrency`` is below 1.
@@ -227,12 +230,26 @@ async def deploy_many(
     slots = anyio.CapacityLimiter(at_once)
     results: list[DeploymentResult | None] = [None] * count
     failures: list[str | None] = [None] * count
+    total = count * reader.manifest.size
+    each_done = [0] * count
+    all_done = [0]
+
+    def advance(index: int, done: int) -> None:
+        all_done[0] += done - each_done[index]
+        each_done[index] = done
+        if progress is not None:
+            progress(all_done[0], total)
 
     async def one(index: int) -> None:
         async with slots:
             output = None if output_dir is None else output_dir / f"vm-{index}.img"
             try:
-                results[index] = await deploy(reader, output, chunks_at_once=ahead)
+                results[index] = await deploy(
+                    reader,
+                    output,
+                    chunks_at_once=ahead,
+                    progress=None if progress is None else lambda done, _: advance(index, done),
+                )
             except BlobrepError as exc:
                 failures[index] = str(exc)
 

@@ -271,7 +271,11 @@ class VersionReader:
                 plain = await anyio.to_thread.run_sync(decode, frame, ref, store.name, limiter=self._cpu)
             except (ChunkMissingError, ChunkCorruptError, StorageError) as exc:
                 self._failures[index] += 1
-                errors.append(exc)
+                # Without its traceback: the traceback holds this frame, which holds
+                # ``errors``, a cycle that would keep the failed read's frame and plain
+                # bytes alive until the cyclic collector ran (hundreds of MiB in a storm
+                # over a damaged replica).
+                errors.append(exc.with_traceback(None))
                 if isinstance(exc, _Damage):
                     damaged.append(index)
                 continue

@@ -105,14 +105,16 @@ class _Deployments(_Versions):
         location: str | None = None,
         output_dir: Path | None = None,
         policy: Policy = Policy.LEAST_LOADED,
+        progress: ProgressCallback | None = None,
     ) -> DeploymentSummary:
         """Run ``count`` deployments of one version at once, sharing one reader (and its load view).
 
+        ``progress`` gets the image bytes deployed over all of them, out of ``count`` x the size.
         The summary's statistics are taken after the reader closed, so they count the repairs
         that were still running in the background when the last deployment finished.
         """
         async with self.open_version(caller, image_id, location=location, policy=policy) as reader:
-            summary = await deploy_many(reader, count, output_dir=output_dir)
+            summary = await deploy_many(reader, count, output_dir=output_dir, progress=progress)
         return dataclasses.replace(summary, statistics=reader.statistics())
 
     async def scrub(

@@ -276,3 +276,18 @@ async def test_deploy_many_runs_at_most_concurrency_deployments_at_once(
     # Two at once, each reading ahead its share of the limit (64 // 2, capped per deployment).
     assert gauge.peak <= 64
     assert summary.makespan >= max(summary.seconds)
+
+
+async def test_deploy_many_reports_the_bytes_deployed_over_all_deployments(
+    replicas: list[LocalStore], image_8m: Path
+) -> None:
+    progress: list[tuple[int, int]] = []
+    async with VersionReader(replicas, GALLERY, BLOB) as reader:
+        summary = await deploy_many(reader, 3, progress=lambda done, total: progress.append((done, total)))
+
+    size = image_8m.stat().st_size
+    assert summary.succeeded == 3
+    assert {total for _, total in progress} == {3 * size}
+    done = [value for value, _ in progress]
+    assert done == sorted(done)
+    assert done[-1] == 3 * size

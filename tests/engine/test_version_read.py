@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -152,6 +154,31 @@ async def test_a_corrupt_chunk_fails_over_and_is_repaired_from_a_good_copy(
     assert stats.failovers >= 2
     for store in replicas:
         assert (await verify(store, GALLERY, BLOB)).ok
+
+
+async def test_failed_reads_free_their_bytes_without_the_cycle_collector(replicas: list[LocalStore]) -> None:
+    # A storm over a damaged replica fails over thousands of times; if a failed read's bytes
+    # lingered until the cyclic collector ran, they would pile up by hundreds of MiB.
+    digest = stored_digests(replicas[0])[0]
+    for store in replicas[:2]:
+        flip_byte(chunk_files(store)[digest])
+    async with VersionReader(replicas, GALLERY, BLOB, policy=Policy.ROUND_ROBIN, repair=False) as reader:
+        ref = next(chunk for chunk in reader.manifest.chunks if chunk.digest == digest)
+        await reader.read_chunk(ref)
+        gc.disable()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for _ in range(40):
+                await reader.read_chunk(ref)
+            grown = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+            gc.enable()
+        failovers = reader.statistics().failovers
+
+    assert failovers >= 40
+    assert grown < 4 * ref.length, f"{grown} bytes still held after 40 reads of a {ref.length}-byte chunk"
 
 
 async def test_concurrent_reads_of_one_damaged_chunk_repair_it_once(replicas: list[LocalStore]) -> None:
