@@ -52,12 +52,6 @@ def bound_counts(replicas: Sequence[int], bandwidth: float, aggregate: float) ->
     return [count for count in replicas if count >= 2 and count * bandwidth > aggregate]
 
 
-def nearest_rank(values: Sequence[float], p: float) -> float:
-    """The nearest-rank ``p``-th percentile (one of ``values``), as the deployment summary's."""
-    ordered = sorted(values)
-    return ordered[max(math.ceil(p * len(ordered) / 100), 1) - 1]
-
-
 @dataclasses.dataclass(slots=True)
 class Cell:
     """One (R, policy, bandwidth) of the storm: medians over the repeats."""
@@ -197,8 +191,8 @@ class Checks:
 
 
 def _scaling_row(cell: Cell, floor: float, checks: Checks) -> Row:
-    bound = max(cell.ideal_s, floor) if not cell.bound else cell.ideal_s
-    ratio = cell.makespan_s / bound
+    limit = cell.ideal_s if cell.bound else max(cell.ideal_s, floor)
+    ratio = cell.makespan_s / limit
     label = (
         f"replica-bound R={cell.replicas} at {format_size(cell.bandwidth)}/s: makespan, {LEAST_LOADED}"
         if cell.bound
@@ -209,7 +203,7 @@ def _scaling_row(cell: Cell, floor: float, checks: Checks) -> Row:
         checks.deployments * checks.read_bytes,
         storm_key(cell.replicas, LEAST_LOADED, cell.bound),
         "ideal" if cell.bound else "max(ideal, CPU floor)",
-        round(bound, 4),
+        round(limit, 4),
         f"{ratio:.3f}x",
         f"<= {SCALING_GOAL:.2f}x",
         ratio <= SCALING_GOAL,

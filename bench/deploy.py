@@ -110,7 +110,6 @@ from _deploy_report import (
     build_rows,
     collect_cells,
     matrix_table,
-    nearest_rank,
     save_plot,
     storm_key,
 )
@@ -143,6 +142,7 @@ from blobrep.service import (
     StoreWrapper,
     ThrottledStore,
     VersionOptions,
+    percentile,
 )
 
 BENCHMARK: Final = "deploy"
@@ -279,7 +279,7 @@ def _child_deploy(spec: dict[str, Any]) -> tuple[float, dict[str, Any]]:
             "failures": list(summary.failures[:5]),
             "makespan_s": round(summary.makespan, 4),
             "p50_s": None if summary.p50 is None else round(summary.p50, 4),
-            "p90_s": round(nearest_rank(times, 90), 4) if times else None,
+            "p90_s": round(percentile(times, 90), 4) if times else None,
             "p99_s": None if summary.p99 is None else round(summary.p99, 4),
             "min_s": round(min(times), 4) if times else None,
             "max_s": round(max(times), 4) if times else None,

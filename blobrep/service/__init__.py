@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from blobrep.core.chunking import ChunkingSpec
 from blobrep.core.selection import Policy
+from blobrep.core.stats import percentile
 from blobrep.core.synthetic import SyntheticImage, rewrite_runs
 from blobrep.engine.deploy import DeploymentResult, DeploymentSummary
 from blobrep.engine.publish import ProgressCallback, PublishResult
@@ -49,5 +50,6 @@ __all__ = [
     "VerifyReport",
     "VersionReader",
     "VersionOptions",
+    "percentile",
     "rewrite_runs",
 ]
