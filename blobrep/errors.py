@@ -21,12 +21,14 @@ names what was wrong and, where it helps, what would be right.
         - ChunkMissingError        a manifest names a chunk that a replica lacks
         - ResourceNotFoundError    a gallery, definition, version, region or principal
       x ConflictError              something exists that must not (create-if-absent)
+        - BusyError                another operation holds the replica (a lease): retry later
       x AccessDeniedError          the caller's roles do not allow the action at that scope
       x UnavailableError           the version exists but cannot be served there yet
       x IntegrityError             stored data does not match what describes it
         - ManifestError            a manifest that is malformed, inconsistent or hostile
         - ChunkCorruptError        a chunk whose bytes do not hash to its name
         - BlobDigestMismatchError  restored bytes that do not hash to the manifest's digest
+        - DamagedObjectError       a stored key that is not a regular file inside its store
       x StorageError               a store failed to do what was asked (I/O, permissions)
         - StorageFullError         no space left where the store writes
 """
@@ -99,6 +101,12 @@ class ConflictError(BlobrepError):
     """Something already exists where the caller asked to create it."""
 
 
+class BusyError(ConflictError):
+    """A replica is leased by another live operation (garbage collection, a writer), or the
+    lease this operation held was lost; nothing was changed, and the same call can succeed
+    later. The message names the holder."""
+
+
 class AccessDeniedError(BlobrepError):
     """The calling principal holds no role that allows the action at that scope.
 
@@ -131,6 +139,22 @@ class ChunkCorruptError(IntegrityError):
 
 class BlobDigestMismatchError(IntegrityError):
     """The whole restored blob does not hash to the digest its manifest records."""
+
+
+class DamagedObjectError(IntegrityError):
+    """A key of a store is there but is not a regular file inside the store: a FIFO, a device,
+    a socket, a directory or a symbolic link. It is never opened for reading (a FIFO would
+    block, a link could lead anywhere); the replica holding it is damaged at that key.
+
+    ``key`` and ``replica`` say where, so that a reader fails over and a repair knows what
+    to replace.
+    """
+
+    def __init__(self, key: str, replica: str, kind: str) -> None:
+        super().__init__(f"{key} in {replica} is {kind}, not a regular file")
+        self.key = key
+        self.replica = replica
+        self.kind = kind
 
 
 class StorageError(BlobrepError):

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, TypeVar
 
+from blobrep.core.manifest import ManifestPin
 from blobrep.core.version import ImageVersion
 from blobrep.errors import InvalidParameterError
 
@@ -222,6 +223,9 @@ class BlobInfo:
     digest: str
     stored_bytes: int
     chunks: int
+    manifest: ManifestPin | None = None
+    """The manifest every replica must hold, byte for byte; None only for versions published
+    before the catalog pinned manifests (readers then check size, digest and counts)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,12 @@ Semantics every store keeps (the contract suite in ``tests/storage`` checks them
   (Object stores are durable at ``put`` and make ``sync`` a no-op.)
 * Keys are validated (``blobrep.core.keys``) before they touch anything.
 * Errors are blobrep's: :class:`NotFoundError` for a missing key, :class:`StorageFullError`
-  when out of space, :class:`StorageError` for anything else.
+  when out of space, :class:`DamagedObjectError` for a key that is there but is not a plain
+  object (a FIFO, device, socket, directory or link where a file should be), and
+  :class:`StorageError` for anything else. Reads never block on such a key and never follow
+  a link out of the store.
+* A store may leave temporary objects behind when a writer is killed mid-put; they never
+  show in ``list`` or as keys, and :meth:`Store.sweep_temporaries` finds and removes them.
 """
 
 from __future__ import annotations
@@ -84,4 +89,17 @@ class Store(Protocol):
 
     async def sync(self) -> None:
         """Make every ``put`` and ``delete`` that has returned durable."""
+        ...
+
+    async def sweep_temporaries(
+        self, prefix: str = "", *, older_than: float, dry_run: bool = False
+    ) -> builtins.list[ObjectInfo]:
+        """Remove the temporary objects under ``prefix`` that interrupted writes left behind.
+
+        Only those last written at least ``older_than`` seconds before now (by the store's
+        own clock) are removed: a younger one may belong to a put still in progress. Returns
+        what was removed (or, with ``dry_run``, what would be), each ``key`` being the
+        temporary's own name relative to the store root. Stores whose puts leave nothing
+        behind return an empty list.
+        """
         ...

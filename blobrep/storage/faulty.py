@@ -139,3 +139,8 @@ class FaultyStore:
         if kind is not None:
             self._raise(kind, "sync", "")
         await self.inner.sync()
+
+    async def sweep_temporaries(
+        self, prefix: str = "", *, older_than: float, dry_run: bool = False
+    ) -> builtins.list[ObjectInfo]:
+        return await self.inner.sweep_temporaries(prefix, older_than=older_than, dry_run=dry_run)

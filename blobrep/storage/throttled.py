@@ -134,3 +134,8 @@ class ThrottledStore:
 
     async def sync(self) -> None:
         await self.inner.sync()
+
+    async def sweep_temporaries(
+        self, prefix: str = "", *, older_than: float, dry_run: bool = False
+    ) -> builtins.list[ObjectInfo]:
+        return await self.inner.sweep_temporaries(prefix, older_than=older_than, dry_run=dry_run)
