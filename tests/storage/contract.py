@@ -504,3 +504,26 @@ class StoreContract:
 
         assert await store.get("s/b/c") == b"c"
         assert await listed(store) == ["s/b/c"]
+
+    # --- temporaries ------------------------------------------------------------------
+
+    async def test_sweeping_a_store_of_finished_puts_finds_nothing_and_keeps_every_key(
+        self, store: Store
+    ) -> None:
+        await store.put("a/b/chunk", b"one")
+        await store.put("a/manifest.json", b"two", if_absent=True)
+        await store.put("top", b"three")
+
+        assert await store.sweep_temporaries(older_than=0, dry_run=True) == []
+        assert await store.sweep_temporaries(older_than=0) == []
+        assert await store.sweep_temporaries("a/", older_than=0) == []
+
+        assert await listed(store) == ["a/b/chunk", "a/manifest.json", "top"]
+        assert await store.get("a/b/chunk") == b"one"
+
+    @pytest.mark.parametrize("prefix", INVALID_PREFIXES)
+    async def test_sweeping_with_an_invalid_prefix_raises_invalid_key(
+        self, store: Store, prefix: str
+    ) -> None:
+        with pytest.raises(InvalidKeyError):
+            await store.sweep_temporaries(prefix, older_than=0)
