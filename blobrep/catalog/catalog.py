@@ -9,7 +9,7 @@ happens whole or not at all; and no ``sqlite3`` exception ever reaches the calle
 
 Deleting a gallery, definition or version also deletes the role assignments at it and below
 it, in the same transaction: a resource created later under the same name must not inherit
-the grants of the one that was deleted.
+the grants of the one that was deleted. Deleting a version also forgets its operations.
 """
 
 from __future__ import annotations
@@ -17,11 +17,19 @@ from __future__ import annotations
 from pathlib import Path
 from types import TracebackType
 
-from blobrep.catalog import assignments, galleries, principals, settings, versions
+from blobrep.catalog import assignments, galleries, operations, principals, settings, versions
 from blobrep.catalog.db import Database
 from blobrep.core.access import Principal, RoleAssignment
-from blobrep.core.gallery import Gallery, GalleryImageVersion, ImageDefinition, RegionStatus
+from blobrep.core.gallery import (
+    Gallery,
+    GalleryImageVersion,
+    ImageDefinition,
+    ProvisioningState,
+    RegionStatus,
+)
+from blobrep.core.holders import ProcessIdentity
 from blobrep.core.ids import ResourceId
+from blobrep.core.operations import Operation, OperationKind
 from blobrep.core.version import ImageVersion
 
 
@@ -160,7 +168,8 @@ class Catalog:
             ResourceNotFoundError: its gallery or definition does not exist.
             ConflictError: the version exists.
             InvalidParameterError: a region is listed twice among the targets or the statuses,
-                or a datetime has no time zone.
+                a datetime has no time zone, or the blob's manifest pin is incomplete (a size
+                that is not a byte count, a SHA-256 that is not 64 lower-case hex characters).
         """
         await self._db.write(lambda c: versions.create_version(c, v))
 
@@ -181,16 +190,37 @@ class Catalog:
         return await self._db.read(lambda c: versions.list_versions(c, gallery, image))
 
     async def update_version(self, v: GalleryImageVersion) -> None:
-        """Replace location, profile, targets, safety, provisioning state and blob.
+        """Replace location, profile, targets, safety, provisioning state and blob (with its pin).
 
         ``v.regions`` is ignored: regional status belongs to replication, which writes it
         with :meth:`set_region_status`.
 
         Raises:
             ResourceNotFoundError: no such gallery, definition or version.
-            InvalidParameterError: a region is listed twice among the targets.
+            InvalidParameterError: a region is listed twice among the targets, or the blob's
+                manifest pin is incomplete.
         """
         await self._db.write(lambda c: versions.update_version(c, v))
+
+    async def reset_version(self, v: GalleryImageVersion, *, expected: ProvisioningState) -> None:
+        """Replace the version like :meth:`update_version`, and its regional status with
+        ``v.regions``, if its provisioning state is still ``expected``.
+
+        This is how a create that was interrupted (left Failed) is done again under the same
+        name rather than refused as existing. Operations recorded for the version are kept.
+
+        Raises:
+            ResourceNotFoundError: no such gallery, definition or version.
+            ConflictError: the version is in another provisioning state (the message says which).
+            InvalidParameterError: a region is listed twice among the targets or the statuses,
+                or the blob's manifest pin is incomplete.
+        """
+        await self._db.write(lambda c: versions.reset_version(c, v, expected))
+
+    async def unfinished_versions(self) -> list[GalleryImageVersion]:
+        """Every version of every gallery that is Creating, Updating or Deleting, or is
+        Replicating in some region, by gallery, image and number: what recovery looks at."""
+        return await self._db.read(versions.unfinished_versions)
 
     async def delete_version(self, gallery: str, image: str, version: ImageVersion) -> None:
         """Delete the version with its status and the role assignments at it.
@@ -221,6 +251,62 @@ class Catalog:
             ResourceNotFoundError: no such gallery, definition or version.
         """
         await self._db.write(lambda c: versions.delete_region_status(c, gallery, image, version, region))
+
+    # --- operations ---------------------------------------------------------------------------
+
+    async def begin_operation(
+        self,
+        gallery: str,
+        image: str,
+        version: ImageVersion,
+        region: str,
+        kind: OperationKind,
+        owner: ProcessIdentity,
+    ) -> Operation | None:
+        """Record that ``owner`` runs ``kind`` on the version; ``region`` is ``""`` for its own
+        provisioning operation. Returns None once recorded, or, writing nothing, the operation
+        already recorded there, whose owner the caller must judge alive or dead.
+
+        Raises:
+            ResourceNotFoundError: no such gallery, definition or version.
+            InvalidParameterError: ``kind`` is a replication and ``region`` is empty.
+        """
+        return await self._db.write(
+            lambda c: operations.begin_operation(c, gallery, image, version, region, kind, owner)
+        )
+
+    async def take_over_operation(
+        self, previous: Operation, kind: OperationKind, owner: ProcessIdentity
+    ) -> bool:
+        """Make ``owner`` the owner of ``previous`` (now a ``kind`` operation, started now) if
+        it is still exactly as read; False if it changed meanwhile (a heartbeat, another
+        takeover) or is gone. Of several takeovers of one ``previous``, one wins."""
+        return await self._db.write(lambda c: operations.take_over_operation(c, previous, kind, owner))
+
+    async def heartbeat_operation(
+        self, gallery: str, image: str, version: ImageVersion, region: str, owner: ProcessIdentity
+    ) -> bool:
+        """Refresh the heartbeat of ``owner``'s operation; False if it is gone or belongs to
+        another process (it was taken over): then ``owner`` must stop working on it."""
+        return await self._db.write(
+            lambda c: operations.heartbeat_operation(c, gallery, image, version, region, owner)
+        )
+
+    async def end_operation(
+        self, gallery: str, image: str, version: ImageVersion, region: str, owner: ProcessIdentity
+    ) -> None:
+        """Forget ``owner``'s operation; one that is gone or belongs to another is left alone."""
+        await self._db.write(lambda c: operations.end_operation(c, gallery, image, version, region, owner))
+
+    async def list_operations(self) -> list[Operation]:
+        """Every recorded operation, by gallery, image, version number and region. An owner
+        that cannot be read is returned as :data:`~blobrep.core.operations.UNKNOWN_OWNER`.
+
+        Raises:
+            StorageError: a row holds an unknown kind or a start or heartbeat that is not a
+                time (written by a newer blobrep, or edited by hand).
+        """
+        return await self._db.read(operations.list_operations)
 
     # --- principals and groups ----------------------------------------------------------------
 

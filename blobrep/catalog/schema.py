@@ -15,7 +15,7 @@ Conventions of the tables:
   the global value, a version whose blob is not yet published);
 * version parts are INTEGERs, so ``ORDER BY major, minor, patch`` is numeric (1.0.9 < 1.0.12).
 
-Versions carry a surrogate integer id because four tables hang off them; everything above a
+Versions carry a surrogate integer id because several tables hang off them; everything above a
 version is keyed by its names.
 """
 
@@ -138,7 +138,38 @@ CREATE TABLE settings (
 """
 )
 
+# Version 2: the manifest pin and the operations that own non-terminal states.
+#
+# The pin (exact size and SHA-256 of the manifest every replica must hold) is NULL for
+# versions published before it existed: they have no pin, and readers fall back to the
+# blob's size and digest. A pin is whole or absent, and only a published blob has one; the
+# CHECK keeps a hand-edited row from holding half of one (it passes every older row, whose
+# new columns are NULL).
+#
+# ``operations`` records who runs the operation behind a Creating, Updating or Deleting
+# version (``region`` is '') or a region that is Replicating, so that a later process can tell
+# a live operation from an abandoned one. ``owner`` is the JSON of a ProcessIdentity; the
+# heartbeat is refreshed by the owner while it works. The rows go with their version.
+_V2: Final = """
+ALTER TABLE image_versions ADD COLUMN manifest_size INTEGER;
+ALTER TABLE image_versions ADD COLUMN manifest_sha256 TEXT
+    CHECK (
+        (manifest_sha256 IS NULL) = (manifest_size IS NULL)
+        AND (manifest_size IS NULL OR blob_size IS NOT NULL)
+    );
+
+CREATE TABLE operations (
+    version_id          INTEGER NOT NULL REFERENCES image_versions (id) ON DELETE CASCADE,
+    region              TEXT NOT NULL,
+    kind                TEXT NOT NULL,
+    owner               TEXT NOT NULL,
+    started_at          TEXT NOT NULL,
+    heartbeat_at        TEXT NOT NULL,
+    PRIMARY KEY (version_id, region)
+);
+"""
+
 #: Every migration, oldest first; ``len(MIGRATIONS)`` is the schema version this code writes.
-MIGRATIONS: Final[tuple[str, ...]] = (_V1,)
+MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2)
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -4,11 +4,16 @@ The desired state (publishing profile, target regions) and the observed state (o
 row per region, :mod:`blobrep.catalog.status`) are written by different callers: the service
 replaces a version's profile with :func:`update_version`, while replication reports progress
 with :func:`set_region_status`. Each touches only its own rows, so an update of the profile
-never loses progress that replication recorded in between.
+never loses progress that replication recorded in between. The one exception is
+:func:`reset_version`, which redoes an interrupted create and so replaces both at once.
+
+The blob's manifest pin (what every replica's manifest must be, byte for byte) is stored with
+the blob, in the version row.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable
@@ -30,11 +35,13 @@ from blobrep.core.gallery import (
     ProvisioningState,
     PublishingProfile,
     RegionStatus,
+    ReplicationState,
     SafetyProfile,
     StorageType,
     TargetRegion,
 )
 from blobrep.core.ids import ResourceId
+from blobrep.core.manifest import ManifestPin
 from blobrep.core.version import ImageVersion
 from blobrep.errors import ConflictError, InvalidParameterError, ResourceNotFoundError
 
@@ -45,21 +52,32 @@ def _key(gallery: str, image: str, version: ImageVersion) -> tuple[str, str, int
     return (gallery, image, version.major, version.minor, version.patch)
 
 
-def _version_id(connection: sqlite3.Connection, gallery: str, image: str, version: ImageVersion) -> int:
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def find_version_id(
+    connection: sqlite3.Connection, gallery: str, image: str, version: ImageVersion
+) -> int | None:
+    """The row id of the version, or None if it does not exist."""
+    row = connection.execute(
+        f"SELECT id FROM image_versions WHERE {_KEY}", _key(gallery, image, version)
+    ).fetchone()
+    return None if row is None else int(row["id"])
+
+
+def version_id_of(connection: sqlite3.Connection, gallery: str, image: str, version: ImageVersion) -> int:
     """The row id of the version.
 
     Raises:
         ResourceNotFoundError: naming the first level that is missing: gallery, definition or version.
     """
-    row = connection.execute(
-        f"SELECT id FROM image_versions WHERE {_KEY}", _key(gallery, image, version)
-    ).fetchone()
-    if row is None:
+    version_id = find_version_id(connection, gallery, image, version)
+    if version_id is None:
         require_definition(connection, gallery, image)
         raise ResourceNotFoundError(
             f"image version '{version}' not found in image definition {image!r} of gallery {gallery!r}"
         )
-    return int(row["id"])
+    return version_id
 
 
 def _unique(names: Iterable[str], what: str) -> None:
@@ -70,9 +88,39 @@ def _unique(names: Iterable[str], what: str) -> None:
         seen.add(name)
 
 
+def _check_pin(v: GalleryImageVersion) -> ManifestPin | None:
+    """The blob's manifest pin, once it is known to be whole.
+
+    The catalog otherwise stores what it is given, but a pin that no document can match would
+    make every replica of the version look damaged to every reader, so it is refused here
+    rather than discovered there.
+
+    Raises:
+        InvalidParameterError: the size is missing or negative, or the SHA-256 is missing or
+            not 64 lower-case hex characters.
+    """
+    pin = None if v.blob is None else v.blob.manifest
+    if pin is None:
+        return None
+    size: object = pin.size
+    sha256: object = pin.sha256
+    problem = None
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        problem = f"its size is {size!r}, not a byte count"
+    elif not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+        problem = f"its SHA-256 is {sha256!r}, not 64 lower-case hex characters"
+    if problem is not None:
+        raise InvalidParameterError(
+            f"the manifest pin of image version '{v.version}' in image definition {v.image!r}"
+            f" of gallery {v.gallery!r} is incomplete: {problem}"
+        )
+    return pin
+
+
 def _columns(v: GalleryImageVersion) -> dict[str, object]:
     profile = v.publishing_profile
     blob = v.blob
+    pin = _check_pin(v)
     return {
         "location": v.location,
         "replica_count": profile.replica_count,
@@ -88,6 +136,8 @@ def _columns(v: GalleryImageVersion) -> dict[str, object]:
         "blob_digest": None if blob is None else blob.digest,
         "blob_stored_bytes": None if blob is None else blob.stored_bytes,
         "blob_chunks": None if blob is None else blob.chunks,
+        "manifest_size": None if pin is None else pin.size,
+        "manifest_sha256": None if pin is None else pin.sha256,
     }
 
 
@@ -118,7 +168,8 @@ def create_version(connection: sqlite3.Connection, v: GalleryImageVersion) -> No
     Raises:
         ResourceNotFoundError: its gallery or image definition does not exist.
         ConflictError: the version exists.
-        InvalidParameterError: a region appears twice among the targets or among the statuses.
+        InvalidParameterError: a region appears twice among the targets or among the statuses,
+            or the pin is incomplete.
     """
     require_definition(connection, v.gallery, v.image)
     if connection.execute(
@@ -150,9 +201,14 @@ def update_version(connection: sqlite3.Connection, v: GalleryImageVersion) -> No
 
     Raises:
         ResourceNotFoundError: the version (or its definition or gallery) does not exist.
-        InvalidParameterError: a region appears twice among the targets.
+        InvalidParameterError: a region appears twice among the targets, or the pin is incomplete.
     """
-    version_id = _version_id(connection, v.gallery, v.image, v.version)
+    version_id = version_id_of(connection, v.gallery, v.image, v.version)
+    _replace_profile(connection, version_id, v)
+
+
+def _replace_profile(connection: sqlite3.Connection, version_id: int, v: GalleryImageVersion) -> None:
+    """Replace the version row's columns and its targets with ``v``'s (not its status)."""
     _unique((target.name for target in v.publishing_profile.target_regions), "target region")
     columns = _columns(v)
     assignments = ", ".join(f"{name} = :{name}" for name in columns)
@@ -163,13 +219,45 @@ def update_version(connection: sqlite3.Connection, v: GalleryImageVersion) -> No
     _write_targets(connection, version_id, v.publishing_profile.target_regions)
 
 
+def reset_version(
+    connection: sqlite3.Connection, v: GalleryImageVersion, expected: ProvisioningState
+) -> None:
+    """Replace the whole version, regional status included, if it is still in state ``expected``.
+
+    This is how a create that was interrupted (left Failed) is done again under the same
+    name: the caller saw the state, decided to redo it, and the check against ``expected``
+    makes sure nobody moved the version on in between. Operations recorded for the version
+    are left as they are; they belong to whoever runs them.
+
+    Raises:
+        ResourceNotFoundError: the version (or its definition or gallery) does not exist.
+        ConflictError: the version is in another provisioning state (the message says which).
+        InvalidParameterError: a region appears twice among the targets or among the statuses,
+            or the pin is incomplete.
+    """
+    version_id = version_id_of(connection, v.gallery, v.image, v.version)
+    (state,) = connection.execute(
+        "SELECT provisioning_state FROM image_versions WHERE id = ?", (version_id,)
+    ).fetchone()
+    if state != expected.value:
+        raise ConflictError(
+            f"image version '{v.version}' in image definition {v.image!r} of gallery {v.gallery!r}"
+            f" is {state}, not {expected.value}; it was not replaced"
+        )
+    _unique((status.region for status in v.regions), "status of region")
+    _replace_profile(connection, version_id, v)
+    connection.execute("DELETE FROM region_status WHERE version_id = ?", (version_id,))
+    for status in v.regions:
+        write_status(connection, version_id, status)
+
+
 def delete_version(connection: sqlite3.Connection, gallery: str, image: str, version: ImageVersion) -> None:
     """Delete the version, its targets, its status and every role assignment at it.
 
     Raises:
         ResourceNotFoundError: the version (or its definition or gallery) does not exist.
     """
-    version_id = _version_id(connection, gallery, image, version)
+    version_id = version_id_of(connection, gallery, image, version)
     delete_assignments_within(connection, ResourceId(gallery, image, version))
     connection.execute("DELETE FROM image_versions WHERE id = ?", (version_id,))
 
@@ -182,7 +270,7 @@ def set_region_status(
     Raises:
         ResourceNotFoundError: the version (or its definition or gallery) does not exist.
     """
-    write_status(connection, _version_id(connection, gallery, image, version), status)
+    write_status(connection, version_id_of(connection, gallery, image, version), status)
 
 
 def delete_region_status(
@@ -196,7 +284,7 @@ def delete_region_status(
     Raises:
         ResourceNotFoundError: the version (or its definition or gallery) does not exist.
     """
-    version_id = _version_id(connection, gallery, image, version)
+    version_id = version_id_of(connection, gallery, image, version)
     delete_status(connection, version_id, region)
 
 
@@ -220,7 +308,7 @@ def _target(row: sqlite3.Row) -> TargetRegion:
 def _select(
     connection: sqlite3.Connection, where: str, parameters: tuple[object, ...]
 ) -> list[GalleryImageVersion]:
-    """Versions matching ``where``, numerically ordered, each with its targets and status.
+    """Versions matching ``where`` by gallery, image and number, each with its targets and status.
 
     Three queries whatever the number of versions, rather than two more per version.
     """
@@ -229,7 +317,8 @@ def _select(
         targets[row["version_id"]].append(_target(row))
     statuses = statuses_of(connection, where, parameters)
     rows = connection.execute(
-        f"SELECT * FROM image_versions WHERE {where} ORDER BY major, minor, patch", parameters
+        f"SELECT * FROM image_versions WHERE {where} ORDER BY gallery, image, major, minor, patch",
+        parameters,
     )
     return [_version(row, tuple(targets[row["id"]]), tuple(statuses[row["id"]])) for row in rows]
 
@@ -239,7 +328,12 @@ def _version(
 ) -> GalleryImageVersion:
     blob = None
     if row["blob_size"] is not None:
-        blob = BlobInfo(row["blob_size"], row["blob_digest"], row["blob_stored_bytes"], row["blob_chunks"])
+        pin = None
+        if row["manifest_size"] is not None:
+            pin = ManifestPin(row["manifest_size"], row["manifest_sha256"])
+        blob = BlobInfo(
+            row["blob_size"], row["blob_digest"], row["blob_stored_bytes"], row["blob_chunks"], pin
+        )
     return GalleryImageVersion(
         gallery=row["gallery"],
         image=row["image"],
@@ -268,7 +362,7 @@ def get_version(
     Raises:
         ResourceNotFoundError: the version (or its definition or gallery) does not exist.
     """
-    version_id = _version_id(connection, gallery, image, version)
+    version_id = version_id_of(connection, gallery, image, version)
     (found,) = _select(connection, "id = ?", (version_id,))
     return found
 
@@ -281,3 +375,22 @@ def list_versions(connection: sqlite3.Connection, gallery: str, image: str) -> l
     """
     require_definition(connection, gallery, image)
     return _select(connection, "gallery = ? AND image = ?", (gallery, image))
+
+
+#: Versions in the middle of an operation: a provisioning operation, or replication somewhere.
+_UNFINISHED = (
+    "(provisioning_state IN (?, ?, ?) OR id IN (SELECT version_id FROM region_status WHERE state = ?))"
+)
+
+
+def unfinished_versions(connection: sqlite3.Connection) -> list[GalleryImageVersion]:
+    """Every version, in any gallery, that is Creating, Updating or Deleting, or Replicating
+    in some region: what recovery looks at after a crash. Ordered by gallery, image, number.
+    """
+    parameters = (
+        ProvisioningState.CREATING.value,
+        ProvisioningState.UPDATING.value,
+        ProvisioningState.DELETING.value,
+        ReplicationState.REPLICATING.value,
+    )
+    return _select(connection, _UNFINISHED, parameters)

@@ -22,10 +22,19 @@ from blobrep.core.gallery import (
     StorageType,
     TargetRegion,
 )
+from blobrep.core.manifest import ManifestPin
 from tests.core.strategies import digests, versions
 
 int64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 region_names = st.from_regex(r"[a-z][a-z0-9]{0,15}", fullmatch=True)
+
+#: Manifest pins: the catalog refuses a pin that no document could match, so sizes are byte
+#: counts and SHA-256s are 64 lower-case hex characters.
+manifest_pins = st.builds(
+    ManifestPin,
+    size=st.integers(min_value=0, max_value=2**63 - 1),
+    sha256=st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
+)
 
 _ZONES = (UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8)))
 #: Aware datetimes in a few zones, far enough from year 1 and 9999 to convert to UTC.
@@ -73,7 +82,17 @@ def gallery_image_versions(draw: st.DrawFn, gallery: str = "g", image: str = "im
         end_of_life=draw(st.none() | times),
         published=draw(st.none() | times),
     )
-    blob = draw(st.none() | st.builds(BlobInfo, size=int64, digest=digests, stored_bytes=int64, chunks=int64))
+    blob = draw(
+        st.none()
+        | st.builds(
+            BlobInfo,
+            size=int64,
+            digest=digests,
+            stored_bytes=int64,
+            chunks=int64,
+            manifest=st.none() | manifest_pins,
+        )
+    )
     return GalleryImageVersion(
         gallery=gallery,
         image=image,
