@@ -13,22 +13,31 @@ garbage collection an *exclusive* one; a shared lease conflicts with any live ex
 an exclusive lease with any other live lease. To acquire::
 
     1. PUT our own lease (create-only, a fresh uuid4 name)
-    2. LIST the gallery's leases; STAT the ones that could conflict, and our own
-    3. a conflicting lease that is live -> DELETE ours, then retry with backoff or give up
+    2. LIST the gallery's leases; STAT and read every other one, and STAT our own
+    3. DELETE the leases whose holders are known to be dead (see below)
+    4. a conflicting lease that is live -> DELETE ours, then retry with backoff or give up
 
 Because both parties write before they read, of two racing acquirers at least one sees the
 other: whichever lists second finds the first's lease. Both may see each other and both back
 off, which is safe; the jittered backoff lets one of them win next time.
 
 Liveness: a lease is live while the store's modification time of it is younger than the TTL
-its holder wrote into it. "Now" is read from the store's own clock (the modification time of
-the lease we have just written), so a host whose clock is off cannot misjudge it. A holder
-re-writes its lease every TTL/3 while it works; a crashed holder's lease goes stale after the
-TTL and is then ignored, and removed by garbage collection.
+its holder wrote into it, *and* its holder is not known to be dead. "Now" is read from the
+store's own clock (the modification time of the lease we have just written), so a host whose
+clock is off cannot misjudge it. A holder re-writes its lease every TTL/3 while it works.
+
+A lease also names its holder's process (:class:`~blobrep.core.holders.ProcessIdentity`:
+host, boot, pid namespace, pid and start time). A holder that this host can prove dead
+(killed, or gone with an earlier boot) counts for nothing at once, and the next acquirer
+deletes its lease: one ``kill -9`` of a garbage collection must not stall every publish for a
+TTL. A holder this host cannot judge (another host, another pid namespace, a body written
+before leases named their process) still goes stale only after its TTL; our own process's
+leases are never judged dead. Asking ``/proc`` blocks, so each batch of leases is judged in
+one hop to a worker thread.
 
 A holder that cannot refresh in time (a failing store, a suspended process) must assume its
 lease was judged stale and removed: the refresher then stops the work with
-:class:`ConflictError` rather than let it commit unprotected. A process stalled for longer
+:class:`BusyError` rather than let it commit unprotected. A process stalled for longer
 than the TTL without its event loop running cannot notice in time; garbage collection's
 grace period (chunks younger than it are never deleted) covers that case.
 """
@@ -37,24 +46,25 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import re
-import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import anyio
+import anyio.to_thread
 
+from blobrep.core.holders import Liveness, ProcessIdentity
 from blobrep.core.keys import lease_key
 from blobrep.core.names import validate_gallery_name
-from blobrep.engine._concurrency import task_group
-from blobrep.errors import BlobrepError, ConflictError, InvalidParameterError, NotFoundError
+from blobrep.engine._concurrency import IO_TASKS, task_group
+from blobrep.errors import BlobrepError, BusyError, InvalidParameterError, NotFoundError
 from blobrep.storage.base import Store
+from blobrep.storage.processes import holder_alive, this_process
 
 #: How long a lease stays live after its last refresh (seconds).
 DEFAULT_TTL: Final = 600.0
@@ -84,16 +94,24 @@ class LeaseInfo:
     ttl: float
     modified: float
     """Store time of the holder's last write of the lease."""
+    owner: ProcessIdentity | None = None
+    """The holder's process, None for a body that does not name it (judged by TTL alone)."""
+    liveness: Liveness = Liveness.UNKNOWN
+    """What this host could tell of ``owner`` when the lease was read."""
 
     def live_at(self, now: float) -> bool:
-        """True if the lease still counts at store time ``now``."""
-        return now - self.modified < self.ttl
+        """True if the lease still counts at store time ``now``: refreshed within its TTL and
+        not held by a process known to be dead."""
+        return self.liveness is not Liveness.DEAD and now - self.modified < self.ttl
 
     def describe(self) -> str:
         """The holder for messages: what it does, where it runs, which lease."""
         kind = "exclusive" if self.exclusive else "shared"
-        pid = "?" if self.pid is None else str(self.pid)
-        return f"{self.holder} (pid {pid} on {self.host}, {kind} lease {self.lease_id})"
+        if self.owner is not None:
+            where = self.owner.describe()
+        else:
+            where = f"pid {'?' if self.pid is None else self.pid} on {self.host}"
+        return f"{self.holder} ({where}, {kind} lease {self.lease_id})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +127,8 @@ class Lease:
     ttl: float
     acquired: float
     """Store time at which the lease was acquired (the store's clock, not this host's)."""
+    cleared: tuple[str, ...] = ()
+    """Keys of the leases of dead holders that acquiring this one deleted."""
 
 
 def leases_prefix(gallery: str) -> str:
@@ -122,12 +142,14 @@ def _parse_name(prefix: str, key: str) -> tuple[str, bool] | None:
     return None if match is None else (match[1], match[2] == "exclusive")
 
 
-def _encode_body(holder: str, exclusive: bool, ttl: float) -> bytes:
+def _encode_body(holder: str, exclusive: bool, ttl: float, owner: ProcessIdentity) -> bytes:
     body = {
         "holder": holder,
         "exclusive": exclusive,
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
+        # "pid" and "host" stay for readers that predate "owner".
+        "pid": owner.pid,
+        "host": owner.host,
+        "owner": owner.to_json(),
         "created": time.time(),
         "ttl": ttl,
     }
@@ -168,13 +190,25 @@ def _decode_body(
         created=_number(body.get("created")),
         ttl=ttl if ttl is not None and ttl > 0 else default_ttl,
         modified=modified,
+        owner=ProcessIdentity.from_json(body.get("owner")),
     )
+
+
+def _judge(owners: Sequence[ProcessIdentity | None]) -> list[Liveness]:
+    """Liveness of each owner (blocking: reads ``/proc``). Our own process is always alive:
+    it is the one asking, whatever a quirk of ``/proc`` might say."""
+    me = this_process()
+    return [
+        Liveness.UNKNOWN if owner is None else Liveness.ALIVE if owner == me else holder_alive(owner)
+        for owner in owners
+    ]
 
 
 async def list_leases(
     store: Store, gallery: str, *, default_ttl: float = DEFAULT_TTL, exclusive_only: bool = False
 ) -> list[LeaseInfo]:
-    """Every lease on ``gallery`` in ``store`` (only exclusive ones if ``exclusive_only``).
+    """Every lease on ``gallery`` in ``store`` (only exclusive ones if ``exclusive_only``),
+    with the liveness of each holder as far as this host can tell.
 
     Leases that vanish while they are read (released meanwhile) are left out.
 
@@ -192,17 +226,28 @@ async def list_leases(
 
 async def _describe(store: Store, found: dict[str, tuple[str, bool]], default_ttl: float) -> list[LeaseInfo]:
     keys = list(found)
-    infos = await store.stat_many(keys)
-    leases: list[LeaseInfo] = []
-    for key, info in zip(keys, infos, strict=True):
-        if info is None:
-            continue
-        try:
-            data = await store.get(key, 0, _MAX_BODY)
-        except NotFoundError:
-            continue
-        lease_id, exclusive = found[key]
-        leases.append(_decode_body(key, lease_id, exclusive, data, default_ttl, info.modified))
+    infos = await store.stat_many(keys) if keys else []
+    bodies: dict[str, bytes] = {}
+    limiter = anyio.CapacityLimiter(IO_TASKS)
+
+    async def read(key: str) -> None:
+        async with limiter:
+            with suppress(NotFoundError):
+                bodies[key] = await store.get(key, 0, _MAX_BODY)
+
+    async with task_group() as group:
+        for key, info in zip(keys, infos, strict=True):
+            if info is not None:
+                group.start_soon(read, key)
+    leases = [
+        _decode_body(key, *found[key], bodies[key], default_ttl, info.modified)
+        for key, info in zip(keys, infos, strict=True)
+        if info is not None and key in bodies
+    ]
+    owners = [lease.owner for lease in leases]
+    if any(owner is not None for owner in owners):
+        judged = await anyio.to_thread.run_sync(_judge, owners)
+        leases = [replace(lease, liveness=liveness) for lease, liveness in zip(leases, judged, strict=True)]
     return leases
 
 
@@ -212,60 +257,90 @@ def _busy_message(store: Store, gallery: str, holders: list[LeaseInfo], waited: 
     stayed = f" for {waited:g}s" if waited > 0 else ""
     return (
         f"replica {store.name} is busy{stayed}: gallery {gallery!r} is leased by {names}; retry later"
-        f" (a lease whose holder died expires {longest:g}s after its last refresh)"
+        f" (a lease whose holder died on another host expires {longest:g}s after its last refresh)"
     )
 
 
+async def _clear_dead(store: Store, leases: list[LeaseInfo]) -> list[str]:
+    """Delete the leases of holders known to be dead; the keys actually deleted.
+
+    Best effort: a lease left behind by a failing delete counts for nothing anyway.
+    """
+    cleared: list[str] = []
+    for lease in leases:
+        if lease.liveness is Liveness.DEAD:
+            with suppress(BlobrepError):
+                if await store.delete(lease.key):
+                    cleared.append(lease.key)
+    return cleared
+
+
 async def _try_acquire(
-    store: Store, gallery: str, exclusive: bool, holder: str, ttl: float
-) -> tuple[Lease, bytes] | list[LeaseInfo]:
+    store: Store,
+    gallery: str,
+    exclusive: bool,
+    holder: str,
+    ttl: float,
+    body: bytes,
+    cleared: list[str] | None,
+) -> Lease | list[LeaseInfo]:
     """One attempt: our lease if no live lease conflicts, else the conflicting leases.
 
-    On conflict, and on any error or cancellation, our own lease is gone again on return.
+    Leases of dead holders met on the way are deleted (and their keys added to ``cleared``)
+    unless ``cleared`` is None. On conflict, and on any error or cancellation, our own lease
+    is gone again on return.
     """
     lease_id = uuid.uuid4().hex
     key = lease_key(gallery, lease_id, exclusive=exclusive)
-    body = _encode_body(holder, exclusive, ttl)
     await store.put(key, body, if_absent=True)
     try:
         prefix = leases_prefix(gallery)
-        rivals: dict[str, tuple[str, bool]] = {}
+        others: dict[str, tuple[str, bool]] = {}
         async for other in store.list(prefix):
             parsed = _parse_name(prefix, other)
-            if other != key and parsed is not None and (exclusive or parsed[1]):
-                rivals[other] = parsed
+            if other != key and parsed is not None:
+                others[other] = parsed
         own = await store.stat(key)
-        conflicts = [lease for lease in await _describe(store, rivals, ttl) if lease.live_at(own.modified)]
+        found = await _describe(store, others, ttl)
+        if cleared is not None:
+            cleared.extend(await _clear_dead(store, found))
+        conflicts = [
+            lease for lease in found if (exclusive or lease.exclusive) and lease.live_at(own.modified)
+        ]
     except BaseException:
         await _release(store, key)
         raise
     if conflicts:
         await _release(store, key)
         return conflicts
-    lease = Lease(store.name, gallery, key, lease_id, exclusive, holder, ttl, own.modified)
-    return lease, body
+    return Lease(
+        store.name, gallery, key, lease_id, exclusive, holder, ttl, own.modified, tuple(cleared or ())
+    )
 
 
 async def _acquire(
-    store: Store, gallery: str, exclusive: bool, holder: str, ttl: float, wait: float
+    store: Store, gallery: str, exclusive: bool, holder: str, ttl: float, wait: float, remove_dead: bool
 ) -> tuple[Lease, bytes, float]:
     """Acquire with jittered exponential backoff for up to ``wait`` seconds.
 
     Returns the lease, its body and the loop time just before the write that made it live.
 
     Raises:
-        ConflictError: a conflicting live lease was still held when ``wait`` ran out.
+        BusyError: a conflicting live lease was still held when ``wait`` ran out.
     """
+    owner = await anyio.to_thread.run_sync(this_process)
+    body = _encode_body(holder, exclusive, ttl, owner)
+    cleared: list[str] | None = [] if remove_dead else None
     started = anyio.current_time()
     delay = _FIRST_BACKOFF
     while True:
         attempt = anyio.current_time()
-        outcome = await _try_acquire(store, gallery, exclusive, holder, ttl)
-        if isinstance(outcome, tuple):
-            return outcome[0], outcome[1], attempt
+        outcome = await _try_acquire(store, gallery, exclusive, holder, ttl, body, cleared)
+        if isinstance(outcome, Lease):
+            return outcome, body, attempt
         remaining = started + wait - anyio.current_time()
         if remaining <= 0:
-            raise ConflictError(_busy_message(store, gallery, outcome, wait))
+            raise BusyError(_busy_message(store, gallery, outcome, wait))
         await anyio.sleep(min(remaining, delay * random.uniform(0.5, 1.0)))
         delay = min(delay * 2, _MAX_BACKOFF)
 
@@ -285,7 +360,7 @@ async def _keep_fresh(store: Store, lease: Lease, body: bytes, written: float) -
     """Re-write the lease every TTL/3 until cancelled.
 
     Raises:
-        ConflictError: the lease may have been judged stale (no successful refresh for a whole
+        BusyError: the lease may have been judged stale (no successful refresh for a whole
             TTL) or it was removed; the work it protects must stop.
     """
     interval = lease.ttl / 3
@@ -296,18 +371,18 @@ async def _keep_fresh(store: Store, lease: Lease, body: bytes, written: float) -
         attempt = anyio.current_time()
         if attempt - written >= lease.ttl:
             reason = f": {failure}" if failure is not None else ""
-            raise ConflictError(
+            raise BusyError(
                 f"{lost}: it could not be refreshed for {lease.ttl:g}s{reason}; stopped so that"
-                " garbage collection cannot delete chunks this work still needs"
+                " garbage collection cannot delete chunks this work still needs; retry later"
             ) from failure
         try:
             if not await store.exists(lease.key):
-                raise ConflictError(
+                raise BusyError(
                     f"{lost}: it was removed (judged stale?); stopped so that garbage collection"
-                    " cannot delete chunks this work still needs"
+                    " cannot delete chunks this work still needs; retry later"
                 )
             await store.put(lease.key, body)
-        except ConflictError:
+        except BusyError:
             raise
         except BlobrepError as exc:
             failure = exc
@@ -324,6 +399,7 @@ async def hold_lease(
     holder: str,
     ttl: float = DEFAULT_TTL,
     wait: float = DEFAULT_WAIT,
+    remove_dead: bool = True,
 ) -> AsyncIterator[Lease]:
     """Hold a shared or exclusive lease on ``gallery`` in ``store`` for the ``async with`` body.
 
@@ -341,11 +417,15 @@ async def hold_lease(
             (e.g. ``"publish of img/versions/1.0.0"``).
         ttl: seconds the lease stays live without a refresh.
         wait: seconds to keep retrying while a conflicting lease is live (0: try once).
+        remove_dead: delete the leases of holders known to be dead that acquiring meets
+            (listed in :attr:`Lease.cleared`); False leaves the replica untouched but for our
+            own lease (a dry run).
 
     Raises:
-        ConflictError: a conflicting lease stayed live for ``wait`` seconds (the message names
+        BusyError: a conflicting lease stayed live for ``wait`` seconds (the message names
             the replica, the gallery and the holders), or the lease was lost while held.
         InvalidParameterError: ``ttl`` is not positive or ``wait`` is negative.
+        StorageFullError: the replica has no room for the lease.
         StorageError: the store failed while acquiring.
     """
     validate_gallery_name(gallery)
@@ -353,7 +433,7 @@ async def hold_lease(
         raise InvalidParameterError(f"lease ttl must be a positive number of seconds, not {ttl!r}")
     if not (math.isfinite(wait) and wait >= 0):
         raise InvalidParameterError(f"lease wait must be zero or more seconds, not {wait!r}")
-    lease, body, written = await _acquire(store, gallery, exclusive, holder, ttl, wait)
+    lease, body, written = await _acquire(store, gallery, exclusive, holder, ttl, wait, remove_dead)
     failure: Exception | None = None
     try:
         async with task_group() as group:

@@ -1,11 +1,15 @@
 """Garbage collection: deletes exactly what no manifest references, keeps young chunks, never
-deletes under a publish, and stops before deleting anything when a manifest is unreadable."""
+deletes under a publish, stops before deleting anything when a manifest is unreadable, removes
+what killed processes left behind, and can free a replica that is full."""
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
+import os
 import random
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -21,11 +25,14 @@ from blobrep.engine.leases import hold_lease, leases_prefix
 from blobrep.engine.manifests import delete_manifest, read_manifest
 from blobrep.engine.publish import PublishResult, publish
 from blobrep.engine.verify import verify
-from blobrep.errors import ConflictError, InvalidParameterError, ManifestError
+from blobrep.errors import BusyError, ConflictError, InvalidParameterError, ManifestError, StorageFullError
 from blobrep.service import rewrite_runs
-from blobrep.storage.base import Store
+from blobrep.storage.base import ObjectInfo, Store
+from blobrep.storage.faulty import Fault, FaultyStore
 from blobrep.storage.local import LocalStore
+from blobrep.storage.processes import this_process
 from tests.engine.helpers import GALLERY, SMALL_CHUNKS, apply_edits, chunk_files, manifest_path, tree
+from tests.engine.test_lease_holders import finished_pid, holder_process, kill_hard, plant_owned_lease
 from tests.engine.test_leases import AgedStore, GatedStore, lease_keys, plant_lease
 
 V1: Final = BlobName.parse("img/versions/1.0.0")
@@ -209,7 +216,7 @@ async def test_gc_refuses_a_replica_while_a_publish_holds_a_lease(
     before = tree(store.root)
 
     async with hold_lease(store, GALLERY, exclusive=False, holder="publish of img/versions/9.0.0") as lease:
-        with pytest.raises(ConflictError, match=r"replica-1 is busy.*publish of img/versions/9\.0\.0"):
+        with pytest.raises(BusyError, match=r"replica-1 is busy.*publish of img/versions/9\.0\.0"):
             await collect_garbage(store, GALLERY, grace=0)
         assert await lease_keys(store) == [lease.key]
 
@@ -369,3 +376,162 @@ async def test_gc_and_publish_racing_in_any_order_leave_a_readable_version(
     assert report.ok, f"gc {outcomes[0]}: {report.problems}"
     assert await lease_keys(store) == []
     assert [key async for key in store.list(leases_prefix(GALLERY))] == []
+
+
+# --- what killed processes leave behind -------------------------------------------------
+
+
+async def test_gc_is_not_blocked_by_a_killed_publish_and_removes_its_lease(
+    store: LocalStore, versions: Versions
+) -> None:
+    await delete_manifest(store, GALLERY, V1)
+    async with holder_process(store, exclusive=False, holder="publish of img/versions/9.0.0") as child:
+        await kill_hard(child)
+
+    with anyio.fail_after(5):  # its lease is fresh (TTL 600 s); only its dead holder lets gc in
+        report = await collect_garbage(store, GALLERY, grace=0)
+
+    assert report.stale_leases_removed == 1
+    assert report.deleted_chunks == len(versions.only_v1)
+    assert await lease_keys(store) == []
+
+
+def plant_temporary(store: LocalStore, key: str, size: int, age: float) -> str:
+    """A temporary file as a put killed midway leaves it beside ``key``, last written ``age`` ago."""
+    path = store.root / f"{key}~tmp~0123456789ab"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"t" * size)
+    then = time.time() - age
+    os.utime(path, (then, then))
+    return str(path.relative_to(store.root))
+
+
+async def test_gc_removes_old_temporaries_of_the_gallery_and_reports_them(
+    store: LocalStore, versions: Versions
+) -> None:
+    digest = sorted(versions.v2)[0]
+    old_chunk = plant_temporary(store, chunk_key(GALLERY, "0" * 32), 1000, 2 * HOUR)
+    old_manifest = plant_temporary(store, manifest_key(GALLERY, V3), 300, 2 * HOUR)
+    young = plant_temporary(store, chunk_key(GALLERY, digest), 50, 0)
+    elsewhere = plant_temporary(store, chunk_key("other", "0" * 32), 70, 2 * HOUR)
+    before = tree(store.root)
+
+    dry = await collect_garbage(store, GALLERY, grace=HOUR, dry_run=True)
+
+    assert (dry.temporaries_removed, dry.temporary_bytes) == (2, 1300)
+    assert tree(store.root) == before
+    done = await collect_garbage(store, GALLERY, grace=HOUR)
+    assert dataclasses.replace(dry, dry_run=False) == done
+    assert not (store.root / old_chunk).exists() and not (store.root / old_manifest).exists()
+    assert (store.root / young).exists(), "a younger temporary may belong to a put still running"
+    assert (store.root / elsewhere).exists(), "other galleries are not collected"
+    # Lease puts of waiting acquirers go on under gc's lease: a fresh temporary stays even then.
+    assert (await collect_garbage(store, GALLERY, grace=0)).temporaries_removed == 0
+    assert (store.root / young).exists()
+    assert (await verify(store, GALLERY, V2)).ok
+
+
+# --- a full replica ----------------------------------------------------------------------
+
+
+class FullStore(FaultyStore):
+    """A replica with no space left: every put fails with StorageFullError until a delete frees
+    room (a chunk, or a temporary removed by a sweep). Records what was deleted while full."""
+
+    def __init__(self, inner: Store) -> None:
+        super().__init__(inner, [Fault("put", "full")])
+        self.freed_while_full: list[str] = []
+
+    def _freed(self, key: str) -> None:
+        if self.faults:
+            self.freed_while_full.append(key)
+            self.faults.clear()
+
+    async def delete(self, key: str) -> bool:
+        full = bool(self.faults)
+        deleted = await super().delete(key)
+        if deleted and full and "/chunks/" in key:
+            self._freed(key)
+        return deleted
+
+    async def sweep_temporaries(
+        self, prefix: str = "", *, older_than: float, dry_run: bool = False
+    ) -> builtins.list[ObjectInfo]:
+        swept = await super().sweep_temporaries(prefix, older_than=older_than, dry_run=dry_run)
+        if swept and not dry_run:
+            self._freed(swept[0].key)
+        return swept
+
+
+async def test_gc_frees_a_full_replica_deleting_one_chunk_before_it_can_take_its_lease(
+    store: LocalStore, versions: Versions
+) -> None:
+    await delete_manifest(store, GALLERY, V1)
+    # The gc that was killed on its way to free this replica left its exclusive lease behind.
+    me = await anyio.to_thread.run_sync(this_process)
+    killed = dataclasses.replace(me, pid=await finished_pid(), started=None)
+    await plant_owned_lease(store, killed, holder="garbage collection of gallery1", exclusive=True)
+    full = FullStore(store)
+
+    report = await collect_garbage(full, GALLERY, grace=0)
+
+    [first] = full.freed_while_full
+    assert first in {chunk_key(GALLERY, digest) for digest in versions.only_v1}
+    assert report.deleted_chunks == len(versions.only_v1)
+    assert report.deleted_bytes == sum(versions.v1[digest].stored_length for digest in versions.only_v1)
+    assert report.chunks_seen == len(set(versions.v1) | set(versions.v2))
+    assert report.stale_leases_removed == 1
+    assert set(chunk_files(store)) == set(versions.v2)
+    assert (await verify(store, GALLERY, V2)).ok
+    assert await lease_keys(store) == []
+
+
+async def test_gc_on_a_full_replica_frees_old_temporaries_before_any_chunk(
+    store: LocalStore, versions: Versions
+) -> None:
+    await delete_manifest(store, GALLERY, V1)
+    temporary = plant_temporary(store, chunk_key(GALLERY, "0" * 32), 4096, 2 * HOUR)
+    full = FullStore(store)
+
+    report = await collect_garbage(full, GALLERY, grace=0)
+
+    assert full.freed_while_full == [temporary], "no chunk was deleted without the lease"
+    assert (report.temporaries_removed, report.temporary_bytes) == (1, 4096)
+    assert report.deleted_chunks == len(versions.only_v1)
+    assert set(chunk_files(store)) == set(versions.v2)
+    assert await lease_keys(store) == []
+
+
+async def test_gc_on_a_full_replica_gives_up_while_a_writer_holds_a_lease(
+    store: LocalStore, versions: Versions
+) -> None:
+    await delete_manifest(store, GALLERY, V1)
+    plant_temporary(store, chunk_key(GALLERY, "0" * 32), 4096, 2 * HOUR)
+    full = FullStore(store)
+    before = tree(store.root)
+
+    async with hold_lease(store, GALLERY, exclusive=False, holder="publish of img/versions/9.0.0") as lease:
+        with pytest.raises(
+            BusyError, match=r"replica-1 is full and busy.*publish of img/versions/9\.0\.0.*retry"
+        ):
+            await collect_garbage(full, GALLERY, grace=0)
+        assert await lease_keys(store) == [lease.key]
+
+    assert full.freed_while_full == []
+    assert {key: value for key, value in tree(store.root).items() if "/leases/" not in key} == before
+
+
+async def test_gc_on_a_full_replica_with_nothing_old_enough_deletes_nothing_and_says_so(
+    store: LocalStore, versions: Versions
+) -> None:
+    await delete_manifest(store, GALLERY, V1)
+    full = FullStore(store)
+    before = tree(store.root)
+
+    with pytest.raises(StorageFullError, match=r"replica-1 is full.*found nothing it may delete") as raised:
+        await collect_garbage(full, GALLERY, grace=HOUR)
+    assert f"{len(versions.only_v1)} unreferenced chunks are younger than the grace" in str(raised.value)
+    with pytest.raises(StorageFullError, match="a dry run deletes nothing"):
+        await collect_garbage(full, GALLERY, grace=0, dry_run=True)
+
+    assert tree(store.root) == before

@@ -15,7 +15,7 @@ import pytest
 
 from blobrep.core.keys import lease_key
 from blobrep.engine.leases import Lease, hold_lease, leases_prefix, list_leases
-from blobrep.errors import ConflictError, InvalidParameterError, StorageError
+from blobrep.errors import BusyError, ConflictError, InvalidParameterError, StorageError
 from blobrep.storage.base import ObjectInfo, Store
 from blobrep.storage.faulty import Fault, FaultyStore
 from blobrep.storage.local import LocalStore
@@ -164,9 +164,10 @@ async def test_two_shared_leases_coexist(store: LocalStore) -> None:
 
 async def test_an_exclusive_lease_is_refused_while_a_shared_one_is_held(store: LocalStore) -> None:
     async with hold_lease(store, GALLERY, exclusive=False, holder=PUBLISH) as shared:
-        with pytest.raises(ConflictError) as raised:
+        with pytest.raises(BusyError) as raised:
             async with hold_lease(store, GALLERY, exclusive=True, holder=GC, wait=0):
                 pytest.fail("the exclusive lease must not be granted")
+        assert isinstance(raised.value, ConflictError), "callers that catch ConflictError still do"
         message = str(raised.value)
         for part in ("replica-1", "busy", "'gallery1'", PUBLISH, shared.lease_id, "retry later", "expires"):
             assert part in message
@@ -176,7 +177,7 @@ async def test_an_exclusive_lease_is_refused_while_a_shared_one_is_held(store: L
 async def test_a_shared_lease_waits_for_an_exclusive_one_then_gives_up(store: LocalStore) -> None:
     async with hold_lease(store, GALLERY, exclusive=True, holder=GC) as exclusive:
         started = anyio.current_time()
-        with pytest.raises(ConflictError, match=rf"replica-1 is busy for 0\.3s.*{GC}") as raised:
+        with pytest.raises(BusyError, match=rf"replica-1 is busy for 0\.3s.*{GC}") as raised:
             async with hold_lease(store, GALLERY, exclusive=False, holder=PUBLISH, wait=0.3):
                 pytest.fail("the shared lease must not be granted")
         assert anyio.current_time() - started >= 0.3
@@ -200,7 +201,7 @@ async def test_a_shared_lease_is_granted_once_the_exclusive_one_is_released(stor
 
 async def test_two_exclusive_leases_exclude_each_other(store: LocalStore) -> None:
     async with hold_lease(store, GALLERY, exclusive=True, holder=GC):
-        with pytest.raises(ConflictError, match=GC):
+        with pytest.raises(BusyError, match=GC):
             async with hold_lease(store, GALLERY, exclusive=True, holder="another gc", wait=0):
                 pytest.fail("two exclusive leases at once")
 
@@ -231,7 +232,7 @@ async def test_liveness_uses_the_ttl_the_holder_wrote(store: LocalStore) -> None
     planted = await plant_lease(store, exclusive=True, holder="a long gc", ttl=2 * HOUR)
     aged = AgedStore(store, HOUR, [planted])
 
-    with pytest.raises(ConflictError, match="a long gc"):
+    with pytest.raises(BusyError, match="a long gc"):
         async with hold_lease(aged, GALLERY, exclusive=False, holder=PUBLISH, ttl=60, wait=0):
             pass
 
@@ -239,7 +240,7 @@ async def test_liveness_uses_the_ttl_the_holder_wrote(store: LocalStore) -> None
 async def test_a_lease_nobody_can_read_still_blocks(store: LocalStore) -> None:
     await store.put(lease_key(GALLERY, "cd" * 16, exclusive=False), b"\xff not json")
 
-    with pytest.raises(ConflictError, match="an unknown holder"):
+    with pytest.raises(BusyError, match="an unknown holder"):
         async with hold_lease(store, GALLERY, exclusive=True, holder=GC, wait=0):
             pass
 
@@ -307,7 +308,7 @@ async def test_the_refresher_keeps_the_lease_live_past_its_ttl(store: LocalStore
 
 
 async def test_a_lease_removed_under_its_holder_stops_the_work(store: LocalStore) -> None:
-    with pytest.raises(ConflictError, match=r"lost its lease.*removed"):
+    with pytest.raises(BusyError, match=r"lost its lease.*removed.*retry later"):
         async with hold_lease(store, GALLERY, exclusive=False, holder=PUBLISH, ttl=0.3) as lease:
             await store.delete(lease.key)
             await anyio.sleep(5)
@@ -318,7 +319,7 @@ async def test_a_lease_that_cannot_be_refreshed_stops_the_work_within_its_ttl(st
     failing = FaultyStore(store, [Fault("put", "error", key_contains="/leases/", after=1)])
     started = anyio.current_time()
 
-    with pytest.raises(ConflictError, match=r"lost its lease.*could not be refreshed.*injected fault"):
+    with pytest.raises(BusyError, match=r"lost its lease.*could not be refreshed.*injected fault"):
         async with hold_lease(failing, GALLERY, exclusive=False, holder=PUBLISH, ttl=0.3):
             await anyio.sleep(5)
     assert anyio.current_time() - started < 2
