@@ -3,17 +3,22 @@
 Every command opens the home's :class:`~blobrep.service.GalleryService`, acts as the
 principal given by ``--as`` (or ``$BLOBREP_AS``; the home's bootstrap admin when neither is
 set), and prints JSON by default or a table with ``-o table``.
+
+Only an absent ``--as`` and an unset ``BLOBREP_AS`` mean the admin. An empty value is a
+mistake (a variable expanded to nothing, a script that lost its user), and treating it as
+"no one named" would run that script with the most powerful identity the home has.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import anyio
 
 from blobrep.cli.output import print_json, print_table
+from blobrep.errors import InvalidNameError
 from blobrep.service import GalleryService
 
 _T = TypeVar("_T")
@@ -21,12 +26,44 @@ _T = TypeVar("_T")
 Job = Callable[[GalleryService, str], Awaitable[_T]]
 
 
+#: The environment variable naming the calling principal when ``--as`` is not given.
+CALLER_VARIABLE: Final = "BLOBREP_AS"
+
+
+def resolve_caller(given: str | None, environ: Mapping[str, str]) -> str | None:
+    """The principal named by ``--as`` (``given``) or else ``$BLOBREP_AS``; None if neither is set.
+
+    None stands for the home's bootstrap admin, which only the service knows.
+
+    Raises:
+        InvalidNameError: the one that applies is empty or only whitespace.
+    """
+    if given is not None:
+        if not given.strip():
+            raise InvalidNameError(
+                f"the calling principal is empty (--as {given!r}): name a user or service principal,"
+                " or leave out --as to act as the home's bootstrap admin"
+            )
+        return given
+    value = environ.get(CALLER_VARIABLE)
+    if value is not None and not value.strip():
+        raise InvalidNameError(
+            f"the calling principal is empty ({CALLER_VARIABLE} is set to {value!r}): set it to a user"
+            f" or service principal, or unset it to act as the home's bootstrap admin"
+        )
+    return value
+
+
 def call(args: argparse.Namespace, job: Job[_T]) -> _T:
-    """Run ``job(service, caller)`` on a fresh event loop with the home's service open."""
+    """Run ``job(service, caller)`` on a fresh event loop with the home's service open.
+
+    ``args.caller`` is what :func:`resolve_caller` gave: a principal, or None for the admin.
+    """
 
     async def run() -> _T:
         async with await GalleryService.open(args.home) as service:
-            return await job(service, args.caller or service.bootstrap_admin)
+            caller = args.caller if args.caller is not None else service.bootstrap_admin
+            return await job(service, caller)
 
     return anyio.run(run)
 

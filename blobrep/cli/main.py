@@ -17,6 +17,7 @@ from pathlib import Path
 
 from blobrep import __version__
 from blobrep.cli import access, blob, demo, deploy, maintenance, regions, sig
+from blobrep.cli._common import resolve_caller
 from blobrep.errors import BlobrepError, InvalidInputError
 
 EXIT_FAILED = 1
@@ -45,9 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--as",
         dest="caller",
-        default=os.environ.get("BLOBREP_AS") or None,
+        default=None,
         metavar="PRINCIPAL",
-        help="act as this principal (default: $BLOBREP_AS, else the home's bootstrap admin)",
+        help="act as this user or service principal (default: $BLOBREP_AS if set, else the home's"
+        " bootstrap admin)",
     )
     parser.add_argument(
         "-o",
@@ -72,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``blobrep`` console script."""
     args = build_parser().parse_args(argv)
     try:
+        args.caller = resolve_caller(args.caller, os.environ)
         code: int = args.handler(args)
     except InvalidInputError as exc:
         sys.stderr.write(f"blobrep: error: {exc}\n")

@@ -21,7 +21,11 @@ def register(commands: Any) -> None:
     add = actions.add_parser("add", help="add a local-directory region")
     add.add_argument("--name", "-n", required=True, help="short or display name, e.g. 'North Europe'")
     add.add_argument(
-        "--path", type=Path, default=None, help="directory for its replicas (default: in the home)"
+        "--path",
+        type=Path,
+        default=None,
+        help="a directory of its own for its replicas, apart from every other region's and the home's"
+        " (default: in the home)",
     )
     add.set_defaults(handler=_add)
 

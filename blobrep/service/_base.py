@@ -1,7 +1,8 @@
 """What every part of the gallery service shares: the home, the catalog, and the access check.
 
 Every public call of :class:`~blobrep.service.GalleryService` starts with :meth:`_Base._check`
-(or a visibility filter for listings): the caller must be a known principal, and its roles
+(or a visibility filter for listings): the caller must be a known user or service principal
+(never empty, never a group: groups only pass roles on to their members), and its roles
 (direct or through groups, at the scope or above) must allow the action. Assignments and
 memberships are read fresh from the catalog on every call, so a revoked role stops working
 at once, also in another process sharing the home.
@@ -20,7 +21,7 @@ import anyio.to_thread
 from blobrep.catalog import Catalog
 from blobrep.core.access import Action, Principal, PrincipalType, Role, RoleAssignment, can_see, check
 from blobrep.core.ids import ResourceId
-from blobrep.errors import AccessDeniedError, ConflictError, ResourceNotFoundError
+from blobrep.errors import AccessDeniedError, ConflictError, InvalidNameError, ResourceNotFoundError
 from blobrep.service.home import Home, RegionConfig
 from blobrep.storage.base import Store
 
@@ -68,13 +69,30 @@ class _Base:
         return datetime.now(UTC).replace(microsecond=0)
 
     async def _authorizer(self, caller: str) -> _Authorizer:
+        """The caller's view of access, once it is known to be someone who can act.
+
+        Only users and service principals act. A group holds roles for its members; letting
+        it call would let anyone who names the group use its roles without being in it.
+
+        Raises:
+            InvalidNameError: ``caller`` is empty or only whitespace (no one was named).
+            AccessDeniedError: ``caller`` is not a known principal, or is a group.
+        """
+        if not caller.strip():
+            shown = "empty" if not caller else f"{caller!r}, only whitespace"
+            raise InvalidNameError(f"the calling principal is {shown}: name a user or service principal")
         try:
-            await self._catalog.get_principal(caller)
+            principal = await self._catalog.get_principal(caller)
         except ResourceNotFoundError:
             raise AccessDeniedError(
                 f"unknown principal {caller!r}: an admin can add it with"
                 f" 'blobrep principal create --name {caller} --type user'"
             ) from None
+        if principal.type is PrincipalType.GROUP:
+            raise AccessDeniedError(
+                f"{caller!r} is a group; groups hold roles for their members but cannot act:"
+                " act as a user or service principal"
+            )
         return _Authorizer(caller, await self._catalog.all_assignments(), await self._catalog.memberships())
 
     async def _check(self, caller: str, action: Action, scope: ResourceId) -> _Authorizer:

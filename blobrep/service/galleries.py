@@ -32,7 +32,7 @@ from blobrep.core.names import validate_image_name
 from blobrep.core.regions import normalize_region
 from blobrep.errors import ConflictError, InvalidParameterError
 from blobrep.service._base import _Base
-from blobrep.service.home import LOCAL_KIND, RegionConfig
+from blobrep.service.home import LOCAL_KIND, REGIONS_DIR, RegionConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +89,14 @@ class _Galleries(_Base):
     async def add_region(self, caller: str, name: str, *, path: Path | None = None) -> RegionInfo:
         """Add a local-directory region (Contributor at ``/``); ``name`` may be a display name.
 
+        The region's directory must be its own: removing a region from a version's targets
+        deletes its replicas, which must never be another region's data or the home's.
+
         Raises:
             ConflictError: the region exists.
+            InvalidParameterError: ``path`` is, contains or lies inside another region's
+                directory, contains the home directory, or is one of the home's files
+                (symbolic links resolved); the message names the other region and both paths.
         """
         await self._check(caller, Action.WRITE, ResourceId.home())
         short = normalize_region(name)
@@ -98,8 +104,11 @@ class _Galleries(_Base):
         regions = await self._regions()
         if short in regions:
             raise ConflictError(f"region {short!r} already exists (at {regions[short].path})")
-        where = (path if path is not None else self._home.root / "regions" / short).absolute()
+        where = (path if path is not None else self._home.root / REGIONS_DIR / short).absolute()
         regions[short] = RegionConfig(short, display, LOCAL_KIND, where)
+        problem = await anyio.to_thread.run_sync(self._home.storage_problem, regions)
+        if problem is not None:
+            raise InvalidParameterError(f"cannot add region {short!r}: {problem}")
         await anyio.to_thread.run_sync(self._home.save_regions, regions)
         return await self._region_info(regions[short])
 

@@ -7,6 +7,12 @@ replica n in ``{path}/replica-{n}``, one independent store per replica, created 
 The file is small and read whole; it is rewritten atomically (temp file, fsync, rename), so a
 crash leaves the old configuration or the new one. It is plain TOML so that people can edit
 it; every value read from it is validated like any other input.
+
+Storage is never shared. Removing a region from a version's targets deletes that region's
+replicas, so two regions on one directory (or one inside the other) would let that removal
+delete the data the other region serves; a region that contains the home would hold the
+catalog. :func:`storage_problem` decides this from paths alone; :class:`Home` resolves symbolic
+links first, so a link to another region's directory is seen for what it is.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -131,6 +138,75 @@ def parse_config(text: str, home: Path, source: Path) -> dict[str, RegionConfig]
     return regions
 
 
+@dataclass(frozen=True, slots=True)
+class Place:
+    """A path as it was written, and the same path with symbolic links and ``..`` resolved.
+
+    Overlap is decided on ``real``, since two spellings of one directory are one directory;
+    messages show ``given`` too, because that is what the user wrote.
+    """
+
+    given: Path
+    real: Path
+
+    def __str__(self) -> str:
+        return str(self.given) if self.given == self.real else f"{self.given} (which is {self.real})"
+
+
+def _relation(path: Path, other: Path) -> str | None:
+    """How ``path`` lies relative to ``other`` (both resolved), or None if neither holds the other."""
+    if path == other:
+        return "is the same directory as"
+    if path.is_relative_to(other):
+        return "is inside"
+    if other.is_relative_to(path):
+        return "contains"
+    return None
+
+
+def storage_problem(regions: Mapping[str, Place], home: Place, home_files: Iterable[Place]) -> str | None:
+    """Why some region cannot keep its replicas where it is, or None if each has storage of its own.
+
+    Pure: every path comes in resolved (see :class:`Place`). Each region is compared with the
+    ones before it in ``regions``, so a region being added goes last and is named first.
+    A region may not be, contain or lie inside another region's directory (removing one
+    would delete the other's data), may not contain the home directory (it would hold the
+    catalog), and may not be or lie inside one of ``home_files``.
+    """
+    files = list(home_files)
+    seen: list[tuple[str, Place]] = []
+    for name, place in regions.items():
+        suggestion = f"give {name!r} a directory of its own, for example {home.given / REGIONS_DIR / name}"
+        if home.real.is_relative_to(place.real):
+            where = "is the home directory" if place.real == home.real else "contains the home directory"
+            return (
+                f"region {name!r} at {place} {where} {home}, which holds the catalog and the configuration;"
+                f" {suggestion}"
+            )
+        for file in files:
+            if place.real.is_relative_to(file.real):
+                where = "is" if place.real == file.real else "is inside"
+                return f"region {name!r} at {place} {where} the home's file {file}; {suggestion}"
+        for other, other_place in seen:
+            relation = _relation(place.real, other_place.real)
+            if relation is not None:
+                return (
+                    f"region {name!r} at {place} {relation} region {other!r} at {other_place}: two regions"
+                    " never share storage, since removing a version from one would delete the data the"
+                    f" other serves; {suggestion}"
+                )
+        seen.append((name, place))
+    return None
+
+
+def _place(path: Path) -> Place:
+    """``path`` with its symbolic links resolved, as far as it exists (regions are made on demand)."""
+    try:
+        return Place(path, Path(os.path.realpath(path)))
+    except OSError as exc:
+        raise StorageError(f"cannot resolve {path}: {exc.strerror or exc}") from exc
+
+
 class Home:
     """Paths and configuration of one deployment's home directory (blocking calls)."""
 
@@ -156,13 +232,30 @@ class Home:
             self._write(self.default_regions(), replace=False)
 
     def load_regions(self) -> dict[str, RegionConfig]:
+        """The configured regions, validated.
+
+        Raises:
+            StorageError: the configuration cannot be read.
+            InvalidParameterError: it is malformed, or two regions share storage (or one would
+                hold the home); the message names both and their paths.
+        """
         try:
             text = self.config_path.read_text(encoding="utf-8")
         except FileNotFoundError as exc:
             raise StorageError(f"{self.config_path} is missing: is {self.root} a blobrep home?") from exc
         except (OSError, UnicodeDecodeError) as exc:
             raise StorageError(f"cannot read {self.config_path}: {exc}") from exc
-        return parse_config(text, self.root, self.config_path)
+        regions = parse_config(text, self.root, self.config_path)
+        problem = self.storage_problem(regions)
+        if problem is not None:
+            raise InvalidParameterError(f"{self.config_path}: {problem}")
+        return regions
+
+    def storage_problem(self, regions: Mapping[str, RegionConfig]) -> str | None:
+        """:func:`storage_problem` for ``regions`` in this home, symbolic links resolved."""
+        places = {name: _place(region.path) for name, region in regions.items()}
+        files = [_place(self.config_path), _place(self.catalog_path)]
+        return storage_problem(places, _place(self.root), files)
 
     def save_regions(self, regions: dict[str, RegionConfig]) -> None:
         self._write(regions, replace=True)

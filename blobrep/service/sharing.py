@@ -88,8 +88,9 @@ class _Sharing(_Base):
 
     async def create_assignment(self, caller: str, assignee: str, role: str, scope: str) -> RoleAssignment:
         """Give ``assignee`` ``role`` at ``scope`` and below (Owner at that scope or above)."""
+        authorizer = await self._authorizer(caller)  # an empty or group caller is refused first
         where = await self._existing_scope(scope)
-        await self._check(caller, Action.MANAGE_ACCESS, where)
+        authorizer.check(Action.MANAGE_ACCESS, where)
         assignment = RoleAssignment(assignee, parse_role(role), where)
         await self._catalog.create_assignment(assignment)
         return assignment
@@ -109,8 +110,9 @@ class _Sharing(_Base):
         ]
 
     async def delete_assignment(self, caller: str, assignee: str, role: str, scope: str) -> None:
+        authorizer = await self._authorizer(caller)
         where = ResourceId.parse(scope)
-        await self._check(caller, Action.MANAGE_ACCESS, where)
+        authorizer.check(Action.MANAGE_ACCESS, where)
         assignment = RoleAssignment(assignee, parse_role(role), where)
         if assignee == self._admin and where == ResourceId.home():
             raise ConflictError(f"{assignee!r} is this home's bootstrap admin; its Owner role at / stays")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
@@ -12,13 +13,19 @@ GALLERY: Final = "gallery1"
 NAME: Final = "img/versions/1.0.0"
 
 
-def blobrep(*args: str | Path, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m blobrep ARGS`` in ``cwd`` and capture its output."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("BLOBREP_")}
+def blobrep(
+    *args: str | Path, cwd: Path, timeout: float = 60, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m blobrep ARGS`` in ``cwd`` and capture its output.
+
+    No ``BLOBREP_*`` variable of the caller's environment reaches the command; ``env`` adds
+    variables (``BLOBREP_AS`` for one) on top of what is left.
+    """
+    inherited = {key: value for key, value in os.environ.items() if not key.startswith("BLOBREP_")}
     return subprocess.run(
         [sys.executable, "-m", "blobrep", *(str(arg) for arg in args)],
         cwd=cwd,
-        env=env,
+        env={**inherited, **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
