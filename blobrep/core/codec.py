@@ -7,7 +7,10 @@
 
 Decoding checks, in order: the stored length, the frame header's content size (before any
 decompression, so a hostile frame cannot make us allocate more than the manifest promised),
-a clean decompression with no trailing bytes, and finally the digest of the plain bytes.
+that the frame ends exactly where the stored bytes end (walking its block headers, so a
+frame followed by anything, even bytes the manifest's stored length counts, is refused by
+every way of decoding alike), a clean decompression, and finally the digest of the plain
+bytes. :func:`decode_chunk` and :func:`decode_chunk_into` share every one of these checks.
 
 ``zstandard`` compressor objects must not be shared by threads at once, so the caller passes
 one in (the engine keeps one per worker thread).
@@ -139,6 +142,46 @@ def max_stored_length(length: int) -> int:
     return length + (length >> 7) + 1024
 
 
+_BLOCK_HEADER: Final = 3
+_BLOCK_RLE: Final = 1
+_BLOCK_RESERVED: Final = 3
+_CHECKSUM: Final = 4
+
+
+def frame_end(frame: bytes | memoryview) -> int:
+    """Where the zstd frame at the start of ``frame`` ends, from its header and block headers.
+
+    Walks the blocks without decompressing them (a chunk has a few dozen), so the cost is
+    nothing next to decoding.
+
+    Raises:
+        ValueError: the header or a block header is malformed, or the frame is cut short.
+    """
+    try:
+        position = zstandard.frame_header_size(frame)
+        has_checksum = zstandard.get_frame_parameters(frame).has_checksum
+    except zstandard.ZstdError as exc:
+        raise ValueError(f"not a zstd frame ({exc})") from exc
+    view = memoryview(frame)
+    while True:
+        if position + _BLOCK_HEADER > len(view):
+            raise ValueError(f"frame is cut short at byte {position} (a block header is missing)")
+        header = int.from_bytes(view[position : position + _BLOCK_HEADER], "little")
+        last, kind, size = header & 1, (header >> 1) & 3, header >> 3
+        if kind == _BLOCK_RESERVED:
+            raise ValueError(f"block at byte {position} has the reserved type")
+        position += _BLOCK_HEADER + (1 if kind == _BLOCK_RLE else size)
+        if position > len(view):
+            raise ValueError(f"frame is cut short: a block ends at byte {position}, past the data")
+        if last:
+            break
+    if has_checksum:
+        position += _CHECKSUM
+        if position > len(view):
+            raise ValueError("frame is cut short: its checksum is missing")
+    return position
+
+
 def _check_header(frame: bytes, digest: str, length: int, stored_length: int, replica: str) -> None:
     if len(frame) != stored_length:
         raise ChunkCorruptError(
@@ -150,6 +193,14 @@ def _check_header(frame: bytes, digest: str, length: int, stored_length: int, re
         raise ChunkCorruptError(digest, replica, f"not a zstd frame ({exc})") from exc
     if content_size != length:
         raise ChunkCorruptError(digest, replica, f"frame holds {content_size} bytes, manifest says {length}")
+    try:
+        end = frame_end(frame)
+    except ValueError as exc:
+        raise ChunkCorruptError(digest, replica, str(exc)) from exc
+    if end != len(frame):
+        raise ChunkCorruptError(
+            digest, replica, f"{len(frame) - end} byte(s) follow the zstd frame, which ends at byte {end}"
+        )
 
 
 def _check_digest(plain: bytes | memoryview, digest: str, replica: str) -> None:

@@ -112,21 +112,6 @@ def plan_replication(chunks: Mapping[str, int], replicas: Sequence[ReplicaState]
     return ReplicationPlan(tuple(plans), copies, region_bytes)
 
 
-def pick_least_loaded(loads: Sequence[int], tie_break: int) -> int:
-    """The index of the smallest load; among equal loads, the first at or after ``tie_break``.
-
-    A caller that passes a counter as ``tie_break`` spreads work round-robin over idle
-    replicas, deterministically, instead of always picking the first.
-
-    Raises:
-        InvalidParameterError: if ``loads`` is empty.
-    """
-    if not loads:
-        raise InvalidParameterError("no replica to choose from")
-    count = len(loads)
-    return min(((tie_break + step) % count for step in range(count)), key=loads.__getitem__)
-
-
 def progress_percent(done: int, total: int) -> int:
     """Progress 0..100 from bytes; nothing to do counts as done."""
     if total <= 0:

@@ -69,25 +69,10 @@ class DeploymentSummary:
     """The error of each deployment that failed, in deployment order."""
 
 
-class _ReaderSource:
-    """The sparse writer's chunk source for a deployment: plain bytes the reader verified."""
-
-    buffer_size = 0
-
-    def __init__(self, reader: VersionReader) -> None:
-        self._reader = reader
-
-    async def fetch(self, chunk: ChunkRef) -> bytes:
-        return await self._reader.read_chunk(chunk)
-
-    def decode(self, fetched: bytes, chunk: ChunkRef, buffer: bytearray) -> bytes:
-        return fetched
-
-
 @dataclass(slots=True)
 class _Pending:
     chunk: ChunkRef
-    data: bytes | None = None
+    data: bytes | memoryview | None = None
     done: anyio.Event = field(default_factory=anyio.Event)
 
 
@@ -103,7 +88,7 @@ async def _read_and_hash(
     hasher = new_blob_hasher()
     done = [0]
 
-    def feed(chunk: ChunkRef, data: bytes | None) -> None:
+    def feed(chunk: ChunkRef, data: bytes | memoryview | None) -> None:
         if data is None:
             hash_zeros(hasher, chunk.length)
         else:
@@ -181,12 +166,12 @@ async def deploy(
     else:
         target = Path(output).absolute()
         written = await write_blob_file(
-            _ReaderSource(reader),
-            manifest,
+            reader,
             target,
             what=what,
             tasks=chunks_at_once or IO_TASKS,
             window=chunks_at_once or ORDER_WINDOW,
+            pooled=False,
             progress=progress,
         )
         digest = written.digest

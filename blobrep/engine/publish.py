@@ -40,7 +40,7 @@ from blobrep.core.codec import (
     validate_level,
 )
 from blobrep.core.keys import chunk_key, manifest_key
-from blobrep.core.manifest import ChunkRef, build_manifest
+from blobrep.core.manifest import ChunkRef, ManifestPin, build_manifest, encode_manifest
 from blobrep.core.names import BlobName, validate_gallery_name
 from blobrep.engine._concurrency import CPU_THREADS, task_group, thread_decompressor
 from blobrep.engine.leases import hold_lease
@@ -78,6 +78,8 @@ class PublishResult:
     replicas: int
     committed: bool
     """False if every replica already held this exact manifest."""
+    manifest_pin: ManifestPin
+    """Size and SHA-256 of the manifest written: what the catalog pins for the version."""
 
 
 async def publish(
@@ -89,8 +91,13 @@ async def publish(
     chunking: ChunkingSpec | None = None,
     level: int = DEFAULT_LEVEL,
     progress: ProgressCallback | None = None,
+    replace: bool = False,
 ) -> PublishResult:
     """Publish ``source`` as ``blob`` of ``gallery`` into every store of ``stores``.
+
+    With ``replace``, a manifest a replica holds under the blob's name is overwritten rather
+    than a conflict: for callers whose catalog says the blob has no manifest yet (one left by
+    an interrupted publish of other content is garbage).
 
     Raises:
         SourceError: the source is missing, unreadable or not a regular file.
@@ -112,7 +119,7 @@ async def publish(
                 await leases.enter_async_context(
                     hold_lease(store, gallery, exclusive=False, holder=f"publish of {blob}")
                 )
-            return await _publish_leased(fd, total, stores, gallery, blob, spec, level, progress)
+            return await _publish_leased(fd, total, stores, gallery, blob, spec, level, progress, replace)
     finally:
         os.close(fd)
 
@@ -126,6 +133,7 @@ async def _publish_leased(
     spec: ChunkingSpec,
     level: int,
     progress: ProgressCallback | None,
+    replace: bool,
 ) -> PublishResult:
     """The publish itself, run while every replica's shared lease is held."""
     refs, stats = await _run_pipeline(fd, total, stores, gallery, spec, level, progress)
@@ -139,12 +147,13 @@ async def _publish_leased(
     async with task_group() as group:
         for store in stores:
             group.start_soon(store.sync)
-    for store in stores:  # before committing anywhere: a conflict must not half-commit
-        await check_no_conflict(store, gallery, blob, manifest)
+    if not replace:
+        for store in stores:  # before committing anywhere: a conflict must not half-commit
+            await check_no_conflict(store, gallery, blob, manifest)
     committed = [False] * len(stores)
 
     async def commit(position: int, store: Store) -> None:
-        committed[position] = await commit_manifest(store, gallery, blob, manifest)
+        committed[position] = await commit_manifest(store, gallery, blob, manifest, replace=replace)
 
     async with task_group() as group:
         for position, store in enumerate(stores):
@@ -163,6 +172,7 @@ async def _publish_leased(
         written_bytes=stats.written_bytes,
         replicas=len(stores),
         committed=any(committed),
+        manifest_pin=ManifestPin.of(encode_manifest(manifest)),
     )
 
 

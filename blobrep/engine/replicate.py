@@ -4,20 +4,27 @@ One pass of the reconcile loop for one blob: survey every target replica (the ac
 let the pure planner (:mod:`blobrep.core.replication`) say which replica lacks which chunk,
 copy exactly that, and commit each replica's manifest once its chunks are durable.
 
-* Survey: a replica holding this very manifest is complete; one holding another manifest is
-  a conflict that fails its region; for the rest, ``stat_many`` says which chunks are there
-  at the right stored length. Only what is missing moves, so a run after a failure or a kill
-  copies only the rest.
-* Copy: each planned chunk is read once, from the least loaded source replica (outstanding
-  bytes), failing over to the next when a copy is missing, corrupt or its store errs, and is
-  decoded and hashed on a CPU thread before anything is written, so a corrupt chunk never
-  spreads. The same stored bytes then go to every replica that lacks them, all regions at
+* Source: the manifest comes from the first source replica whose copy is the one the catalog
+  pinned (``expect``); a source replica holding anything else is passed over.
+* Survey: a replica holding the pinned manifest is complete. One holding another manifest is
+  damaged when there is a pin (the catalog is the authority): it is filled like an empty one
+  and its manifest replaced; without a pin it is a conflict that fails its region. For the
+  rest, ``stat_many`` says which chunks are there at the right stored length. Only what is
+  missing moves, so a run after a failure or a kill copies only the rest.
+* Copy: each planned chunk is read once through the one read path (a
+  :class:`~blobrep.engine.chunk_read.ReplicaSet` over the source replicas: least loaded first,
+  failing over when a copy is missing, corrupt or its store errs, and repairing the bad
+  source copy), decoded and hashed on a CPU thread before anything is written, so a corrupt
+  chunk never spreads. The same stored bytes then go to every replica that lacks them, all regions at
   once. (Siblings are not filled from a region's first replica: one verified read feeding
   every write costs less than reading the chunk again there.) ``copy_tasks`` tasks take
   chunks from an unbuffered stream: at most that many chunks are in memory at once.
 * Failure: a region whose store raises (survey, put, sync) or that needs a chunk with no
   good source copy is marked failed with the reason, gets no further writes and no manifest,
   and the other regions carry on.
+* Busy: a region with a replica leased by another live operation (garbage collection) is
+  *deferred*: it gets no writes, and its outcome says why, so the caller leaves its state as it
+  was (a busy replica is no evidence that anything is wrong) and the next run does the work.
 * Commit: a replica is committed as soon as every chunk it lacked has landed: ``sync()``,
   then the manifest. One committed before a sibling failed stays committed (it is complete)
   and counts in ``completed_replicas``. No manifest is ever written before its chunks are
@@ -35,20 +42,28 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream
 
-from blobrep.core.keys import chunk_key, manifest_key
+from blobrep.core.gallery import BlobInfo
+from blobrep.core.keys import chunk_key
 from blobrep.core.manifest import Manifest, encode_manifest
 from blobrep.core.names import BlobName, validate_gallery_name
 from blobrep.core.replication import ChunkCopy, ReplicaState, plan_replication
 from blobrep.engine._concurrency import task_group
+from blobrep.engine.chunk_read import ReplicaSet
 from blobrep.engine.leases import hold_lease
-from blobrep.engine.manifests import commit_manifest, conflict_error, read_manifest
-from blobrep.engine.sources import NoGoodCopyError, SourceReplicas
+from blobrep.engine.manifests import (
+    commit_manifest,
+    conflict_error,
+    read_manifest,
+    read_manifest_document,
+)
 from blobrep.errors import (
     BlobrepError,
+    BusyError,
+    ChunkCorruptError,
+    ChunkMissingError,
     InvalidParameterError,
     ManifestError,
     ManifestNotFoundError,
-    NotFoundError,
     StorageError,
 )
 from blobrep.storage.base import Store
@@ -93,7 +108,10 @@ class RegionOutcome:
     copied_bytes: int
     """Chunk bytes written into this region, summed over its replicas."""
     error: str | None
-    """None if every replica of the region is complete; else the reason in words."""
+    """None if every replica of the region is complete (or the region was deferred); else the
+    reason in words."""
+    deferred: str | None = None
+    """Why the region was left alone this time (a replica busy with another operation), or None."""
 
 
 RegionProgressCallback = Callable[[RegionProgress], None]
@@ -106,6 +124,7 @@ class _Region:
     target: RegionTarget
     replicas: list[_Replica] = field(default_factory=list)
     error: str | None = None
+    deferred: str | None = None
     total_bytes: int = 0
     done_bytes: int = 0
     copied_chunks: int = 0
@@ -113,8 +132,17 @@ class _Region:
     finished: bool = False
 
     def fail(self, reason: str) -> None:
-        if self.error is None:
+        if self.error is None and self.deferred is None:
             self.error = reason
+
+    def defer(self, reason: str) -> None:
+        if self.error is None and self.deferred is None:
+            self.deferred = reason
+
+    @property
+    def stopped(self) -> bool:
+        """No more work goes to this region: it failed or was deferred."""
+        return self.error is not None or self.deferred is not None
 
     @property
     def completed(self) -> int:
@@ -138,6 +166,7 @@ async def replicate(
     gallery: str,
     blob: BlobName,
     *,
+    expect: BlobInfo | None = None,
     copy_tasks: int = 16,
     progress: RegionProgressCallback | None = None,
 ) -> list[RegionOutcome]:
@@ -146,6 +175,8 @@ async def replicate(
     Args:
         sources: replicas of the source region holding the blob's manifest and chunks.
         targets: the regions to fill, each with all its desired replicas.
+        expect: what the catalog recorded of the blob (its manifest pin): source manifests
+            that differ are passed over, target manifests that differ are replaced.
         copy_tasks: chunks in flight at once over all regions (bounds memory too).
         progress: receives :class:`RegionProgress` reports, batched per region.
 
@@ -173,12 +204,16 @@ async def replicate(
     errors: list[BlobrepError] = []
     for store in sources:
         try:
-            manifest = await read_manifest(store, gallery, blob)
+            manifest = await read_manifest(store, gallery, blob, expect=expect)
         except (ManifestNotFoundError, ManifestError, StorageError) as exc:
             errors.append(exc)
             continue
-        return await _Replication(sources, gallery, blob, manifest, copy_tasks, progress).run(targets)
-    raise errors[0]
+        pinned = expect is not None and expect.manifest is not None
+        replication = _Replication(sources, gallery, blob, manifest, copy_tasks, progress, pinned)
+        async with replication.sources:
+            return await replication.run(targets)
+    damaged = [exc for exc in errors if not isinstance(exc, ManifestNotFoundError)]
+    raise (damaged or errors)[0]
 
 
 class _Replication:
@@ -192,8 +227,10 @@ class _Replication:
         manifest: Manifest,
         copy_tasks: int,
         progress: RegionProgressCallback | None,
+        pinned: bool,
     ) -> None:
-        self.sources = SourceReplicas(sources, gallery)
+        self.sources = ReplicaSet(sources, gallery, repair=True)
+        self.pinned = pinned
         self.gallery = gallery
         self.blob = blob
         self.manifest = manifest
@@ -215,7 +252,7 @@ class _Replication:
             # manifests are committed: garbage collection must not delete a chunk found
             # present meanwhile. A replica that cannot be leased fails its region only.
             for replica in everyone:
-                if replica.region.error is not None:
+                if replica.region.stopped:
                     continue
                 try:
                     await leases.enter_async_context(
@@ -223,6 +260,8 @@ class _Replication:
                             replica.store, self.gallery, exclusive=False, holder=f"replication of {self.blob}"
                         )
                     )
+                except BusyError as exc:
+                    replica.region.defer(str(exc))
                 except BlobrepError as exc:
                     replica.region.fail(str(exc))
             return await self._run_leased(regions, everyone)
@@ -230,13 +269,13 @@ class _Replication:
     async def _run_leased(self, regions: list[_Region], everyone: list[_Replica]) -> list[RegionOutcome]:
         async with task_group() as group:
             for replica in everyone:
-                if replica.region.error is None:
+                if not replica.region.stopped:
                     group.start_soon(self._survey, replica)
         # A failed region is out of the plan: it gets no writes at all.
         pending = [
             (replica, replica.state)
             for replica in everyone
-            if replica.state is not None and not replica.complete and replica.region.error is None
+            if replica.state is not None and not replica.complete and not replica.region.stopped
         ]
         planned = [replica for replica, _ in pending]
         plan = plan_replication(
@@ -249,7 +288,7 @@ class _Replication:
         async with task_group() as group:
             for region in regions:
                 self._settle(region)
-                if region.error is None and not region.finished:
+                if not region.stopped and not region.finished:
                     self._report(region, force=True)
             for replica in planned:
                 if replica.remaining == 0:
@@ -259,7 +298,13 @@ class _Replication:
             self._report(region, force=True, final=True)
         return [
             RegionOutcome(
-                r.target.region, r.completed, len(r.replicas), r.copied_chunks, r.done_bytes, r.error
+                r.target.region,
+                r.completed,
+                len(r.replicas),
+                r.copied_chunks,
+                r.done_bytes,
+                r.error,
+                r.deferred,
             )
             for r in regions
         ]
@@ -269,15 +314,19 @@ class _Replication:
         store, region = replica.store, replica.region.target.region
         try:
             try:
-                existing: bytes | None = await store.get(manifest_key(self.gallery, self.blob))
-            except NotFoundError:
+                existing: bytes | None = await read_manifest_document(
+                    store, self.gallery, self.blob, len(self.document)
+                )
+            except ManifestNotFoundError:
                 existing = None
-            if existing is not None:
-                if existing != self.document:
-                    raise conflict_error(store, self.gallery, self.blob)
+            except ManifestError:
+                existing = b""  # not a regular file, or larger than ours: not this manifest
+            if existing == self.document:
                 replica.complete = True
                 replica.state = ReplicaState(region, replica.index, has_manifest=True)
                 return
+            if existing is not None and not self.pinned:
+                raise conflict_error(store, self.gallery, self.blob)
             digests = list(self.chunks)
             held: dict[str, int] = {}
             for start in range(0, len(digests), SURVEY_BATCH):
@@ -308,14 +357,18 @@ class _Replication:
 
     async def _copy(self, copy: ChunkCopy, targets: list[_Replica], group: TaskGroup) -> None:
         """Read one chunk once, verified, and write it into every live replica that lacks it."""
-        if all(replica.region.error is not None for replica in targets):
+        if all(replica.region.stopped for replica in targets):
             return
         chunk = self.chunks[copy.digest]
         try:
-            frame = await self.sources.read_verified(chunk)
-        except NoGoodCopyError as exc:
+            frame = (await self.sources.read(chunk)).frame
+        except (ChunkMissingError, ChunkCorruptError, StorageError) as exc:
+            every = [note for note in getattr(exc, "__notes__", ()) if note.startswith("every replica")]
+            reason = (
+                f"chunk {copy.digest} has no good copy in the source region: {every[0] if every else exc}"
+            )
             for replica in targets:
-                replica.region.fail(str(exc))
+                replica.region.fail(reason)
             return
         key = chunk_key(self.gallery, copy.digest)
         async with task_group() as writes:
@@ -325,7 +378,7 @@ class _Replication:
     async def _write(self, replica: _Replica, key: str, frame: bytes, group: TaskGroup) -> None:
         region = replica.region
         async with self.writes:
-            if region.error is not None:
+            if region.stopped:
                 return
             try:
                 await replica.store.put(key, frame)
@@ -344,9 +397,9 @@ class _Replication:
         region = replica.region
         try:
             await replica.store.sync()
-            if region.error is not None:
+            if region.stopped:
                 return
-            await commit_manifest(replica.store, self.gallery, self.blob, self.manifest)
+            await commit_manifest(replica.store, self.gallery, self.blob, self.manifest, replace=self.pinned)
         except BlobrepError as exc:
             region.fail(str(exc))
             return
@@ -355,7 +408,7 @@ class _Replication:
 
     def _settle(self, region: _Region) -> None:
         """Send a region's final report as soon as every replica of it is complete."""
-        if region.error is None and not region.finished and region.completed == len(region.replicas):
+        if not region.stopped and not region.finished and region.completed == len(region.replicas):
             self._report(region, force=True, final=True)
 
     def _report(self, region: _Region, *, force: bool = False, final: bool = False) -> None:

@@ -3,45 +3,51 @@
 Bit rot and lost files are found by reading, not when a deployment trips over them. For one
 gallery in one region a scrub:
 
-1. parses every manifest of the gallery in every replica, strictly. One that does not parse
-   is a problem of that replica; the same blob's manifest in the siblings stands in for it
-   if all of them that hold it agree, and the chunks it names are checked in the damaged
-   replica too (that replica promised them);
-2. checks every distinct chunk a replica's manifests name once (read, decompress, hash on a
-   worker thread), however many versions share it. All replicas feed one pool of
+1. parses every manifest of the gallery in every replica, strictly, and checks it against
+   what the catalog recorded (``expected``: the manifest pin, and how many replicas of the
+   region hold the version). One that does not parse or is not the pinned one, and one that
+   a replica the catalog counts complete lacks, is a problem of that replica; the same
+   blob's manifest in the siblings stands in for it if all of them that hold it agree (with
+   a pin they are byte for byte the pinned one), and the chunks it names are checked in the
+   damaged replica too (that replica promised them);
+2. checks every distinct chunk a replica's manifests name once, through the one read path
+   (:meth:`~blobrep.engine.chunk_read.ReplicaSet.read_from`: bounded read, decompress and hash
+   on a worker thread), however many versions share it. All replicas feed one pool of
    ``IO_TASKS`` checkers, so at most that many frames are in memory at once;
 3. with ``repair``, per damaged replica under a *shared* lease (garbage collection must not
    run underneath): copies each bad chunk from a sibling whose copy is read and verified
    right then, ``sync()``, and only then writes stand-in manifests and syncs again, so no
    manifest is ever committed before its chunks.
 
-A manifest that some replicas lack is not a problem here: filling replicas is replication's
-job. A chunk bad in every replica is left unrepaired and says so: replicating the blob again
-from its source region is the fix. A replica whose repair fails (busy, full, failing) keeps
-its problems, with the reason, and the other replicas are still repaired.
+A manifest that some replicas lack is not a problem here unless the catalog counts them
+complete for it: filling replicas is replication's job. A chunk bad in every replica is left
+unrepaired and says so: replicating the blob again from its source region is the fix. A
+replica whose repair fails (busy, full, failing) keeps its problems, with the reason, and
+the other replicas are still repaired.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 import anyio
 import anyio.to_thread
-from anyio.streams.memory import MemoryObjectReceiveStream
 
+from blobrep.core.gallery import BlobInfo
 from blobrep.core.keys import MANIFEST_FILENAME, chunk_key
-from blobrep.core.manifest import ChunkRef, parse_manifest
+from blobrep.core.manifest import MAX_MANIFEST_BYTES, ChunkRef
 from blobrep.core.names import validate_gallery_name
 from blobrep.engine._concurrency import CPU_THREADS, IO_TASKS, task_group
+from blobrep.engine.chunk_read import ReplicaSet
 from blobrep.engine.leases import hold_lease
-from blobrep.engine.restore import decode, fetch_chunk
+from blobrep.engine.manifests import check_manifest, manifest_limit
+from blobrep.engine.verify import check_chunks
 from blobrep.errors import (
     BlobrepError,
-    ChunkCorruptError,
-    ChunkMissingError,
+    DamagedObjectError,
     InvalidParameterError,
     ManifestError,
     NotFoundError,
@@ -49,6 +55,15 @@ from blobrep.errors import (
 from blobrep.storage.base import Store
 
 ProblemKind = Literal["missing", "corrupt", "manifest"]
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """What the catalog says of one version in this region: its manifest must be ``expect``'s,
+    and the first ``replicas`` replicas of the region hold it."""
+
+    expect: BlobInfo
+    replicas: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +152,7 @@ async def scrub_region(
     replicas: Sequence[Store],
     gallery: str,
     *,
+    expected: Mapping[str, Expected] | None = None,
     repair: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> ScrubReport:
@@ -145,6 +161,8 @@ async def scrub_region(
     Args:
         replicas: every replica of one region (for one gallery); repairs copy between them.
         gallery: the gallery to scrub.
+        expected: per manifest key, what the catalog recorded of that version here; without
+            it (no catalog) manifests are only checked to be well formed and to agree.
         repair: fix what is found from healthy copies in the other replicas.
         progress: called on the event loop with (plain bytes checked, bytes to check).
 
@@ -157,46 +175,62 @@ async def scrub_region(
     validate_gallery_name(gallery)
     if not replicas:
         raise InvalidParameterError("scrub needs at least one replica to check")
-    scrub = _Scrub(gallery, [_Replica(store) for store in replicas])
-    async with task_group() as group:
-        for replica in scrub.replicas:
-            group.start_soon(scrub.read_manifests, replica)
-    await scrub.find_stand_ins()
-    await scrub.check_chunks(progress)
-    if repair:
+    scrub = _Scrub(gallery, [_Replica(store) for store in replicas], expected or {})
+    async with scrub.set:
         async with task_group() as group:
-            for replica in scrub.replicas:
-                if replica.bad or replica.damaged:
-                    group.start_soon(scrub.repair, replica)
+            for position, replica in enumerate(scrub.replicas):
+                group.start_soon(scrub.read_manifests, position, replica)
+        await scrub.find_stand_ins()
+        await scrub.check_chunks(progress)
+        if repair:
+            async with task_group() as group:
+                for replica in scrub.replicas:
+                    if replica.bad or replica.damaged:
+                        group.start_soon(scrub.repair, replica)
     return scrub.report(repair)
 
 
 class _Scrub:
-    def __init__(self, gallery: str, replicas: list[_Replica]) -> None:
+    def __init__(self, gallery: str, replicas: list[_Replica], expected: Mapping[str, Expected]) -> None:
         self.gallery = gallery
         self.replicas = replicas
+        self.expected = expected
+        self.set = ReplicaSet([replica.store for replica in replicas], gallery)
         self.io = anyio.CapacityLimiter(IO_TASKS)
         self.cpu = anyio.CapacityLimiter(CPU_THREADS)
 
     async def _parse(self, store: Store, key: str) -> tuple[bytes, dict[str, ChunkRef]] | None:
-        """(document, distinct chunks) of the manifest at ``key``; None if it is gone.
+        """(document, distinct chunks) of the manifest at ``key``; None if there is none.
 
-        Holds an I/O slot through the parse, so at most ``IO_TASKS`` documents are alive.
+        At most as many bytes as the expected manifest can take are read, and an I/O slot is
+        held through the parse, so at most ``IO_TASKS`` documents are alive.
 
         Raises:
-            ManifestError: it does not parse.
+            ManifestError: it is not a regular file, too large, does not parse, or is not the
+                manifest the catalog pinned.
         """
+        wanted = self.expected.get(key)
+        expect = None if wanted is None else wanted.expect
+        limit = manifest_limit(expect) if expect is not None else MAX_MANIFEST_BYTES
         async with self.io:
             try:
-                document = await store.get(key)
+                document = await store.get(key, 0, limit + 1)
             except NotFoundError:
                 return None  # deleted since the listing: it promises nothing any more
-            manifest = await anyio.to_thread.run_sync(parse_manifest, document, limiter=self.cpu)
+            except DamagedObjectError as exc:
+                raise ManifestError(str(exc)) from None
+            if len(document) > limit:
+                raise ManifestError(f"it is larger than the {limit} bytes this version's manifest takes")
+            manifest = await anyio.to_thread.run_sync(
+                check_manifest, document, expect, f"{key} in {store.name}", limiter=self.cpu
+            )
         return document, manifest.stored_digests()
 
-    async def read_manifests(self, replica: _Replica) -> None:
+    async def read_manifests(self, position: int, replica: _Replica) -> None:
         prefix = f"galleries/{self.gallery}/images/"
-        keys = [key async for key in replica.store.list(prefix) if key.endswith(f"/{MANIFEST_FILENAME}")]
+        listed = [key async for key in replica.store.list(prefix) if key.endswith(f"/{MANIFEST_FILENAME}")]
+        owed = [key for key, wanted in self.expected.items() if position < wanted.replicas]
+        keys = list(dict.fromkeys([*listed, *owed]))
         pending = iter(keys)
 
         async def read() -> None:
@@ -205,9 +239,18 @@ class _Scrub:
                     parsed = await self._parse(replica.store, key)
                 except ManifestError as exc:
                     replica.manifests += 1
-                    replica.damaged[key] = _Damaged(_Finding("manifest", f"manifest does not parse: {exc}"))
+                    what = "is not this version's" if "not this version's" in str(exc) else "does not parse"
+                    replica.damaged[key] = _Damaged(_Finding("manifest", f"manifest {what}: {exc}"))
                     continue
-                if parsed is not None:
+                if parsed is None and key in owed:
+                    replica.damaged[key] = _Damaged(
+                        _Finding(
+                            "manifest",
+                            "manifest is missing, but the catalog counts this replica complete"
+                            " for the version",
+                        )
+                    )
+                elif parsed is not None:
                     replica.manifests += 1
                     for digest, chunk in parsed[1].items():
                         replica.chunks.setdefault(digest, chunk)
@@ -246,36 +289,26 @@ class _Scrub:
         done = [0]
         if progress is not None:
             progress(0, total)
-        send, receive = anyio.create_memory_object_stream[tuple[_Replica, ChunkRef]](IO_TASKS)
 
-        async def check(receive: MemoryObjectReceiveStream[tuple[_Replica, ChunkRef]]) -> None:
-            async with receive:
-                async for replica, chunk in receive:
-                    assert chunk.digest is not None
-                    store = replica.store
-                    try:
-                        frame = await fetch_chunk(store, self.gallery, chunk)
-                        await anyio.to_thread.run_sync(decode, frame, chunk, store.name, limiter=self.cpu)
-                    except ChunkMissingError as exc:
-                        replica.bad[chunk.digest] = _Finding("missing", str(exc))
-                    except ChunkCorruptError as exc:
-                        replica.bad[chunk.digest] = _Finding("corrupt", exc.reason)
-                    replica.checked_chunks += 1
-                    replica.checked_bytes += chunk.length
-                    done[0] += chunk.length
-                    if progress is not None:
-                        progress(done[0], total)
+        def checked(position: int, chunk: ChunkRef) -> None:
+            replica = self.replicas[position]
+            replica.checked_chunks += 1
+            replica.checked_bytes += chunk.length
+            done[0] += chunk.length
+            if progress is not None:
+                progress(done[0], total)
 
-        async with task_group() as group:
-            for _ in range(IO_TASKS):
-                group.start_soon(check, receive.clone())
-            receive.close()
-            # Replicas interleaved, so that every store is busy from the start.
-            work = [zip(itertools.repeat(replica), replica.chunks.values()) for replica in self.replicas]
-            async with send:
-                for item in itertools.chain.from_iterable(itertools.zip_longest(*work)):
-                    if item is not None:
-                        await send.send(item)
+        # Replicas interleaved, so that every store is busy from the start.
+        work = [
+            zip(itertools.repeat(position), replica.chunks.values())
+            for position, replica in enumerate(self.replicas)
+        ]
+        items = (
+            item for item in itertools.chain.from_iterable(itertools.zip_longest(*work)) if item is not None
+        )
+        problems = await check_chunks(self.set, items, checked)
+        for (position, digest), problem in problems.items():
+            self.replicas[position].bad[digest] = _Finding(problem.problem, problem.detail)  # type: ignore[arg-type]
 
     async def repair(self, replica: _Replica) -> None:
         """Repair one replica under a shared lease; a failure is recorded, not raised."""
@@ -332,8 +365,7 @@ class _Scrub:
         for source in sources:
             async with self.io:
                 try:
-                    frame = await fetch_chunk(source.store, self.gallery, chunk)
-                    await anyio.to_thread.run_sync(decode, frame, chunk, source.store.name, limiter=self.cpu)
+                    _, frame = await self.set.read_from(self.replicas.index(source), chunk)
                 except BlobrepError as exc:  # missing, corrupt, or that store failed: next one
                     reasons.append(str(exc))
                     continue
@@ -363,13 +395,14 @@ class _Scrub:
             )
             return False
         try:
-            current = await replica.store.get(key)
-            await anyio.to_thread.run_sync(parse_manifest, current, limiter=self.cpu)
+            parsed = await self._parse(replica.store, key)
         except ManifestError:
             await replica.store.put(key, damaged.document)
             return True
-        except NotFoundError:
-            pass
+        owed = self.expected.get(key)
+        if parsed is None and owed is not None and self.replicas.index(replica) < owed.replicas:
+            await replica.store.put(key, damaged.document)
+            return True
         finding.repaired = True
         finding.detail += "; changed since it was read (deleted, or rewritten and parses): left as it is"
         return False

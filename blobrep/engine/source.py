@@ -38,3 +38,13 @@ def open_source(path: Path) -> tuple[int, int]:
     with suppress(OSError):  # advice only
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
     return fd, info.st_size
+
+
+def check_source(path: str | os.PathLike[str]) -> None:
+    """Raise :class:`SourceError` unless ``path`` can be opened for publishing. Blocking.
+
+    A version is recorded only once its source is known to be readable: a typo in a path must
+    not leave a ``Failed`` version holding the name.
+    """
+    fd, _ = open_source(Path(path))
+    os.close(fd)

@@ -19,12 +19,13 @@ import anyio
 from blobrep.core.access import Action
 from blobrep.core.gallery import GalleryImageVersion, ReplicationState
 from blobrep.core.ids import ResourceId
+from blobrep.core.keys import manifest_key
 from blobrep.core.names import BlobName
 from blobrep.core.regions import normalize_region
 from blobrep.core.selection import Policy
 from blobrep.engine.deploy import DeploymentResult, DeploymentSummary, deploy, deploy_many
 from blobrep.engine.publish import ProgressCallback
-from blobrep.engine.scrub import ScrubReport, scrub_region
+from blobrep.engine.scrub import Expected, ScrubReport, scrub_region
 from blobrep.engine.version_read import VersionReader
 from blobrep.errors import UnavailableError
 from blobrep.service.versions import _Versions
@@ -78,7 +79,12 @@ class _Deployments(_Versions):
             self._store(config, number, create=False) for number in range(1, status.completed_replicas + 1)
         ]
         async with VersionReader(
-            stores, version.gallery, BlobName(version.image, version.version), policy=policy, seed=seed
+            stores,
+            version.gallery,
+            BlobName(version.image, version.version),
+            expect=version.blob,
+            policy=policy,
+            seed=seed,
         ) as reader:
             yield reader
 
@@ -138,5 +144,19 @@ class _Deployments(_Versions):
             authorizer.check(Action.WRITE if repair else Action.READ, scope)
             stores = [self._store(region, number, create=False) for number in numbers]
             if stores:
-                reports.append(await scrub_region(stores, name, repair=repair))
+                expected = await self._expected_here(name, region.name)
+                reports.append(await scrub_region(stores, name, expected=expected, repair=repair))
         return reports
+
+    async def _expected_here(self, gallery: str, region: str) -> dict[str, Expected]:
+        """What the catalog says the region holds of ``gallery``: per manifest key, the pin and
+        how many replicas hold it (the versions Completed there)."""
+        expected: dict[str, Expected] = {}
+        for definition in await self._catalog.list_definitions(gallery):
+            for version in await self._catalog.list_versions(gallery, definition.name):
+                status = version.status(region)
+                if version.blob is None or status is None or status.state is not ReplicationState.COMPLETED:
+                    continue
+                key = manifest_key(gallery, BlobName(version.image, version.version))
+                expected[key] = Expected(version.blob, status.completed_replicas)
+        return expected

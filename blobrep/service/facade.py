@@ -12,11 +12,12 @@ from blobrep.service._base import StoreWrapper, bootstrap
 from blobrep.service.deployments import _Deployments
 from blobrep.service.galleries import _Galleries
 from blobrep.service.home import Home
+from blobrep.service.recovery import _Recovery
 from blobrep.service.replication import _Replication
 from blobrep.service.sharing import _Sharing
 
 
-class GalleryService(_Galleries, _Deployments, _Replication, _Sharing):
+class GalleryService(_Galleries, _Deployments, _Replication, _Recovery, _Sharing):
     """Galleries, image definitions, versions, replication, deployments, regions and access, in one home.
 
     Open it with ``async with await GalleryService.open(home) as service:``. Every method is
@@ -33,16 +34,22 @@ class GalleryService(_Galleries, _Deployments, _Replication, _Sharing):
 
     @classmethod
     async def open(cls, home: str | Path, *, wrap_store: StoreWrapper | None = None) -> GalleryService:
-        """Open (creating if needed) the home; ``wrap_store`` wraps every replica store opened."""
+        """Open (creating if needed) the home; ``wrap_store`` wraps every replica store opened.
+
+        Operations left unfinished by processes that died are moved on first (see
+        :mod:`blobrep.service.recovery`).
+        """
         where = Home(Path(home))
         await anyio.to_thread.run_sync(where.ensure)
         catalog = await Catalog.open(where.catalog_path)
         try:
             admin = await bootstrap(catalog)
+            service = cls(where, catalog, admin, wrap_store)
+            await service.recover()
         except BaseException:
             await catalog.close()
             raise
-        return cls(where, catalog, admin, wrap_store)
+        return service
 
     async def close(self) -> None:
         await self._catalog.close()

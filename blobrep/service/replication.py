@@ -14,21 +14,24 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
 from typing import Final
 
 import anyio
 
 from blobrep.core.access import Action
-from blobrep.core.gallery import GalleryImageVersion, RegionStatus, ReplicationState
+from blobrep.core.gallery import GalleryImageVersion, ProvisioningState, RegionStatus, ReplicationState
 from blobrep.core.ids import ResourceId
 from blobrep.core.names import BlobName
+from blobrep.core.operations import OperationKind
 from blobrep.core.regions import normalize_region
 from blobrep.core.version import ImageVersion
 from blobrep.engine.gc import GcReport, gc_gallery
 from blobrep.engine.replicate import RegionOutcome, RegionProgress, RegionTarget, replicate
-from blobrep.errors import BlobrepError, UnavailableError
+from blobrep.errors import BlobrepError, BusyError, UnavailableError
 from blobrep.service._base import _Base
 from blobrep.service.home import RegionConfig
+from blobrep.service.operations import hold_operation
 from blobrep.storage.base import Store
 
 #: Seconds between catalog writes of replication progress.
@@ -116,7 +119,11 @@ class _Replication(_Base):
         retry_failed: bool = False,
         progress: ReplicationProgress | None = None,
     ) -> list[GalleryImageVersion]:
-        """Reconcile every version of a gallery (or of one definition) the caller may write to."""
+        """Reconcile every version of a gallery (or of one definition) the caller may write to.
+
+        One version's trouble never stops the others: a version whose source cannot be read
+        has its waiting regions marked Failed with the reason, and the next version goes on.
+        """
         authorizer = await self._authorizer(caller)
         images = (
             [image]
@@ -128,9 +135,14 @@ class _Replication(_Base):
         for name in images:
             for record in await self._catalog.list_versions(gallery, name):
                 authorizer.check(Action.WRITE, ResourceId.of_version(gallery, name, record.version))
-                if record.blob is None:
-                    continue  # never published: nothing to copy from
-                await self._replicate(record, wanted, retry_failed, progress)
+                if record.blob is None or record.provisioning_state is not ProvisioningState.SUCCEEDED:
+                    continue  # not (or no longer) published: nothing to copy from
+                try:
+                    await self._replicate(record, wanted, retry_failed, progress)
+                except BusyError:
+                    pass  # another live process is replicating it: its regions stay as they are
+                except BlobrepError as exc:
+                    await self._fail_waiting(record, wanted, str(exc))
                 done.append(await self._catalog.get_version(gallery, name, record.version))
         return done
 
@@ -141,19 +153,22 @@ class _Replication(_Base):
         retry_failed: bool,
         progress: ReplicationProgress | None,
     ) -> list[RegionOutcome]:
-        source_status = record.status(record.location)
-        if record.blob is None or source_status is None or source_status.completed_replicas < 1:
+        profile = record.publishing_profile
+        source_target = profile.target(record.location)
+        if record.blob is None or record.provisioning_state is not ProvisioningState.SUCCEEDED:
             version_id = ResourceId.of_version(record.gallery, record.image, record.version)
             raise UnavailableError(
                 f"{version_id} is not published in its source region {record.location} yet;"
                 " nothing can be replicated from it"
             )
         configs = await self._regions()
+        # Every replica the source region should hold: which of them hold the pinned manifest
+        # is for the read path to find out, not for a status that may lag behind.
+        source_count = profile.effective_replica_count(source_target) if source_target is not None else 1
         sources = [
             self._store(configs[record.location], number, create=False)
-            for number in range(1, source_status.completed_replicas + 1)
+            for number in range(1, source_count + 1)
         ]
-        profile = record.publishing_profile
         targets: list[RegionTarget] = []
         for target in profile.target_regions:
             status = record.status(target.name)
@@ -168,29 +183,80 @@ class _Replication(_Base):
                 await self._set_status(record, _failed(target.name, count, str(exc)))
                 continue
             targets.append(RegionTarget(target.name, stores))
-            begun = status or RegionStatus(target.name, target_replicas=count)
-            if begun.state is not ReplicationState.COMPLETED or begun.completed_replicas != count:
-                await self._set_status(
-                    record,
-                    dataclasses.replace(
-                        begun, state=ReplicationState.REPLICATING, target_replicas=count, details=""
-                    ),
-                )
         if not targets:
             return []
+        async with AsyncExitStack() as operations:
+            owned: list[RegionTarget] = []
+            for region_target in targets:
+                try:
+                    await operations.enter_async_context(
+                        hold_operation(
+                            self._catalog,
+                            record.gallery,
+                            record.image,
+                            record.version,
+                            region_target.region,
+                            OperationKind.REPLICATE,
+                        )
+                    )
+                except BusyError:
+                    continue  # another live process replicates this region: left to it
+                owned.append(region_target)
+                await self._begin_region(record, region_target)
+            if not owned:
+                return []
+            return await self._replicate_owned(record, sources, owned, progress)
+
+    async def _replicate_owned(
+        self,
+        record: GalleryImageVersion,
+        sources: list[Store],
+        targets: list[RegionTarget],
+        progress: ReplicationProgress | None,
+    ) -> list[RegionOutcome]:
+        before = {status.region: status for status in record.regions}
         writer = _StatusWriter(self, record, progress)
         async with anyio.create_task_group() as group:
             group.start_soon(writer.run)
             try:
                 outcomes = await replicate(
-                    sources, targets, record.gallery, BlobName(record.image, record.version), progress=writer
+                    sources,
+                    targets,
+                    record.gallery,
+                    BlobName(record.image, record.version),
+                    expect=record.blob,
+                    progress=writer,
                 )
             finally:
                 group.cancel_scope.cancel()
         with anyio.CancelScope(shield=True):
             for outcome in outcomes:
-                await self._set_status(record, _final(outcome))
+                if outcome.deferred is None:
+                    await self._set_status(record, _final(outcome))
+                else:
+                    await self._set_status(record, _deferred(before.get(outcome.region), outcome))
         return outcomes
+
+    async def _begin_region(self, record: GalleryImageVersion, target: RegionTarget) -> None:
+        """Mark a region Replicating as its operation starts, unless it is already whole."""
+        count = len(target.stores)
+        status = record.status(target.region)
+        begun = status or RegionStatus(target.region, target_replicas=count)
+        if begun.state is not ReplicationState.COMPLETED or begun.completed_replicas != count:
+            await self._set_status(
+                record,
+                dataclasses.replace(
+                    begun, state=ReplicationState.REPLICATING, target_replicas=count, details=""
+                ),
+            )
+
+    async def _fail_waiting(self, record: GalleryImageVersion, wanted: set[str] | None, reason: str) -> None:
+        """Mark the regions still waiting for ``record`` Failed with ``reason``; Completed ones stay."""
+        for status in record.regions:
+            if wanted is not None and status.region not in wanted:
+                continue
+            if status.state in (ReplicationState.UNKNOWN, ReplicationState.REPLICATING):
+                await self._set_status(record, _failed(status.region, status.target_replicas, reason))
 
     def _region_stores(self, region: RegionConfig | None, name: str, count: int) -> list[Store]:
         if region is None:
@@ -224,6 +290,16 @@ class _Replication(_Base):
             for number in await anyio.to_thread.run_sync(self._home.replica_numbers, region):
                 stores.append(self._store(region, number, create=False))
         return await gc_gallery(stores, gallery, grace=grace, dry_run=dry_run)
+
+
+def _deferred(before: RegionStatus | None, outcome: RegionOutcome) -> RegionStatus:
+    """The status a region had before a run that had to leave it alone, saying why."""
+    reason = f"deferred: {outcome.deferred}"
+    if before is None:
+        return RegionStatus(outcome.region, target_replicas=outcome.target_replicas, details=reason)
+    if before.state is ReplicationState.COMPLETED:
+        return before  # a busy replica is no evidence that anything is wrong
+    return dataclasses.replace(before, details=reason)
 
 
 def _failed(region: str, count: int, details: str) -> RegionStatus:

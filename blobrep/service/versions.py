@@ -1,12 +1,17 @@
 """Image versions: create (publish the source into its source region), show, resolve ``latest``,
 update the publishing profile, delete.
 
-Creating a version records it first (provisioning ``Creating``, the source region
-``Replicating``), then publishes the source file into every replica of the source region in
-one pass, then records the blob and marks the source region ``Completed``. The other target
-regions start ``Unknown`` ("waiting for replication"); the replicator fills them. If the
-publish fails or is cancelled, the version stays recorded as ``Failed`` with the reason in
-the source region's details, so that ``show`` says what happened.
+Creating a version first checks that the source can be read (a create whose source cannot
+be read records nothing), records it (provisioning ``Creating``, the source region
+``Replicating``) under an operation row naming this process (:mod:`blobrep.service.operations`),
+then publishes the source file into every replica of the source region in one pass, then
+records the blob with its manifest pin and marks the source region ``Completed``. The other
+target regions start ``Unknown`` ("waiting for replication"); the replicator fills them. If
+the publish fails or is cancelled, the version stays recorded as ``Failed`` with the reason in
+the source region's details, so that ``show`` says what happened; if the process is killed,
+recovery marks it ``Failed`` ("interrupted") once the process is known dead. Running the same
+create again on a ``Failed`` version that has no blob redoes it (chunks already written are
+not written twice).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from blobrep.core.gallery import (
 from blobrep.core.ids import LATEST, ResourceId, ResourceKind
 from blobrep.core.latest import latest_error_detail, resolve_latest
 from blobrep.core.names import BlobName
+from blobrep.core.operations import OperationKind
 from blobrep.core.regions import (
     check_known_regions,
     normalize_region,
@@ -48,9 +54,11 @@ from blobrep.core.version import ImageVersion
 from blobrep.engine.gc import gc_gallery
 from blobrep.engine.manifests import delete_manifest
 from blobrep.engine.publish import ProgressCallback, PublishResult, publish
-from blobrep.errors import ImmutableFieldError, InvalidNameError, ResourceNotFoundError
+from blobrep.engine.source import check_source
+from blobrep.errors import ConflictError, ImmutableFieldError, InvalidNameError, ResourceNotFoundError
 from blobrep.service._base import _Base
 from blobrep.service.home import RegionConfig
+from blobrep.service.operations import hold_operation
 
 WAITING = "waiting for replication"
 
@@ -111,12 +119,13 @@ class _Versions(_Base):
         about the operation rather than the version, for callers that report it.
 
         Raises:
-            ConflictError: the version exists.
-            SourceError: the source is missing, unreadable or not a file (the version is then
-                recorded as Failed, with the reason).
+            ConflictError: the version exists (and is not a Failed create to redo).
+            BusyError: another live process is creating or deleting this version.
+            SourceError: the source is missing, unreadable or not a file (nothing is recorded).
         """
         number = ImageVersion.parse(version)
         await self._check(caller, Action.WRITE, ResourceId.of_image(gallery, image))
+        await anyio.to_thread.run_sync(check_source, source)
         home_region = (await self._catalog.get_gallery(gallery)).location
         await self._catalog.get_definition(gallery, image)
         source_region = normalize_region(location) if location is not None else home_region
@@ -157,7 +166,38 @@ class _Versions(_Base):
             provisioning_state=ProvisioningState.CREATING,
             regions=statuses,
         )
-        await self._catalog.create_version(record)
+        redo = await self._record_new_version(record)
+        async with hold_operation(self._catalog, gallery, image, number, "", OperationKind.CREATE):
+            if redo:
+                await self._catalog.reset_version(record, expected=ProvisioningState.FAILED)
+            return await self._publish_version(record, regions, source, chunking, progress, on_published)
+
+    async def _record_new_version(self, record: GalleryImageVersion) -> bool:
+        """Record ``record``; True if instead a Failed create of it is there to redo.
+
+        Raises:
+            ConflictError: the version exists and is not a Failed create without a blob.
+        """
+        try:
+            await self._catalog.create_version(record)
+        except ConflictError:
+            existing = await self._catalog.get_version(record.gallery, record.image, record.version)
+            if existing.provisioning_state is not ProvisioningState.FAILED or existing.blob is not None:
+                raise
+            return True
+        return False
+
+    async def _publish_version(
+        self,
+        record: GalleryImageVersion,
+        regions: Mapping[str, RegionConfig],
+        source: str | os.PathLike[str],
+        chunking: ChunkingSpec | None,
+        progress: ProgressCallback | None,
+        on_published: Callable[[PublishResult], None] | None,
+    ) -> GalleryImageVersion:
+        gallery, image, number = record.gallery, record.image, record.version
+        profile, source_region = record.publishing_profile, record.location
         source_target = profile.target(source_region)
         assert source_target is not None
         count = profile.effective_replica_count(source_target)
@@ -165,7 +205,13 @@ class _Versions(_Base):
         try:
             stores = [self._store(region, replica, create=True) for replica in range(1, count + 1)]
             result = await publish(
-                source, stores, gallery, BlobName(image, number), chunking=chunking, progress=progress
+                source,
+                stores,
+                gallery,
+                BlobName(image, number),
+                chunking=chunking,
+                progress=progress,
+                replace=True,
             )
         except BaseException as exc:
             with anyio.CancelScope(shield=True):
@@ -181,7 +227,7 @@ class _Versions(_Base):
             raise
         if on_published is not None:
             on_published(result)
-        blob = BlobInfo(result.size, result.digest, result.stored_bytes, result.chunks)
+        blob = BlobInfo(result.size, result.digest, result.stored_bytes, result.chunks, result.manifest_pin)
         done = dataclasses.replace(record, provisioning_state=ProvisioningState.SUCCEEDED, blob=blob)
         await self._catalog.update_version(done)
         await self._catalog.set_region_status(
@@ -360,14 +406,22 @@ class _Versions(_Base):
         """
         number = ImageVersion.parse(version)
         await self._check(caller, Action.DELETE, ResourceId.of_version(gallery, image, number))
-        old = await self._catalog.get_version(gallery, image, number)
-        await self._catalog.update_version(
-            dataclasses.replace(old, provisioning_state=ProvisioningState.DELETING)
-        )
+        async with hold_operation(self._catalog, gallery, image, number, "", OperationKind.DELETE):
+            old = await self._catalog.get_version(gallery, image, number)
+            await self._catalog.update_version(
+                dataclasses.replace(old, provisioning_state=ProvisioningState.DELETING)
+            )
+            await self._finish_delete(old)
+
+    async def _finish_delete(self, old: GalleryImageVersion) -> None:
+        """Drop the version's manifest from every replica of every region it had, then its record.
+
+        Idempotent, so recovery can finish a deletion a killed process began.
+        """
         regions = await self._regions()
         for status in old.regions:
             await self._drop_replicas(old, regions.get(status.region), keep=0, collect=False)
-        await self._catalog.delete_version(gallery, image, number)
+        await self._catalog.delete_version(old.gallery, old.image, old.version)
 
     async def _drop_replicas(
         self, version: GalleryImageVersion, region: RegionConfig | None, *, keep: int, collect: bool = True

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from blobrep.core.replication import (
     ReplicaState,
     ReplicationPlan,
-    pick_least_loaded,
     plan_replication,
     progress_percent,
 )
@@ -139,32 +138,6 @@ def test_a_region_with_nothing_to_do_appears_with_zero_bytes() -> None:
 def test_a_replica_listed_twice_is_refused() -> None:
     with pytest.raises(InvalidParameterError, match="replica 2 of region east"):
         plan_replication({}, [ReplicaState("east", 2, False), ReplicaState("east", 2, True)])
-
-
-# --- pick_least_loaded ------------------------------------------------------------------
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.integers(min_value=0, max_value=5), min_size=1, max_size=8), st.integers(0, 1000))
-def test_the_pick_has_the_smallest_load_and_is_the_first_such_from_the_tie_break(
-    loads: list[int], tie_break: int
-) -> None:
-    picked = pick_least_loaded(loads, tie_break)
-
-    assert loads[picked] == min(loads)
-    count = len(loads)
-    before = [(tie_break + step) % count for step in range((picked - tie_break) % count)]
-    assert all(loads[index] > loads[picked] for index in before)
-
-
-def test_equal_loads_are_spread_round_robin_by_the_tie_break() -> None:
-    assert [pick_least_loaded([0, 0, 0], counter) for counter in range(6)] == [0, 1, 2, 0, 1, 2]
-    assert [pick_least_loaded([5, 0, 0], counter) for counter in range(4)] == [1, 1, 2, 1]
-
-
-def test_picking_from_no_replica_is_refused() -> None:
-    with pytest.raises(InvalidParameterError):
-        pick_least_loaded([], 0)
 
 
 @given(st.integers(min_value=0, max_value=10**12), st.integers(min_value=0, max_value=10**12))

@@ -159,10 +159,14 @@ async def test_older_versions_can_live_in_fewer_regions(
 
 
 async def test_an_unpublished_version_cannot_be_replicated(
-    service: GalleryService, definition: str, tmp_path: Path
+    service: GalleryService, definition: str, source: Path
 ) -> None:
-    with pytest.raises(Exception):  # noqa: B017 - the publish error itself is tested elsewhere
-        await service.create_version(ADMIN, GALLERY, definition, "1.0.0", source=tmp_path / "missing.raw")
+    full = [Fault("put", "full", key_contains="/chunks/")]
+    async with await GalleryService.open(
+        service.home, wrap_store=lambda region, number, store: FaultyStore(store, full)
+    ) as failing:
+        with pytest.raises(Exception):  # noqa: B017 - the publish error itself is tested elsewhere
+            await failing.create_version(ADMIN, GALLERY, definition, "1.0.0", source=source)
     with pytest.raises(UnavailableError, match="not published"):
         await service.replicate_version(ADMIN, GALLERY, definition, "1.0.0")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,10 @@ from blobrep.errors import (
     InvalidRegionError,
     InvalidVersionError,
     SourceError,
+    StorageFullError,
 )
 from blobrep.service import BlobService, GalleryService, LocalStore, VersionOptions
+from blobrep.storage.faulty import Fault, FaultyStore
 from tests.service.conftest import ADMIN, GALLERY, IMAGE
 
 
@@ -137,19 +140,49 @@ async def test_an_existing_version_is_a_conflict(
         await service.create_version(ADMIN, GALLERY, definition, "1.0.0", source=source)
 
 
-async def test_a_missing_source_leaves_a_failed_version_that_says_why(
-    service: GalleryService, definition: str, tmp_path: Path
+@pytest.mark.parametrize("kind", ["missing", "directory", "fifo", "dangling link", "device"])
+async def test_a_source_that_cannot_be_read_records_nothing(
+    service: GalleryService, definition: str, tmp_path: Path, source: Path, kind: str
 ) -> None:
-    with pytest.raises(SourceError):
-        await service.create_version(ADMIN, GALLERY, definition, "1.0.0", source=tmp_path / "nope.raw")
+    bad = tmp_path / "nope.raw"
+    if kind == "directory":
+        bad.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(bad)
+    elif kind == "dangling link":
+        bad.symlink_to(tmp_path / "gone.raw")
+    elif kind == "device":
+        bad = Path("/dev/null")
+    with pytest.raises(SourceError, match=str(bad.name)):
+        await service.create_version(ADMIN, GALLERY, definition, "1.0.0", source=bad)
+    # Nothing holds the name: the same create with a good source just works.
+    assert await service.list_versions(ADMIN, GALLERY, definition) == []
+    created = await service.create_version(ADMIN, GALLERY, definition, "1.0.0", source=source)
+    assert created.provisioning_state is ProvisioningState.SUCCEEDED
+
+
+async def test_a_failed_publish_leaves_a_failed_version_that_says_why_and_can_be_redone(
+    service: GalleryService, definition: str, source: Path
+) -> None:
+    full = [Fault("put", "full", key_contains="/chunks/")]
+    async with await GalleryService.open(
+        service.home, wrap_store=lambda region, number, store: FaultyStore(store, full)
+    ) as failing:
+        with pytest.raises(StorageFullError):
+            await failing.create_version(ADMIN, GALLERY, definition, "1.0.0", source=source)
     version = await service.show_version(ADMIN, GALLERY, definition, "1.0.0")
     assert version.provisioning_state is ProvisioningState.FAILED
     status = version.status("westcentralus")
     assert status is not None and status.state is ReplicationState.FAILED
-    assert "nope.raw" in status.details
+    assert "out of space" in status.details
     assert version.aggregated_state is AggregatedState.FAILED
-    await service.delete_version(ADMIN, GALLERY, definition, "1.0.0")
-    assert await service.list_versions(ADMIN, GALLERY, definition) == []
+    redone = await service.create_version(ADMIN, GALLERY, definition, "1.0.0", source=source)
+    assert redone.provisioning_state is ProvisioningState.SUCCEEDED
+    assert redone.blob is not None and redone.blob.manifest is not None
+    again = redone.status("westcentralus")
+    assert again is not None and again.state is ReplicationState.COMPLETED
+    with pytest.raises(ConflictError, match="already exists"):
+        await service.create_version(ADMIN, GALLERY, definition, "1.0.0", source=source)
 
 
 async def test_versions_list_in_numeric_order(service: GalleryService, definition: str, source: Path) -> None:

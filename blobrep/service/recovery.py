@@ -1,0 +1,126 @@
+"""Crash recovery: moving on the versions whose operation's process died.
+
+A process killed with SIGKILL (or a host that lost power) leaves the catalog where it was: a
+version ``Creating`` or ``Deleting``, a region ``Replicating``. Each such state has an
+operation row naming its owner (:mod:`blobrep.service.operations`); recovery looks at every
+unfinished version and, where the owner is known dead (or there is no row at all: nobody
+runs it), moves the state on:
+
+* ``Creating``: the create was interrupted. The version becomes ``Failed`` with the source
+  region's details saying so; running the same ``image-version create`` again redoes it,
+  reusing every chunk the interrupted run wrote.
+* ``Deleting``: the deletion is finished (manifests dropped from every region, then the record).
+* ``Updating``: the profile was written before the replicas were touched; the version is
+  ``Succeeded`` again and ``replicate`` brings the regions to the profile.
+* a region ``Replicating``: its details say it was interrupted and the next ``replicate``
+  resumes it, copying only what is missing.
+
+A live operation in another process is left alone, whatever its age. Recovery takes each
+version's operation row itself (a compare-and-swap) before acting, so two processes
+recovering at once never both act on one version. ``replicate``, ``fsck`` and opening the
+service run it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from blobrep.core.gallery import GalleryImageVersion, ProvisioningState, ReplicationState
+from blobrep.core.holders import Liveness
+from blobrep.core.ids import ResourceId
+from blobrep.core.operations import Operation, OperationKind
+from blobrep.errors import BusyError, ResourceNotFoundError
+from blobrep.service.operations import hold_operation, judge
+from blobrep.service.versions import _Versions
+
+INTERRUPTED = "interrupted"
+
+_KIND = {
+    ProvisioningState.CREATING: OperationKind.CREATE,
+    ProvisioningState.DELETING: OperationKind.DELETE,
+    ProvisioningState.UPDATING: OperationKind.UPDATE,
+}
+
+
+class _Recovery(_Versions):
+    async def recover(self) -> list[str]:
+        """Move on every operation whose process died; return what was done, in words."""
+        done: list[str] = []
+        unfinished = await self._catalog.unfinished_versions()
+        if not unfinished:
+            return done
+        operations = await self._catalog.list_operations()
+        for version in unfinished:
+            rows = {
+                op.region: op
+                for op in operations
+                if (op.gallery, op.image, op.version) == (version.gallery, version.image, version.version)
+            }
+            try:
+                done += await self._recover_version(version, rows)
+            except (BusyError, ResourceNotFoundError):
+                continue  # someone else recovered or finished it meanwhile
+        return done
+
+    async def _recover_version(self, version: GalleryImageVersion, rows: dict[str, Operation]) -> list[str]:
+        kind = _KIND.get(version.provisioning_state)
+        provisioning = rows.get("")
+        if kind is not None:
+            if provisioning is not None and await judge(provisioning) is Liveness.ALIVE:
+                return []  # its own operation is running: regions included
+            return [await self._recover_provisioning(version, kind, provisioning)]
+        done = []
+        for status in version.regions:
+            if status.state is not ReplicationState.REPLICATING:
+                continue
+            row = rows.get(status.region)
+            if row is not None and await judge(row) is Liveness.ALIVE:
+                continue
+            who = "its process" if row is None else row.describe()
+            async with hold_operation(
+                self._catalog,
+                version.gallery,
+                version.image,
+                version.version,
+                status.region,
+                OperationKind.REPLICATE,
+            ):
+                details = f"{INTERRUPTED}: {who} stopped; the next replicate resumes it"
+                await self._catalog.set_region_status(
+                    version.gallery,
+                    version.image,
+                    version.version,
+                    dataclasses.replace(status, details=details),
+                )
+            done.append(f"{_id(version)}: replication in {status.region} was {INTERRUPTED}; it resumes")
+        return done
+
+    async def _recover_provisioning(
+        self, version: GalleryImageVersion, kind: OperationKind, row: Operation | None
+    ) -> str:
+        who = "its process" if row is None else row.describe()
+        gallery, image, number = version.gallery, version.image, version.version
+        async with hold_operation(self._catalog, gallery, image, number, "", kind):
+            if kind is OperationKind.DELETE:
+                await self._finish_delete(version)
+                return f"{_id(version)}: an {INTERRUPTED} deletion was finished"
+            if kind is OperationKind.UPDATE:
+                await self._catalog.update_version(
+                    dataclasses.replace(version, provisioning_state=ProvisioningState.SUCCEEDED)
+                )
+                return f"{_id(version)}: an {INTERRUPTED} update was settled; replicate applies it"
+            reason = f"{INTERRUPTED}: {who} died while publishing; run the same create again to redo it"
+            for status in version.regions:
+                if status.state is ReplicationState.REPLICATING:
+                    failed = dataclasses.replace(
+                        status, state=ReplicationState.FAILED, progress=0, details=reason
+                    )
+                    await self._catalog.set_region_status(gallery, image, number, failed)
+            await self._catalog.update_version(
+                dataclasses.replace(version, provisioning_state=ProvisioningState.FAILED)
+            )
+            return f"{_id(version)}: an {INTERRUPTED} create is now Failed"
+
+
+def _id(version: GalleryImageVersion) -> ResourceId:
+    return ResourceId.of_version(version.gallery, version.image, version.version)
