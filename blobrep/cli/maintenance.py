@@ -1,4 +1,5 @@
-"""``blobrep replicate`` and ``blobrep gc``: the reconcile loop and garbage collection, on demand.
+"""``blobrep replicate``, ``blobrep gc`` and ``blobrep fsck``: the reconcile loop, garbage
+collection, and the catalog checked against the stores, on demand.
 
 ``replicate`` is what the coming daemon will run in the background: it brings every version
 in scope to its target regions and replica counts, copying only what is missing, so running it
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from typing import Any
 
 from blobrep.cli._common import call, emit, gallery_option
@@ -42,6 +44,25 @@ def register(commands: Any) -> None:
     )
     gc.add_argument("--dry-run", action="store_true", help="report what would be deleted, delete nothing")
     gc.set_defaults(handler=_gc)
+
+    fsck = commands.add_parser(
+        "fsck", help="check every replica against the catalog; --repair fixes what it can"
+    )
+    fsck.add_argument("--gallery-name", "-r", dest="gallery", default=None, help="only this gallery")
+    fsck.add_argument("--location", "-l", default=None, help="only this region")
+    fsck.add_argument(
+        "--repair",
+        action="store_true",
+        help="repair from good copies (this or another region), delete manifests the catalog does not"
+        " know, remove old temporaries, and mark what cannot be repaired Failed",
+    )
+    fsck.add_argument(
+        "--grace",
+        type=_duration,
+        default=3600.0,
+        help="temporary files younger than this may belong to a running write (default 1h)",
+    )
+    fsck.set_defaults(handler=_fsck)
 
 
 def _duration(text: str) -> float:
@@ -116,3 +137,37 @@ def _gc(args: argparse.Namespace) -> int:
     ]
     emit(args, documents, rows)
     return 1 if any(report.error for report in reports) else 0
+
+
+def _fsck(args: argparse.Namespace) -> int:
+    report = call(
+        args,
+        lambda service, caller: service.fsck(
+            caller, gallery=args.gallery, location=args.location, repair=args.repair, grace=args.grace
+        ),
+    )
+    rows = [
+        {
+            "kind": problem.kind,
+            "gallery": problem.gallery,
+            "replica": problem.replica or problem.region,
+            "what": problem.what,
+            "repaired": problem.repaired,
+            "detail": problem.detail,
+        }
+        for problem in report.problems
+    ]
+    checked = (
+        f"{len(report.galleries)} galleries, {len(report.regions)} regions,"
+        f" {report.versions_checked} versions, {report.chunks_checked} chunk copies checked"
+    )
+    emit(args, dataclasses.asdict(report) | {"ok": report.ok}, rows or [{"result": f"{checked}: no problem"}])
+    for marked in report.marked_failed:
+        sys.stderr.write(f"blobrep: {marked} is now Failed: no good copy of its data is left anywhere\n")
+    left = [problem for problem in report.problems if not problem.repaired]
+    if left:
+        sys.stderr.write(f"blobrep: error: {len(left)} problem(s) left ({checked})\n")
+        return 1
+    if report.problems:
+        sys.stderr.write(f"{len(report.problems)} problem(s) repaired ({checked})\n")
+    return 0

@@ -70,7 +70,7 @@ async def read_manifest_document(store: Store, gallery: str, blob: BlobName, lim
             f"no blob {gallery}/{blob} in {store.name} (no manifest at {key})"
         ) from None
     except DamagedObjectError as exc:
-        raise ManifestError(f"{key} in {store.name} is damaged: {exc}") from None
+        raise ManifestError(f"damaged manifest: {exc}") from None
     if len(document) > limit:
         raise ManifestError(
             f"{key} in {store.name} is larger than the {limit} bytes a manifest of this blob can take;"

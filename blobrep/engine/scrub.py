@@ -106,6 +106,9 @@ class ScrubReport:
     repaired: int
     unrepairable: int
     """Problems a repair run left as they were (the detail says why); 0 without repair."""
+    damaged_blobs: tuple[str, ...] = ()
+    """Manifest keys of the blobs some replica still cannot serve whole: its manifest is still
+    bad there, or a chunk it names is (sorted)."""
 
     @property
     def ok(self) -> bool:
@@ -138,6 +141,8 @@ class _Replica:
     damaged: dict[str, _Damaged] = field(default_factory=dict)
     chunks: dict[str, ChunkRef] = field(default_factory=dict)
     """Distinct chunks to check: digest -> the first manifest entry seen that names it."""
+    named: dict[str, frozenset[str]] = field(default_factory=dict)
+    """Manifest key -> the digests that manifest (or its stand-in) names."""
     bad: dict[str, _Finding] = field(default_factory=dict)
     checked_chunks: int = 0
     checked_bytes: int = 0
@@ -153,6 +158,7 @@ async def scrub_region(
     gallery: str,
     *,
     expected: Mapping[str, Expected] | None = None,
+    donors: Sequence[Store] = (),
     repair: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> ScrubReport:
@@ -163,6 +169,8 @@ async def scrub_region(
         gallery: the gallery to scrub.
         expected: per manifest key, what the catalog recorded of that version here; without
             it (no catalog) manifests are only checked to be well formed and to agree.
+        donors: replicas of other regions, read (never written or checked) for a good copy of
+            a chunk or a pinned manifest that no replica of this region holds.
         repair: fix what is found from healthy copies in the other replicas.
         progress: called on the event loop with (plain bytes checked, bytes to check).
 
@@ -175,8 +183,8 @@ async def scrub_region(
     validate_gallery_name(gallery)
     if not replicas:
         raise InvalidParameterError("scrub needs at least one replica to check")
-    scrub = _Scrub(gallery, [_Replica(store) for store in replicas], expected or {})
-    async with scrub.set:
+    scrub = _Scrub(gallery, [_Replica(store) for store in replicas], expected or {}, donors)
+    async with scrub.set, scrub.donors:
         async with task_group() as group:
             for position, replica in enumerate(scrub.replicas):
                 group.start_soon(scrub.read_manifests, position, replica)
@@ -191,11 +199,18 @@ async def scrub_region(
 
 
 class _Scrub:
-    def __init__(self, gallery: str, replicas: list[_Replica], expected: Mapping[str, Expected]) -> None:
+    def __init__(
+        self,
+        gallery: str,
+        replicas: list[_Replica],
+        expected: Mapping[str, Expected],
+        donors: Sequence[Store],
+    ) -> None:
         self.gallery = gallery
         self.replicas = replicas
         self.expected = expected
         self.set = ReplicaSet([replica.store for replica in replicas], gallery)
+        self.donors = _Donors(donors, gallery)
         self.io = anyio.CapacityLimiter(IO_TASKS)
         self.cpu = anyio.CapacityLimiter(CPU_THREADS)
 
@@ -220,7 +235,12 @@ class _Scrub:
             except DamagedObjectError as exc:
                 raise ManifestError(str(exc)) from None
             if len(document) > limit:
-                raise ManifestError(f"it is larger than the {limit} bytes this version's manifest takes")
+                raise ManifestError(
+                    f"it is larger than the {limit} bytes this version's manifest takes:"
+                    " it is not this version's manifest"
+                    if expect is not None
+                    else f"it is larger than the {limit} bytes a manifest may take"
+                )
             manifest = await anyio.to_thread.run_sync(
                 check_manifest, document, expect, f"{key} in {store.name}", limiter=self.cpu
             )
@@ -239,7 +259,7 @@ class _Scrub:
                     parsed = await self._parse(replica.store, key)
                 except ManifestError as exc:
                     replica.manifests += 1
-                    what = "is not this version's" if "not this version's" in str(exc) else "does not parse"
+                    what = "is damaged" if "not this version's" in str(exc) else "does not parse"
                     replica.damaged[key] = _Damaged(_Finding("manifest", f"manifest {what}: {exc}"))
                     continue
                 if parsed is None and key in owed:
@@ -252,6 +272,7 @@ class _Scrub:
                     )
                 elif parsed is not None:
                     replica.manifests += 1
+                    replica.named[key] = frozenset(parsed[1])
                     for digest, chunk in parsed[1].items():
                         replica.chunks.setdefault(digest, chunk)
 
@@ -271,6 +292,16 @@ class _Scrub:
                         parsed = None  # damaged since it was read: no stand-in from there
                     if parsed is not None:
                         found.setdefault(parsed[0], (other.store.name, parsed[1]))
+                wanted = self.expected.get(key)
+                if not found and wanted is not None and wanted.expect.manifest is not None:
+                    for donor in self.donors.stores:  # pinned: any donor's copy that matches is it
+                        try:
+                            parsed = await self._parse(donor, key)
+                        except BlobrepError:
+                            continue
+                        if parsed is not None:
+                            found[parsed[0]] = (donor.name, parsed[1])
+                            break
                 if len(found) != 1:
                     names = ", ".join(source for source, _ in found.values())
                     damaged.why_not = (
@@ -281,6 +312,7 @@ class _Scrub:
                     continue
                 damaged.document, (damaged.source, chunks) = next(iter(found.items()))
                 damaged.digests = frozenset(chunks)
+                replica.named[key] = damaged.digests
                 for digest, chunk in chunks.items():
                     replica.chunks.setdefault(digest, chunk)
 
@@ -372,9 +404,17 @@ class _Scrub:
                 await replica.store.put(chunk_key(self.gallery, digest), frame)
             fixed.append((finding, source.store.name))
             return
+        async with self.io:
+            donated = await self.donors.frame(chunk)
+            if donated is not None:
+                await replica.store.put(chunk_key(self.gallery, digest), donated[0])
+                fixed.append((finding, donated[1]))
+                return
+        elsewhere = " or of the other regions" if self.donors.stores else ""
         finding.detail += (
-            f"; not repaired: no healthy copy in any replica of the region ({'; '.join(reasons) or 'none'});"
-            " replicate the blob again from its source region to restore it"
+            f"; not repaired: no healthy copy in any replica of the region{elsewhere}"
+            f" ({'; '.join(reasons) or 'none'}); replicate the blob again from its source region"
+            " to restore it"
         )
 
     async def _repair_manifest(self, replica: _Replica, key: str, damaged: _Damaged) -> bool:
@@ -417,4 +457,38 @@ class _Scrub:
             summaries.append(ReplicaSummary(name, *summary))
         repaired = sum(problem.repaired for problem in problems)
         unrepairable = len(problems) - repaired if repair else 0
-        return ScrubReport(self.gallery, tuple(summaries), tuple(problems), repaired, unrepairable)
+        damaged: set[str] = set()
+        for replica in self.replicas:
+            damaged.update(key for key, one in replica.damaged.items() if not one.finding.repaired)
+            still_bad = {digest for digest, one in replica.bad.items() if not one.repaired}
+            damaged.update(key for key, digests in replica.named.items() if digests & still_bad)
+        return ScrubReport(
+            self.gallery, tuple(summaries), tuple(problems), repaired, unrepairable, tuple(sorted(damaged))
+        )
+
+
+class _Donors:
+    """Replicas of other regions, as a last resort for a good copy (an empty set reads nothing)."""
+
+    def __init__(self, stores: Sequence[Store], gallery: str) -> None:
+        self.stores = tuple(stores)
+        self._set = ReplicaSet(stores, gallery) if stores else None
+
+    async def __aenter__(self) -> _Donors:
+        if self._set is not None:
+            await self._set.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._set is not None:
+            await self._set.__aexit__(None, None, None)
+
+    async def frame(self, chunk: ChunkRef) -> tuple[bytes, str] | None:
+        """A verified frame of ``chunk`` and the donor it came from, or None if none has one."""
+        if self._set is None:
+            return None
+        try:
+            served = await self._set.read(chunk)
+        except BlobrepError:
+            return None
+        return served.frame, self._set.names[served.index]

@@ -21,6 +21,7 @@ from blobrep.engine.version_read import ReaderStatistics, VersionReader
 from blobrep.service._base import StoreWrapper
 from blobrep.service.blobs import BlobService
 from blobrep.service.facade import GalleryService
+from blobrep.service.fsck import FsckProblem, FsckReport
 from blobrep.service.galleries import DefinitionFields, RegionInfo
 from blobrep.service.versions import VersionOptions
 from blobrep.storage.base import Store
@@ -34,6 +35,8 @@ __all__ = [
     "DefinitionFields",
     "DeploymentResult",
     "DeploymentSummary",
+    "FsckProblem",
+    "FsckReport",
     "GalleryService",
     "LocalStore",
     "Policy",

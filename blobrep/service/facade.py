@@ -10,14 +10,14 @@ import anyio.to_thread
 from blobrep.catalog import Catalog
 from blobrep.service._base import StoreWrapper, bootstrap
 from blobrep.service.deployments import _Deployments
+from blobrep.service.fsck import _Fsck
 from blobrep.service.galleries import _Galleries
 from blobrep.service.home import Home
-from blobrep.service.recovery import _Recovery
 from blobrep.service.replication import _Replication
 from blobrep.service.sharing import _Sharing
 
 
-class GalleryService(_Galleries, _Deployments, _Replication, _Recovery, _Sharing):
+class GalleryService(_Galleries, _Deployments, _Replication, _Fsck, _Sharing):
     """Galleries, image definitions, versions, replication, deployments, regions and access, in one home.
 
     Open it with ``async with await GalleryService.open(home) as service:``. Every method is
@@ -45,7 +45,7 @@ class GalleryService(_Galleries, _Deployments, _Replication, _Recovery, _Sharing
         try:
             admin = await bootstrap(catalog)
             service = cls(where, catalog, admin, wrap_store)
-            await service.recover()
+            service._recovered = tuple(await service.recover())
         except BaseException:
             await catalog.close()
             raise

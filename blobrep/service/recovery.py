@@ -43,6 +43,9 @@ _KIND = {
 
 
 class _Recovery(_Versions):
+    _recovered: tuple[str, ...] = ()
+    """What recovery did when the service was opened, until ``fsck`` reports it."""
+
     async def recover(self) -> list[str]:
         """Move on every operation whose process died; return what was done, in words."""
         done: list[str] = []
