@@ -74,6 +74,9 @@ WRITES_PER_COPY: Final = 2
 SURVEY_BATCH: Final = 4096
 #: Seconds between two progress reports of one region.
 PROGRESS_INTERVAL: Final = 0.25
+#: Seconds a replication waits for a replica leased by garbage collection before deferring
+#: that region to the next run: a reconcile pass has other regions to serve meanwhile.
+LEASE_WAIT: Final = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +260,11 @@ class _Replication:
                 try:
                     await leases.enter_async_context(
                         hold_lease(
-                            replica.store, self.gallery, exclusive=False, holder=f"replication of {self.blob}"
+                            replica.store,
+                            self.gallery,
+                            exclusive=False,
+                            holder=f"replication of {self.blob}",
+                            wait=LEASE_WAIT,
                         )
                     )
                 except BusyError as exc:
