@@ -18,28 +18,9 @@ manifest; what it alone used stays until this mark-and-sweep removes it, one rep
    while we hold ours, so even with ``grace=0`` a fresh temporary may be a put in progress;
 5. remove leases whose holders died or stopped refreshing (stale), and ``sync()`` the replica.
 
-A full replica. Taking the lease is a write, so a replica with no space left would refuse the
-one operation that can free space. When the put of its lease fails with
-:class:`StorageFullError`, garbage collection makes room first, without a lease:
-
-* it reads the gallery's leases; if any is live, it gives up with :class:`BusyError`: that
-  writer may depend on unreferenced chunks, and only the lease protocol protects them;
-* otherwise no writer can be working, and none can start while the replica stays full: a
-  writer's first act is the put of its own lease, which fails like ours. (A writer that was
-  leased before the disk filled cannot refresh its lease either; it shows as live until it
-  has stopped itself, see :mod:`blobrep.engine.leases`.)
-* so it removes old temporaries (garbage by any account) and tries its lease again; then it
-  deletes unreferenced chunks older than ``grace`` one at a time, oldest first, trying its
-  lease again after each. A writer can lease only once space is free, so a chunk deleted
-  before that is already gone when the writer looks for it; the leases are read again before
-  each further deletion, so a writer that got in first stops them (:class:`BusyError`).
-  Deleting one at a time frees no more than the lease needs; the rest of the collection then
-  runs as usual, under the lease.
-
-Without a write there is no reading of the store's clock, so while making room "now" is the
-newest modification time seen (leases, unreferenced chunks): never later than the store's
-real time, so a lease or a chunk can only look younger than it is, and every misjudgement
-keeps rather than deletes. A dry run deletes nothing, so it cannot make room for its lease.
+The mark (step 2) is shared with making room (:mod:`blobrep.engine.gc_mark`). A full replica
+cannot take the lease, since that is a write: :mod:`blobrep.engine.gc_room` says how room is
+made for it first, without a lease, and why that is safe.
 """
 
 from __future__ import annotations
@@ -47,31 +28,21 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 import anyio
-import anyio.to_thread
 
-from blobrep.core.keys import MANIFEST_FILENAME, chunk_key, chunks_prefix, is_digest
-from blobrep.core.manifest import parse_manifest
 from blobrep.core.names import validate_gallery_name
-from blobrep.engine._concurrency import CPU_THREADS, IO_TASKS, task_group
-from blobrep.engine.leases import Lease, LeaseInfo, hold_lease, list_leases
-from blobrep.errors import (
-    BlobrepError,
-    BusyError,
-    InvalidParameterError,
-    ManifestError,
-    NotFoundError,
-    StorageFullError,
-)
+from blobrep.engine._concurrency import IO_TASKS, task_group
+from blobrep.engine.gc_mark import SWEEP_BATCH, chunk_keys, mark_manifests, stat_unreferenced
+from blobrep.engine.gc_room import Room, take_lease
+from blobrep.engine.leases import Lease, list_leases
+from blobrep.errors import BlobrepError, InvalidParameterError
 from blobrep.storage.base import ObjectInfo, Store
 
 #: Replicas collected at once by :func:`gc_gallery`.
 GC_REPLICAS: Final = 4
-#: Chunk keys looked up (``stat_many``) per round trip while sweeping.
-_SWEEP_BATCH: Final = 1000
 #: Temporaries younger than this are never removed, whatever the grace (seconds).
 _TEMPORARY_MIN_AGE: Final = 60.0
 
@@ -150,13 +121,14 @@ async def collect_garbage(
     """
     validate_gallery_name(gallery)
     _check_grace(grace)
-    room = _Room(store, gallery, grace)
+    temporary_age = max(grace, _TEMPORARY_MIN_AGE)
+    room = Room(store, gallery, grace, temporary_age)
     async with AsyncExitStack() as stack:
-        lease = await _take_lease(stack, room, dry_run)
-        manifests, referenced = await _mark(store, gallery)
+        lease = await take_lease(stack, room, dry_run)
+        manifests, referenced = await mark_manifests(store, gallery)
         sweep = await _sweep(store, gallery, referenced, lease.acquired - grace, dry_run, progress)
         temporaries = await store.sweep_temporaries(
-            f"galleries/{gallery}/", older_than=max(grace, _TEMPORARY_MIN_AGE), dry_run=dry_run
+            f"galleries/{gallery}/", older_than=temporary_age, dry_run=dry_run
         )
         removed = await _remove_stale_leases(store, lease, dry_run)
         if not dry_run:
@@ -232,43 +204,6 @@ async def gc_gallery(
     return reports
 
 
-async def _mark(store: Store, gallery: str) -> tuple[int, set[str]]:
-    """(manifests read, digests they name) for every manifest of ``gallery`` in ``store``.
-
-    Raises:
-        ManifestError: a manifest does not parse.
-    """
-    prefix = f"galleries/{gallery}/images/"
-    keys = [key async for key in store.list(prefix) if key.endswith(f"/{MANIFEST_FILENAME}")]
-    referenced: set[str] = set()
-    read = 0
-    io = anyio.CapacityLimiter(IO_TASKS)
-    cpu = anyio.CapacityLimiter(CPU_THREADS)
-
-    async def mark(key: str) -> None:
-        nonlocal read
-        async with io:
-            try:
-                document = await store.get(key)
-            except NotFoundError:
-                return  # deleted since the listing: its chunks are garbage now
-        try:
-            manifest = await anyio.to_thread.run_sync(parse_manifest, document, limiter=cpu)
-        except ManifestError as exc:
-            raise ManifestError(
-                f"garbage collection of gallery {gallery!r} in {store.name} stopped before deleting"
-                f" anything: manifest {key} does not parse ({exc}), so the chunks it names are"
-                " unknown; repair or delete that manifest, then collect again"
-            ) from exc
-        referenced.update(manifest.stored_digests())
-        read += 1
-
-    async with task_group() as group:
-        for key in keys:
-            group.start_soon(mark, key)
-    return read, referenced
-
-
 @dataclass(slots=True)
 class _Sweep:
     seen: int = 0
@@ -276,25 +211,6 @@ class _Sweep:
     deleted: int = 0
     deleted_bytes: int = 0
     young: int = 0
-
-
-def _digest_of(gallery: str, key: str) -> str | None:
-    """The digest a chunk key names; None for anything else under the chunks prefix."""
-    digest = key.rpartition("/")[2]
-    return digest if is_digest(digest) and chunk_key(gallery, digest) == key else None
-
-
-async def _chunk_keys(store: Store, gallery: str) -> list[str]:
-    """Every chunk key of ``gallery`` in ``store`` (nothing else under the chunks prefix)."""
-    return [key async for key in store.list(chunks_prefix(gallery)) if _digest_of(gallery, key) is not None]
-
-
-async def _stat_unreferenced(
-    store: Store, gallery: str, batch: list[str], referenced: set[str]
-) -> list[ObjectInfo | None]:
-    """``stat`` of the chunks of ``batch`` that no manifest names (None: deleted meanwhile)."""
-    unreferenced = [key for key in batch if _digest_of(gallery, key) not in referenced]
-    return await store.stat_many(unreferenced) if unreferenced else []
 
 
 async def _sweep(
@@ -310,7 +226,7 @@ async def _sweep(
     "At" counts as old: file times tick coarsely, and with ``grace=0`` a chunk stamped in the
     same tick as our lease was still written before it (no writer can hold a lease now).
     """
-    keys = await _chunk_keys(store, gallery)
+    keys = await chunk_keys(store, gallery)
     result = _Sweep(seen=len(keys))
     limiter = anyio.CapacityLimiter(IO_TASKS)
 
@@ -320,9 +236,9 @@ async def _sweep(
                 result.deleted += 1
                 result.deleted_bytes += info.size
 
-    for start in range(0, len(keys), _SWEEP_BATCH):
-        batch = keys[start : start + _SWEEP_BATCH]
-        unreferenced = await _stat_unreferenced(store, gallery, batch, referenced)
+    for start in range(0, len(keys), SWEEP_BATCH):
+        batch = keys[start : start + SWEEP_BATCH]
+        unreferenced = await stat_unreferenced(store, gallery, batch, referenced)
         result.referenced += len(batch) - len(unreferenced)
         old: list[ObjectInfo] = []
         for info in unreferenced:
@@ -360,112 +276,3 @@ async def _remove_stale_leases(store: Store, lease: Lease, dry_run: bool) -> int
         if await store.delete(found.key):
             removed += 1
     return removed
-
-
-# --- a full replica (see the module docstring) ------------------------------------------
-
-
-async def _take_lease(stack: AsyncExitStack, room: _Room, dry_run: bool) -> Lease:
-    """Our exclusive lease, held until ``stack`` closes; on a full replica, taken once
-    ``room`` has made just enough space for it.
-
-    Raises:
-        BusyError: a live lease is held (before or while making room).
-        StorageFullError: no room could be made (or this is a dry run).
-    """
-    store, gallery = room.store, room.gallery
-    while True:
-        try:
-            return await stack.enter_async_context(
-                hold_lease(
-                    store,
-                    gallery,
-                    exclusive=True,
-                    holder=f"garbage collection of {gallery}",
-                    wait=0,
-                    remove_dead=not dry_run,
-                )
-            )
-        except StorageFullError as full:
-            if dry_run:
-                raise StorageFullError(
-                    f"replica {store.name} is full: a dry run deletes nothing, so garbage collection"
-                    f" of gallery {gallery!r} cannot make room for its lease; collect without a dry"
-                    f" run to free space ({full})"
-                ) from full
-            await room.make()
-
-
-@dataclass(slots=True)
-class _Room:
-    """Space made without a lease on a full replica: what was deleted, and what may be next."""
-
-    store: Store
-    gallery: str
-    grace: float
-    temporaries: list[ObjectInfo] = field(default_factory=list)
-    chunks: list[ObjectInfo] = field(default_factory=list)
-    """Chunks deleted to make room."""
-    candidates: list[ObjectInfo] | None = None
-    """Unreferenced chunks older than the grace, newest first (so ``pop`` gives the oldest)."""
-    young: int = 0
-    newest: float = -math.inf
-    """The newest store time seen: a lower bound of the store's clock."""
-    swept: bool = False
-
-    async def make(self) -> None:
-        """Free a little space: old temporaries the first time, then one old unreferenced chunk.
-
-        Raises:
-            BusyError: a live lease is held: a writer may depend on unreferenced chunks.
-            StorageFullError: nothing is left that may be deleted.
-            ManifestError: a manifest does not parse (nothing was deleted).
-        """
-        leases = await list_leases(self.store, self.gallery)
-        if self.candidates is None:
-            await self._plan(leases)
-        now = max([self.newest, *(lease.modified for lease in leases)])
-        live = [lease for lease in leases if lease.live_at(now)]
-        if live:
-            raise BusyError(self._busy(live))
-        if not self.swept:
-            self.swept = True
-            self.temporaries = await self.store.sweep_temporaries(
-                f"galleries/{self.gallery}/", older_than=max(self.grace, _TEMPORARY_MIN_AGE)
-            )
-            if self.temporaries:
-                return
-        if not self.candidates:
-            raise StorageFullError(
-                f"replica {self.store.name} is full and garbage collection of gallery"
-                f" {self.gallery!r} found nothing it may delete to make room for its lease"
-                f" ({self.young} unreferenced chunks are younger than the grace of {self.grace:g}s);"
-                " free space in the replica another way, then collect again"
-            )
-        chunk = self.candidates.pop()
-        if await self.store.delete(chunk.key):
-            self.chunks.append(chunk)
-
-    async def _plan(self, leases: list[LeaseInfo]) -> None:
-        """Mark (read-only) and find the unreferenced chunks old enough to delete."""
-        _, referenced = await _mark(self.store, self.gallery)
-        keys = await _chunk_keys(self.store, self.gallery)
-        unreferenced: list[ObjectInfo] = []
-        for start in range(0, len(keys), _SWEEP_BATCH):
-            batch = keys[start : start + _SWEEP_BATCH]
-            found = await _stat_unreferenced(self.store, self.gallery, batch, referenced)
-            unreferenced.extend(info for info in found if info is not None)
-        seen = [info.modified for info in unreferenced] + [lease.modified for lease in leases]
-        self.newest = max([self.newest, *seen])
-        cutoff = self.newest - self.grace
-        old = [info for info in unreferenced if info.modified <= cutoff]
-        self.young = len(unreferenced) - len(old)
-        self.candidates = sorted(old, key=lambda info: info.modified, reverse=True)
-
-    def _busy(self, live: list[LeaseInfo]) -> str:
-        names = "; ".join(lease.describe() for lease in live)
-        return (
-            f"replica {self.store.name} is full and busy: gallery {self.gallery!r} is leased by"
-            f" {names}; garbage collection cannot make room while a writer may depend on"
-            " unreferenced chunks; retry later"
-        )

@@ -26,14 +26,10 @@ its holder wrote into it, *and* its holder is not known to be dead. "Now" is rea
 store's own clock (the modification time of the lease we have just written), so a host whose
 clock is off cannot misjudge it. A holder re-writes its lease every TTL/3 while it works.
 
-A lease also names its holder's process (:class:`~blobrep.core.holders.ProcessIdentity`:
-host, boot, pid namespace, pid and start time). A holder that this host can prove dead
-(killed, or gone with an earlier boot) counts for nothing at once, and the next acquirer
-deletes its lease: one ``kill -9`` of a garbage collection must not stall every publish for a
-TTL. A holder this host cannot judge (another host, another pid namespace, a body written
-before leases named their process) still goes stale only after its TTL; our own process's
-leases are never judged dead. Asking ``/proc`` blocks, so each batch of leases is judged in
-one hop to a worker thread.
+A lease also names its holder's process, and a holder that this host can prove dead counts
+for nothing at once, so the next acquirer deletes its lease: one ``kill -9`` of a garbage
+collection must not stall every publish for a TTL. What a lease's body holds, and how its
+holder is judged, is in :mod:`blobrep.engine.lease_bodies`.
 
 A holder that cannot refresh in time (a failing store, a suspended process) must assume its
 lease was judged stale and removed: the refresher then stops the work with
@@ -44,27 +40,28 @@ grace period (chunks younger than it are never deleted) covers that case.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import re
-import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, replace
-from typing import Any, Final
+from typing import Final
 
 import anyio
 import anyio.to_thread
 
-from blobrep.core.holders import Liveness, ProcessIdentity
+from blobrep.core.holders import Liveness
 from blobrep.core.keys import lease_key
 from blobrep.core.names import validate_gallery_name
 from blobrep.engine._concurrency import IO_TASKS, task_group
+from blobrep.engine.lease_bodies import LeaseInfo, decode_body, encode_body, judge
 from blobrep.errors import BlobrepError, BusyError, InvalidParameterError, NotFoundError
 from blobrep.storage.base import Store
-from blobrep.storage.processes import holder_alive, this_process
+from blobrep.storage.processes import this_process
+
+__all__ = ["DEFAULT_TTL", "DEFAULT_WAIT", "Lease", "LeaseInfo", "hold_lease", "leases_prefix", "list_leases"]
 
 #: How long a lease stays live after its last refresh (seconds).
 DEFAULT_TTL: Final = 600.0
@@ -78,40 +75,6 @@ _RELEASE_TIMEOUT: Final = 30.0
 #: A lease body is a few hundred bytes; read no more than this of one (anyone may write there).
 _MAX_BODY: Final = 64 * 1024
 _LEASE_NAME = re.compile(r"([0-9a-f]{32})\.(shared|exclusive)")
-
-
-@dataclass(frozen=True, slots=True)
-class LeaseInfo:
-    """One lease found in a replica, as its holder described itself."""
-
-    key: str
-    lease_id: str
-    exclusive: bool
-    holder: str
-    pid: int | None
-    host: str
-    created: float | None
-    ttl: float
-    modified: float
-    """Store time of the holder's last write of the lease."""
-    owner: ProcessIdentity | None = None
-    """The holder's process, None for a body that does not name it (judged by TTL alone)."""
-    liveness: Liveness = Liveness.UNKNOWN
-    """What this host could tell of ``owner`` when the lease was read."""
-
-    def live_at(self, now: float) -> bool:
-        """True if the lease still counts at store time ``now``: refreshed within its TTL and
-        not held by a process known to be dead."""
-        return self.liveness is not Liveness.DEAD and now - self.modified < self.ttl
-
-    def describe(self) -> str:
-        """The holder for messages: what it does, where it runs, which lease."""
-        kind = "exclusive" if self.exclusive else "shared"
-        if self.owner is not None:
-            where = self.owner.describe()
-        else:
-            where = f"pid {'?' if self.pid is None else self.pid} on {self.host}"
-        return f"{self.holder} ({where}, {kind} lease {self.lease_id})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,68 +103,6 @@ def _parse_name(prefix: str, key: str) -> tuple[str, bool] | None:
     """(lease id, exclusive) of a lease key, None for any other key under the prefix."""
     match = _LEASE_NAME.fullmatch(key[len(prefix) :]) if key.startswith(prefix) else None
     return None if match is None else (match[1], match[2] == "exclusive")
-
-
-def _encode_body(holder: str, exclusive: bool, ttl: float, owner: ProcessIdentity) -> bytes:
-    body = {
-        "holder": holder,
-        "exclusive": exclusive,
-        # "pid" and "host" stay for readers that predate "owner".
-        "pid": owner.pid,
-        "host": owner.host,
-        "owner": owner.to_json(),
-        "created": time.time(),
-        "ttl": ttl,
-    }
-    return json.dumps(body, sort_keys=True).encode("utf-8")
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
-def _decode_body(
-    key: str, lease_id: str, exclusive: bool, data: bytes, default_ttl: float, modified: float
-) -> LeaseInfo:
-    """Describe a lease from its body; tolerant, since a replica is shared ground.
-
-    An unreadable body still counts as a lease (judged by ``default_ttl``): a holder we cannot
-    understand may still be writing.
-    """
-    try:
-        body = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        body = None
-    if not isinstance(body, dict):
-        body = {}
-    holder = body.get("holder")
-    host = body.get("host")
-    pid = body.get("pid")
-    ttl = _number(body.get("ttl"))
-    return LeaseInfo(
-        key=key,
-        lease_id=lease_id,
-        exclusive=exclusive,
-        holder=holder if isinstance(holder, str) else "an unknown holder",
-        pid=pid if isinstance(pid, int) and not isinstance(pid, bool) else None,
-        host=host if isinstance(host, str) else "an unknown host",
-        created=_number(body.get("created")),
-        ttl=ttl if ttl is not None and ttl > 0 else default_ttl,
-        modified=modified,
-        owner=ProcessIdentity.from_json(body.get("owner")),
-    )
-
-
-def _judge(owners: Sequence[ProcessIdentity | None]) -> list[Liveness]:
-    """Liveness of each owner (blocking: reads ``/proc``). Our own process is always alive:
-    it is the one asking, whatever a quirk of ``/proc`` might say."""
-    me = this_process()
-    return [
-        Liveness.UNKNOWN if owner is None else Liveness.ALIVE if owner == me else holder_alive(owner)
-        for owner in owners
-    ]
 
 
 async def list_leases(
@@ -240,13 +141,13 @@ async def _describe(store: Store, found: dict[str, tuple[str, bool]], default_tt
             if info is not None:
                 group.start_soon(read, key)
     leases = [
-        _decode_body(key, *found[key], bodies[key], default_ttl, info.modified)
+        decode_body(key, *found[key], bodies[key], default_ttl, info.modified)
         for key, info in zip(keys, infos, strict=True)
         if info is not None and key in bodies
     ]
     owners = [lease.owner for lease in leases]
     if any(owner is not None for owner in owners):
-        judged = await anyio.to_thread.run_sync(_judge, owners)
+        judged = await anyio.to_thread.run_sync(judge, owners)
         leases = [replace(lease, liveness=liveness) for lease, liveness in zip(leases, judged, strict=True)]
     return leases
 
@@ -329,7 +230,7 @@ async def _acquire(
         BusyError: a conflicting live lease was still held when ``wait`` ran out.
     """
     owner = await anyio.to_thread.run_sync(this_process)
-    body = _encode_body(holder, exclusive, ttl, owner)
+    body = encode_body(holder, exclusive, ttl, owner)
     cleared: list[str] | None = [] if remove_dead else None
     started = anyio.current_time()
     delay = _FIRST_BACKOFF

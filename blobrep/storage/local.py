@@ -1,24 +1,21 @@
 """The local-directory store: the embedded default, one file per key under a root.
 
 A put writes a temporary file beside its target, fsyncs it, then renames it into place, so a
-reader (or a crash) sees the old file or the whole new one. Temporary names contain ``~``,
-which no key may contain, so they can never be mistaken for data; ``list`` skips them and
-``sweep_temporaries`` removes the ones an interrupted put left behind.
+reader (or a crash) sees the old file or the whole new one (:mod:`blobrep.storage._place`).
+Temporary names contain ``~``, which no key may contain, so they can never be mistaken for
+data; ``list`` skips them and ``sweep_temporaries`` removes the ones an interrupted put left
+behind.
 
 Renames and new directories become durable when their directory is fsynced. Doing that on
 every put would cost a second journal commit per chunk, so puts only remember which
 directories they touched and ``sync()`` fsyncs them all at once: the engine calls it before
 writing a manifest, which is the moment durability matters.
 
-Nothing found below the root is trusted. A replica may be damaged or hostile: a FIFO where a
-chunk should be would block a reader forever, a device could have side effects when opened,
-and a symbolic link (even one pointing inside the root) would let one key read another's
-bytes. So every operation walks down from the root one directory at a time, each opened
-relative to its parent with ``O_NOFOLLOW`` (a link swapped in between a check and its use is
-refused by the kernel, not by a racy path comparison), and the final entry is ``lstat``-ed
-before it is opened. Reads refuse anything that is not a regular file reached through real
-directories; ``stat``, ``stat_many`` and ``exists`` treat it as absent, so replication
-rewrites it; writes replace it. The root itself may be a symbolic link.
+Nothing found below the root is trusted: every operation walks down from the root without
+following links (:mod:`blobrep.storage._walk` says how and why). Reads refuse anything that
+is not a regular file reached through real directories; ``stat``, ``stat_many`` and
+``exists`` treat it as absent, so replication rewrites it; writes replace it. The root itself
+may be a symbolic link.
 
 Blocking calls run on worker threads (``anyio.to_thread``). Every ``OSError`` is translated
 here into blobrep's errors, each naming the key and this store.
@@ -31,23 +28,19 @@ import errno
 import functools
 import math
 import os
-import secrets
-import shutil
 import stat as stat_module
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
 import aiofiles.os
 import anyio.to_thread
 
-from blobrep.core.keys import MAX_KEY_LENGTH, validate_key, validate_prefix
+from blobrep.core.keys import validate_key, validate_prefix
 from blobrep.errors import (
-    ConflictError,
     DamagedObjectError,
     InvalidKeyError,
     InvalidParameterError,
@@ -55,30 +48,18 @@ from blobrep.errors import (
     StorageError,
     StorageFullError,
 )
+from blobrep.storage import _walk
+from blobrep.storage._place import Placement, sync_directories
 from blobrep.storage.base import ObjectInfo
 
 _T = TypeVar("_T")
 
-_TEMP_MARK = "~tmp~"
+# A listing hops to a worker thread for at most this many keys, or directories scanned.
 _LIST_BATCH_KEYS = 2000
 _LIST_BATCH_DIRS = 256
 
-_ROOT_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
-_DIR_FLAGS = _ROOT_FLAGS | os.O_NOFOLLOW
 # O_NONBLOCK: if a FIFO is swapped in after the lstat, opening it must not wait for a writer.
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-# How often a write retries a component that changes under it before giving up.
-_ATTEMPTS = 3
-
-_KINDS: tuple[tuple[Callable[[int], bool], str], ...] = (
-    (stat_module.S_ISLNK, "a symbolic link"),
-    (stat_module.S_ISDIR, "a directory"),
-    (stat_module.S_ISFIFO, "a FIFO"),
-    (stat_module.S_ISCHR, "a character device"),
-    (stat_module.S_ISBLK, "a block device"),
-    (stat_module.S_ISSOCK, "a socket"),
-)
 
 
 class LocalStore:
@@ -153,21 +134,12 @@ class LocalStore:
 
         return await anyio.to_thread.run_sync(translated)
 
-    def _escapes(self, relative: str) -> bool:
-        """True if the link at ``relative`` (below the root) resolves outside the root."""
-        real_root = os.path.realpath(self._root)
-        real = os.path.realpath(self._root / relative)
-        return real != real_root and not real.startswith(real_root + os.sep)
-
-    def _refusal(self, key: str, obstacle: _Obstacle) -> Exception:
+    def _refusal(self, key: str, obstacle: _walk.Obstacle) -> Exception:
         """The error for a read or delete of ``key`` that ``obstacle`` stopped on the way down."""
         if obstacle.mode is None or not stat_module.S_ISLNK(obstacle.mode):
             return NotFoundError(f"{key} not found in {self._name}")
-        if self._escapes(obstacle.where):
-            return InvalidKeyError(
-                f"storage key {key!r} resolves outside the store root {self._root} of"
-                f" {self._name} through the symbolic link at {obstacle.where}"
-            )
+        if _walk.escapes(self._root, obstacle.where):
+            return _walk.outside_root(key, self._root, self._name, obstacle.where)
         return DamagedObjectError(key, self._name, f"behind a symbolic link at {obstacle.where}")
 
     # --- reads ------------------------------------------------------------------------
@@ -192,18 +164,18 @@ class LocalStore:
 
     def _read(self, key: str, parts: builtins.list[str], offset: int, length: int | None) -> bytes:
         *directories, name = parts
-        with _Tree(self._root) as tree:
+        with _walk.Tree(self._root) as tree:
             parent = tree.directory(directories)
-            if isinstance(parent, _Obstacle):
+            if isinstance(parent, _walk.Obstacle):
                 raise self._refusal(key, parent)
-            entry = _entry(name, parent)
+            entry = _walk.lstat(name, parent)
             if entry is None or (
-                stat_module.S_ISDIR(entry.st_mode) and _first_key(name, parent, key) is not None
+                stat_module.S_ISDIR(entry.st_mode) and _walk.first_key(name, parent, key) is not None
             ):
                 # A directory holding keys is a prefix of them, not a damaged key.
                 raise NotFoundError(f"{key} not found in {self._name}")
             if not stat_module.S_ISREG(entry.st_mode):
-                raise DamagedObjectError(key, self._name, _kind(entry.st_mode))
+                raise DamagedObjectError(key, self._name, _walk.kind(entry.st_mode))
             try:
                 fd = os.open(name, _READ_FLAGS, dir_fd=parent)
             except OSError as exc:
@@ -213,7 +185,7 @@ class LocalStore:
             try:
                 info = os.fstat(fd)
                 if not stat_module.S_ISREG(info.st_mode):  # swapped since the lstat
-                    raise DamagedObjectError(key, self._name, _kind(info.st_mode))
+                    raise DamagedObjectError(key, self._name, _walk.kind(info.st_mode))
                 return _read_range(fd, info.st_size, offset, length)
             finally:
                 os.close(fd)
@@ -239,7 +211,7 @@ class LocalStore:
         parts = [self._parts(key) for key in keys]
         if not parts:
             return []
-        found = await self._run(keys[0], "inspecting", lambda: _stat_files(self._root, parts))
+        found = await self._run(keys[0], "inspecting", lambda: _walk.stat_files(self._root, parts))
         if not self._create and not any(found) and not await aiofiles.os.path.isdir(self._root):
             raise self._missing_root(keys[0], "inspecting")
         return [
@@ -258,12 +230,13 @@ class LocalStore:
             if self._create:
                 return
             raise self._missing_root(prefix, "listing")
-        if await anyio.to_thread.run_sync(_crosses_symlink, self._root, base):
+        if await anyio.to_thread.run_sync(_walk.crosses_symlink, self._root, base):
             return
         pending: list[tuple[Path, str]] = [(start, f"{base}/" if base else "")]
         first = True
         while pending:
-            batch = functools.partial(_walk_batch, pending, partial if first else "")
+            names = partial if first else ""
+            batch = functools.partial(_walk.list_batch, pending, names, _LIST_BATCH_KEYS, _LIST_BATCH_DIRS)
             keys, pending = await self._run(prefix, "listing", batch)
             first = False
             for key in keys:
@@ -305,110 +278,12 @@ class LocalStore:
             self._root.mkdir(parents=True, exist_ok=True)
             touched.append(str(self._root.parent))
         *directories, name = parts
-        with _Tree(self._root) as tree:
-            parent = self._make_directories(tree, directories, key, touched)
+        placement = Placement(self._root, self._name, key)
+        with _walk.Tree(self._root) as tree:
+            parent = placement.open_directory(tree, directories, touched)
             touched.append(str(self._root.joinpath(*directories)))
-            self._clear_entry(parent, name, key, if_absent)
-            # Keys allow 255-character segments (NAME_MAX); keep the temp name within it too.
-            temp = f"{name[:200]}{_TEMP_MARK}{secrets.token_hex(6)}"
-            fd = os.open(temp, _WRITE_FLAGS, 0o644, dir_fd=parent)
-            try:
-                try:
-                    _write_all(fd, data)
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                if if_absent:
-                    self._link_new(parent, temp, name, key)
-                else:
-                    # Replaces a regular file, FIFO, device, socket or link (not its target).
-                    os.replace(temp, name, src_dir_fd=parent, dst_dir_fd=parent)
-            finally:
-                # After os.replace the temp name is gone; after os.link (or a failure) it stays.
-                with suppress(FileNotFoundError):
-                    os.unlink(temp, dir_fd=parent)
+            placement.write(parent, name, data, if_absent)
         return touched
-
-    def _make_directories(
-        self, tree: _Tree, directories: builtins.list[str], key: str, touched: builtins.list[str]
-    ) -> int:
-        """Open the key's directory, making missing ones and replacing damaged ones.
-
-        A link, FIFO, device or socket in the way is unlinked (never what a link points to)
-        and a real directory made in its place. A regular file in the way is another key and
-        is kept; a link that leads outside the root is refused, as it is for reads.
-        """
-        for depth in range(1, len(directories) + 1):
-            for _ in range(_ATTEMPTS):
-                opened = tree.directory(directories[:depth])
-                if not isinstance(opened, _Obstacle):
-                    break
-                self._clear_for_directory(tree.current, directories[depth - 1], opened, key)
-                touched.append(str(self._root.joinpath(*directories[: depth - 1])))
-            else:
-                where = "/".join(directories[:depth])
-                raise StorageError(
-                    f"{self._name}: writing {key} failed: {where} keeps changing under the write"
-                )
-        return tree.current
-
-    def _clear_for_directory(self, parent: int, name: str, obstacle: _Obstacle, key: str) -> None:
-        mode = obstacle.mode
-        if mode is not None and stat_module.S_ISREG(mode):
-            raise StorageError(
-                f"{self._name}: cannot write {key}: {obstacle.where} is a key, so it cannot also be"
-                " a directory; delete that key first or choose another key"
-            )
-        if mode is not None and stat_module.S_ISLNK(mode) and self._escapes(obstacle.where):
-            raise InvalidKeyError(
-                f"storage key {key!r} resolves outside the store root {self._root} of"
-                f" {self._name} through the symbolic link at {obstacle.where}"
-            )
-        if mode is not None and not stat_module.S_ISDIR(mode):
-            with suppress(FileNotFoundError):
-                os.unlink(name, dir_fd=parent)
-        with suppress(FileExistsError):
-            os.mkdir(name, dir_fd=parent)
-
-    def _clear_entry(self, parent: int, name: str, key: str, if_absent: bool) -> None:
-        """Make room at the key's entry: refuse a key or a prefix of keys, remove damage."""
-        entry = _entry(name, parent)
-        if entry is None:
-            return
-        if stat_module.S_ISREG(entry.st_mode):
-            if if_absent:
-                raise ConflictError(f"{key} already exists in {self._name}")
-        elif stat_module.S_ISDIR(entry.st_mode):
-            first = _first_key(name, parent, key)
-            if first is not None:
-                raise StorageError(
-                    f"{self._name}: cannot write {key}: it is a directory holding other keys"
-                    f" (such as {first}); delete them first or choose another key"
-                )
-            try:
-                shutil.rmtree(name, dir_fd=parent)  # never follows links
-            except RecursionError:
-                raise StorageError(
-                    f"{self._name}: cannot write {key}: the directory there is nested too deeply"
-                    " to remove; remove it by hand"
-                ) from None
-        elif if_absent:
-            _unlink_if_unchanged(name, parent, entry)
-        # Otherwise os.replace swaps the damaged entry for the new file in one step.
-
-    def _link_new(self, parent: int, temp: str, name: str, key: str) -> None:
-        """Link ``temp`` to ``name`` only if no regular file is there (create-if-absent)."""
-        for _ in range(_ATTEMPTS):
-            try:
-                os.link(temp, name, src_dir_fd=parent, dst_dir_fd=parent)
-                return
-            except FileExistsError:
-                entry = _entry(name, parent)
-                if entry is not None and stat_module.S_ISREG(entry.st_mode):
-                    raise ConflictError(f"{key} already exists in {self._name}") from None
-                if entry is not None:
-                    self._clear_entry(parent, name, key, if_absent=True)
-        raise StorageError(f"{self._name}: writing {key} failed: its entry keeps changing under the write")
 
     async def delete(self, key: str) -> bool:
         """Remove ``key``; False if nothing was there. A FIFO, device, socket or link at
@@ -431,11 +306,11 @@ class LocalStore:
 
     def _remove(self, key: str, parts: builtins.list[str]) -> bool:
         *directories, name = parts
-        with _Tree(self._root) as tree:
+        with _walk.Tree(self._root) as tree:
             parent = tree.directory(directories)
-            if isinstance(parent, _Obstacle):
+            if isinstance(parent, _walk.Obstacle):
                 raise self._refusal(key, parent)
-            entry = _entry(name, parent)
+            entry = _walk.lstat(name, parent)
             if entry is None or stat_module.S_ISDIR(entry.st_mode):
                 return False
             try:
@@ -450,7 +325,7 @@ class LocalStore:
         if not dirty:
             return
         ordered = sorted(dirty, key=len, reverse=True)
-        await self._run("(directories)", "syncing", lambda: _fsync_dirs(ordered))
+        await self._run("(directories)", "syncing", lambda: sync_directories(ordered))
 
     # --- temporaries ------------------------------------------------------------------
 
@@ -490,185 +365,13 @@ class LocalStore:
         start = base.split("/") if base else []
         cutoff = time.time() - older_than
         try:
-            tree = _Tree(self._root)
+            tree = _walk.Tree(self._root)
         except FileNotFoundError:
             if self._create:
                 return []
             raise
-        swept: builtins.list[ObjectInfo] = []
         with tree:
-            pending = [start]
-            while pending:
-                directories = pending.pop()
-                fd = tree.directory(directories)
-                if isinstance(fd, _Obstacle):
-                    continue  # missing, or replaced by a link or a file since it was seen
-                relative = "".join(f"{part}/" for part in directories)
-                names = partial if directories == start else ""
-                subdirectories, temporaries = _scan(fd, names)
-                # A directory deeper than the longest key can hold no key's temporary.
-                pending.extend(
-                    [*directories, sub] for sub in subdirectories if len(relative) + len(sub) < MAX_KEY_LENGTH
-                )
-                for temporary, info in temporaries:
-                    if info.st_mtime > cutoff:
-                        continue
-                    if not dry_run:
-                        try:
-                            os.unlink(temporary, dir_fd=fd)
-                        except FileNotFoundError:
-                            continue  # its put finished, or another sweep took it
-                    swept.append(ObjectInfo(relative + temporary, info.st_size, info.st_mtime))
-        return swept
-
-
-@dataclass(frozen=True, slots=True)
-class _Obstacle:
-    """What stopped a walk down from the root: the component at ``where`` (relative to the
-    root) is missing (``mode`` None) or is not a real directory (``mode`` from ``lstat``)."""
-
-    where: str
-    mode: int | None
-
-
-class _Tree:
-    """Open directories below one store root, each opened relative to its parent without
-    following links, so nothing on the way to a key can be a link or be swapped for one.
-
-    Only the chain of the last directory asked for stays open: walks of neighbouring keys
-    (a batch of chunks, a sweep in depth-first order) share their common part, and the
-    number of open descriptors is bounded by the depth.
-    """
-
-    def __init__(self, root: Path) -> None:
-        self._fds = [os.open(root, _ROOT_FLAGS)]  # the root itself may be a link
-        self._names: list[str] = []
-
-    def __enter__(self) -> _Tree:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._keep(0)
-        os.close(self._fds.pop())
-
-    @property
-    def current(self) -> int:
-        """The descriptor of the deepest directory open now."""
-        return self._fds[-1]
-
-    def directory(self, parts: Sequence[str]) -> int | _Obstacle:
-        """A descriptor of the directory at ``parts`` below the root, or what stopped the
-        walk: a component that is missing or is not a directory. Then the chain up to that
-        component's parent stays open (``current``)."""
-        common = 0
-        limit = min(len(parts), len(self._names))
-        while common < limit and self._names[common] == parts[common]:
-            common += 1
-        self._keep(common)
-        for part in parts[common:]:
-            try:
-                fd = os.open(part, _DIR_FLAGS, dir_fd=self._fds[-1])
-            except OSError as exc:
-                if exc.errno not in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
-                    raise
-                entry = _entry(part, self._fds[-1])
-                return _Obstacle("/".join([*self._names, part]), None if entry is None else entry.st_mode)
-            self._names.append(part)
-            self._fds.append(fd)
-        return self._fds[-1]
-
-    def _keep(self, depth: int) -> None:
-        while len(self._names) > depth:
-            self._names.pop()
-            os.close(self._fds.pop())
-
-
-def _entry(name: str, directory: int) -> os.stat_result | None:
-    """``lstat`` of ``name`` in the directory open as ``directory``; None if missing."""
-    try:
-        return os.stat(name, dir_fd=directory, follow_symlinks=False)
-    except FileNotFoundError:
-        return None
-
-
-def _kind(mode: int) -> str:
-    """What an entry that is not a regular file is, as a phrase for messages."""
-    for test, phrase in _KINDS:
-        if test(mode):
-            return phrase
-    return f"of unknown type {stat_module.S_IFMT(mode):#o}"
-
-
-def _first_key(name: str, parent: int, key: str) -> str | None:
-    """The first key found in the directory ``name`` (not following links), or None.
-
-    Temporaries are not keys: a directory holding only those, links or empty directories
-    can be replaced without losing data. Nor is anything deeper than the longest key.
-    """
-    try:
-        fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    try:
-        with os.scandir(fd) as entries:
-            children = list(entries)
-        for child in children:
-            if _TEMP_MARK in child.name or len(key) + 1 + len(child.name) > MAX_KEY_LENGTH:
-                continue
-            if child.is_file(follow_symlinks=False):
-                return f"{key}/{child.name}"
-            if child.is_dir(follow_symlinks=False):
-                found = _first_key(child.name, fd, f"{key}/{child.name}")
-                if found is not None:
-                    return found
-        return None
-    finally:
-        os.close(fd)
-
-
-def _scan(directory: int, names: str) -> tuple[list[str], list[tuple[str, os.stat_result]]]:
-    """The subdirectories of the open ``directory`` and its temporary files with their
-    ``lstat``, among entries whose names start with ``names``; links are neither."""
-    subdirectories: list[str] = []
-    temporaries: list[tuple[str, os.stat_result]] = []
-    with os.scandir(directory) as entries:
-        for entry in entries:
-            if not entry.name.startswith(names):
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                subdirectories.append(entry.name)
-            elif _TEMP_MARK in entry.name and entry.is_file(follow_symlinks=False):
-                temporaries.append((entry.name, entry.stat(follow_symlinks=False)))
-    return subdirectories, temporaries
-
-
-def _unlink_if_unchanged(name: str, parent: int, seen: os.stat_result) -> None:
-    """Unlink the damaged entry ``name`` unless it changed since ``seen`` (say, a concurrent
-    create-if-absent already put a real file there, which must not be removed)."""
-    now = _entry(name, parent)
-    if now is not None and (now.st_dev, now.st_ino) == (seen.st_dev, seen.st_ino):
-        with suppress(FileNotFoundError):
-            os.unlink(name, dir_fd=parent)
-
-
-def _stat_files(root: Path, keys: list[list[str]]) -> list[tuple[int, float] | None]:
-    """(size, mtime) of each key that is a regular file reached through real directories,
-    None for any other. Keys are visited in sorted order so neighbours share their walk."""
-    found: list[tuple[int, float] | None] = [None] * len(keys)
-    try:
-        tree = _Tree(root)
-    except (FileNotFoundError, NotADirectoryError):
-        return found
-    with tree:
-        for index in sorted(range(len(keys)), key=keys.__getitem__):
-            *directories, name = keys[index]
-            parent = tree.directory(directories)
-            if isinstance(parent, _Obstacle):
-                continue
-            entry = _entry(name, parent)
-            if entry is not None and stat_module.S_ISREG(entry.st_mode):
-                found[index] = (entry.st_size, entry.st_mtime)
-    return found
+            return _walk.sweep_temporaries(tree, start, partial, cutoff, dry_run)
 
 
 def _read_range(fd: int, size: int, offset: int, length: int | None) -> bytes:
@@ -688,55 +391,3 @@ def _read_range(fd: int, size: int, offset: int, length: int | None) -> bytes:
     if not chunks:
         return b""
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
-    view = memoryview(data).cast("B")
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _fsync_dirs(directories: list[str]) -> None:
-    for directory in directories:
-        try:
-            fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            continue  # removed since (a delete of its last entry elsewhere); nothing to sync
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _crosses_symlink(root: Path, relative: str) -> bool:
-    """True if a directory on the way from ``root`` down to ``relative`` is a symbolic link."""
-    current = root
-    for part in relative.split("/") if relative else []:
-        current = current / part
-        if current.is_symlink():
-            return True
-    return False
-
-
-def _walk_batch(pending: list[tuple[Path, str]], partial: str) -> tuple[list[str], list[tuple[Path, str]]]:
-    """Scan directories from ``pending`` until a batch of keys is ready; return the rest."""
-    keys: list[str] = []
-    visited = 0
-    while pending and len(keys) < _LIST_BATCH_KEYS and visited < _LIST_BATCH_DIRS:
-        directory, key_prefix = pending.pop()
-        visited += 1
-        try:
-            entries = list(os.scandir(directory))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        for entry in entries:
-            name = entry.name
-            if _TEMP_MARK in name or (partial and not name.startswith(partial)):
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                pending.append((Path(entry.path), f"{key_prefix}{name}/"))
-            elif entry.is_file(follow_symlinks=False):
-                keys.append(f"{key_prefix}{name}")
-        partial = ""
-    return keys, pending
