@@ -36,6 +36,8 @@ from blobrep.storage.base import Store
 #: Bytes a manifest may take per chunk entry, and for everything else, when no pin says more.
 _BYTES_PER_CHUNK: Final = 160
 _BYTES_OVERHEAD: Final = 4096
+#: Above this limit a manifest's size is asked before it is read.
+_STAT_FIRST: Final = 1024 * 1024
 
 
 def manifest_limit(expect: BlobInfo | None) -> int:
@@ -64,6 +66,8 @@ async def read_manifest_document(store: Store, gallery: str, blob: BlobName, lim
     """
     key = manifest_key(gallery, blob)
     try:
+        if limit > _STAT_FIRST:
+            await _refuse_oversized(store, key, limit)
         document = await store.get(key, 0, limit + 1)
     except NotFoundError:
         raise ManifestNotFoundError(
@@ -77,6 +81,24 @@ async def read_manifest_document(store: Store, gallery: str, blob: BlobName, lim
             " it was not read further"
         )
     return document
+
+
+async def _refuse_oversized(store: Store, key: str, limit: int) -> None:
+    """Refuse a manifest larger than ``limit`` by its size alone, before reading any of it.
+
+    With a large limit (no pin to bound it), reading up to the limit of a huge or sparse file
+    only to refuse it would cost that much memory. A key that is not a regular file stats as
+    absent: the read that follows says what it is.
+    """
+    try:
+        info = await store.stat(key)
+    except NotFoundError:
+        return
+    if info.size > limit:
+        raise ManifestError(
+            f"{key} in {store.name} is {info.size} bytes, more than the {limit} bytes a manifest"
+            " of this blob can take; it was not read"
+        )
 
 
 def check_manifest(document: bytes, expect: BlobInfo | None, where: str) -> Manifest:
