@@ -10,10 +10,13 @@ runs it), moves the state on:
   region's details saying so; running the same ``image-version create`` again redoes it,
   reusing every chunk the interrupted run wrote.
 * ``Deleting``: the deletion is finished (manifests dropped from every region, then the record).
-* ``Updating``: the profile was written before the replicas were touched; the version is
-  ``Succeeded`` again and ``replicate`` brings the regions to the profile.
-* a region ``Replicating``: its details say it was interrupted and the next ``replicate``
-  resumes it, copying only what is missing.
+* ``Updating``: the new profile was written before any replica was touched; recovery removes
+  what it no longer wants (replicas above a count, regions no longer targeted: manifests
+  first, then their status) and the version is ``Succeeded`` again; ``replicate`` fills what
+  it added.
+* a region ``Replicating`` whose replication process died: its details say it was
+  interrupted and the next ``replicate`` resumes it, copying only what is missing. (A region
+  ``Replicating`` with no operation row is waiting for a replicate, not interrupted.)
 
 A live operation in another process is left alone, whatever its age. Recovery takes each
 version's operation row itself (a compare-and-swap) before acting, so two processes
@@ -77,9 +80,9 @@ class _Recovery(_Versions):
             if status.state is not ReplicationState.REPLICATING:
                 continue
             row = rows.get(status.region)
-            if row is not None and await judge(row) is Liveness.ALIVE:
-                continue
-            who = "its process" if row is None else row.describe()
+            if row is None or await judge(row) is Liveness.ALIVE:
+                continue  # no row: waiting for a replicate (a raised count), not interrupted
+            who = row.describe()
             async with hold_operation(
                 self._catalog,
                 version.gallery,
@@ -108,10 +111,13 @@ class _Recovery(_Versions):
                 await self._finish_delete(version)
                 return f"{_id(version)}: an {INTERRUPTED} deletion was finished"
             if kind is OperationKind.UPDATE:
+                await self._apply_profile(gallery, image, number)
                 await self._catalog.update_version(
                     dataclasses.replace(version, provisioning_state=ProvisioningState.SUCCEEDED)
                 )
-                return f"{_id(version)}: an {INTERRUPTED} update was settled; replicate applies it"
+                return (
+                    f"{_id(version)}: an {INTERRUPTED} update was finished; replicate applies what it added"
+                )
             reason = f"{INTERRUPTED}: {who} died while publishing; run the same create again to redo it"
             for status in version.regions:
                 if status.state is ReplicationState.REPLICATING:

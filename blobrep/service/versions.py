@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import anyio
@@ -319,6 +319,13 @@ class _Versions(_Base):
         Added regions and raised counts wait for replication; a lowered count removes the
         manifests of the replicas above it; a removed region (allowed only by the safety
         profile) loses its manifests first, then its status. Storage types never change.
+
+        The new profile is recorded first (the version ``Updating``), then the replicas it no
+        longer wants are removed: a kill in between leaves the catalog saying less than the
+        stores hold, never more, and recovery finishes the removal.
+
+        Raises:
+            BusyError: another live process is creating, updating or deleting the version.
         """
         number = ImageVersion.parse(version)
         await self._check(caller, Action.WRITE, ResourceId.of_version(gallery, image, number))
@@ -364,40 +371,43 @@ class _Versions(_Base):
                     f"storageAccountType of {ResourceId.of_version(gallery, image, number)} is"
                     f" {profile.storage_type} and is fixed at creation"
                 )
-        regions = await self._regions()
-        for name in plan.removed:
-            await self._drop_replicas(old, regions.get(name), keep=0)
-            await self._catalog.delete_region_status(gallery, image, number, name)
-        new = dataclasses.replace(old, publishing_profile=profile, safety_profile=safety)
-        await self._catalog.update_version(new)
-        for target in profile.target_regions:
-            target_count = profile.effective_replica_count(target)
-            status = old.status(target.name)
-            if status is None:
-                status = _status_for(
-                    profile, target, ReplicationState.UNKNOWN, f"{WAITING} from {old.location}"
-                )
-            elif target.name in plan.rescaled:
-                if status.completed_replicas > target_count:
-                    await self._drop_replicas(old, regions.get(target.name), keep=target_count)
-                completed = min(status.completed_replicas, target_count)
-                state = status.state
-                if state is ReplicationState.COMPLETED and completed < target_count:
-                    state = ReplicationState.REPLICATING
-                status = dataclasses.replace(
-                    status,
-                    state=state,
-                    completed_replicas=completed,
-                    target_replicas=target_count,
-                    progress=100 * completed // target_count,
-                    details=""
-                    if completed == target_count
-                    else f"{WAITING}: {completed} of {target_count} replicas",
-                )
-            else:
-                continue
-            await self._catalog.set_region_status(gallery, image, number, status)
+        final_state = (
+            ProvisioningState.SUCCEEDED
+            if old.provisioning_state is ProvisioningState.UPDATING
+            else old.provisioning_state
+        )
+        async with hold_operation(self._catalog, gallery, image, number, "", OperationKind.UPDATE):
+            # The profile first: from here on replication aims at the new targets, and a kill
+            # leaves the version Updating for recovery to finish (see _apply_profile).
+            new = dataclasses.replace(
+                old,
+                publishing_profile=profile,
+                safety_profile=safety,
+                provisioning_state=ProvisioningState.UPDATING,
+            )
+            await self._catalog.update_version(new)
+            for target in profile.target_regions:
+                status = _updated_status(profile, target, old, plan.rescaled)
+                if status is not None:
+                    await self._catalog.set_region_status(gallery, image, number, status)
+            await self._apply_profile(gallery, image, number)
+            await self._catalog.update_version(dataclasses.replace(new, provisioning_state=final_state))
         return await self._catalog.get_version(gallery, image, number)
+
+    async def _apply_profile(self, gallery: str, image: str, number: ImageVersion) -> None:
+        """Remove what the profile no longer wants: replicas above a region's count, regions no
+        longer targeted (manifests first, then their status). Idempotent, so recovery can
+        finish an update a killed process began.
+        """
+        version = await self._catalog.get_version(gallery, image, number)
+        profile = version.publishing_profile
+        regions = await self._regions()
+        for status in version.regions:
+            target = profile.target(status.region)
+            keep = 0 if target is None else profile.effective_replica_count(target)
+            await self._drop_replicas(version, regions.get(status.region), keep=keep)
+            if target is None:
+                await self._catalog.delete_region_status(gallery, image, number, status.region)
 
     async def delete_version(self, caller: str, gallery: str, image: str, version: str) -> None:
         """Delete a version: its manifests in every replica first, then its record.
@@ -439,6 +449,32 @@ class _Versions(_Base):
             await delete_manifest(store, version.gallery, blob)
         if dropped and collect:
             await gc_gallery(dropped, version.gallery, grace=0.0)
+
+
+def _updated_status(
+    profile: PublishingProfile, target: TargetRegion, old: GalleryImageVersion, rescaled: Collection[str]
+) -> RegionStatus | None:
+    """The status of ``target`` after an update: waiting if added, its counts lowered or raised
+    if rescaled (replicas above a lowered count stop counting before they are removed), None if
+    unchanged."""
+    target_count = profile.effective_replica_count(target)
+    status = old.status(target.name)
+    if status is None:
+        return _status_for(profile, target, ReplicationState.UNKNOWN, f"{WAITING} from {old.location}")
+    if target.name not in rescaled:
+        return None
+    completed = min(status.completed_replicas, target_count)
+    state = status.state
+    if state is ReplicationState.COMPLETED and completed < target_count:
+        state = ReplicationState.REPLICATING
+    return dataclasses.replace(
+        status,
+        state=state,
+        completed_replicas=completed,
+        target_replicas=target_count,
+        progress=100 * completed // target_count,
+        details="" if completed == target_count else f"{WAITING}: {completed} of {target_count} replicas",
+    )
 
 
 def _failed(record: GalleryImageVersion, region: str, details: str) -> RegionStatus:

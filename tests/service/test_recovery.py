@@ -154,3 +154,50 @@ async def test_a_replication_whose_process_died_resumes_at_the_next_replicate(
         final = replicated.status("eastus2")
         assert final is not None and final.state is ReplicationState.COMPLETED
         assert await reopened._catalog.list_operations() == []
+
+
+async def test_an_update_whose_process_died_is_finished_removing_what_it_removed(
+    service: GalleryService, definition: str, dead_owner: ProcessIdentity, source: Path
+) -> None:
+    from blobrep.core.gallery import PublishingProfile
+    from blobrep.service import VersionOptions
+
+    await service.create_version(
+        ADMIN,
+        GALLERY,
+        definition,
+        "1.0.0",
+        source=source,
+        options=VersionOptions(
+            target_regions=["westcentralus", "eastus2"], allow_replicated_location_deletion=True
+        ),
+    )
+    version = await service.replicate_version(ADMIN, GALLERY, IMAGE, "1.0.0")
+    assert {status.state for status in version.regions} == {ReplicationState.COMPLETED}
+    # Killed right after recording the new profile (eastus2 no longer a target), before
+    # touching any replica.
+    profile = version.publishing_profile
+    kept = tuple(target for target in profile.target_regions if target.name == "westcentralus")
+    updating = dataclasses.replace(
+        version,
+        publishing_profile=PublishingProfile(
+            target_regions=kept,
+            replica_count=profile.replica_count,
+            storage_type=profile.storage_type,
+            exclude_from_latest=profile.exclude_from_latest,
+            end_of_life=profile.end_of_life,
+            published=profile.published,
+        ),
+        provisioning_state=ProvisioningState.UPDATING,
+    )
+    await service._catalog.update_version(updating)
+    await service._catalog.begin_operation(GALLERY, IMAGE, V1, "", OperationKind.UPDATE, dead_owner)
+    east = service.home / "regions" / "eastus2" / "replica-1" / "galleries" / GALLERY / "images" / IMAGE
+    assert (east / "versions" / "1.0.0" / "manifest.json").exists()
+
+    async with await GalleryService.open(service.home) as reopened:
+        finished = await reopened.show_version(ADMIN, GALLERY, IMAGE, "1.0.0")
+        assert finished.provisioning_state is ProvisioningState.SUCCEEDED
+        assert [status.region for status in finished.regions] == ["westcentralus"]
+        assert (await reopened.fsck(ADMIN)).ok
+    assert not (east / "versions" / "1.0.0" / "manifest.json").exists()
