@@ -216,6 +216,8 @@ class _Replication(_Base):
     ) -> list[RegionOutcome]:
         before = {status.region: status for status in record.regions}
         writer = _StatusWriter(self, record, progress)
+        failure: BlobrepError | None = None
+        outcomes: list[RegionOutcome] = []
         async with anyio.create_task_group() as group:
             group.start_soon(writer.run)
             try:
@@ -227,8 +229,13 @@ class _Replication(_Base):
                     expect=record.blob,
                     progress=writer,
                 )
+            except BlobrepError as exc:
+                # Raised after the group, so the caller gets the error itself, not a group.
+                failure = exc
             finally:
                 group.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
         with anyio.CancelScope(shield=True):
             for outcome in outcomes:
                 if outcome.deferred is None:

@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 from blobrep.core.codec import (
     MIN_HOLE,
     data_extents,
+    decode_chunk,
     decode_chunk_into,
     digest_of,
     encode_chunk,
+    frame_end,
     new_compressor,
     new_decompressor,
 )
@@ -126,3 +128,40 @@ def test_extents_respect_the_size_of_a_larger_buffer() -> None:
     size = 4 + 2 * MIN_HOLE
 
     assert data_extents(buffer, size) == [(0, 4)]
+
+
+@pytest.mark.parametrize(
+    "trailer", [b"\x00", b"garbage after the frame", b"second"], ids=["byte", "text", "frame"]
+)
+@pytest.mark.parametrize("checksum", [False, True])
+def test_both_decoders_refuse_bytes_after_the_frame_even_when_the_stored_length_counts_them(
+    trailer: bytes, checksum: bool
+) -> None:
+    plain = os.urandom(20_000) + bytes(300_000) + os.urandom(50_000)
+    compressor = zstandard.ZstdCompressor(level=3, write_content_size=True, write_checksum=checksum)
+    frame = compressor.compress(plain)
+    extra = compressor.compress(trailer) if trailer == b"second" else trailer
+    stored = frame + extra
+    with pytest.raises(ChunkCorruptError, match="follow the zstd frame"):
+        decode_into(stored, plain, bytearray(len(plain)), stored_length=len(stored))
+    with pytest.raises(ChunkCorruptError, match="follow the zstd frame"):
+        decode_chunk(
+            stored,
+            digest=digest_of(plain),
+            length=len(plain),
+            stored_length=len(stored),
+            decompressor=new_decompressor(),
+            replica=REPLICA,
+        )
+
+
+@settings(max_examples=60, deadline=None)
+@given(plain=st.binary(max_size=300_000), level=st.integers(min_value=1, max_value=9), checksum=st.booleans())
+def test_frame_end_finds_the_end_of_every_frame(plain: bytes, level: int, checksum: bool) -> None:
+    frame = zstandard.ZstdCompressor(level=level, write_content_size=True, write_checksum=checksum).compress(
+        plain
+    )
+    assert frame_end(frame) == len(frame)
+    assert frame_end(frame + b"tail") == len(frame)
+    with pytest.raises(ValueError, match="cut short"):
+        frame_end(frame[:-1])

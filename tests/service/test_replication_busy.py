@@ -41,3 +41,20 @@ async def test_a_busy_replica_defers_its_region_and_the_next_run_completes_it(
 
     done = await service.replicate_version(ADMIN, GALLERY, IMAGE, "1.0.0")
     assert {status.state for status in done.regions} == {ReplicationState.COMPLETED}
+
+
+async def test_one_versions_unreadable_source_does_not_stop_the_others(
+    service: GalleryService, definition: str, source: Path
+) -> None:
+    both = VersionOptions(target_regions=["westcentralus", "eastus2"])
+    await service.create_version(ADMIN, GALLERY, definition, "1.0.0", source=source, options=both)
+    await service.create_version(ADMIN, GALLERY, definition, "1.0.1", source=source, options=both)
+    versions = service.home / "regions" / "westcentralus" / "replica-1" / "galleries" / GALLERY / "images"
+    (versions / IMAGE / "versions" / "1.0.0" / "manifest.json").unlink()
+
+    done = await service.replicate_all(ADMIN, GALLERY)
+
+    first, second = ({status.region: status for status in version.regions} for version in done)
+    assert first["eastus2"].state is ReplicationState.FAILED
+    assert "no blob" in first["eastus2"].details
+    assert second["eastus2"].state is ReplicationState.COMPLETED
