@@ -43,7 +43,9 @@ from blobrep.storage.base import ObjectInfo, Store
 
 #: Replicas collected at once by :func:`gc_gallery`.
 GC_REPLICAS: Final = 4
-#: Temporaries younger than this are never removed, whatever the grace (seconds).
+#: Temporaries of leases younger than this are never removed, whatever the grace (seconds):
+#: a writer waiting for this gc writes its lease attempts while gc runs. Chunk and manifest
+#: writers hold shared leases, so while gc holds its exclusive one, none of theirs is live.
 _TEMPORARY_MIN_AGE: Final = 60.0
 
 GcProgress = Callable[[int, int], None]
@@ -127,9 +129,7 @@ async def collect_garbage(
         lease = await take_lease(stack, room, dry_run)
         manifests, referenced = await mark_manifests(store, gallery)
         sweep = await _sweep(store, gallery, referenced, lease.acquired - grace, dry_run, progress)
-        temporaries = await store.sweep_temporaries(
-            f"galleries/{gallery}/", older_than=temporary_age, dry_run=dry_run
-        )
+        temporaries = await _sweep_temporaries(store, gallery, grace, temporary_age, dry_run)
         removed = await _remove_stale_leases(store, lease, dry_run)
         if not dry_run:
             await store.sync()
@@ -258,6 +258,19 @@ async def _sweep(
         if progress is not None:
             progress(start + len(batch), len(keys))
     return result
+
+
+async def _sweep_temporaries(
+    store: Store, gallery: str, grace: float, lease_age: float, dry_run: bool
+) -> list[ObjectInfo]:
+    """Remove temporaries of killed writers: chunks' and manifests' older than the grace,
+    leases' older than ``lease_age``."""
+    found: list[ObjectInfo] = []
+    for part, older_than in (("chunks/", grace), ("images/", grace), ("leases/", lease_age)):
+        found += await store.sweep_temporaries(
+            f"galleries/{gallery}/{part}", older_than=older_than, dry_run=dry_run
+        )
+    return found
 
 
 async def _remove_stale_leases(store: Store, lease: Lease, dry_run: bool) -> int:

@@ -425,9 +425,12 @@ async def test_gc_removes_old_temporaries_of_the_gallery_and_reports_them(
     assert not (store.root / old_chunk).exists() and not (store.root / old_manifest).exists()
     assert (store.root / young).exists(), "a younger temporary may belong to a put still running"
     assert (store.root / elsewhere).exists(), "other galleries are not collected"
-    # Lease puts of waiting acquirers go on under gc's lease: a fresh temporary stays even then.
-    assert (await collect_garbage(store, GALLERY, grace=0)).temporaries_removed == 0
-    assert (store.root / young).exists()
+    # Lease puts of waiting acquirers go on under gc's lease: a fresh lease temporary stays even
+    # with no grace. No chunk writer is live under it, so a chunk temporary goes.
+    lease = plant_temporary(store, f"galleries/{GALLERY}/leases/{'1' * 32}.shared", 40, 0)
+    assert (await collect_garbage(store, GALLERY, grace=0)).temporaries_removed == 1
+    assert not (store.root / young).exists()
+    assert (store.root / lease).exists()
     assert (await verify(store, GALLERY, V2)).ok
 
 
