@@ -29,7 +29,7 @@ callers bound their own reads in flight.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from types import MappingProxyType, TracebackType
@@ -45,6 +45,7 @@ from blobrep.core.manifest import ChunkRef
 from blobrep.core.names import validate_gallery_name
 from blobrep.core.selection import Policy, choose_replica
 from blobrep.engine._concurrency import CPU_THREADS, task_group, thread_decompressor
+from blobrep.engine.read_stats import ReaderStatistics, ReplicaStatistics
 from blobrep.errors import (
     BlobrepError,
     ChunkCorruptError,
@@ -55,6 +56,18 @@ from blobrep.errors import (
     StorageError,
 )
 from blobrep.storage.base import Store
+
+__all__ = [
+    "PENDING_REPAIRS",
+    "ChunkFault",
+    "Consumer",
+    "FaultKind",
+    "ReaderStatistics",
+    "ReplicaSet",
+    "ReplicaStatistics",
+    "Served",
+    "fault_kind",
+]
 
 #: Repairs written or waiting at once; each holds one stored frame.
 PENDING_REPAIRS: Final = 16
@@ -87,56 +100,6 @@ class Served:
     index: int
     faults: tuple[ChunkFault, ...]
     """Replicas tried before this one, and what was wrong with each."""
-
-
-@dataclass(frozen=True, slots=True)
-class ReplicaStatistics:
-    """What one replica did for a reader."""
-
-    bytes_served: int
-    """Stored (compressed) bytes it returned, good or bad."""
-    requests: int
-    """Chunk reads sent to it."""
-    failures: int
-    """Reads that found the chunk missing or corrupt there, or failed with an I/O error."""
-
-
-@dataclass(frozen=True, slots=True)
-class ReaderStatistics:
-    """A snapshot of a reader's work: per replica name, and failovers and repairs overall."""
-
-    replicas: Mapping[str, ReplicaStatistics]
-    chunks: int
-    """Stored chunks served (zero chunks need no read and are not counted)."""
-    failovers: int
-    """Times a read moved on to another replica after one failed."""
-    repairs: int
-    """Chunks written back to a replica that lacked them or held them corrupt."""
-    repair_failures: int
-    """Repairs whose write failed; the damage stays and a later read or scrub meets it again."""
-
-    @property
-    def bytes_served(self) -> int:
-        """Stored bytes returned by every replica together."""
-        return sum(replica.bytes_served for replica in self.replicas.values())
-
-    def since(self, earlier: ReaderStatistics) -> ReaderStatistics:
-        """The work done between ``earlier`` (a snapshot of the same reader) and this one."""
-        replicas = {
-            name: ReplicaStatistics(
-                now.bytes_served - earlier.replicas[name].bytes_served,
-                now.requests - earlier.replicas[name].requests,
-                now.failures - earlier.replicas[name].failures,
-            )
-            for name, now in self.replicas.items()
-        }
-        return ReaderStatistics(
-            MappingProxyType(replicas),
-            self.chunks - earlier.chunks,
-            self.failovers - earlier.failovers,
-            self.repairs - earlier.repairs,
-            self.repair_failures - earlier.repair_failures,
-        )
 
 
 def fault_kind(error: BlobrepError) -> FaultKind:

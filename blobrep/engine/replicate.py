@@ -33,9 +33,8 @@ copy exactly that, and commit each replica's manifest once its chunks are durabl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
 from typing import Final
 
 import anyio
@@ -55,6 +54,14 @@ from blobrep.engine.manifests import (
     conflict_error,
     read_manifest,
     read_manifest_document,
+)
+from blobrep.engine.replicate_state import (
+    RegionOutcome,
+    RegionProgress,
+    RegionProgressCallback,
+    RegionRun,
+    RegionTarget,
+    ReplicaRun,
 )
 from blobrep.errors import (
     BlobrepError,
@@ -78,89 +85,17 @@ PROGRESS_INTERVAL: Final = 0.25
 #: that region to the next run: a reconcile pass has other regions to serve meanwhile.
 LEASE_WAIT: Final = 5.0
 
-
-@dataclass(frozen=True, slots=True)
-class RegionTarget:
-    """A region to replicate into."""
-
-    region: str
-    stores: Sequence[Store]
-    """Every desired replica of the region, replica 1 first."""
-
-
-@dataclass(frozen=True, slots=True)
-class RegionProgress:
-    """How far one region has come, in stored bytes written into all its replicas."""
-
-    region: str
-    done_bytes: int
-    total_bytes: int
-    completed_replicas: int
-    target_replicas: int
-
-
-@dataclass(frozen=True, slots=True)
-class RegionOutcome:
-    """What replication did in one region."""
-
-    region: str
-    completed_replicas: int
-    target_replicas: int
-    copied_chunks: int
-    """Chunk writes into this region, summed over its replicas."""
-    copied_bytes: int
-    """Chunk bytes written into this region, summed over its replicas."""
-    error: str | None
-    """None if every replica of the region is complete (or the region was deferred); else the
-    reason in words."""
-    deferred: str | None = None
-    """Why the region was left alone this time (a replica busy with another operation), or None."""
-
-
-RegionProgressCallback = Callable[[RegionProgress], None]
-"""Called on the event loop, at most every :data:`PROGRESS_INTERVAL` per region, plus once at
-its end (the last report of a region that succeeded has ``done_bytes == total_bytes``)."""
-
-
-@dataclass(slots=True, eq=False)
-class _Region:
-    target: RegionTarget
-    replicas: list[_Replica] = field(default_factory=list)
-    error: str | None = None
-    deferred: str | None = None
-    total_bytes: int = 0
-    done_bytes: int = 0
-    copied_chunks: int = 0
-    reported: float = float("-inf")
-    finished: bool = False
-
-    def fail(self, reason: str) -> None:
-        if self.error is None and self.deferred is None:
-            self.error = reason
-
-    def defer(self, reason: str) -> None:
-        if self.error is None and self.deferred is None:
-            self.deferred = reason
-
-    @property
-    def stopped(self) -> bool:
-        """No more work goes to this region: it failed or was deferred."""
-        return self.error is not None or self.deferred is not None
-
-    @property
-    def completed(self) -> int:
-        return sum(1 for replica in self.replicas if replica.complete)
-
-
-@dataclass(slots=True, eq=False)
-class _Replica:
-    region: _Region
-    index: int
-    store: Store
-    complete: bool = False
-    state: ReplicaState | None = None
-    remaining: int = 0
-    """Chunks still to land before the manifest may be written."""
+__all__ = [
+    "LEASE_WAIT",
+    "PROGRESS_INTERVAL",
+    "SURVEY_BATCH",
+    "WRITES_PER_COPY",
+    "RegionOutcome",
+    "RegionProgress",
+    "RegionProgressCallback",
+    "RegionTarget",
+    "replicate",
+]
 
 
 async def replicate(
@@ -244,10 +179,10 @@ class _Replication:
         self.writes = anyio.CapacityLimiter(copy_tasks * WRITES_PER_COPY)
 
     async def run(self, targets: Sequence[RegionTarget]) -> list[RegionOutcome]:
-        regions = [_Region(target) for target in targets]
+        regions = [RegionRun(target) for target in targets]
         for region in regions:
             region.replicas = [
-                _Replica(region, index, store) for index, store in enumerate(region.target.stores, 1)
+                ReplicaRun(region, index, store) for index, store in enumerate(region.target.stores, 1)
             ]
         everyone = [replica for region in regions for replica in region.replicas]
         async with AsyncExitStack() as leases:
@@ -273,7 +208,7 @@ class _Replication:
                     replica.region.fail(str(exc))
             return await self._run_leased(regions, everyone)
 
-    async def _run_leased(self, regions: list[_Region], everyone: list[_Replica]) -> list[RegionOutcome]:
+    async def _run_leased(self, regions: list[RegionRun], everyone: list[ReplicaRun]) -> list[RegionOutcome]:
         async with task_group() as group:
             for replica in everyone:
                 if not replica.region.stopped:
@@ -316,7 +251,7 @@ class _Replication:
             for r in regions
         ]
 
-    async def _survey(self, replica: _Replica) -> None:
+    async def _survey(self, replica: ReplicaRun) -> None:
         """Learn the replica's actual state, or fail its region if it cannot be known."""
         store, region = replica.store, replica.region.target.region
         try:
@@ -345,7 +280,9 @@ class _Replication:
             return
         replica.state = ReplicaState(region, replica.index, has_manifest=False, held=held)
 
-    async def _copy_all(self, copies: Sequence[ChunkCopy], planned: list[_Replica], group: TaskGroup) -> None:
+    async def _copy_all(
+        self, copies: Sequence[ChunkCopy], planned: list[ReplicaRun], group: TaskGroup
+    ) -> None:
         """Feed every planned copy to ``copy_tasks`` workers through an unbuffered stream."""
         send, receive = anyio.create_memory_object_stream[ChunkCopy](0)
 
@@ -362,7 +299,7 @@ class _Replication:
                 for copy in copies:
                     await send.send(copy)
 
-    async def _copy(self, copy: ChunkCopy, targets: list[_Replica], group: TaskGroup) -> None:
+    async def _copy(self, copy: ChunkCopy, targets: list[ReplicaRun], group: TaskGroup) -> None:
         """Read one chunk once, verified, and write it into every live replica that lacks it."""
         if all(replica.region.stopped for replica in targets):
             return
@@ -382,7 +319,7 @@ class _Replication:
             for replica in targets:
                 writes.start_soon(self._write, replica, key, frame, group)
 
-    async def _write(self, replica: _Replica, key: str, frame: bytes, group: TaskGroup) -> None:
+    async def _write(self, replica: ReplicaRun, key: str, frame: bytes, group: TaskGroup) -> None:
         region = replica.region
         async with self.writes:
             if region.stopped:
@@ -399,7 +336,7 @@ class _Replication:
         if replica.remaining == 0:
             group.start_soon(self._commit, replica)
 
-    async def _commit(self, replica: _Replica) -> None:
+    async def _commit(self, replica: ReplicaRun) -> None:
         """Make the replica's chunks durable, then write its manifest: the commit point."""
         region = replica.region
         try:
@@ -413,12 +350,12 @@ class _Replication:
         replica.complete = True
         self._settle(region)
 
-    def _settle(self, region: _Region) -> None:
+    def _settle(self, region: RegionRun) -> None:
         """Send a region's final report as soon as every replica of it is complete."""
         if not region.stopped and not region.finished and region.completed == len(region.replicas):
             self._report(region, force=True, final=True)
 
-    def _report(self, region: _Region, *, force: bool = False, final: bool = False) -> None:
+    def _report(self, region: RegionRun, *, force: bool = False, final: bool = False) -> None:
         if region.finished:
             return
         now = anyio.current_time()

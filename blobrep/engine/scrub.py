@@ -30,20 +30,20 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Literal
 
 import anyio
 import anyio.to_thread
 
-from blobrep.core.gallery import BlobInfo
 from blobrep.core.keys import MANIFEST_FILENAME, chunk_key
 from blobrep.core.manifest import MAX_MANIFEST_BYTES, ChunkRef
 from blobrep.core.names import validate_gallery_name
 from blobrep.engine._concurrency import CPU_THREADS, IO_TASKS, task_group
 from blobrep.engine.chunk_read import ReplicaSet
+from blobrep.engine.donors import Donors
 from blobrep.engine.leases import hold_lease
 from blobrep.engine.manifests import check_manifest, manifest_limit
+from blobrep.engine.scrub_report import Expected, ProblemKind, ReplicaSummary, ScrubProblem, ScrubReport
+from blobrep.engine.scrub_state import DamagedManifest, Finding, ScrubbedReplica
 from blobrep.engine.verify import check_chunks
 from blobrep.errors import (
     BlobrepError,
@@ -54,103 +54,7 @@ from blobrep.errors import (
 )
 from blobrep.storage.base import Store
 
-ProblemKind = Literal["missing", "corrupt", "manifest"]
-
-
-@dataclass(frozen=True, slots=True)
-class Expected:
-    """What the catalog says of one version in this region: its manifest must be ``expect``'s,
-    and the first ``replicas`` replicas of the region hold it."""
-
-    expect: BlobInfo
-    replicas: int
-
-
-@dataclass(frozen=True, slots=True)
-class ScrubProblem:
-    """One thing wrong in one replica.
-
-    ``key_or_digest`` is the chunk digest for ``missing`` and ``corrupt``, the manifest's
-    storage key for ``manifest``. ``detail`` says what is wrong and, after a repair run,
-    where the good copy came from or why there was none.
-    """
-
-    replica: str
-    kind: ProblemKind
-    key_or_digest: str
-    detail: str
-    repaired: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class ReplicaSummary:
-    """What was checked in one replica."""
-
-    replica: str
-    manifests: int
-    """Manifests of the gallery found, damaged ones included."""
-    chunks_checked: int
-    """Distinct chunks read and verified (a chunk several versions share counts once)."""
-    bytes_checked: int
-    """Plain bytes of those chunks."""
-    problems: int
-
-
-@dataclass(frozen=True, slots=True)
-class ScrubReport:
-    """The outcome of scrubbing one gallery in the replicas of one region."""
-
-    gallery: str
-    replicas: tuple[ReplicaSummary, ...]
-    problems: tuple[ScrubProblem, ...]
-    repaired: int
-    unrepairable: int
-    """Problems a repair run left as they were (the detail says why); 0 without repair."""
-    damaged_blobs: tuple[str, ...] = ()
-    """Manifest keys of the blobs some replica still cannot serve whole: its manifest is still
-    bad there, or a chunk it names is (sorted)."""
-
-    @property
-    def ok(self) -> bool:
-        """True if nothing is wrong any more: no problem, or every one repaired."""
-        return all(problem.repaired for problem in self.problems)
-
-
-@dataclass(slots=True)
-class _Finding:
-    kind: ProblemKind
-    detail: str
-    repaired: bool = False
-
-
-@dataclass(slots=True)
-class _Damaged:
-    """A manifest that does not parse, and the siblings' copy that can stand in for it."""
-
-    finding: _Finding
-    document: bytes | None = None
-    source: str = ""
-    digests: frozenset[str] = frozenset()
-    why_not: str = ""
-
-
-@dataclass(slots=True)
-class _Replica:
-    store: Store
-    manifests: int = 0
-    damaged: dict[str, _Damaged] = field(default_factory=dict)
-    chunks: dict[str, ChunkRef] = field(default_factory=dict)
-    """Distinct chunks to check: digest -> the first manifest entry seen that names it."""
-    named: dict[str, frozenset[str]] = field(default_factory=dict)
-    """Manifest key -> the digests that manifest (or its stand-in) names."""
-    bad: dict[str, _Finding] = field(default_factory=dict)
-    checked_chunks: int = 0
-    checked_bytes: int = 0
-
-    def findings(self) -> list[tuple[str, _Finding]]:
-        """(manifest key or digest, finding), damaged manifests first, each group sorted."""
-        damaged = sorted((key, damaged.finding) for key, damaged in self.damaged.items())
-        return damaged + sorted(self.bad.items(), key=lambda item: item[0])
+__all__ = ["Expected", "ProblemKind", "ReplicaSummary", "ScrubProblem", "ScrubReport", "scrub_region"]
 
 
 async def scrub_region(
@@ -183,7 +87,7 @@ async def scrub_region(
     validate_gallery_name(gallery)
     if not replicas:
         raise InvalidParameterError("scrub needs at least one replica to check")
-    scrub = _Scrub(gallery, [_Replica(store) for store in replicas], expected or {}, donors)
+    scrub = _Scrub(gallery, [ScrubbedReplica(store) for store in replicas], expected or {}, donors)
     async with scrub.set, scrub.donors:
         async with task_group() as group:
             for position, replica in enumerate(scrub.replicas):
@@ -202,7 +106,7 @@ class _Scrub:
     def __init__(
         self,
         gallery: str,
-        replicas: list[_Replica],
+        replicas: list[ScrubbedReplica],
         expected: Mapping[str, Expected],
         donors: Sequence[Store],
     ) -> None:
@@ -210,7 +114,7 @@ class _Scrub:
         self.replicas = replicas
         self.expected = expected
         self.set = ReplicaSet([replica.store for replica in replicas], gallery)
-        self.donors = _Donors(donors, gallery)
+        self.donors = Donors(donors, gallery)
         self.io = anyio.CapacityLimiter(IO_TASKS)
         self.cpu = anyio.CapacityLimiter(CPU_THREADS)
 
@@ -246,7 +150,7 @@ class _Scrub:
             )
         return document, manifest.stored_digests()
 
-    async def read_manifests(self, position: int, replica: _Replica) -> None:
+    async def read_manifests(self, position: int, replica: ScrubbedReplica) -> None:
         prefix = f"galleries/{self.gallery}/images/"
         listed = [key async for key in replica.store.list(prefix) if key.endswith(f"/{MANIFEST_FILENAME}")]
         owed = [key for key, wanted in self.expected.items() if position < wanted.replicas]
@@ -260,11 +164,11 @@ class _Scrub:
                 except ManifestError as exc:
                     replica.manifests += 1
                     what = "is damaged" if "not this version's" in str(exc) else "does not parse"
-                    replica.damaged[key] = _Damaged(_Finding("manifest", f"manifest {what}: {exc}"))
+                    replica.damaged[key] = DamagedManifest(Finding("manifest", f"manifest {what}: {exc}"))
                     continue
                 if parsed is None and key in owed:
-                    replica.damaged[key] = _Damaged(
-                        _Finding(
+                    replica.damaged[key] = DamagedManifest(
+                        Finding(
                             "manifest",
                             "manifest is missing, but the catalog counts this replica complete"
                             " for the version",
@@ -340,12 +244,12 @@ class _Scrub:
         )
         problems = await check_chunks(self.set, items, checked)
         for (position, digest), problem in problems.items():
-            self.replicas[position].bad[digest] = _Finding(problem.problem, problem.detail)  # type: ignore[arg-type]
+            self.replicas[position].bad[digest] = Finding(problem.problem, problem.detail)  # type: ignore[arg-type]
 
-    async def repair(self, replica: _Replica) -> None:
+    async def repair(self, replica: ScrubbedReplica) -> None:
         """Repair one replica under a shared lease; a failure is recorded, not raised."""
         store = replica.store
-        fixed: list[tuple[_Finding, str]] = []
+        fixed: list[tuple[Finding, str]] = []
         pending = iter(list(replica.bad.items()))
 
         async def copy() -> None:
@@ -378,7 +282,7 @@ class _Scrub:
                     finding.detail += f"; repair failed: {exc}"
 
     async def _repair_chunk(
-        self, replica: _Replica, digest: str, finding: _Finding, fixed: list[tuple[_Finding, str]]
+        self, replica: ScrubbedReplica, digest: str, finding: Finding, fixed: list[tuple[Finding, str]]
     ) -> None:
         """Copy a good copy of ``digest`` from a sibling into ``replica``.
 
@@ -417,7 +321,7 @@ class _Scrub:
             " to restore it"
         )
 
-    async def _repair_manifest(self, replica: _Replica, key: str, damaged: _Damaged) -> bool:
+    async def _repair_manifest(self, replica: ScrubbedReplica, key: str, damaged: DamagedManifest) -> bool:
         """Put the siblings' manifest over the damaged one once its chunks are sound here.
 
         Returns True if it wrote one (the caller syncs, then counts it repaired). A manifest
@@ -465,30 +369,3 @@ class _Scrub:
         return ScrubReport(
             self.gallery, tuple(summaries), tuple(problems), repaired, unrepairable, tuple(sorted(damaged))
         )
-
-
-class _Donors:
-    """Replicas of other regions, as a last resort for a good copy (an empty set reads nothing)."""
-
-    def __init__(self, stores: Sequence[Store], gallery: str) -> None:
-        self.stores = tuple(stores)
-        self._set = ReplicaSet(stores, gallery) if stores else None
-
-    async def __aenter__(self) -> _Donors:
-        if self._set is not None:
-            await self._set.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self._set is not None:
-            await self._set.__aexit__(None, None, None)
-
-    async def frame(self, chunk: ChunkRef) -> tuple[bytes, str] | None:
-        """A verified frame of ``chunk`` and the donor it came from, or None if none has one."""
-        if self._set is None:
-            return None
-        try:
-            served = await self._set.read(chunk)
-        except BlobrepError:
-            return None
-        return served.frame, self._set.names[served.index]

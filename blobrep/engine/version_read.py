@@ -28,8 +28,9 @@ from blobrep.core.gallery import BlobInfo
 from blobrep.core.manifest import ChunkRef, Manifest
 from blobrep.core.names import BlobName
 from blobrep.core.selection import Policy
-from blobrep.engine.chunk_read import Consumer, ReaderStatistics, ReplicaSet, ReplicaStatistics
+from blobrep.engine.chunk_read import Consumer, ReplicaSet
 from blobrep.engine.manifests import read_manifest
+from blobrep.engine.read_stats import ReaderStatistics, ReplicaStatistics
 from blobrep.errors import (
     BlobrepError,
     InvalidParameterError,

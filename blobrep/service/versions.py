@@ -1,5 +1,5 @@
 """Image versions: create (publish the source into its source region), show, resolve ``latest``,
-update the publishing profile, delete.
+delete; updating the publishing profile is :mod:`blobrep.service.version_updates`.
 
 Creating a version first checks that the source can be read (a create whose source cannot
 be read records nothing), records it (provisioning ``Creating``, the source region
@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 
 import anyio
 
@@ -35,7 +34,6 @@ from blobrep.core.gallery import (
     ReplicationState,
     SafetyProfile,
     StorageType,
-    TargetRegion,
     parse_choice,
 )
 from blobrep.core.ids import LATEST, ResourceId, ResourceKind
@@ -45,60 +43,25 @@ from blobrep.core.operations import OperationKind
 from blobrep.core.regions import (
     check_known_regions,
     normalize_region,
-    parse_target_region,
-    plan_target_update,
     resolve_target_regions,
     validate_replica_count,
 )
 from blobrep.core.version import ImageVersion
-from blobrep.engine.gc import gc_gallery
-from blobrep.engine.manifests import delete_manifest
 from blobrep.engine.publish import ProgressCallback, PublishResult, publish
 from blobrep.engine.source import check_source
-from blobrep.errors import ConflictError, ImmutableFieldError, InvalidNameError, ResourceNotFoundError
-from blobrep.service._base import _Base
+from blobrep.errors import ConflictError, InvalidNameError, ResourceNotFoundError
 from blobrep.service.home import RegionConfig
 from blobrep.service.operations import hold_operation
+from blobrep.service.version_options import WAITING, VersionOptions, status_for, targets_from
+from blobrep.service.version_updates import _VersionUpdates
 
-WAITING = "waiting for replication"
+__all__ = ["WAITING", "VersionOptions"]
 
-
-@dataclass(frozen=True, slots=True)
-class VersionOptions:
-    """The publishing and safety options of a version, as given on create or update.
-
-    ``None`` means "not given": on create the default applies, on update the value stays.
-    """
-
-    target_regions: Sequence[str] | None = None
-    """Tokens ``region[=count][=storage type]``."""
-    replica_count: int | None = None
-    storage_type: str | None = None
-    exclude_from_latest: bool | None = None
-    regional_exclude_from_latest: Mapping[str, bool] | None = None
-    end_of_life: str | None = None
-    allow_replicated_location_deletion: bool | None = None
+_NOT_GIVEN = VersionOptions()
+"""No option given: every default applies (a frozen value, so one instance serves every call)."""
 
 
-def _targets(tokens: Sequence[str] | None, regional_exclude: Mapping[str, bool] | None) -> list[TargetRegion]:
-    targets = [parse_target_region(token) for token in tokens or ()]
-    excludes = {normalize_region(region): flag for region, flag in (regional_exclude or {}).items()}
-    result = [
-        dataclasses.replace(target, exclude_from_latest=excludes.pop(target.name))
-        if target.name in excludes
-        else target
-        for target in targets
-    ]
-    return result + [TargetRegion(region, exclude_from_latest=flag) for region, flag in excludes.items()]
-
-
-def _status_for(
-    profile: PublishingProfile, target: TargetRegion, state: ReplicationState, details: str
-) -> RegionStatus:
-    return RegionStatus(target.name, state, 0, 0, profile.effective_replica_count(target), details)
-
-
-class _Versions(_Base):
+class _Versions(_VersionUpdates):
     async def create_version(
         self,
         caller: str,
@@ -108,7 +71,7 @@ class _Versions(_Base):
         *,
         source: str | os.PathLike[str],
         location: str | None = None,
-        options: VersionOptions = VersionOptions(),
+        options: VersionOptions = _NOT_GIVEN,
         chunking: ChunkingSpec | None = None,
         progress: ProgressCallback | None = None,
         on_published: Callable[[PublishResult], None] | None = None,
@@ -131,7 +94,7 @@ class _Versions(_Base):
         source_region = normalize_region(location) if location is not None else home_region
         regions = await self._regions()
         targets = resolve_target_regions(
-            source_region, _targets(options.target_regions, options.regional_exclude_from_latest)
+            source_region, targets_from(options.target_regions, options.regional_exclude_from_latest)
         )
         check_known_regions((target.name for target in targets), regions)
         profile = PublishingProfile(
@@ -151,9 +114,9 @@ class _Versions(_Base):
             published=self._now(),
         )
         statuses = tuple(
-            _status_for(profile, target, ReplicationState.REPLICATING, "publishing the source")
+            status_for(profile, target, ReplicationState.REPLICATING, "publishing the source")
             if target.name == source_region
-            else _status_for(profile, target, ReplicationState.UNKNOWN, f"{WAITING} from {source_region}")
+            else status_for(profile, target, ReplicationState.UNKNOWN, f"{WAITING} from {source_region}")
             for target in targets
         )
         record = GalleryImageVersion(
@@ -311,104 +274,6 @@ class _Versions(_Base):
             if authorizer.sees(ResourceId.of_version(gallery, image, version.version))
         ]
 
-    async def update_version(
-        self, caller: str, gallery: str, image: str, version: str, options: VersionOptions
-    ) -> GalleryImageVersion:
-        """Change target regions, replica counts, exclude-from-latest, end of life, safety.
-
-        Added regions and raised counts wait for replication; a lowered count removes the
-        manifests of the replicas above it; a removed region (allowed only by the safety
-        profile) loses its manifests first, then its status. Storage types never change.
-
-        The new profile is recorded first (the version ``Updating``), then the replicas it no
-        longer wants are removed: a kill in between leaves the catalog saying less than the
-        stores hold, never more, and recovery finishes the removal.
-
-        Raises:
-            BusyError: another live process is creating, updating or deleting the version.
-        """
-        number = ImageVersion.parse(version)
-        await self._check(caller, Action.WRITE, ResourceId.of_version(gallery, image, number))
-        old = await self._catalog.get_version(gallery, image, number)
-        safety = old.safety_profile
-        if options.allow_replicated_location_deletion is not None:
-            safety = SafetyProfile(options.allow_replicated_location_deletion)
-        profile = old.publishing_profile
-        if options.target_regions is not None or options.regional_exclude_from_latest is not None:
-            given = _targets(options.target_regions, options.regional_exclude_from_latest)
-            if options.target_regions is None:  # only flags: keep the targets, set their flags
-                flags = {target.name: target.exclude_from_latest for target in given}
-                unknown = set(flags) - {target.name for target in profile.target_regions}
-                check_known_regions(sorted(unknown), [target.name for target in profile.target_regions])
-                given = [
-                    dataclasses.replace(target, exclude_from_latest=flags[target.name])
-                    if target.name in flags
-                    else target
-                    for target in profile.target_regions
-                ]
-            new_targets = resolve_target_regions(old.location, given)
-        else:
-            new_targets = profile.target_regions
-        check_known_regions((target.name for target in new_targets), await self._regions())
-        plan = plan_target_update(
-            profile,
-            new_targets,
-            new_replica_count=options.replica_count,
-            allow_deletion=safety.allow_deletion_of_replicated_locations,
-            location=old.location,
-        )
-        profile = plan.profile
-        if options.exclude_from_latest is not None:
-            profile = dataclasses.replace(profile, exclude_from_latest=options.exclude_from_latest)
-        if options.end_of_life is not None:
-            profile = dataclasses.replace(
-                profile, end_of_life=parse_datetime(options.end_of_life, "end-of-life date")
-            )
-        if options.storage_type is not None:
-            wanted = parse_choice(StorageType, options.storage_type, "storage account type")
-            if wanted is not profile.storage_type:
-                raise ImmutableFieldError(
-                    f"storageAccountType of {ResourceId.of_version(gallery, image, number)} is"
-                    f" {profile.storage_type} and is fixed at creation"
-                )
-        final_state = (
-            ProvisioningState.SUCCEEDED
-            if old.provisioning_state is ProvisioningState.UPDATING
-            else old.provisioning_state
-        )
-        async with hold_operation(self._catalog, gallery, image, number, "", OperationKind.UPDATE):
-            # The profile first: from here on replication aims at the new targets, and a kill
-            # leaves the version Updating for recovery to finish (see _apply_profile).
-            new = dataclasses.replace(
-                old,
-                publishing_profile=profile,
-                safety_profile=safety,
-                provisioning_state=ProvisioningState.UPDATING,
-            )
-            await self._catalog.update_version(new)
-            for target in profile.target_regions:
-                status = _updated_status(profile, target, old, plan.rescaled)
-                if status is not None:
-                    await self._catalog.set_region_status(gallery, image, number, status)
-            await self._apply_profile(gallery, image, number)
-            await self._catalog.update_version(dataclasses.replace(new, provisioning_state=final_state))
-        return await self._catalog.get_version(gallery, image, number)
-
-    async def _apply_profile(self, gallery: str, image: str, number: ImageVersion) -> None:
-        """Remove what the profile no longer wants: replicas above a region's count, regions no
-        longer targeted (manifests first, then their status). Idempotent, so recovery can
-        finish an update a killed process began.
-        """
-        version = await self._catalog.get_version(gallery, image, number)
-        profile = version.publishing_profile
-        regions = await self._regions()
-        for status in version.regions:
-            target = profile.target(status.region)
-            keep = 0 if target is None else profile.effective_replica_count(target)
-            await self._drop_replicas(version, regions.get(status.region), keep=keep)
-            if target is None:
-                await self._catalog.delete_region_status(gallery, image, number, status.region)
-
     async def delete_version(self, caller: str, gallery: str, image: str, version: str) -> None:
         """Delete a version: its manifests in every replica first, then its record.
 
@@ -432,49 +297,6 @@ class _Versions(_Base):
         for status in old.regions:
             await self._drop_replicas(old, regions.get(status.region), keep=0, collect=False)
         await self._catalog.delete_version(old.gallery, old.image, old.version)
-
-    async def _drop_replicas(
-        self, version: GalleryImageVersion, region: RegionConfig | None, *, keep: int, collect: bool = True
-    ) -> None:
-        """Delete the version's manifest from the replicas numbered above ``keep`` in ``region``,
-        then (``collect``) the chunks no other manifest there references: manifest first, so no
-        reader ever finds a manifest whose chunks are gone.
-        """
-        if region is None:
-            return
-        numbers = await anyio.to_thread.run_sync(self._home.replica_numbers, region)
-        blob = BlobName(version.image, version.version)
-        dropped = [self._store(region, replica, create=False) for replica in numbers if replica > keep]
-        for store in dropped:
-            await delete_manifest(store, version.gallery, blob)
-        if dropped and collect:
-            await gc_gallery(dropped, version.gallery, grace=0.0)
-
-
-def _updated_status(
-    profile: PublishingProfile, target: TargetRegion, old: GalleryImageVersion, rescaled: Collection[str]
-) -> RegionStatus | None:
-    """The status of ``target`` after an update: waiting if added, its counts lowered or raised
-    if rescaled (replicas above a lowered count stop counting before they are removed), None if
-    unchanged."""
-    target_count = profile.effective_replica_count(target)
-    status = old.status(target.name)
-    if status is None:
-        return _status_for(profile, target, ReplicationState.UNKNOWN, f"{WAITING} from {old.location}")
-    if target.name not in rescaled:
-        return None
-    completed = min(status.completed_replicas, target_count)
-    state = status.state
-    if state is ReplicationState.COMPLETED and completed < target_count:
-        state = ReplicationState.REPLICATING
-    return dataclasses.replace(
-        status,
-        state=state,
-        completed_replicas=completed,
-        target_replicas=target_count,
-        progress=100 * completed // target_count,
-        details="" if completed == target_count else f"{WAITING}: {completed} of {target_count} replicas",
-    )
 
 
 def _failed(record: GalleryImageVersion, region: str, details: str) -> RegionStatus:

@@ -1,0 +1,73 @@
+"""What a scrub is told and what it reports: frozen values, apart from the scrub that makes them.
+
+The service builds :class:`Expected` from the catalog and reads :class:`ScrubReport` back;
+neither needs to know how :mod:`blobrep.engine.scrub` reads and repairs replicas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from blobrep.core.gallery import BlobInfo
+
+ProblemKind = Literal["missing", "corrupt", "manifest"]
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """What the catalog says of one version in this region: its manifest must be ``expect``'s,
+    and the first ``replicas`` replicas of the region hold it."""
+
+    expect: BlobInfo
+    replicas: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScrubProblem:
+    """One thing wrong in one replica.
+
+    ``key_or_digest`` is the chunk digest for ``missing`` and ``corrupt``, the manifest's
+    storage key for ``manifest``. ``detail`` says what is wrong and, after a repair run,
+    where the good copy came from or why there was none.
+    """
+
+    replica: str
+    kind: ProblemKind
+    key_or_digest: str
+    detail: str
+    repaired: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaSummary:
+    """What was checked in one replica."""
+
+    replica: str
+    manifests: int
+    """Manifests of the gallery found, damaged ones included."""
+    chunks_checked: int
+    """Distinct chunks read and verified (a chunk several versions share counts once)."""
+    bytes_checked: int
+    """Plain bytes of those chunks."""
+    problems: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScrubReport:
+    """The outcome of scrubbing one gallery in the replicas of one region."""
+
+    gallery: str
+    replicas: tuple[ReplicaSummary, ...]
+    problems: tuple[ScrubProblem, ...]
+    repaired: int
+    unrepairable: int
+    """Problems a repair run left as they were (the detail says why); 0 without repair."""
+    damaged_blobs: tuple[str, ...] = ()
+    """Manifest keys of the blobs some replica still cannot serve whole: its manifest is still
+    bad there, or a chunk it names is (sorted)."""
+
+    @property
+    def ok(self) -> bool:
+        """True if nothing is wrong any more: no problem, or every one repaired."""
+        return all(problem.repaired for problem in self.problems)
