@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -33,8 +34,10 @@ def home(tmp_path: Path, image: Path) -> Path:
 
 
 def _chunk(home: Path) -> Path:
-    chunks = home / "regions/westcentralus/replica-1/galleries/gal/chunks"
-    return sorted(path for path in chunks.rglob("*") if path.is_file())[0]
+    """The file of a chunk that version 1.0.0 names (1.0.1 has chunks of its own)."""
+    manifest = json.loads((home / VERSIONS / "1.0.0" / "manifest.json").read_text())
+    digest = str(next(entry["digest"] for entry in manifest["chunks"] if "digest" in entry))
+    return home / "regions/westcentralus/replica-1/galleries/gal/chunks" / digest[:2] / digest[2:4] / digest
 
 
 @pytest.mark.parametrize("fault", ["swapped manifest", "linked version", "fifo manifest", "fifo chunk"])
