@@ -26,6 +26,7 @@ names what was wrong and, where it helps, what would be right.
       x UnavailableError           the version exists but cannot be served there yet
       x IntegrityError             stored data does not match what describes it
         - ManifestError            a manifest that is malformed, inconsistent or hostile
+          - ManifestMismatchError  a well-formed manifest that is not the one the catalog recorded
         - ChunkCorruptError        a chunk whose bytes do not hash to its name
         - BlobDigestMismatchError  restored bytes that do not hash to the manifest's digest
         - DamagedObjectError       a stored key that is not a regular file inside its store
@@ -125,6 +126,12 @@ class IntegrityError(BlobrepError):
 
 class ManifestError(IntegrityError):
     """A manifest is malformed, inconsistent or hostile; it is never partly trusted."""
+
+
+class ManifestMismatchError(ManifestError):
+    """A replica's manifest is not the one the catalog recorded for the version (its pin, or
+    its size, digest and counts): another version's, reordered, or planted. The replica is
+    damaged for that version; a good copy elsewhere stands in for it."""
 
 
 class ChunkCorruptError(IntegrityError):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 
 from blobrep.core.names import BlobName, validate_gallery_name
-from blobrep.errors import InvalidKeyError
+from blobrep.errors import InvalidInputError, InvalidKeyError
 
 MAX_KEY_LENGTH = 1024
 _SEGMENT_RE = re.compile(r"[A-Za-z0-9._-]{1,255}")
@@ -78,6 +78,20 @@ def manifest_key(gallery: str, blob: BlobName) -> str:
     """The key of the manifest of ``blob`` in ``gallery``."""
     validate_gallery_name(gallery)
     return f"galleries/{gallery}/images/{blob.image}/versions/{blob.version}/{MANIFEST_FILENAME}"
+
+
+def blob_of_manifest_key(gallery: str, key: str) -> BlobName | None:
+    """The blob whose manifest lives at ``key`` in ``gallery``; None for any other key."""
+    parts = key.split("/")
+    if len(parts) != 7 or parts[:3] != ["galleries", gallery, "images"] or parts[4] != "versions":
+        return None
+    if parts[6] != MANIFEST_FILENAME:
+        return None
+    try:
+        blob = BlobName.parse(f"{parts[3]}/versions/{parts[5]}")
+    except InvalidInputError:
+        return None
+    return blob if manifest_key(gallery, blob) == key else None
 
 
 def lease_key(gallery: str, lease_id: str, *, exclusive: bool) -> str:

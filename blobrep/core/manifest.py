@@ -37,7 +37,7 @@ from typing import Any, Final
 from blobrep.core.chunking import ChunkingSpec
 from blobrep.core.codec import max_stored_length, validate_level
 from blobrep.core.keys import is_digest
-from blobrep.errors import BlobrepError, ManifestError
+from blobrep.errors import BlobrepError, ManifestError, ManifestMismatchError
 
 FORMAT: Final = "blobrep.manifest/1"
 #: No blob may be larger than this (1 PiB); it bounds arithmetic and stops absurd input.
@@ -159,16 +159,16 @@ class ManifestPin:
         """Raise unless ``document`` is the pinned manifest; ``where`` names its place.
 
         Raises:
-            ManifestError: the size or the SHA-256 differs from the pin.
+            ManifestMismatchError: the size or the SHA-256 differs from the pin.
         """
         if len(document) != self.size:
-            raise ManifestError(
+            raise ManifestMismatchError(
                 f"{where} is {len(document)} bytes, but the catalog pinned a manifest of {self.size}"
                 " bytes for this version: it is not this version's manifest"
             )
         actual = hashlib.sha256(document).hexdigest()
         if actual != self.sha256:
-            raise ManifestError(
+            raise ManifestMismatchError(
                 f"{where} has SHA-256 {actual[:16]}..., but the catalog pinned {self.sha256[:16]}...:"
                 " it is not this version's manifest"
             )

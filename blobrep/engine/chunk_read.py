@@ -102,6 +102,16 @@ class Served:
     """Replicas tried before this one, and what was wrong with each."""
 
 
+_EVERY_REPLICA: Final = "every replica failed: "
+
+
+def failure_detail(error: BlobrepError) -> str:
+    """What a failed :meth:`ReplicaSet.read` says: every replica's fault when several were
+    tried (the note the read added), else the error itself."""
+    notes = [note for note in getattr(error, "__notes__", ()) if note.startswith(_EVERY_REPLICA)]
+    return notes[-1] if notes else str(error)
+
+
 def fault_kind(error: BlobrepError) -> FaultKind:
     """How a read error counts: a bad copy (``missing``/``corrupt``) or a failing store."""
     if isinstance(error, ChunkMissingError):
@@ -352,7 +362,7 @@ class ReplicaSet:
                 f" the last failed with: {last}"
             )
         if len(errors) > 1:
-            last.add_note("every replica failed: " + "; ".join(str(error) for error in errors))
+            last.add_note(_EVERY_REPLICA + "; ".join(str(error) for error in errors))
         return last
 
     async def _schedule_repairs(self, damaged: list[int], digest: str, frame: bytes) -> None:

@@ -28,6 +28,7 @@ from blobrep.errors import (
     ConflictError,
     DamagedObjectError,
     ManifestError,
+    ManifestMismatchError,
     ManifestNotFoundError,
     NotFoundError,
 )
@@ -117,7 +118,7 @@ def check_manifest(document: bytes, expect: BlobInfo | None, where: str) -> Mani
         found = (manifest.size, manifest.digest, manifest.stored_bytes, len(manifest.chunks))
         wanted = (expect.size, expect.digest, expect.stored_bytes, expect.chunks)
         if found != wanted:
-            raise ManifestError(
+            raise ManifestMismatchError(
                 f"{where} describes a blob of {found[0]} bytes, digest {found[1]}, {found[3]} chunks;"
                 f" the catalog recorded {wanted[0]} bytes, digest {wanted[1]}, {wanted[3]} chunks:"
                 " it is not this version's manifest"

@@ -47,7 +47,7 @@ from blobrep.core.manifest import Manifest, encode_manifest
 from blobrep.core.names import BlobName, validate_gallery_name
 from blobrep.core.replication import ChunkCopy, ReplicaState, plan_replication
 from blobrep.engine._concurrency import task_group
-from blobrep.engine.chunk_read import ReplicaSet
+from blobrep.engine.chunk_read import ReplicaSet, failure_detail
 from blobrep.engine.leases import hold_lease
 from blobrep.engine.manifests import (
     commit_manifest,
@@ -307,10 +307,7 @@ class _Replication:
         try:
             frame = (await self.sources.read(chunk)).frame
         except (ChunkMissingError, ChunkCorruptError, StorageError) as exc:
-            every = [note for note in getattr(exc, "__notes__", ()) if note.startswith("every replica")]
-            reason = (
-                f"chunk {copy.digest} has no good copy in the source region: {every[0] if every else exc}"
-            )
+            reason = f"chunk {copy.digest} has no good copy in the source region: {failure_detail(exc)}"
             for replica in targets:
                 replica.region.fail(reason)
             return

@@ -50,6 +50,7 @@ from blobrep.errors import (
     DamagedObjectError,
     InvalidParameterError,
     ManifestError,
+    ManifestMismatchError,
     NotFoundError,
 )
 from blobrep.storage.base import Store
@@ -138,13 +139,13 @@ class _Scrub:
                 return None  # deleted since the listing: it promises nothing any more
             except DamagedObjectError as exc:
                 raise ManifestError(str(exc)) from None
-            if len(document) > limit:
-                raise ManifestError(
+            if len(document) > limit and expect is not None:
+                raise ManifestMismatchError(
                     f"it is larger than the {limit} bytes this version's manifest takes:"
                     " it is not this version's manifest"
-                    if expect is not None
-                    else f"it is larger than the {limit} bytes a manifest may take"
                 )
+            if len(document) > limit:
+                raise ManifestError(f"it is larger than the {limit} bytes a manifest may take")
             manifest = await anyio.to_thread.run_sync(
                 check_manifest, document, expect, f"{key} in {store.name}", limiter=self.cpu
             )
@@ -163,7 +164,11 @@ class _Scrub:
                     parsed = await self._parse(replica.store, key)
                 except ManifestError as exc:
                     replica.manifests += 1
-                    what = "is damaged" if "not this version's" in str(exc) else "does not parse"
+                    what = (
+                        "is not this version's"
+                        if isinstance(exc, ManifestMismatchError)
+                        else "does not parse"
+                    )
                     replica.damaged[key] = DamagedManifest(Finding("manifest", f"manifest {what}: {exc}"))
                     continue
                 if parsed is None and key in owed:

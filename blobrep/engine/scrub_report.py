@@ -6,10 +6,13 @@ neither needs to know how :mod:`blobrep.engine.scrub` reads and repairs replicas
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from blobrep.core.gallery import BlobInfo
+from blobrep.core.gallery import BlobInfo, GalleryImageVersion, ReplicationState
+from blobrep.core.keys import manifest_key
+from blobrep.core.names import BlobName
 
 ProblemKind = Literal["missing", "corrupt", "manifest"]
 
@@ -21,6 +24,19 @@ class Expected:
 
     expect: BlobInfo
     replicas: int
+
+    @staticmethod
+    def in_region(gallery: str, versions: Iterable[GalleryImageVersion], region: str) -> dict[str, Expected]:
+        """Per manifest key, what ``region`` must hold of ``gallery``'s ``versions``: each
+        version Completed there, with its pin, in as many replicas as completed."""
+        expected: dict[str, Expected] = {}
+        for version in versions:
+            status = version.status(region)
+            if version.blob is None or status is None or status.state is not ReplicationState.COMPLETED:
+                continue
+            key = manifest_key(gallery, BlobName(version.image, version.version))
+            expected[key] = Expected(version.blob, status.completed_replicas)
+        return expected
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ import anyio.to_thread
 
 from blobrep.catalog import Catalog
 from blobrep.core.access import Action, Principal, PrincipalType, Role, RoleAssignment, can_see, check
+from blobrep.core.gallery import GalleryImageVersion
 from blobrep.core.ids import ResourceId
 from blobrep.errors import AccessDeniedError, ConflictError, InvalidNameError, ResourceNotFoundError
 from blobrep.service.home import Home, RegionConfig
@@ -99,6 +100,13 @@ class _Base:
         authorizer = await self._authorizer(caller)
         authorizer.check(action, scope)
         return authorizer
+
+    async def _versions_of(self, gallery: str) -> list[GalleryImageVersion]:
+        """Every version of every definition of ``gallery`` (no access check: callers check)."""
+        found: list[GalleryImageVersion] = []
+        for definition in await self._catalog.list_definitions(gallery):
+            found += await self._catalog.list_versions(gallery, definition.name)
+        return found
 
     async def _regions(self) -> dict[str, RegionConfig]:
         return await anyio.to_thread.run_sync(self._home.load_regions)

@@ -19,7 +19,6 @@ import anyio
 from blobrep.core.access import Action
 from blobrep.core.gallery import GalleryImageVersion, ReplicationState
 from blobrep.core.ids import ResourceId
-from blobrep.core.keys import manifest_key
 from blobrep.core.names import BlobName
 from blobrep.core.regions import normalize_region
 from blobrep.core.selection import Policy
@@ -144,19 +143,6 @@ class _Deployments(_Versions):
             authorizer.check(Action.WRITE if repair else Action.READ, scope)
             stores = [self._store(region, number, create=False) for number in numbers]
             if stores:
-                expected = await self._expected_here(name, region.name)
+                expected = Expected.in_region(name, await self._versions_of(name), region.name)
                 reports.append(await scrub_region(stores, name, expected=expected, repair=repair))
         return reports
-
-    async def _expected_here(self, gallery: str, region: str) -> dict[str, Expected]:
-        """What the catalog says the region holds of ``gallery``: per manifest key, the pin and
-        how many replicas hold it (the versions Completed there)."""
-        expected: dict[str, Expected] = {}
-        for definition in await self._catalog.list_definitions(gallery):
-            for version in await self._catalog.list_versions(gallery, definition.name):
-                status = version.status(region)
-                if version.blob is None or status is None or status.state is not ReplicationState.COMPLETED:
-                    continue
-                key = manifest_key(gallery, BlobName(version.image, version.version))
-                expected[key] = Expected(version.blob, status.completed_replicas)
-        return expected

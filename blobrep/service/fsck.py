@@ -33,12 +33,12 @@ import anyio.to_thread
 from blobrep.core.access import Action
 from blobrep.core.gallery import GalleryImageVersion, ReplicationState
 from blobrep.core.ids import ResourceId
-from blobrep.core.keys import MANIFEST_FILENAME, manifest_key
+from blobrep.core.keys import MANIFEST_FILENAME, blob_of_manifest_key, manifest_key
 from blobrep.core.names import BlobName
 from blobrep.core.regions import normalize_region
 from blobrep.engine.manifests import delete_manifest
 from blobrep.engine.scrub import Expected, scrub_region
-from blobrep.errors import BlobrepError, InvalidInputError
+from blobrep.errors import BlobrepError
 from blobrep.service.home import RegionConfig
 from blobrep.service.recovery import _Recovery
 from blobrep.storage.base import Store
@@ -123,11 +123,13 @@ class _Fsck(_Recovery):
             FsckProblem("operation", "", "", "", line, "its process died; recovery moved it on", True)
             for line in recovered
         ]
-        run = _Run(self, repair, grace, problems)
+        # Every replica of every region, listed once: each region's donors are the others'.
+        replicas = {
+            name: await self._replica_stores(region, 0) for name, region in (await self._regions()).items()
+        }
+        run = _Run(self, repair, grace, problems, replicas)
         for name in galleries:
-            await run.gallery(
-                name, await self._versions_of(name), list(configs.values()), await self._regions()
-            )
+            await run.gallery(name, await self._versions_of(name), list(configs.values()))
         return FsckReport(
             tuple(galleries),
             tuple(sorted(configs)),
@@ -136,12 +138,6 @@ class _Fsck(_Recovery):
             tuple(problems),
             tuple(run.marked),
         )
-
-    async def _versions_of(self, gallery: str) -> list[GalleryImageVersion]:
-        found = []
-        for definition in await self._catalog.list_definitions(gallery):
-            found += await self._catalog.list_versions(gallery, definition.name)
-        return found
 
     async def _replica_stores(self, region: RegionConfig, at_least: int) -> list[Store]:
         """Every replica of ``region`` that exists, and those the catalog counts on, in order."""
@@ -153,8 +149,16 @@ class _Fsck(_Recovery):
 class _Run:
     """The state of one fsck run: counters and problems, filled gallery by gallery."""
 
-    def __init__(self, service: _Fsck, repair: bool, grace: float, problems: list[FsckProblem]) -> None:
+    def __init__(
+        self,
+        service: _Fsck,
+        repair: bool,
+        grace: float,
+        problems: list[FsckProblem],
+        replicas: dict[str, list[Store]],
+    ) -> None:
         self.service = service
+        self.replicas = replicas
         self.repair = repair
         self.grace = grace
         self.problems = problems
@@ -167,20 +171,16 @@ class _Run:
         gallery: str,
         versions: list[GalleryImageVersion],
         regions: Sequence[RegionConfig],
-        every_region: dict[str, RegionConfig],
     ) -> None:
         self.versions += len(versions)
         for region in regions:
-            expected = _expected(gallery, versions, region.name)
+            expected = Expected.in_region(gallery, versions, region.name)
             owed = max((wanted.replicas for wanted in expected.values()), default=0)
             stores = await self.service._replica_stores(region, owed)
             if not stores:
                 continue
             donors = [
-                store
-                for other in every_region.values()
-                if other.name != region.name
-                for store in await self.service._replica_stores(other, 0)
+                store for name, found in self.replicas.items() if name != region.name for store in found
             ]
             try:
                 await self._check_region(gallery, versions, region.name, stores, expected, donors)
@@ -249,7 +249,7 @@ class _Run:
         for key in sorted(set(keys) - known):
             repaired = False
             if self.repair:
-                blob = _blob_of(gallery, key)
+                blob = blob_of_manifest_key(gallery, key)
                 if blob is not None:
                     repaired = await delete_manifest(store, gallery, blob) or True
             self.problems.append(
@@ -287,17 +287,6 @@ class _Run:
             )
 
 
-def _expected(gallery: str, versions: list[GalleryImageVersion], region: str) -> dict[str, Expected]:
-    expected: dict[str, Expected] = {}
-    for version in versions:
-        status = version.status(region)
-        if version.blob is None or status is None or status.state is not ReplicationState.COMPLETED:
-            continue
-        key = manifest_key(gallery, BlobName(version.image, version.version))
-        expected[key] = Expected(version.blob, status.completed_replicas)
-    return expected
-
-
 def _may_hold(version: GalleryImageVersion, region: str, number: int) -> bool:
     """True if replica ``number`` of ``region`` may hold the version's manifest by the catalog."""
     target = version.publishing_profile.target(region)
@@ -305,20 +294,3 @@ def _may_hold(version: GalleryImageVersion, region: str, number: int) -> bool:
         status = version.status(region)  # a region being removed keeps its status until done
         return status is not None and number <= status.target_replicas
     return number <= version.publishing_profile.effective_replica_count(target)
-
-
-def _blob_of(gallery: str, key: str) -> BlobName | None:
-    """The blob a manifest key names, None if the key is not a manifest key of ``gallery``."""
-    parts = key.split("/")
-    if (
-        len(parts) != 7
-        or parts[:2] != ["galleries", gallery]
-        or parts[2] != "images"
-        or parts[4] != "versions"
-    ):
-        return None
-    try:
-        blob = BlobName.parse(f"{parts[3]}/versions/{parts[5]}")
-    except InvalidInputError:
-        return None
-    return blob if manifest_key(gallery, blob) == key else None

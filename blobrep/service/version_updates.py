@@ -63,6 +63,40 @@ class _VersionUpdates(_Base):
         number = ImageVersion.parse(version)
         await self._check(caller, Action.WRITE, ResourceId.of_version(gallery, image, number))
         old = await self._catalog.get_version(gallery, image, number)
+        profile, safety, rescaled = await self._updated_profile(old, options)
+        final_state = (
+            ProvisioningState.SUCCEEDED
+            if old.provisioning_state is ProvisioningState.UPDATING
+            else old.provisioning_state
+        )
+        async with hold_operation(self._catalog, gallery, image, number, "", OperationKind.UPDATE):
+            # The profile first: from here on replication aims at the new targets, and a kill
+            # leaves the version Updating for recovery to finish (see _apply_profile).
+            new = dataclasses.replace(
+                old,
+                publishing_profile=profile,
+                safety_profile=safety,
+                provisioning_state=ProvisioningState.UPDATING,
+            )
+            await self._catalog.update_version(new)
+            for target in profile.target_regions:
+                status = _updated_status(profile, target, old, rescaled)
+                if status is not None:
+                    await self._catalog.set_region_status(gallery, image, number, status)
+            await self._apply_profile(gallery, image, number)
+            await self._catalog.update_version(dataclasses.replace(new, provisioning_state=final_state))
+        return await self._catalog.get_version(gallery, image, number)
+
+    async def _updated_profile(
+        self, old: GalleryImageVersion, options: VersionOptions
+    ) -> tuple[PublishingProfile, SafetyProfile, Collection[str]]:
+        """The publishing and safety profiles ``options`` ask for, checked against ``old``, and
+        the regions whose replica count changes.
+
+        Raises:
+            InvalidRegionError: an unknown region, or a removal the safety profile forbids.
+            ImmutableFieldError: a different storage type.
+        """
         safety = old.safety_profile
         if options.allow_replicated_location_deletion is not None:
             safety = SafetyProfile(options.allow_replicated_location_deletion)
@@ -101,31 +135,10 @@ class _VersionUpdates(_Base):
             wanted = parse_choice(StorageType, options.storage_type, "storage account type")
             if wanted is not profile.storage_type:
                 raise ImmutableFieldError(
-                    f"storageAccountType of {ResourceId.of_version(gallery, image, number)} is"
+                    f"storageAccountType of {ResourceId.of_version(old.gallery, old.image, old.version)} is"
                     f" {profile.storage_type} and is fixed at creation"
                 )
-        final_state = (
-            ProvisioningState.SUCCEEDED
-            if old.provisioning_state is ProvisioningState.UPDATING
-            else old.provisioning_state
-        )
-        async with hold_operation(self._catalog, gallery, image, number, "", OperationKind.UPDATE):
-            # The profile first: from here on replication aims at the new targets, and a kill
-            # leaves the version Updating for recovery to finish (see _apply_profile).
-            new = dataclasses.replace(
-                old,
-                publishing_profile=profile,
-                safety_profile=safety,
-                provisioning_state=ProvisioningState.UPDATING,
-            )
-            await self._catalog.update_version(new)
-            for target in profile.target_regions:
-                status = _updated_status(profile, target, old, plan.rescaled)
-                if status is not None:
-                    await self._catalog.set_region_status(gallery, image, number, status)
-            await self._apply_profile(gallery, image, number)
-            await self._catalog.update_version(dataclasses.replace(new, provisioning_state=final_state))
-        return await self._catalog.get_version(gallery, image, number)
+        return profile, safety, plan.rescaled
 
     async def _apply_profile(self, gallery: str, image: str, number: ImageVersion) -> None:
         """Remove what the profile no longer wants: replicas above a region's count, regions no

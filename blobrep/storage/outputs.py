@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from blobrep.core.holders import Liveness
+from blobrep.core.holders import Liveness, ProcessIdentity
 from blobrep.errors import InvalidInputError, StorageError, StorageFullError
 from blobrep.storage.processes import holder_alive, this_process
 
@@ -95,7 +95,7 @@ def remove_stale_temporaries(output: Path) -> list[Path]:
             if match is None or not entry.is_file(follow_symlinks=False):
                 continue
             started = None if match[2] == "x" else int(match[2])
-            holder = type(me)(me.host, me.boot_id, me.pid_namespace, int(match[1]), started)
+            holder = ProcessIdentity(me.host, me.boot_id, me.pid_namespace, int(match[1]), started)
             if holder_alive(holder) is Liveness.DEAD:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)

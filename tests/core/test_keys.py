@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from blobrep.core.keys import (
     MANIFEST_FILENAME,
     MAX_KEY_LENGTH,
+    blob_of_manifest_key,
     chunk_key,
     chunks_prefix,
     is_digest,
@@ -232,3 +233,24 @@ def test_manifest_key_example() -> None:
 def test_chunks_prefix_is_a_valid_listing_prefix() -> None:
     assert chunks_prefix("g.1") == "galleries/g.1/chunks/"
     assert validate_prefix(chunks_prefix("g.1")) == "galleries/g.1/chunks/"
+
+
+@given(strategies.gallery_names(), strategies.image_names(), strategies.versions)
+def test_a_manifest_key_names_its_blob_back(gallery: str, image: str, version: ImageVersion) -> None:
+    blob = BlobName(image, version)
+    assert blob_of_manifest_key(gallery, manifest_key(gallery, blob)) == blob
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "galleries/gal/images/img/versions/1.0.0/other.json",
+        "galleries/other/images/img/versions/1.0.0/manifest.json",
+        "galleries/gal/images/img/versions/1.0/manifest.json",
+        "galleries/gal/images/img/versions/01.0.0/manifest.json",
+        "galleries/gal/chunks/ab/cd/abcd/manifest.json",
+        "galleries/gal/images/img/versions/1.0.0",
+    ],
+)
+def test_anything_but_a_manifest_key_of_the_gallery_names_no_blob(key: str) -> None:
+    assert blob_of_manifest_key("gal", key) is None

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from blobrep.service import DefinitionFields, GalleryService, SyntheticImage
+from blobrep.service import DefinitionFields, GalleryService, Store, SyntheticImage
+from blobrep.storage.faulty import Fault, FaultyStore
 
 MIB = 1024 * 1024
 GALLERY = "gallery1"
@@ -40,3 +41,8 @@ async def definition(service: GalleryService) -> str:
         DefinitionFields(publisher="contoso", offer="ubuntu", sku="22_04", os_type="Linux"),
     )
     return IMAGE
+
+
+def chunk_writes_full(region: str, number: int, store: Store) -> Store:
+    """A ``wrap_store`` for :meth:`GalleryService.open`: every chunk put fails as on a full disk."""
+    return FaultyStore(store, [Fault("put", "full", key_contains="/chunks/")])

@@ -12,7 +12,7 @@ from blobrep.engine.replicate import RegionProgress
 from blobrep.errors import UnavailableError
 from blobrep.service import BlobService, DefinitionFields, GalleryService, LocalStore, Store, VersionOptions
 from blobrep.storage.faulty import Fault, FaultKind, FaultyStore
-from tests.service.conftest import ADMIN, GALLERY, IMAGE
+from tests.service.conftest import ADMIN, GALLERY, IMAGE, chunk_writes_full
 
 TARGETS = VersionOptions(target_regions=["westcentralus", "eastus2=2", "westeurope=2", "southeastasia"])
 FIELDS = DefinitionFields(publisher="contoso", offer="ubuntu", sku="22_04", os_type="Linux")
@@ -161,10 +161,7 @@ async def test_older_versions_can_live_in_fewer_regions(
 async def test_an_unpublished_version_cannot_be_replicated(
     service: GalleryService, definition: str, source: Path
 ) -> None:
-    full = [Fault("put", "full", key_contains="/chunks/")]
-    async with await GalleryService.open(
-        service.home, wrap_store=lambda region, number, store: FaultyStore(store, full)
-    ) as failing:
+    async with await GalleryService.open(service.home, wrap_store=chunk_writes_full) as failing:
         with pytest.raises(Exception):  # noqa: B017 - the publish error itself is tested elsewhere
             await failing.create_version(ADMIN, GALLERY, definition, "1.0.0", source=source)
     with pytest.raises(UnavailableError, match="not published"):

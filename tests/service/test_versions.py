@@ -18,8 +18,7 @@ from blobrep.errors import (
     StorageFullError,
 )
 from blobrep.service import BlobService, GalleryService, LocalStore, VersionOptions
-from blobrep.storage.faulty import Fault, FaultyStore
-from tests.service.conftest import ADMIN, GALLERY, IMAGE
+from tests.service.conftest import ADMIN, GALLERY, IMAGE, chunk_writes_full
 
 
 def manifest(service: GalleryService, region: str, replica: int, version: str = "1.0.0") -> Path:
@@ -164,10 +163,7 @@ async def test_a_source_that_cannot_be_read_records_nothing(
 async def test_a_failed_publish_leaves_a_failed_version_that_says_why_and_can_be_redone(
     service: GalleryService, definition: str, source: Path
 ) -> None:
-    full = [Fault("put", "full", key_contains="/chunks/")]
-    async with await GalleryService.open(
-        service.home, wrap_store=lambda region, number, store: FaultyStore(store, full)
-    ) as failing:
+    async with await GalleryService.open(service.home, wrap_store=chunk_writes_full) as failing:
         with pytest.raises(StorageFullError):
             await failing.create_version(ADMIN, GALLERY, definition, "1.0.0", source=source)
     version = await service.show_version(ADMIN, GALLERY, definition, "1.0.0")
