@@ -202,11 +202,14 @@ def rss_method() -> str:
     return "wait4 ru_maxrss (upper bound: includes the parent's peak RSS at spawn)"
 
 
-def run_child(command: Sequence[str], *, stdout: IO[bytes] | None = None) -> Finished:
+def run_child(
+    command: Sequence[str], *, stdout: IO[bytes] | None = None, env: dict[str, str] | None = None
+) -> Finished:
     """Run ``command`` to completion and measure it (wall time, CPU time, peak RSS).
 
     ``stdout`` receives the child's output if given (a shell's ``> FILE``); otherwise it is
-    captured and returned. Raises :class:`ChildFailedError` with the child's stderr if it fails.
+    captured and returned. ``env`` replaces this process's environment for the child if given.
+    Raises :class:`ChildFailedError` with the child's stderr if it fails.
     """
     gnu_time = _gnu_time()
     with (
@@ -219,7 +222,7 @@ def run_child(command: Sequence[str], *, stdout: IO[bytes] | None = None) -> Fin
             argv = [gnu_time, "-f", "%M", "-o", rss_file.name, *argv]
         started = time.perf_counter()
         process = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=stdout or captured_out, stderr=captured_err
+            argv, stdin=subprocess.DEVNULL, stdout=stdout or captured_out, stderr=captured_err, env=env
         )
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started

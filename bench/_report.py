@@ -78,7 +78,7 @@ def render(rows: Sequence[Row], samples: Samples) -> str:
         lines.append(
             [
                 row.operation,
-                f"{mb_per_s(row.size, seconds):.0f}" if seconds else "",
+                f"{mb_per_s(row.size, seconds):.0f}" if seconds and row.size else "",
                 f"{seconds:.3f}" if seconds else "",
                 row.baseline,
                 f"{row.baseline_s:.3f}" if row.baseline_s is not None else "",

@@ -20,8 +20,12 @@ names what was wrong and, where it helps, what would be right.
         - ManifestNotFoundError    no manifest for that blob in that replica
         - ChunkMissingError        a manifest names a chunk that a replica lacks
         - ResourceNotFoundError    a gallery, definition, version, region or principal
-      x ConflictError              something exists that must not (create-if-absent)
-        - BusyError                another operation holds the replica (a lease): retry later
+      x ConflictError              the state forbids the call as asked: never retry it unchanged
+        - AlreadyExistsError       something exists where the caller asked to create it
+        - PreconditionError        the resource is not in a state that allows the call (still
+                                   holds children, the bootstrap admin, moved to another state)
+      x BusyError (retryable)      a lease is held by another live operation, or this
+                                   operation's lease was lost: nothing changed, retry later
       x AccessDeniedError          the caller's roles do not allow the action at that scope
       x UnavailableError           the version exists but cannot be served there yet
       x IntegrityError             stored data does not match what describes it
@@ -30,15 +34,28 @@ names what was wrong and, where it helps, what would be right.
         - ChunkCorruptError        a chunk whose bytes do not hash to its name
         - BlobDigestMismatchError  restored bytes that do not hash to the manifest's digest
         - DamagedObjectError       a stored key that is not a regular file inside its store
-      x StorageError               a store failed to do what was asked (I/O, permissions)
-        - StorageFullError         no space left where the store writes
+      x StorageError               a store or local file failed to do what was asked (I/O,
+                                   permissions, a read-only file system)
+        - StorageFullError         no space left (or the quota is used up) where it writes
+        - LockedError (retryable)  the catalog stayed locked by another process: retry later
+
+An error class says whether to retry: :attr:`BlobrepError.retryable` is True only where the
+same call, unchanged, can succeed once something else finishes (:class:`BusyError`,
+:class:`LockedError`). Faces read it (the CLI's exit code, a daemon's status code) rather than
+listing classes, so a retryable error added later is reported as one without touching them.
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class BlobrepError(Exception):
     """Base of every error blobrep raises on purpose; the CLI prints it as one line."""
+
+    retryable: ClassVar[bool] = False
+    """True if the same call, unchanged, can succeed later: something else holds what it
+    needs for now. False means it fails the same way until the input or the state changes."""
 
 
 class InvalidInputError(BlobrepError):
@@ -99,13 +116,35 @@ class ChunkMissingError(NotFoundError):
 
 
 class ConflictError(BlobrepError):
-    """Something already exists where the caller asked to create it."""
+    """The call conflicts with the state of what it names; repeated unchanged it fails again.
+
+    Raised as one of its subclasses; catch it to handle both.
+    """
 
 
-class BusyError(ConflictError):
-    """A replica is leased by another live operation (garbage collection, a writer), or the
-    lease this operation held was lost; nothing was changed, and the same call can succeed
-    later. The message names the holder."""
+class AlreadyExistsError(ConflictError):
+    """Something exists where the caller asked to create it: a gallery, definition, version,
+    region, principal, group member or role assignment, a blob with other content, a store
+    key written create-if-absent. Choose another name, or delete the existing one first."""
+
+
+class PreconditionError(ConflictError):
+    """The resource is not in a state that allows the call: a gallery or definition that still
+    holds children, the home's bootstrap admin (it cannot be removed), a version that moved to
+    another provisioning state in between. Change that state first."""
+
+
+class BusyError(BlobrepError):
+    """A replica or version is held by another live operation (garbage collection, a writer,
+    a replication: a lease or an operation record), or the lease this operation held was
+    lost; nothing was changed, and the same call can succeed later. The message names the
+    holder.
+
+    Not a :class:`ConflictError`: a conflict stays until someone changes the state, this goes
+    away by itself.
+    """
+
+    retryable = True
 
 
 class AccessDeniedError(BlobrepError):
@@ -165,8 +204,18 @@ class DamagedObjectError(IntegrityError):
 
 
 class StorageError(BlobrepError):
-    """A store could not complete an operation (I/O error, permission, vanished root)."""
+    """A store, the catalog or a local file (an output, the configuration) could not be
+    written or read: an I/O error, permission denied, a read-only file system, a vanished
+    root. The message names the file or key and the cause in words."""
 
 
 class StorageFullError(StorageError):
-    """A store ran out of space; nothing visible was left half-written."""
+    """No space left (or the disk quota used up) where a store or file writes; nothing
+    visible was left half-written."""
+
+
+class LockedError(StorageError):
+    """The catalog stayed locked by another process's write for longer than the busy timeout;
+    nothing was done, and the same call can succeed once that process finishes."""
+
+    retryable = True

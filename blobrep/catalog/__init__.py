@@ -7,7 +7,17 @@ functions run inside a transaction, ``db`` holds the connection and the transact
 the other.
 """
 
-from blobrep.catalog.catalog import Catalog
-from blobrep.catalog.schema import SCHEMA_VERSION
+from typing import TYPE_CHECKING
+
+from blobrep._exports import lazy_exports
+
+if TYPE_CHECKING:
+    from blobrep.catalog.catalog import Catalog
+    from blobrep.catalog.schema import SCHEMA_VERSION
 
 __all__ = ["SCHEMA_VERSION", "Catalog"]
+
+# Lazy, so that a snapshot read (:mod:`blobrep.catalog.reads`) does not load the async catalog.
+__getattr__ = lazy_exports(
+    __name__, {"Catalog": "blobrep.catalog.catalog", "SCHEMA_VERSION": "blobrep.catalog.schema"}
+)

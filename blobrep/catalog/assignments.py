@@ -14,7 +14,7 @@ import sqlite3
 from blobrep.catalog._columns import to_choice
 from blobrep.core.access import Role, RoleAssignment
 from blobrep.core.ids import ResourceId
-from blobrep.errors import ConflictError, InvalidInputError, ResourceNotFoundError, StorageError
+from blobrep.errors import AlreadyExistsError, InvalidInputError, ResourceNotFoundError, StorageError
 
 
 def _describe(assignment: RoleAssignment) -> str:
@@ -34,13 +34,13 @@ def create_assignment(connection: sqlite3.Connection, assignment: RoleAssignment
 
     Raises:
         ResourceNotFoundError: its principal does not exist.
-        ConflictError: the principal already holds that role at that scope.
+        AlreadyExistsError: the principal already holds that role at that scope.
     """
     principal = assignment.principal
     if connection.execute("SELECT 1 FROM principals WHERE name = ?", (principal,)).fetchone() is None:
         raise ResourceNotFoundError(f"principal {principal!r} not found")
     if _exists(connection, assignment):
-        raise ConflictError(f"principal {principal!r} already has {_describe(assignment)}")
+        raise AlreadyExistsError(f"principal {principal!r} already has {_describe(assignment)}")
     connection.execute(
         "INSERT INTO role_assignments (principal, role, scope) VALUES (?, ?, ?)",
         (principal, assignment.role.value, str(assignment.scope)),

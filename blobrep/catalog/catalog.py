@@ -2,7 +2,7 @@
 
 The catalog stores and returns the values of :mod:`blobrep.core`; it neither validates names
 nor checks access (the service does both before calling). What it does guarantee: creating
-something that exists is a :class:`ConflictError`, never an overwrite; naming something
+something that exists is an :class:`AlreadyExistsError`, never an overwrite; naming something
 missing is a :class:`ResourceNotFoundError` that says which level is missing; a call either
 happens whole or not at all; and no ``sqlite3`` exception ever reaches the caller (they become
 :class:`StorageError`).
@@ -14,23 +14,31 @@ the grants of the one that was deleted. Deleting a version also forgets its oper
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING, TypeVar
 
 from blobrep.catalog import assignments, galleries, operations, principals, settings, versions
 from blobrep.catalog.db import Database
-from blobrep.core.access import Principal, RoleAssignment
-from blobrep.core.gallery import (
-    Gallery,
-    GalleryImageVersion,
-    ImageDefinition,
-    ProvisioningState,
-    RegionStatus,
-)
-from blobrep.core.holders import ProcessIdentity
-from blobrep.core.ids import ResourceId
-from blobrep.core.operations import Operation, OperationKind
-from blobrep.core.version import ImageVersion
+from blobrep.catalog.reads import CatalogReads
+
+if TYPE_CHECKING:
+    from blobrep.core.access import Principal, RoleAssignment
+    from blobrep.core.gallery import (
+        Gallery,
+        GalleryImageVersion,
+        ImageDefinition,
+        ProvisioningState,
+        RegionStatus,
+    )
+    from blobrep.core.holders import ProcessIdentity
+    from blobrep.core.ids import ResourceId
+    from blobrep.core.operations import Operation, OperationKind
+    from blobrep.core.version import ImageVersion
+
+
+T = TypeVar("T")
 
 
 class Catalog:
@@ -74,13 +82,21 @@ class Catalog:
     ) -> None:
         await self.close()
 
+    async def read_with(self, query: Callable[[CatalogReads], T]) -> T:
+        """``query`` on a worker thread, over reads that all see one consistent state.
+
+        One thread hop for a query of several reads; the same query runs without a loop on
+        a :func:`~blobrep.catalog.reads.read_snapshot`.
+        """
+        return await self._db.read(lambda c: query(CatalogReads(c)))
+
     # --- galleries ----------------------------------------------------------------------------
 
     async def create_gallery(self, gallery: Gallery) -> None:
         """Store a new gallery.
 
         Raises:
-            ConflictError: a gallery of that name exists.
+            AlreadyExistsError: a gallery of that name exists.
         """
         await self._db.write(lambda c: galleries.create_gallery(c, gallery))
 
@@ -109,7 +125,7 @@ class Catalog:
 
         Raises:
             ResourceNotFoundError: no such gallery.
-            ConflictError: it still holds image definitions (the message says how many).
+            PreconditionError: it still holds image definitions (the message says how many).
         """
         await self._db.write(lambda c: galleries.delete_gallery(c, name))
 
@@ -120,7 +136,7 @@ class Catalog:
 
         Raises:
             ResourceNotFoundError: the gallery does not exist.
-            ConflictError: the name is taken, or another definition has the same identifier
+            AlreadyExistsError: the name is taken, or another definition has the same identifier
                 (the message names it).
         """
         await self._db.write(lambda c: galleries.create_definition(c, d))
@@ -146,7 +162,7 @@ class Catalog:
 
         Raises:
             ResourceNotFoundError: no such gallery or definition.
-            ConflictError: the new identifier belongs to another definition.
+            AlreadyExistsError: the new identifier belongs to another definition.
         """
         await self._db.write(lambda c: galleries.update_definition(c, d))
 
@@ -155,7 +171,7 @@ class Catalog:
 
         Raises:
             ResourceNotFoundError: no such gallery or definition.
-            ConflictError: it still holds versions (the message says how many).
+            PreconditionError: it still holds versions (the message says how many).
         """
         await self._db.write(lambda c: galleries.delete_definition(c, gallery, name))
 
@@ -166,7 +182,7 @@ class Catalog:
 
         Raises:
             ResourceNotFoundError: its gallery or definition does not exist.
-            ConflictError: the version exists.
+            AlreadyExistsError: the version exists.
             InvalidParameterError: a region is listed twice among the targets or the statuses,
                 a datetime has no time zone, or the blob's manifest pin is incomplete (a size
                 that is not a byte count, a SHA-256 that is not 64 lower-case hex characters).
@@ -211,7 +227,7 @@ class Catalog:
 
         Raises:
             ResourceNotFoundError: no such gallery, definition or version.
-            ConflictError: the version is in another provisioning state (the message says which).
+            PreconditionError: the version is in another provisioning state (the message says which).
             InvalidParameterError: a region is listed twice among the targets or the statuses,
                 or the blob's manifest pin is incomplete.
         """
@@ -314,7 +330,7 @@ class Catalog:
         """Store a new principal.
 
         Raises:
-            ConflictError: a principal of that name exists.
+            AlreadyExistsError: a principal of that name exists.
         """
         await self._db.write(lambda c: principals.create_principal(c, p))
 
@@ -344,7 +360,7 @@ class Catalog:
         Raises:
             ResourceNotFoundError: either principal does not exist.
             InvalidParameterError: ``group`` is not a group, or ``member`` is ``group``.
-            ConflictError: ``member`` already is a direct member.
+            AlreadyExistsError: ``member`` already is a direct member.
         """
         await self._db.write(lambda c: principals.add_member(c, group, member))
 
@@ -376,7 +392,7 @@ class Catalog:
 
         Raises:
             ResourceNotFoundError: the principal does not exist.
-            ConflictError: the principal already holds that role at that scope.
+            AlreadyExistsError: the principal already holds that role at that scope.
         """
         await self._db.write(lambda c: assignments.create_assignment(c, a))
 

@@ -16,11 +16,16 @@ not help there. Reads run in a deferred transaction so that a call reading sever
 one consistent snapshot.
 
 ``sqlite3`` exceptions never leave this module: they become :class:`StorageError` naming the
-file, or :class:`StorageFullError` when the disk is full.
+file and the cause in words (read-only, cannot be opened, an I/O error), :class:`StorageFullError`
+when the disk is full, or :class:`LockedError` (retryable) when another process kept the write
+lock past the busy timeout. SQLite says only "attempt to write a readonly database" or "unable
+to open database file"; which of the catalog, its ``-wal`` and ``-shm`` files or its directory
+refuses writes, and why, is looked up on the file system when such an error happens.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable
 from contextlib import suppress
@@ -32,7 +37,7 @@ import anyio
 import anyio.to_thread
 
 from blobrep.catalog.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
-from blobrep.errors import InvalidParameterError, StorageError, StorageFullError
+from blobrep.errors import InvalidParameterError, LockedError, StorageError, StorageFullError
 
 T = TypeVar("T")
 
@@ -42,10 +47,14 @@ BUSY_TIMEOUT_MS: Final = 10_000
 _SQLITE_HEADER: Final = b"SQLite format 3\x00"
 
 # Primary result codes (the low byte of an extended code), from sqlite3.h.
+_SQLITE_PERM: Final = 3
 _SQLITE_BUSY: Final = 5
 _SQLITE_LOCKED: Final = 6
+_SQLITE_READONLY: Final = 8
+_SQLITE_IOERR: Final = 10
 _SQLITE_CORRUPT: Final = 11
 _SQLITE_FULL: Final = 13
+_SQLITE_CANTOPEN: Final = 14
 _SQLITE_NOTADB: Final = 26
 
 
@@ -149,20 +158,59 @@ class Database:
 
 
 def translate(exc: sqlite3.Error, path: Path) -> StorageError:
-    """The blobrep error that tells a user what went wrong with the catalog at ``path``."""
-    code = (exc.sqlite_errorcode or 0) & 0xFF
+    """The blobrep error that tells a user what went wrong with the catalog at ``path``.
+
+    Blocking when the cause has to be looked up (a read-only or unopenable catalog): call it
+    on a worker thread, as every caller here does.
+    """
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
     if code == _SQLITE_NOTADB:
         return _not_a_catalog(path, "not a SQLite database")
     if code == _SQLITE_FULL:
-        return StorageFullError(f"catalog {path}: the disk is full ({exc}); nothing was written")
+        return StorageFullError(f"catalog {path}: no space left on the device ({exc}); nothing was written")
     if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
-        return StorageError(
+        return LockedError(
             f"catalog {path} stayed locked by another process for more than"
-            f" {BUSY_TIMEOUT_MS // 1000} s ({exc}); try again"
+            f" {BUSY_TIMEOUT_MS / 1000:g} s ({exc}); try again"
         )
     if code == _SQLITE_CORRUPT:
         return StorageError(f"catalog {path} is damaged: {exc}")
+    if code in (_SQLITE_READONLY, _SQLITE_PERM):
+        return StorageError(f"the catalog {path} is read-only: {_cause(exc, path)}; nothing was written")
+    if code == _SQLITE_CANTOPEN:
+        return StorageError(f"the catalog {path} cannot be opened: {_cause(exc, path)}")
+    if code == _SQLITE_IOERR:
+        return StorageError(f"the catalog {path} failed with an I/O error: {_cause(exc, path)}")
     return StorageError(f"catalog {path}: {exc}")
+
+
+def _cause(exc: sqlite3.Error, path: Path) -> str:
+    """SQLite's message, after what on the file system explains it (if anything visible does)."""
+    said = f"{exc} ({exc.sqlite_errorname})" if getattr(exc, "sqlite_errorname", None) else str(exc)
+    obstacle = write_obstacle(path)
+    return said if obstacle is None else f"{obstacle} ({said})"
+
+
+def write_obstacle(path: Path) -> str | None:
+    """What keeps the catalog at ``path`` from being written, in words, or None if nothing
+    visible does (then SQLite's own message is all there is).
+
+    SQLite writes the catalog, creates and writes its ``-wal`` and ``-shm`` files beside it,
+    so each of them and the directory must be writable. Blocking (a few ``stat`` calls).
+    """
+    directory = path.parent
+    if not directory.is_dir():
+        return f"its directory {directory} does not exist"
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), directory):
+        try:
+            read_only = os.statvfs(candidate).f_flag & os.ST_RDONLY
+        except OSError:
+            continue  # not there (yet): SQLite creates it in the directory checked last
+        if read_only:
+            return f"{candidate} is on a read-only file system"
+        if not os.access(candidate, os.W_OK):
+            return f"{candidate} is not writable by this user (permission denied)"
+    return None
 
 
 def _not_a_catalog(path: Path, reason: str) -> StorageError:

@@ -24,7 +24,7 @@ from blobrep.core.gallery import (
     ResourceRange,
 )
 from blobrep.core.ids import ResourceId
-from blobrep.errors import ConflictError, ResourceNotFoundError
+from blobrep.errors import AlreadyExistsError, PreconditionError, ResourceNotFoundError
 
 # --- galleries --------------------------------------------------------------------------------
 
@@ -47,7 +47,7 @@ def create_gallery(connection: sqlite3.Connection, gallery: Gallery) -> None:
     a gallery is a trust boundary.
 
     Raises:
-        ConflictError: a gallery of that name (in any letter case) exists.
+        AlreadyExistsError: a gallery of that name (in any letter case) exists.
     """
     row = connection.execute(
         "SELECT name FROM galleries WHERE name = ? COLLATE NOCASE", (gallery.name,)
@@ -58,7 +58,7 @@ def create_gallery(connection: sqlite3.Connection, gallery: Gallery) -> None:
             if row["name"] == gallery.name
             else f" (as {row['name']!r}; names differing only in case clash)"
         )
-        raise ConflictError(f"gallery {gallery.name!r} already exists{same}")
+        raise AlreadyExistsError(f"gallery {gallery.name!r} already exists{same}")
     connection.execute(
         "INSERT INTO galleries (name, location, description, provisioning_state, created_at)"
         " VALUES (?, ?, ?, ?, ?)",
@@ -110,7 +110,7 @@ def delete_gallery(connection: sqlite3.Connection, name: str) -> None:
 
     Raises:
         ResourceNotFoundError: no gallery ``name``.
-        ConflictError: the gallery still holds image definitions.
+        PreconditionError: the gallery still holds image definitions.
     """
     require_gallery(connection, name)
     (count,) = connection.execute(
@@ -118,7 +118,7 @@ def delete_gallery(connection: sqlite3.Connection, name: str) -> None:
     ).fetchone()
     if count:
         noun = "image definition" if count == 1 else "image definitions"
-        raise ConflictError(f"gallery {name!r} still has {count} {noun}; delete them first")
+        raise PreconditionError(f"gallery {name!r} still has {count} {noun}; delete them first")
     delete_assignments_within(connection, ResourceId(name))
     connection.execute("DELETE FROM galleries WHERE name = ?", (name,))
 
@@ -148,7 +148,7 @@ def _check_identifier(connection: sqlite3.Connection, definition: ImageDefinitio
     """Check that no other definition in the gallery has this one's identifier.
 
     Raises:
-        ConflictError: another definition in the gallery has the same identifier.
+        AlreadyExistsError: another definition in the gallery has the same identifier.
     """
     identifier = definition.identifier
     row = connection.execute(
@@ -157,7 +157,7 @@ def _check_identifier(connection: sqlite3.Connection, definition: ImageDefinitio
         (definition.gallery, identifier.publisher, identifier.offer, identifier.sku, definition.name),
     ).fetchone()
     if row is not None:
-        raise ConflictError(
+        raise AlreadyExistsError(
             f"image definition {row['name']!r} in gallery {definition.gallery!r} already has"
             f" publisher {identifier.publisher!r}, offer {identifier.offer!r} and sku {identifier.sku!r};"
             " an identifier must be unique within a gallery"
@@ -190,7 +190,7 @@ def create_definition(connection: sqlite3.Connection, definition: ImageDefinitio
 
     Raises:
         ResourceNotFoundError: the gallery does not exist.
-        ConflictError: the name, or the identifier, is taken in the gallery.
+        AlreadyExistsError: the name, or the identifier, is taken in the gallery.
     """
     require_gallery(connection, definition.gallery)
     taken = connection.execute(
@@ -203,7 +203,7 @@ def create_definition(connection: sqlite3.Connection, definition: ImageDefinitio
             if taken["name"] == definition.name
             else f" (as {taken['name']!r}; names differing only in case clash)"
         )
-        raise ConflictError(
+        raise AlreadyExistsError(
             f"image definition {definition.name!r} already exists in gallery {definition.gallery!r}{same}"
         )
     _check_identifier(connection, definition)
@@ -261,7 +261,7 @@ def update_definition(connection: sqlite3.Connection, definition: ImageDefinitio
 
     Raises:
         ResourceNotFoundError: no such gallery, or no such definition in it.
-        ConflictError: the new identifier belongs to another definition in the gallery.
+        AlreadyExistsError: the new identifier belongs to another definition in the gallery.
     """
     require_definition(connection, definition.gallery, definition.name)
     _check_identifier(connection, definition)
@@ -277,7 +277,7 @@ def delete_definition(connection: sqlite3.Connection, gallery: str, name: str) -
 
     Raises:
         ResourceNotFoundError: no such gallery, or no such definition in it.
-        ConflictError: the definition still holds versions.
+        PreconditionError: the definition still holds versions.
     """
     require_definition(connection, gallery, name)
     (count,) = connection.execute(
@@ -285,7 +285,7 @@ def delete_definition(connection: sqlite3.Connection, gallery: str, name: str) -
     ).fetchone()
     if count:
         noun = "version" if count == 1 else "versions"
-        raise ConflictError(
+        raise PreconditionError(
             f"image definition {name!r} in gallery {gallery!r} still has {count} {noun}; delete them first"
         )
     delete_assignments_within(connection, ResourceId(gallery, name))

@@ -11,7 +11,7 @@ import sqlite3
 
 from blobrep.catalog._columns import to_choice
 from blobrep.core.access import Principal, PrincipalType
-from blobrep.errors import ConflictError, InvalidParameterError, ResourceNotFoundError
+from blobrep.errors import AlreadyExistsError, InvalidParameterError, ResourceNotFoundError
 
 
 def _principal(row: sqlite3.Row) -> Principal:
@@ -34,10 +34,10 @@ def create_principal(connection: sqlite3.Connection, principal: Principal) -> No
     """Record ``principal``.
 
     Raises:
-        ConflictError: a principal of that name exists (of any type).
+        AlreadyExistsError: a principal of that name exists (of any type).
     """
     if connection.execute("SELECT 1 FROM principals WHERE name = ?", (principal.name,)).fetchone():
-        raise ConflictError(f"principal {principal.name!r} already exists")
+        raise AlreadyExistsError(f"principal {principal.name!r} already exists")
     connection.execute(
         "INSERT INTO principals (name, type) VALUES (?, ?)", (principal.name, principal.type.value)
     )
@@ -78,14 +78,14 @@ def add_member(connection: sqlite3.Connection, group: str, member: str) -> None:
     Raises:
         ResourceNotFoundError: either principal does not exist.
         InvalidParameterError: ``group`` is not a group, or ``member`` is ``group`` itself.
-        ConflictError: ``member`` is already a direct member.
+        AlreadyExistsError: ``member`` is already a direct member.
     """
     get_principal(connection, member)
     _require_group(connection, group)
     if member == group:
         raise InvalidParameterError(f"group {group!r} cannot be a member of itself")
     if _is_member(connection, group, member):
-        raise ConflictError(f"{member!r} is already a member of group {group!r}")
+        raise AlreadyExistsError(f"{member!r} is already a member of group {group!r}")
     connection.execute("INSERT INTO group_members (group_name, member) VALUES (?, ?)", (group, member))
 
 

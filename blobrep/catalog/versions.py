@@ -41,9 +41,9 @@ from blobrep.core.gallery import (
     TargetRegion,
 )
 from blobrep.core.ids import ResourceId
-from blobrep.core.manifest import ManifestPin
+from blobrep.core.pins import ManifestPin
 from blobrep.core.version import ImageVersion
-from blobrep.errors import ConflictError, InvalidParameterError, ResourceNotFoundError
+from blobrep.errors import AlreadyExistsError, InvalidParameterError, PreconditionError, ResourceNotFoundError
 
 _KEY = "gallery = ? AND image = ? AND major = ? AND minor = ? AND patch = ?"
 
@@ -167,7 +167,7 @@ def create_version(connection: sqlite3.Connection, v: GalleryImageVersion) -> No
 
     Raises:
         ResourceNotFoundError: its gallery or image definition does not exist.
-        ConflictError: the version exists.
+        AlreadyExistsError: the version exists.
         InvalidParameterError: a region appears twice among the targets or among the statuses,
             or the pin is incomplete.
     """
@@ -175,7 +175,7 @@ def create_version(connection: sqlite3.Connection, v: GalleryImageVersion) -> No
     if connection.execute(
         f"SELECT 1 FROM image_versions WHERE {_KEY}", _key(v.gallery, v.image, v.version)
     ).fetchone():
-        raise ConflictError(
+        raise AlreadyExistsError(
             f"image version '{v.version}' already exists"
             f" in image definition {v.image!r} of gallery {v.gallery!r}"
         )
@@ -231,7 +231,7 @@ def reset_version(
 
     Raises:
         ResourceNotFoundError: the version (or its definition or gallery) does not exist.
-        ConflictError: the version is in another provisioning state (the message says which).
+        PreconditionError: the version is in another provisioning state (the message says which).
         InvalidParameterError: a region appears twice among the targets or among the statuses,
             or the pin is incomplete.
     """
@@ -240,7 +240,7 @@ def reset_version(
         "SELECT provisioning_state FROM image_versions WHERE id = ?", (version_id,)
     ).fetchone()
     if state != expected.value:
-        raise ConflictError(
+        raise PreconditionError(
             f"image version '{v.version}' in image definition {v.image!r} of gallery {v.gallery!r}"
             f" is {state}, not {expected.value}; it was not replaced"
         )

@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Final, TypeVar
-
-import anyio
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from blobrep.cli.output import print_json, print_table
 from blobrep.errors import InvalidNameError
-from blobrep.service import GalleryService
+
+if TYPE_CHECKING:
+    from blobrep.service import GalleryService
 
 _T = TypeVar("_T")
 
-Job = Callable[[GalleryService, str], Awaitable[_T]]
+Job = Callable[["GalleryService", str], Awaitable[_T]]
 
 
 #: The environment variable naming the calling principal when ``--as`` is not given.
@@ -59,6 +59,12 @@ def call(args: argparse.Namespace, job: Job[_T]) -> _T:
 
     ``args.caller`` is what :func:`resolve_caller` gave: a principal, or None for the admin.
     """
+
+    # Imported here, not above: a command that only reads a snapshot of the catalog
+    # (blobrep.service.queries.read_without_loop) never loads the event loop or the service.
+    import anyio
+
+    from blobrep.service import GalleryService
 
     async def run() -> _T:
         async with await GalleryService.open(args.home) as service:

@@ -9,13 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
+from blobrep.cli import _types
 from blobrep.cli.output import print_result, print_table
 from blobrep.cli.progress import run_with_progress
-from blobrep.core.units import parse_size
-from blobrep.errors import InvalidParameterError
 from blobrep.service import BlobService, ChunkingSpec, LocalStore
 
 
@@ -24,9 +22,13 @@ def register(commands: Any) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     publish = actions.add_parser("publish", help="chunk, compress and store a source file")
-    publish.add_argument("source", type=Path, help="the image file to publish")
+    publish.add_argument("source", type=_types.source_file, help="the image file to publish")
     publish.add_argument(
-        "--store", action="append", required=True, type=Path, help="a replica directory (repeat for more)"
+        "--store",
+        action="append",
+        required=True,
+        type=_types.directory,
+        help="a replica directory (repeat for more)",
     )
     _blob_options(publish)
     publish.add_argument(
@@ -37,31 +39,29 @@ def register(commands: Any) -> None:
     )
     publish.add_argument(
         "--chunk-size",
-        type=_size,
+        type=_types.chunk_size,
         default=None,
         help="average (fastcdc, default 1MiB) or exact (fixed, default 4MiB) chunk size",
     )
-    publish.add_argument("--level", type=int, default=1, help="zstd level 1..19 (default: 1)")
+    publish.add_argument("--level", type=_types.zstd_level, default=1, help="zstd level 1..19 (default: 1)")
     publish.set_defaults(handler=_publish)
 
     restore = actions.add_parser("restore", help="write a blob to a sparse file, verified")
-    restore.add_argument("--store", required=True, type=Path, help="the replica directory to read")
+    restore.add_argument(
+        "--store", required=True, type=_types.directory, help="the replica directory to read"
+    )
     _blob_options(restore)
-    restore.add_argument("--output", required=True, type=Path, help="the file to write (replaced atomically)")
+    restore.add_argument(
+        "--output", required=True, type=_types.output_file, help="the file to write (replaced atomically)"
+    )
     restore.set_defaults(handler=_restore)
 
     verify = actions.add_parser("verify", help="check every chunk of a blob; exit 1 if any is bad")
-    verify.add_argument("--store", required=True, type=Path, help="the replica directory to check")
+    verify.add_argument(
+        "--store", required=True, type=_types.directory, help="the replica directory to check"
+    )
     _blob_options(verify)
     verify.set_defaults(handler=_verify)
-
-
-def _size(text: str) -> int:
-    """``parse_size`` for argparse: a bad size is a usage error (one line, exit 2)."""
-    try:
-        return parse_size(text)
-    except InvalidParameterError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _blob_options(parser: argparse.ArgumentParser) -> None:

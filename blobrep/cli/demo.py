@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, TypeVar
 
+from blobrep.cli import _types
 from blobrep.cli._common import call
 from blobrep.cli.output import print_json, print_table
 from blobrep.cli.progress import ProgressBar, run_with_progress
@@ -29,6 +30,7 @@ from blobrep.service import (
     SyntheticImage,
     rewrite_runs,
 )
+from blobrep.storage.files import translate
 
 _T = TypeVar("_T")
 GALLERY = "demo_gallery"
@@ -40,10 +42,16 @@ VERSION_ID = f"/galleries/{GALLERY}/images/{IMAGE}/versions"
 def register(commands: Any) -> None:
     parser = commands.add_parser("demo", help="publish and read back a VM-like image on the embedded default")
     parser.add_argument(
-        "--size", type=parse_size, default=parse_size("256MiB"), help="image size (default: 256MiB)"
+        "--size",
+        type=_types.Size(1, _types.MAX_DEMO_SIZE),
+        default=parse_size("256MiB"),
+        help="image size (default: 256MiB)",
     )
     parser.add_argument(
-        "--seed", type=int, default=12345, help="seed of the synthetic image (default: 12345)"
+        "--seed",
+        type=_types.Integer(0, _types.MAX_SEED),
+        default=12345,
+        help="seed of the synthetic image (default: 12345)",
     )
     parser.set_defaults(handler=_demo)
 
@@ -55,9 +63,10 @@ def _write_image(path: Path, size: int, seed: int, edits: list[tuple[int, bytes]
     """
     marker = path.with_suffix(".seed")
     identity = f"{size}:{seed}:{len(edits or [])}"
-    if path.exists() and marker.exists() and marker.read_text() == identity:
-        return False
-    with ProgressBar("making image") as bar, open(path, "wb") as handle:
+    with translate(marker, "read"):
+        if path.exists() and marker.exists() and marker.read_text() == identity:
+            return False
+    with translate(path), ProgressBar("making image") as bar, open(path, "wb") as handle:
         done = 0
         for block in SyntheticImage(size, seed).blocks():
             handle.write(block)
@@ -66,7 +75,8 @@ def _write_image(path: Path, size: int, seed: int, edits: list[tuple[int, bytes]
         for offset, data in edits or []:
             handle.seek(offset)
             handle.write(data)
-    marker.write_text(identity)
+    with translate(marker):
+        marker.write_text(identity)
     return True
 
 
@@ -106,8 +116,12 @@ def _publish(args: argparse.Namespace, image: Path, version: str) -> tuple[Publi
 
 def _demo(args: argparse.Namespace) -> int:
     home: Path = args.home
+    # The caller and the home are checked (and the gallery made) before anything is printed,
+    # so that a demo refused outright says so in its one line.
+    call(args, _fresh_versions)
     work = home / "demo"
-    work.mkdir(parents=True, exist_ok=True)
+    with translate(work, "create the directory"):
+        work.mkdir(parents=True, exist_ok=True)
     service = BlobService()
     as_json = args.format == "json"
     stream = sys.stderr if as_json else sys.stdout
@@ -137,7 +151,6 @@ def _demo(args: argparse.Namespace) -> int:
     else:
         say(f"reusing {first}\n")
 
-    call(args, _fresh_versions)
     published, seconds = _publish(args, first, "1.0.0")
     ratio = published.size / max(published.stored_bytes, 1)
     row(

@@ -5,16 +5,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from blobrep.cli import _types
 from blobrep.cli._common import call, emit
 from blobrep.cli.progress import ProgressBar
 from blobrep.core.selection import Policy, parse_policy
 from blobrep.core.units import format_size
 from blobrep.errors import InvalidParameterError
-from blobrep.service import GalleryService
 from blobrep.service.views import deployment_summary_view
+from blobrep.storage.files import translate
+
+if TYPE_CHECKING:
+    from blobrep.service import GalleryService
 
 POLICIES = ", ".join(policy.value for policy in Policy)
 
@@ -26,7 +29,10 @@ def register(commands: Any) -> None:
     )
     _image_options(vm_create)
     vm_create.add_argument(
-        "--output", type=Path, default=None, help="disk file to write (default: read and discard)"
+        "--output",
+        type=_types.output_file,
+        default=None,
+        help="disk file to write (default: read and discard)",
     )
     vm_create.set_defaults(handler=_vm_create)
 
@@ -36,13 +42,18 @@ def register(commands: Any) -> None:
     )
     _image_options(vmss_create)
     vmss_create.add_argument(
-        "--instance-count", type=int, required=True, help="deployments at once (1..1000)"
+        "--instance-count",
+        type=_types.Integer(1, _types.MAX_INSTANCE_COUNT),
+        required=True,
+        help="deployments at once (1..1000)",
     )
-    vmss_create.add_argument("--output-dir", type=Path, default=None, help="write vm-N.img files here")
+    vmss_create.add_argument(
+        "--output-dir", type=_types.directory, default=None, help="write vm-N.img files here"
+    )
     vmss_create.set_defaults(handler=_vmss_create)
 
     scrub = commands.add_parser("scrub", help="verify every chunk of every replica in a region")
-    scrub.add_argument("--location", "-l", required=True, help="the region")
+    scrub.add_argument("--location", "-l", type=_types.region, required=True, help="the region")
     scrub.add_argument("--gallery-name", "-r", dest="gallery", default=None, help="only this gallery")
     scrub.add_argument("--repair", action="store_true", help="rewrite bad copies from healthy replicas")
     scrub.set_defaults(handler=_scrub)
@@ -60,7 +71,11 @@ def _image_options(parser: argparse.ArgumentParser) -> None:
         "--image", required=True, help="a version id, .../versions/latest, or a definition id (= latest)"
     )
     parser.add_argument(
-        "--location", "-l", default=None, help="region to read in (default: the source region)"
+        "--location",
+        "-l",
+        type=_types.region,
+        default=None,
+        help="region to read in (default: the source region)",
     )
     parser.add_argument(
         "--policy", type=_policy, default=Policy.LEAST_LOADED, help=f"replica selection: {POLICIES}"
@@ -85,15 +100,9 @@ def _vm_create(args: argparse.Namespace) -> int:
 
 
 def _vmss_create(args: argparse.Namespace) -> int:
-    if not 1 <= args.instance_count <= 1000:
-        raise InvalidParameterError(f"--instance-count {args.instance_count} is out of range: use 1..1000")
     if args.output_dir is not None:
-        try:
+        with translate(args.output_dir, "create the output directory"):
             args.output_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise InvalidParameterError(
-                f"cannot create --output-dir {args.output_dir}: {exc.strerror}"
-            ) from exc
 
     with ProgressBar(f"{args.instance_count} VMs") as bar:
 
@@ -121,15 +130,19 @@ def _vmss_create(args: argparse.Namespace) -> int:
         for replica, served in stats.replicas.items()
     ]
     emit(args, document, rows)
+    if summary.errors:
+        # The one line of a failed command; what did succeed is in the document on stdout.
+        sys.stderr.write(
+            f"blobrep: error: {summary.errors} of {summary.count} deployment(s) failed:"
+            f" {summary.failures[0]}\n"
+        )
+        return 1
     p50 = "-" if summary.p50 is None else f"{summary.p50:.3f} s"
     p99 = "-" if summary.p99 is None else f"{summary.p99:.3f} s"
     sys.stderr.write(
         f"{summary.succeeded} of {summary.count} deployments done: p50 {p50}, p99 {p99},"
         f" makespan {summary.makespan:.3f} s, {stats.failovers} failover(s), {stats.repairs} repair(s)\n"
     )
-    if summary.errors:
-        sys.stderr.write(f"blobrep: error: {summary.errors} deployment(s) failed: {summary.failures[0]}\n")
-        return 1
     return 0
 
 

@@ -11,15 +11,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from blobrep.cli import _types
 from blobrep.cli._common import call, emit, gallery_option
 from blobrep.cli.progress import RegionBars
 from blobrep.cli.sig_versions import report_failures
-from blobrep.core.units import format_size, parse_duration
+from blobrep.core.units import format_size
 from blobrep.errors import InvalidParameterError
-from blobrep.service import GalleryService
 from blobrep.service.views import version_view
+
+if TYPE_CHECKING:
+    from blobrep.service import GalleryService
 
 
 def register(commands: Any) -> None:
@@ -29,16 +32,20 @@ def register(commands: Any) -> None:
     gallery_option(replicate)
     replicate.add_argument("--gallery-image-definition", "-i", dest="definition", default=None)
     replicate.add_argument("--gallery-image-version", "-e", dest="version", default=None)
-    replicate.add_argument("--location", "-l", nargs="+", default=None, help="only these regions")
+    replicate.add_argument(
+        "--location", "-l", nargs="+", type=_types.region, default=None, help="only these regions"
+    )
     replicate.add_argument("--retry-failed", action="store_true", help="also retry regions marked Failed")
     replicate.set_defaults(handler=_replicate)
 
     gc = commands.add_parser("gc", help="delete chunks that no manifest references")
     gallery_option(gc)
-    gc.add_argument("--location", "-l", nargs="+", default=None, help="only these regions")
+    gc.add_argument(
+        "--location", "-l", nargs="+", type=_types.region, default=None, help="only these regions"
+    )
     gc.add_argument(
         "--grace",
-        type=_duration,
+        type=_types.Duration(0.0, None),
         default=3600.0,
         help="keep chunks younger than this (default 1h; e.g. 0, 10m)",
     )
@@ -49,7 +56,7 @@ def register(commands: Any) -> None:
         "fsck", help="check every replica against the catalog; --repair fixes what it can"
     )
     fsck.add_argument("--gallery-name", "-r", dest="gallery", default=None, help="only this gallery")
-    fsck.add_argument("--location", "-l", default=None, help="only this region")
+    fsck.add_argument("--location", "-l", type=_types.region, default=None, help="only this region")
     fsck.add_argument(
         "--repair",
         action="store_true",
@@ -58,19 +65,11 @@ def register(commands: Any) -> None:
     )
     fsck.add_argument(
         "--grace",
-        type=_duration,
+        type=_types.Duration(0.0, None),
         default=3600.0,
         help="temporary files younger than this may belong to a running write (default 1h)",
     )
     fsck.set_defaults(handler=_fsck)
-
-
-def _duration(text: str) -> float:
-    """``parse_duration`` for argparse: a bad duration is a usage error (one line, exit 2)."""
-    try:
-        return parse_duration(text)
-    except InvalidParameterError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _replicate(args: argparse.Namespace) -> int:
@@ -136,7 +135,17 @@ def _gc(args: argparse.Namespace) -> int:
         for report in reports
     ]
     emit(args, documents, rows)
-    return 1 if any(report.error for report in reports) else 0
+    failed = [report for report in reports if report.error]
+    if not failed:
+        return 0
+    # One line, every replica left as it was and why (a busy one names its holder and says
+    # to retry later): the reports above hold the same, but stdout may be a pipe.
+    reasons = "; ".join(f"{report.replica}: {report.error}" for report in failed)
+    sys.stderr.write(
+        f"blobrep: error: garbage collection skipped {len(failed)} of {len(reports)} replica(s),"
+        f" which were left as they were: {reasons}\n"
+    )
+    return 1
 
 
 def _fsck(args: argparse.Namespace) -> int:

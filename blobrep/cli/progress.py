@@ -8,8 +8,6 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Protocol, TextIO, TypeVar
 
-import anyio
-
 from blobrep.core.units import format_size
 
 _T = TypeVar("_T")
@@ -61,6 +59,8 @@ def run_with_progress(label: str, job: Callable[[ProgressBar], Awaitable[_T]]) -
 
     Returns its result and the seconds it took, which every command reports.
     """
+    import anyio  # loaded by the commands that run a loop, not by every command
+
     started = time.perf_counter()
     with ProgressBar(label) as bar:
         result = anyio.run(job, bar)

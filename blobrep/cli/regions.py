@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from blobrep.cli import _types
 from blobrep.cli._common import call, emit
-from blobrep.service import RegionInfo
 from blobrep.service.views import region_view
+
+if TYPE_CHECKING:
+    from blobrep.service import RegionInfo
 
 
 def register(commands: Any) -> None:
@@ -16,13 +18,17 @@ def register(commands: Any) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser("list", help="every region of the home").set_defaults(handler=_list)
     show = actions.add_parser("show", help="one region")
-    show.add_argument("--name", "-n", required=True, help="short or display name (westus2, 'West US 2')")
+    show.add_argument(
+        "--name", "-n", type=_types.region, required=True, help="short or display name (westus2, 'West US 2')"
+    )
     show.set_defaults(handler=_show)
     add = actions.add_parser("add", help="add a local-directory region")
-    add.add_argument("--name", "-n", required=True, help="short or display name, e.g. 'North Europe'")
+    add.add_argument(
+        "--name", "-n", type=_types.region, required=True, help="short or display name, e.g. 'North Europe'"
+    )
     add.add_argument(
         "--path",
-        type=Path,
+        type=_types.directory,
         default=None,
         help="a directory of its own for its replicas, apart from every other region's and the home's"
         " (default: in the home)",

@@ -7,13 +7,15 @@ The option names follow ``az sig`` (``--gallery-name/-r``, ``--gallery-image-def
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from blobrep.cli import sig_versions
+from blobrep.cli import _types, sig_versions
 from blobrep.cli._common import call, definition_option, emit, gallery_option
-from blobrep.core.gallery import Gallery, ImageDefinition
-from blobrep.service import DefinitionFields
 from blobrep.service.views import definition_view, gallery_view
+
+if TYPE_CHECKING:
+    from blobrep.core.gallery import Gallery, ImageDefinition
+    from blobrep.service import DefinitionFields
 
 
 def register(commands: Any) -> None:
@@ -22,7 +24,9 @@ def register(commands: Any) -> None:
 
     create = actions.add_parser("create", help="create a gallery (you become its Owner)")
     gallery_option(create)
-    create.add_argument("--location", "-l", default=None, help="home region (default: the first region)")
+    create.add_argument(
+        "--location", "-l", type=_types.region, default=None, help="home region (default: the first region)"
+    )
     create.add_argument("--description", default="", help="free text")
     create.set_defaults(handler=_create)
     actions.add_parser("list", help="galleries you can see").set_defaults(handler=_list)
@@ -83,6 +87,7 @@ def _delete(args: argparse.Namespace) -> int:
 
 
 def _definition_fields(parser: argparse.ArgumentParser, *, creating: bool) -> None:
+    resource = _types.Integer(1, _types.MAX_RESOURCE)
     # On update these are accepted too, so that trying to change one gets the clear
     # "fixed at creation" error instead of an unknown option.
     fixed = "" if creating else " (fixed at creation)"
@@ -93,19 +98,25 @@ def _definition_fields(parser: argparse.ArgumentParser, *, creating: bool) -> No
     parser.add_argument("--os-state", default=None, help=f"Generalized (default) or Specialized{fixed}")
     parser.add_argument("--hyper-v-generation", default=None, help=f"V1 (default) or V2{fixed}")
     parser.add_argument("--architecture", default=None, help=f"x64 (default) or Arm64{fixed}")
-    parser.add_argument("--minimum-cpu-core", type=int, default=None, help="recommended vCPUs, lower end")
-    parser.add_argument("--maximum-cpu-core", type=int, default=None, help="recommended vCPUs, upper end")
     parser.add_argument(
-        "--minimum-memory", type=int, default=None, help="recommended memory in GiB, lower end"
+        "--minimum-cpu-core", type=resource, default=None, help="recommended vCPUs, lower end"
     )
     parser.add_argument(
-        "--maximum-memory", type=int, default=None, help="recommended memory in GiB, upper end"
+        "--maximum-cpu-core", type=resource, default=None, help="recommended vCPUs, upper end"
+    )
+    parser.add_argument(
+        "--minimum-memory", type=resource, default=None, help="recommended memory in GiB, lower end"
+    )
+    parser.add_argument(
+        "--maximum-memory", type=resource, default=None, help="recommended memory in GiB, upper end"
     )
     parser.add_argument("--end-of-life-date", default=None, help="e.g. 2027-12-31 (informational)")
     parser.add_argument("--description", default=None)
 
 
 def _fields(args: argparse.Namespace) -> DefinitionFields:
+    from blobrep.service import DefinitionFields
+
     return DefinitionFields(
         publisher=args.publisher,
         offer=args.offer,

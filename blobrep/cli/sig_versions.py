@@ -5,19 +5,20 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anyio
-
-from blobrep.cli._common import add_bool, call, definition_option, emit, gallery_option, parse_bool
+from blobrep.cli import _types
+from blobrep.cli._common import add_bool, call, definition_option, emit, gallery_option
 from blobrep.cli.progress import ProgressBar, RegionBars
 from blobrep.core.gallery import AggregatedState, GalleryImageVersion, ReplicationState
 from blobrep.core.regions import normalize_region
 from blobrep.core.units import format_size
 from blobrep.errors import ResourceNotFoundError
-from blobrep.service import GalleryService, PublishResult, VersionOptions
 from blobrep.service.views import version_view
+
+if TYPE_CHECKING:
+    from blobrep.engine.publish import PublishResult
+    from blobrep.service import GalleryService, VersionOptions
 
 EXPAND_CHOICES = ("ReplicationStatus",)
 
@@ -28,8 +29,10 @@ def register(actions: Any) -> None:
 
     create = group.add_parser("create", help="publish a source file as a new version")
     _names(create)
-    create.add_argument("--source", required=True, type=Path, help="the raw or VHD image file")
-    create.add_argument("--location", "-l", default=None, help="source region (default: the gallery's)")
+    create.add_argument("--source", required=True, type=_types.source_file, help="the raw or VHD image file")
+    create.add_argument(
+        "--location", "-l", type=_types.region, default=None, help="source region (default: the gallery's)"
+    )
     _profile_options(create)
     _no_wait(create)
     create.set_defaults(handler=_create)
@@ -41,7 +44,9 @@ def register(actions: Any) -> None:
 
     show = group.add_parser("show", help="one version, or 'latest' in a region")
     _names(show, latest=True)
-    show.add_argument("--location", "-l", default=None, help="region that 'latest' resolves in")
+    show.add_argument(
+        "--location", "-l", type=_types.region, default=None, help="region that 'latest' resolves in"
+    )
     show.add_argument("--expand", choices=EXPAND_CHOICES, default=None, help="add ReplicationStatus")
     show.set_defaults(handler=_show)
 
@@ -53,9 +58,19 @@ def register(actions: Any) -> None:
 
     wait = group.add_parser("wait", help="wait until the version is Completed (exit 1 if a region fails)")
     _names(wait)
-    wait.add_argument("--location", "-l", default=None, help="wait for this region only")
-    wait.add_argument("--timeout", type=float, default=None, help="give up after this many seconds (exit 1)")
-    wait.add_argument("--interval", type=float, default=1.0, help="seconds between checks (default 1)")
+    wait.add_argument("--location", "-l", type=_types.region, default=None, help="wait for this region only")
+    wait.add_argument(
+        "--timeout",
+        type=_types.Duration(0.0, _types.MAX_TIMEOUT),
+        default=None,
+        help="give up after this many seconds (exit 1)",
+    )
+    wait.add_argument(
+        "--interval",
+        type=_types.Duration(_types.MIN_INTERVAL, _types.MAX_INTERVAL),
+        default=1.0,
+        help="seconds between checks (default 1)",
+    )
     wait.set_defaults(handler=_wait)
 
     delete = group.add_parser("delete", help="delete a version from every region")
@@ -83,23 +98,20 @@ def _no_wait(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _regional_flag(text: str) -> tuple[str, bool]:
-    region, separator, flag = text.partition("=")
-    if not separator or not region:
-        raise argparse.ArgumentTypeError(f"invalid {text!r}: use REGION=true or REGION=false")
-    return region, parse_bool(flag)
-
-
 def _profile_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--target-regions",
         nargs="+",
+        type=_types.target_region,
         default=None,
         metavar="REGION[=COUNT][=STORAGE]",
         help="where replicas live, e.g. westcentralus eastus2=2 westeurope=1=Standard_ZRS",
     )
     parser.add_argument(
-        "--replica-count", type=int, default=None, help="replicas per region without its own (1..100)"
+        "--replica-count",
+        type=_types.replica_count,
+        default=None,
+        help="replicas per region without its own (1..100)",
     )
     parser.add_argument(
         "--storage-account-type", default=None, help="Standard_LRS (default), Standard_ZRS, Premium_LRS"
@@ -108,7 +120,7 @@ def _profile_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--regional-exclude-from-latest",
         nargs="+",
-        type=_regional_flag,
+        type=_types.regional_flag,
         default=None,
         metavar="REGION=BOOL",
         help="per-region exclude-from-latest; wins over the global flag",
@@ -118,6 +130,8 @@ def _profile_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _options(args: argparse.Namespace) -> VersionOptions:
+    from blobrep.service import VersionOptions
+
     return VersionOptions(
         target_regions=args.target_regions,
         replica_count=args.replica_count,
@@ -208,11 +222,25 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    version = call(
-        args,
-        lambda service, caller: service.show_version(
-            caller, args.gallery, args.definition, args.version, location=args.location
+    from blobrep.service import queries
+
+    # A read needs no event loop: try the catalog's snapshot first (see read_without_loop).
+    quick = queries.read_without_loop(
+        args.home,
+        args.caller,
+        lambda reads, home, caller: queries.show_version(
+            reads, home, caller, args.gallery, args.definition, args.version, args.location
         ),
+    )
+    version = (
+        quick[0]
+        if quick is not None
+        else call(
+            args,
+            lambda service, caller: service.show_version(
+                caller, args.gallery, args.definition, args.version, location=args.location
+            ),
+        )
     )
     expand = args.expand == "ReplicationStatus"
     rows = _status_rows(version) if expand else [_row(version)]
@@ -238,35 +266,62 @@ def _update(args: argparse.Namespace) -> int:
 
 
 def _wait(args: argparse.Namespace) -> int:
-    async def job(service: GalleryService, caller: str) -> GalleryImageVersion:
-        with anyio.move_on_after(args.timeout):
-            while True:
-                version = await service.show_version(caller, args.gallery, args.definition, args.version)
-                states = _watched(version, args.location)
-                if all(state is ReplicationState.COMPLETED for state in states) or any(
-                    state is ReplicationState.FAILED for state in states
-                ):
-                    return version
-                await anyio.sleep(args.interval)
-        raise TimeoutError
+    """Poll until the watched regions are Completed (or one Failed), or the timeout passes.
 
-    try:
-        version = call(args, job)
-    except TimeoutError:
-        sys.stderr.write(f"blobrep: error: not Completed after {args.timeout:g} s; still replicating\n")
+    The state is always looked at once before the deadline counts, so ``--timeout 0`` checks
+    once and succeeds if the version is already there; a timeout says what each watched
+    region is doing instead of guessing.
+    """
+
+    import anyio
+
+    async def job(service: GalleryService, caller: str) -> tuple[GalleryImageVersion, bool]:
+        deadline = None if args.timeout is None else anyio.current_time() + args.timeout
+        while True:
+            version = await service.show_version(
+                caller, args.gallery, args.definition, args.version, location=args.location
+            )
+            watched = [version.status(region) for region in _watched(version, args.location)]
+            states = [status.state for status in watched if status is not None]
+            if all(state is ReplicationState.COMPLETED for state in states) or any(
+                state is ReplicationState.FAILED for state in states
+            ):
+                return version, True
+            now = anyio.current_time()
+            if deadline is not None and now >= deadline:
+                return version, False
+            await anyio.sleep(args.interval if deadline is None else min(args.interval, deadline - now))
+
+    version, settled = call(args, job)
+    if not settled:
+        statuses = [version.status(region) for region in _watched(version, args.location)]
+        regions = "; ".join(
+            f"{status.region} {status.state} ({status.progress}%"
+            f"{', ' + status.details if status.details else ''})"
+            for status in statuses
+            if status is not None
+        )
+        sys.stderr.write(
+            f"blobrep: error: version {version.version} is not Completed after {args.timeout:g} s:"
+            f" {regions}; run 'blobrep replicate' if nothing is replicating it, or wait again\n"
+        )
         return 1
     emit(args, version_view(version, expand_replication=True), _status_rows(version))
     return report_failures(version, args.location)
 
 
-def _watched(version: GalleryImageVersion, location: str | None) -> list[ReplicationState]:
+def _watched(version: GalleryImageVersion, location: str | None) -> list[str]:
+    """The regions waited for: every one the version has a status in, or the one asked for."""
     if location is None:
-        return [status.state for status in version.regions]
+        return [status.region for status in version.regions]
     region = normalize_region(location)
-    status = version.status(region)
-    if status is None:
-        raise ResourceNotFoundError(f"{region!r} is not a target region of version {version.version}")
-    return [status.state]
+    if version.status(region) is None:
+        targets = ", ".join(status.region for status in version.regions)
+        raise ResourceNotFoundError(
+            f"region {region!r} is not a target region of version {version.version} (its target"
+            f" regions: {targets}); wait for one of those, or leave out --location"
+        )
+    return [region]
 
 
 def report_failures(version: GalleryImageVersion, location: str | None = None) -> int:

@@ -7,6 +7,15 @@ applies to that scope and everything below it (home -> gallery -> definition -> 
 Principal names are compared exactly, as :func:`blobrep.core.principals.validate_principal_name`
 accepted them. A ``latest`` id is never a scope: the version it stands for differs per region,
 so callers resolve it and check the version they will actually use.
+
+Access comes before existence, as in Azure Resource Manager: a caller that holds no role at
+a scope gets the same :class:`~blobrep.errors.AccessDeniedError` whether or not anything
+exists there, because the check looks at the scope's id alone and runs before the catalog is
+asked. Only a caller that may read a scope (or holds a role below it, see :func:`can_see`)
+learns that something there does not exist. So a principal cannot probe for the names of
+galleries, definitions or versions it was never given; and a call over "everything"
+(listings, ``scrub``, ``fsck``, ``replicate`` of a gallery) covers what the caller can see, at
+the scopes where it holds a role (:func:`reach`), instead of failing on what it cannot.
 """
 
 from __future__ import annotations
@@ -14,11 +23,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from blobrep.core.gallery import parse_choice
-from blobrep.core.ids import ResourceId
 from blobrep.errors import AccessDeniedError, InvalidParameterError
+
+if TYPE_CHECKING:
+    from blobrep.core.ids import ResourceId
 
 
 class PrincipalType(enum.StrEnum):
@@ -226,3 +237,57 @@ def can_see(
         a.principal in holders and a.scope != scope and not a.scope.latest and scope.contains(a.scope)
         for a in assignments
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """Where inside one gallery a principal may do an action: all of it, or some of its
+    definitions and versions."""
+
+    gallery: ResourceId
+    scopes: tuple[ResourceId, ...]
+    """The gallery alone, or the definition and version ids where the action is allowed
+    (each the highest such id on its path); empty if it is allowed nowhere in the gallery."""
+
+    @property
+    def whole(self) -> bool:
+        """True if the action is allowed on the whole gallery."""
+        return self.scopes == (self.gallery,)
+
+    def covers(self, scope: ResourceId) -> bool:
+        """True if ``scope`` is one of :attr:`scopes` or lies below one."""
+        return any(allowed.contains(scope) for allowed in self.scopes)
+
+
+def reach(
+    principal: str,
+    action: Action,
+    gallery: ResourceId,
+    resources: Iterable[ResourceId],
+    assignments: Iterable[RoleAssignment],
+    memberships: Mapping[str, Collection[str]],
+) -> Reach:
+    """The part of ``gallery`` where ``principal`` may do ``action``.
+
+    A role at the gallery or above allows it on the whole gallery. Otherwise it is allowed
+    on each of ``resources`` (the gallery's definition and version ids) where a role at that
+    resource, or at its definition, allows it: someone granted Reader on one definition may
+    scrub that definition, and nothing else of the gallery.
+
+    Raises:
+        InvalidParameterError: ``gallery`` or one of ``resources`` is a ``latest`` id.
+    """
+    assignments = list(assignments)
+    if allows(principal, action, gallery, assignments, memberships):
+        return Reach(gallery, (gallery,))
+    inside = sorted(
+        {resource for resource in resources if resource != gallery and gallery.contains(resource)},
+        key=lambda resource: (len(resource.lineage()), str(resource)),
+    )
+    found: list[ResourceId] = []
+    for resource in inside:  # definitions before their versions: the highest allowed id wins
+        if any(scope.contains(resource) for scope in found):
+            continue
+        if allows(principal, action, resource, assignments, memberships):
+            found.append(resource)
+    return Reach(gallery, tuple(found))

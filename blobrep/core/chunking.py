@@ -15,11 +15,12 @@ is ``pyfastcdc`` (Cython, releases the GIL, so windows can be cut on a worker th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final, Literal
-
-from pyfastcdc import FastCDC
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from blobrep.errors import InvalidParameterError
+
+if TYPE_CHECKING:
+    from pyfastcdc import FastCDC
 
 ChunkingMethod = Literal["fastcdc", "fixed"]
 
@@ -34,10 +35,20 @@ _MIN_SIZE_RANGE: Final = (64, 1 * MIB)
 _AVG_SIZE_RANGE: Final = (256, 4 * MIB)
 _MAX_SIZE_RANGE: Final = (1 * KIB, 16 * MIB)
 
+#: The smallest and largest chunk size any method accepts (the average of fastcdc or the
+#: size of fixed chunks lies within; each method narrows it, see :meth:`ChunkingSpec.validated`).
+MIN_CHUNK_SIZE: Final = _MIN_SIZE_RANGE[0]
+MAX_CHUNK_SIZE: Final = _MAX_SIZE_RANGE[1]
+
 
 def _check_range(what: str, value: int, bounds: tuple[int, int]) -> None:
     low, high = bounds
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+    if isinstance(value, bool) or not isinstance(value, int):
+        # A float would be cut at a fraction of a byte, and 1.5 must not quietly become 1.
+        raise InvalidParameterError(
+            f"{what} {value!r} is not a whole number of bytes: choose {low} to {high} bytes"
+        )
+    if not low <= value <= high:
         raise InvalidParameterError(f"{what} {value!r} is out of range: choose {low} to {high} bytes")
 
 
@@ -106,11 +117,12 @@ class BoundaryFinder:
 
     def __init__(self, spec: ChunkingSpec) -> None:
         self._spec = spec.validated()
-        self._cdc = (
-            FastCDC(spec.avg_size, min_size=spec.min_size, max_size=spec.max_size)
-            if spec.method == "fastcdc"
-            else None
-        )
+        self._cdc: FastCDC | None = None
+        if spec.method == "fastcdc":
+            # Loaded here, not at the top: most commands never chunk anything.
+            from pyfastcdc import FastCDC
+
+            self._cdc = FastCDC(spec.avg_size, min_size=spec.min_size, max_size=spec.max_size)
 
     @property
     def spec(self) -> ChunkingSpec:

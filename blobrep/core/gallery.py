@@ -17,11 +17,13 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 
-from blobrep.core.manifest import ManifestPin
-from blobrep.core.version import ImageVersion
 from blobrep.errors import InvalidParameterError
+
+if TYPE_CHECKING:
+    from blobrep.core.pins import ManifestPin
+    from blobrep.core.version import ImageVersion
 
 #: Regional and global replica counts are 1..MAX_REPLICA_COUNT.
 MAX_REPLICA_COUNT: Final = 100

@@ -80,6 +80,18 @@ def manifest_key(gallery: str, blob: BlobName) -> str:
     return f"galleries/{gallery}/images/{blob.image}/versions/{blob.version}/{MANIFEST_FILENAME}"
 
 
+def manifests_prefix(gallery: str, image: str | None = None, blob: BlobName | None = None) -> str:
+    """The listing prefix of the manifests of ``gallery``; of one definition's (``image``);
+    or of one blob's directory (``blob``). Each ends in ``/``, so ``images/a/`` never lists
+    ``images/ab/``."""
+    validate_gallery_name(gallery)
+    if blob is not None:
+        return f"galleries/{gallery}/images/{blob.image}/versions/{blob.version}/"
+    if image is not None:
+        return validate_prefix(f"galleries/{gallery}/images/{image}/")
+    return f"galleries/{gallery}/images/"
+
+
 def blob_of_manifest_key(gallery: str, key: str) -> BlobName | None:
     """The blob whose manifest lives at ``key`` in ``gallery``; None for any other key."""
     parts = key.split("/")

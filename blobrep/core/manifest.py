@@ -28,7 +28,6 @@ JSON keys and oversized documents. It never returns a half-trusted manifest.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from typing import Any, Final
 from blobrep.core.chunking import ChunkingSpec
 from blobrep.core.codec import max_stored_length, validate_level
 from blobrep.core.keys import is_digest
-from blobrep.errors import BlobrepError, ManifestError, ManifestMismatchError
+from blobrep.errors import BlobrepError, ManifestError
 
 FORMAT: Final = "blobrep.manifest/1"
 #: No blob may be larger than this (1 PiB); it bounds arithmetic and stops absurd input.
@@ -136,42 +135,6 @@ def encode_manifest(manifest: Manifest) -> bytes:
     """The canonical bytes of ``manifest`` (compact JSON, one trailing newline)."""
     text = json.dumps(manifest.to_json(), separators=(",", ":"), sort_keys=False)
     return text.encode("utf-8") + b"\n"
-
-
-@dataclass(frozen=True, slots=True)
-class ManifestPin:
-    """What the catalog records of a version's manifest at publish: its exact size and SHA-256.
-
-    A replica's manifest is used only if it is byte for byte the pinned one. SHA-256 rather
-    than xxh3: the pin is what stops a planted manifest, so it must resist a forger, and a
-    manifest is small enough for a cryptographic hash to cost nothing.
-    """
-
-    size: int
-    sha256: str
-
-    @classmethod
-    def of(cls, document: bytes) -> ManifestPin:
-        """The pin of the encoded manifest ``document``."""
-        return cls(len(document), hashlib.sha256(document).hexdigest())
-
-    def check(self, document: bytes, where: str) -> None:
-        """Raise unless ``document`` is the pinned manifest; ``where`` names its place.
-
-        Raises:
-            ManifestMismatchError: the size or the SHA-256 differs from the pin.
-        """
-        if len(document) != self.size:
-            raise ManifestMismatchError(
-                f"{where} is {len(document)} bytes, but the catalog pinned a manifest of {self.size}"
-                " bytes for this version: it is not this version's manifest"
-            )
-        actual = hashlib.sha256(document).hexdigest()
-        if actual != self.sha256:
-            raise ManifestMismatchError(
-                f"{where} has SHA-256 {actual[:16]}..., but the catalog pinned {self.sha256[:16]}...:"
-                " it is not this version's manifest"
-            )
 
 
 # --- parsing ----------------------------------------------------------------------------

@@ -16,11 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from blobrep.core.holders import ProcessIdentity
 from blobrep.core.ids import ResourceId
-from blobrep.core.version import ImageVersion
+
+if TYPE_CHECKING:
+    from blobrep.core.version import ImageVersion
 
 
 class OperationKind(StrEnum):

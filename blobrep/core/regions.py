@@ -174,16 +174,39 @@ def resolve_target_regions(location: str, targets: Sequence[TargetRegion] | None
     return _checked_targets(location, targets)
 
 
+def unknown_region_message(name: str, known: Collection[str]) -> str:
+    """How every command says that ``name`` is no region of this deployment: the same words
+    wherever a region is taken, with the regions that do exist."""
+    listed = ", ".join(sorted(known)) if known else "none (configure a region first)"
+    return f"unknown region {name!r}: known regions are {listed}"
+
+
 def check_known_regions(targets: Iterable[str], known: Collection[str]) -> None:
-    """Refuse target regions that this deployment has no storage for.
+    """Refuse regions that this deployment has no storage for.
 
     Raises:
         InvalidRegionError: for the first unknown region; the message lists the known ones.
     """
     for name in targets:
         if name not in known:
-            listed = ", ".join(sorted(known)) if known else "none (configure a region first)"
-            raise InvalidRegionError(f"unknown region {name!r}: known regions are {listed}")
+            raise InvalidRegionError(unknown_region_message(name, known))
+
+
+def check_target_regions(names: Iterable[str], profile: PublishingProfile, version: str) -> None:
+    """Refuse regions (known to this deployment) that are not target regions of the version
+    whose id is ``version``.
+
+    Raises:
+        InvalidRegionError: for the first such region (by name); the message lists the
+            version's targets and says how to add one.
+    """
+    targets = [target.name for target in profile.target_regions]
+    for name in sorted(names):
+        if name not in targets:
+            raise InvalidRegionError(
+                f"region {name!r} is not a target region of {version} (its target regions:"
+                f" {', '.join(targets)}); add it with --target-regions {' '.join([*targets, name])}"
+            )
 
 
 @dataclass(frozen=True, slots=True)

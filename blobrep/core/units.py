@@ -29,6 +29,11 @@ _SIZE_RE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*")
 def parse_size(text: str) -> int:
     """Bytes in ``text``: a number with an optional unit (k/M/G/T are powers of 1024).
 
+    A fraction of a unit larger than a byte is rounded down to whole bytes (``0.1k`` is 102),
+    the way sizes are shown (``1.1 KiB``) and typed back. A fraction of a byte is refused:
+    ``1.5`` or ``1.5B`` has no whole-byte meaning, and rounding it would act on a size the
+    user never wrote.
+
     Raises:
         InvalidParameterError: naming the text and showing valid forms.
     """
@@ -39,7 +44,13 @@ def parse_size(text: str) -> int:
             f"invalid size {text!r}: write a number with an optional unit, e.g. 4096, 512MiB, 1GiB"
         )
     # Fraction, not float: "1.001kB" is 1001 bytes and big byte counts stay exact.
-    return int(Fraction(match.group(1)) * _UNITS[unit])
+    size = Fraction(match.group(1)) * _UNITS[unit]
+    if _UNITS[unit] == 1 and size.denominator != 1:
+        raise InvalidParameterError(
+            f"invalid size {text!r}: a size in bytes is a whole number; write e.g. 4096,"
+            " or a fraction of a larger unit such as 1.5KiB or 1.5MiB"
+        )
+    return int(size)
 
 
 def format_size(size: int | float) -> str:

@@ -3,23 +3,26 @@ and per-thread codec objects.
 
 ``anyio`` task groups raise :class:`ExceptionGroup`; a user should see the one error that
 stopped the work ("chunk X is corrupt in replica Y"), not a group of it and the cancellations
-it caused. :func:`task_group` unwraps a group whose errors are all blobrep errors to the first.
+it caused. :func:`task_group` never lets a group out: it raises one of its errors, unwrapped
+(see :func:`task_group` for which one).
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import anyio
-import zstandard
-from anyio.abc import TaskGroup
 
 from blobrep.core.codec import new_compressor, new_decompressor
 from blobrep.errors import BlobrepError
+
+if TYPE_CHECKING:
+    import zstandard
+    from anyio.abc import TaskGroup
 
 
 def _usable_cores() -> int:
@@ -46,20 +49,46 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
     return found
 
 
+def _first(leaves: list[BaseException], wanted: Callable[[BaseException], bool]) -> BaseException | None:
+    return next((leaf for leaf in leaves if wanted(leaf)), None)
+
+
+def representative(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    """The one error of ``group`` that a caller should see, or None to keep the group.
+
+    In order: an interruption (``KeyboardInterrupt``, ``SystemExit``: the user's or the
+    process's wish beats any error); a non-blobrep exception (a bug, which must stay visible
+    rather than hide behind the ordinary error it may have caused); the first
+    :class:`BlobrepError`. Cancellations are never chosen: a group of nothing else is kept
+    whole, for the cancel scope that caused them to take apart.
+    """
+    leaves = _leaves(group)
+    return (
+        _first(leaves, lambda leaf: isinstance(leaf, (KeyboardInterrupt, SystemExit)))
+        or _first(leaves, lambda leaf: isinstance(leaf, Exception) and not isinstance(leaf, BlobrepError))
+        or _first(leaves, lambda leaf: isinstance(leaf, BlobrepError))
+    )
+
+
 @asynccontextmanager
 async def task_group() -> AsyncIterator[TaskGroup]:
-    """An anyio task group that re-raises its first :class:`BlobrepError` unwrapped.
+    """An anyio task group that raises one error of its group, unwrapped (:func:`representative`).
 
-    Groups holding anything else (a bug, a KeyboardInterrupt) propagate unchanged.
+    A face therefore never meets an exception group: it sees a blobrep error (one line), an
+    interruption, or the bug itself. The error keeps its own cause; one without a cause is
+    chained from the group, so a debug traceback still shows every error the tasks raised.
     """
     try:
         async with anyio.create_task_group() as group:
             yield group
     except BaseExceptionGroup as group:
-        leaves = _leaves(group)
-        if leaves and all(isinstance(leaf, BlobrepError) for leaf in leaves):
-            raise leaves[0] from None
-        raise
+        chosen = representative(group)
+        if chosen is None:
+            raise
+        if chosen.__cause__ is None:
+            raise chosen from group
+        # Its own cause (an OSError, a sqlite3 error) says more than the group would.
+        raise chosen  # noqa: B904
 
 
 class _Codecs(threading.local):

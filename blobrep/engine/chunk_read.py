@@ -33,15 +33,13 @@ from collections.abc import Callable, Collection, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from types import MappingProxyType, TracebackType
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 import anyio
 import anyio.to_thread
-from anyio.abc import TaskGroup
 
 from blobrep.core.codec import decode_chunk, decode_chunk_into
 from blobrep.core.keys import chunk_key
-from blobrep.core.manifest import ChunkRef
 from blobrep.core.names import validate_gallery_name
 from blobrep.core.selection import Policy, choose_replica
 from blobrep.engine._concurrency import CPU_THREADS, task_group, thread_decompressor
@@ -55,7 +53,12 @@ from blobrep.errors import (
     NotFoundError,
     StorageError,
 )
-from blobrep.storage.base import Store
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
+
+    from blobrep.core.manifest import ChunkRef
+    from blobrep.storage.base import Store
 
 __all__ = [
     "PENDING_REPAIRS",
@@ -285,13 +288,19 @@ class ReplicaSet:
             ChunkMissingError, ChunkCorruptError: the copy there is missing or bad.
             StorageError: the store failed.
         """
-        frame = await self.fetch(index, ref)
         try:
-            plain = await anyio.to_thread.run_sync(
-                _decode, frame, ref, self.stores[index].name, buffer, then, limiter=self._cpu
-            )
+            return await self._read_from(index, ref, buffer, then)
         except _ConsumerError as carried:
-            raise carried.error from None
+            raise carried.error from carried.error.__cause__
+
+    async def _read_from(
+        self, index: int, ref: ChunkRef, buffer: bytearray | None, then: Consumer | None
+    ) -> tuple[bytes | memoryview, bytes]:
+        """:meth:`read_from`, with an error of ``then`` still wrapped in :class:`_ConsumerError`."""
+        frame = await self.fetch(index, ref)
+        plain = await anyio.to_thread.run_sync(
+            _decode, frame, ref, self.stores[index].name, buffer, then, limiter=self._cpu
+        )
         return plain, frame
 
     async def read(
@@ -305,6 +314,9 @@ class ReplicaSet:
         """``ref`` from whichever replica serves it well, failing over; see the module docstring.
 
         ``exclude`` names replicas not to ask (known bad for this chunk).
+
+        An error raised by ``then`` propagates as itself at once: it is not counted against
+        the replica, and no other replica is tried.
 
         Raises:
             ChunkMissingError, ChunkCorruptError: the last replica's error, if every replica
@@ -326,7 +338,11 @@ class ReplicaSet:
             self._turn += 1
             tried.add(index)
             try:
-                plain, frame = await self.read_from(index, ref, buffer=buffer, then=then)
+                plain, frame = await self._read_from(index, ref, buffer, then)
+            except _ConsumerError as carried:
+                # The caller's own failure (its output disk is full): not the replica's fault,
+                # and no other replica would do better.
+                raise carried.error from carried.error.__cause__
             except (ChunkMissingError, ChunkCorruptError, StorageError) as exc:
                 self._failures[index] += 1
                 # Without its traceback: the traceback holds this frame, which holds

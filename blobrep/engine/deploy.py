@@ -9,7 +9,10 @@ whole-blob digest is computed in blob order and must match the manifest.
 that they share the reader's load view and its global limit of chunks in flight. Each
 deployment reads ahead only as far as its share of that limit (``max_inflight`` divided by
 the deployments running at once, at least one chunk), so the chunks held in memory are
-bounded by the limit and not by the number of deployments.
+bounded by the limit and not by the number of deployments. Deployments that write files
+decode into one pool of buffers they all share, as many as one file write alone uses
+(:data:`~blobrep.engine.restore.WRITE_BUFFERS`): a scale set of N disks holds the buffers
+of one restore, and its chunks in flight are bounded by that pool too.
 """
 
 from __future__ import annotations
@@ -17,19 +20,24 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from blobrep.core.codec import hash_zeros, new_blob_hasher
-from blobrep.core.manifest import ChunkRef, Manifest
 from blobrep.core.stats import percentile
 from blobrep.engine._concurrency import IO_TASKS, task_group
-from blobrep.engine.publish import ProgressCallback
-from blobrep.engine.restore import ORDER_WINDOW, write_blob_file
-from blobrep.engine.version_read import ReaderStatistics, VersionReader
+from blobrep.engine.restore import ORDER_WINDOW, write_blob_file, write_buffers
 from blobrep.errors import BlobDigestMismatchError, BlobrepError, InvalidInputError, InvalidParameterError
+
+if TYPE_CHECKING:
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+    from blobrep.core.manifest import ChunkRef, Manifest
+    from blobrep.engine.buffers import BufferPool
+    from blobrep.engine.publish import ProgressCallback
+    from blobrep.engine.version_read import ReaderStatistics, VersionReader
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,17 +149,21 @@ async def deploy(
     *,
     progress: ProgressCallback | None = None,
     chunks_at_once: int | None = None,
+    buffers: BufferPool | None = None,
 ) -> DeploymentResult:
     """Read the reader's version once: into the sparse file ``output``, or discarding the bytes.
 
     ``chunks_at_once`` bounds the chunks this deployment reads ahead (by default as many as
-    a restore: one deployment alone should keep every replica busy).
+    a restore: one deployment alone should keep every replica busy). A file is decoded into
+    buffers of ``buffers`` (:func:`~blobrep.engine.restore.write_buffers` of the reader's
+    manifest; the deployments of a scale set share one), by default a pool of its own.
 
     Raises:
         ChunkMissingError, ChunkCorruptError, StorageError: a chunk no replica could serve.
         BlobDigestMismatchError: the chunks are fine but do not make the recorded blob.
         InvalidInputError: ``output`` is a directory or its directory does not exist.
-        InvalidParameterError: ``chunks_at_once`` is below 1.
+        InvalidParameterError: ``chunks_at_once`` is below 1, or the buffers of ``buffers``
+            are smaller than the largest chunk.
     """
     if chunks_at_once is not None and chunks_at_once < 1:
         raise InvalidParameterError(f"chunks_at_once {chunks_at_once!r} must be at least 1")
@@ -171,7 +183,7 @@ async def deploy(
             what=what,
             tasks=chunks_at_once or IO_TASKS,
             window=chunks_at_once or ORDER_WINDOW,
-            pooled=False,
+            buffers=buffers,
             progress=progress,
         )
         digest = written.digest
@@ -196,7 +208,9 @@ async def deploy_many(
     """Run ``count`` deployments on ``reader``, ``concurrency`` at a time (all at once by default).
 
     Deployment ``i`` writes ``output_dir/vm-{i}.img``, or discards its bytes without
-    ``output_dir``. A deployment that fails is counted and its error kept; the others go on.
+    ``output_dir``; those files are decoded into one pool of buffers for all of them, so
+    their memory does not grow with ``count``. A deployment that fails is counted and its
+    error kept; the others go on.
     ``progress`` is called with the image bytes deployed so far over every deployment, out
     of ``count`` x the image size.
 
@@ -212,6 +226,7 @@ async def deploy_many(
         raise InvalidInputError(f"output directory {output_dir} does not exist or is not a directory")
     at_once = min(count, concurrency or count)
     ahead = max(1, min(IO_TASKS, reader.max_inflight // at_once))
+    buffers = None if output_dir is None else write_buffers(reader.manifest)
     slots = anyio.CapacityLimiter(at_once)
     results: list[DeploymentResult | None] = [None] * count
     failures: list[str | None] = [None] * count
@@ -233,6 +248,7 @@ async def deploy_many(
                     reader,
                     output,
                     chunks_at_once=ahead,
+                    buffers=buffers,
                     progress=None if progress is None else lambda done, _: advance(index, done),
                 )
             except BlobrepError as exc:

@@ -9,11 +9,14 @@ they give is verified, and the donors are never written or checked themselves.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from blobrep.core.manifest import ChunkRef
 from blobrep.engine.chunk_read import ReplicaSet
 from blobrep.errors import BlobrepError
-from blobrep.storage.base import Store
+
+if TYPE_CHECKING:
+    from blobrep.core.manifest import ChunkRef
+    from blobrep.storage.base import Store
 
 
 class Donors:

@@ -29,7 +29,7 @@ import math
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import anyio
 
@@ -39,7 +39,9 @@ from blobrep.engine.gc_mark import SWEEP_BATCH, chunk_keys, mark_manifests, stat
 from blobrep.engine.gc_room import Room, take_lease
 from blobrep.engine.leases import Lease, list_leases
 from blobrep.errors import BlobrepError, InvalidParameterError
-from blobrep.storage.base import ObjectInfo, Store
+
+if TYPE_CHECKING:
+    from blobrep.storage.base import ObjectInfo, Store
 
 #: Replicas collected at once by :func:`gc_gallery`.
 GC_REPLICAS: Final = 4

@@ -9,7 +9,7 @@ collection before anything is deleted, since the chunks it names cannot be known
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import anyio
 import anyio.to_thread
@@ -18,7 +18,9 @@ from blobrep.core.keys import MANIFEST_FILENAME, chunk_key, chunks_prefix, is_di
 from blobrep.core.manifest import parse_manifest
 from blobrep.engine._concurrency import CPU_THREADS, IO_TASKS, task_group
 from blobrep.errors import ManifestError, NotFoundError
-from blobrep.storage.base import ObjectInfo, Store
+
+if TYPE_CHECKING:
+    from blobrep.storage.base import ObjectInfo, Store
 
 #: Chunk keys looked up (``stat_many``) per round trip while sweeping or making room.
 SWEEP_BATCH: Final = 1000

@@ -29,11 +29,14 @@ from __future__ import annotations
 import math
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from blobrep.engine.gc_mark import SWEEP_BATCH, chunk_keys, mark_manifests, stat_unreferenced
 from blobrep.engine.leases import Lease, LeaseInfo, hold_lease, list_leases
 from blobrep.errors import BusyError, StorageFullError
-from blobrep.storage.base import ObjectInfo, Store
+
+if TYPE_CHECKING:
+    from blobrep.storage.base import ObjectInfo, Store
 
 
 async def take_lease(stack: AsyncExitStack, room: Room, dry_run: bool) -> Lease:

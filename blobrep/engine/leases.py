@@ -47,7 +47,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, replace
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import anyio
 import anyio.to_thread
@@ -58,8 +58,10 @@ from blobrep.core.names import validate_gallery_name
 from blobrep.engine._concurrency import IO_TASKS, task_group
 from blobrep.engine.lease_bodies import LeaseInfo, decode_body, encode_body, judge
 from blobrep.errors import BlobrepError, BusyError, InvalidParameterError, NotFoundError
-from blobrep.storage.base import Store
 from blobrep.storage.processes import this_process
+
+if TYPE_CHECKING:
+    from blobrep.storage.base import Store
 
 __all__ = ["DEFAULT_TTL", "DEFAULT_WAIT", "Lease", "LeaseInfo", "hold_lease", "leases_prefix", "list_leases"]
 

@@ -2,7 +2,7 @@
 
 A replica's manifest is never believed on its own. Readers say what they expect of it:
 
-* a :class:`~blobrep.core.gallery.BlobInfo` with a :class:`~blobrep.core.manifest.ManifestPin`
+* a :class:`~blobrep.core.gallery.BlobInfo` with a :class:`~blobrep.core.pins.ManifestPin`
   (what the catalog recorded at publish): the document must be byte for byte the pinned one,
   and no more than its pinned size is ever read;
 * a ``BlobInfo`` without a pin (versions published before pins existed): the parsed manifest
@@ -18,21 +18,23 @@ the caller counts that replica as damaged and fails over to another.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from blobrep.core.gallery import BlobInfo
 from blobrep.core.keys import manifest_key
 from blobrep.core.manifest import MAX_MANIFEST_BYTES, Manifest, encode_manifest, parse_manifest
-from blobrep.core.names import BlobName
 from blobrep.errors import (
-    ConflictError,
+    AlreadyExistsError,
     DamagedObjectError,
     ManifestError,
     ManifestMismatchError,
     ManifestNotFoundError,
     NotFoundError,
 )
-from blobrep.storage.base import Store
+
+if TYPE_CHECKING:
+    from blobrep.core.gallery import BlobInfo
+    from blobrep.core.names import BlobName
+    from blobrep.storage.base import Store
 
 #: Bytes a manifest may take per chunk entry, and for everything else, when no pin says more.
 _BYTES_PER_CHUNK: Final = 160
@@ -50,9 +52,9 @@ def manifest_limit(expect: BlobInfo | None) -> int:
     return min(MAX_MANIFEST_BYTES, _BYTES_OVERHEAD + _BYTES_PER_CHUNK * expect.chunks)
 
 
-def conflict_error(store: Store, gallery: str, blob: BlobName) -> ConflictError:
+def conflict_error(store: Store, gallery: str, blob: BlobName) -> AlreadyExistsError:
     """The error for a replica that holds another manifest under ``blob``'s name."""
-    return ConflictError(
+    return AlreadyExistsError(
         f"blob {gallery}/{blob} already exists in {store.name} with other content;"
         " versions are immutable: publish under a new version"
     )
@@ -142,7 +144,7 @@ async def read_manifest(
 
 
 async def check_no_conflict(store: Store, gallery: str, blob: BlobName, manifest: Manifest) -> None:
-    """Raise :class:`ConflictError` if ``store`` holds a manifest for ``blob`` other than ``manifest``.
+    """Raise :class:`AlreadyExistsError` if ``store`` holds a manifest for ``blob`` other than ``manifest``.
 
     A publish checks every replica before committing to any, so that a conflict in one replica
     does not leave the new content committed in the others. A damaged entry (not a regular
@@ -170,7 +172,7 @@ async def commit_manifest(
     Every chunk must already be durable (the caller has run ``store.sync()``).
 
     Raises:
-        ConflictError: if the replica holds a different manifest for this blob (not ``replace``).
+        AlreadyExistsError: if the replica holds a different manifest for this blob (not ``replace``).
     """
     key = manifest_key(gallery, blob)
     document = encode_manifest(manifest)
@@ -186,7 +188,7 @@ async def commit_manifest(
         return True
     try:
         await store.put(key, document, if_absent=True)
-    except ConflictError:
+    except AlreadyExistsError:
         try:
             existing = await read_manifest_document(store, gallery, blob, len(document))
         except (ManifestNotFoundError, ManifestError):

@@ -24,12 +24,10 @@ from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import anyio
 import anyio.to_thread
-import zstandard
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from blobrep.core.chunking import ChunkingSpec
 from blobrep.core.codec import (
@@ -40,15 +38,21 @@ from blobrep.core.codec import (
     validate_level,
 )
 from blobrep.core.keys import chunk_key, manifest_key
-from blobrep.core.manifest import ChunkRef, ManifestPin, build_manifest, encode_manifest
+from blobrep.core.manifest import ChunkRef, build_manifest, encode_manifest
 from blobrep.core.names import BlobName, validate_gallery_name
+from blobrep.core.pins import ManifestPin
 from blobrep.engine._concurrency import CPU_THREADS, task_group, thread_decompressor
 from blobrep.engine.leases import hold_lease
 from blobrep.engine.manifests import check_no_conflict, commit_manifest
 from blobrep.engine.reader import SourceChunk, SourceReader
 from blobrep.engine.source import open_source
 from blobrep.errors import ChunkCorruptError, InvalidParameterError
-from blobrep.storage.base import ObjectInfo, Store
+
+if TYPE_CHECKING:
+    import zstandard
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+    from blobrep.storage.base import ObjectInfo, Store
 
 #: Tasks writing compressed chunks: many, since each put waits for its fsync.
 WRITE_TASKS: Final = 8
@@ -101,8 +105,8 @@ async def publish(
 
     Raises:
         SourceError: the source is missing, unreadable or not a regular file.
-        ConflictError: a replica holds a different blob under this name, or garbage
-            collection kept a replica busy for longer than the lease wait.
+        AlreadyExistsError: a replica holds a different blob under this name.
+        BusyError: garbage collection kept a replica busy for longer than the lease wait.
         StorageError: a replica failed; no manifest was written to it.
     """
     validate_gallery_name(gallery)
@@ -110,7 +114,8 @@ async def publish(
     spec = (chunking or ChunkingSpec.fastcdc()).validated()
     if not stores:
         raise InvalidParameterError("publish needs at least one store to write to")
-    fd, total = await anyio.to_thread.run_sync(open_source, Path(source))
+    path = Path(source)
+    fd, total = await anyio.to_thread.run_sync(open_source, path)
     try:
         async with AsyncExitStack() as leases:
             # Shared leases from before the first chunk lookup until after the manifest
@@ -119,13 +124,16 @@ async def publish(
                 await leases.enter_async_context(
                     hold_lease(store, gallery, exclusive=False, holder=f"publish of {blob}")
                 )
-            return await _publish_leased(fd, total, stores, gallery, blob, spec, level, progress, replace)
+            return await _publish_leased(
+                fd, path, total, stores, gallery, blob, spec, level, progress, replace
+            )
     finally:
         os.close(fd)
 
 
 async def _publish_leased(
     fd: int,
+    path: Path,
     total: int,
     stores: Sequence[Store],
     gallery: str,
@@ -136,7 +144,7 @@ async def _publish_leased(
     replace: bool,
 ) -> PublishResult:
     """The publish itself, run while every replica's shared lease is held."""
-    refs, stats = await _run_pipeline(fd, total, stores, gallery, spec, level, progress)
+    refs, stats = await _run_pipeline(fd, path, total, stores, gallery, spec, level, progress)
     reader_digest, size = stats.digest, stats.size
     stored_sizes = stats.stored_sizes
     chunks = [
@@ -250,6 +258,7 @@ def _split(batch: _Batch, parts: int) -> list[_Batch]:
 
 async def _run_pipeline(
     fd: int,
+    path: Path,
     total: int,
     stores: Sequence[Store],
     gallery: str,
@@ -263,7 +272,7 @@ async def _run_pipeline(
     per window, not per chunk; only the writes (each ending in an fsync) go one by one, on
     enough tasks that their waits overlap.
     """
-    reader = SourceReader(fd, spec)
+    reader = SourceReader(fd, spec, path)
     stats = _Stats()
     refs: list[tuple[str | None, int]] = []
     cpu = anyio.CapacityLimiter(CPU_THREADS)

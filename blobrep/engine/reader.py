@@ -14,14 +14,19 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
-import xxhash
 
 from blobrep.core.chunking import BoundaryFinder, ChunkingSpec
 from blobrep.core.codec import digest_of, is_zero, new_blob_hasher
 from blobrep.engine.buffers import BufferPool
+from blobrep.storage.files import translate
+
+if TYPE_CHECKING:
+    import xxhash
 
 #: Bytes per window; windows hold at least two of the largest chunks, so each yields chunks.
 WINDOW_BYTES = 16 * 1024 * 1024
@@ -60,8 +65,9 @@ class SourceChunk:
 class SourceReader:
     """Cuts an open file into :class:`SourceChunk` objects, window by window."""
 
-    def __init__(self, fd: int, spec: ChunkingSpec) -> None:
+    def __init__(self, fd: int, spec: ChunkingSpec, path: Path) -> None:
         self._fd = fd
+        self._path = path
         self._finder = BoundaryFinder(spec)
         self._hasher: xxhash.xxh3_128 = new_blob_hasher()
         size = max(WINDOW_BYTES, 4 * spec.max_size)
@@ -90,7 +96,8 @@ class SourceReader:
         filled = len(self._carry)
         view[:filled] = self._carry
         while filled < len(buffer):
-            got = os.preadv(self._fd, [view[filled:]], self._position)
+            with translate(self._path, "read"):
+                got = os.preadv(self._fd, [view[filled:]], self._position)
             if got == 0:
                 self.eof = True
                 break

@@ -35,13 +35,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import anyio
-from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectReceiveStream
 
-from blobrep.core.gallery import BlobInfo
 from blobrep.core.keys import chunk_key
 from blobrep.core.manifest import Manifest, encode_manifest
 from blobrep.core.names import BlobName, validate_gallery_name
@@ -73,7 +70,13 @@ from blobrep.errors import (
     ManifestNotFoundError,
     StorageError,
 )
-from blobrep.storage.base import Store
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
+    from anyio.streams.memory import MemoryObjectReceiveStream
+
+    from blobrep.core.gallery import BlobInfo
+    from blobrep.storage.base import Store
 
 #: Puts in flight per copy task: enough to overlap the fsync of each put with the next ones.
 WRITES_PER_COPY: Final = 2

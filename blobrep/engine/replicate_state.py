@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from blobrep.core.replication import ReplicaState
-from blobrep.storage.base import Store
+if TYPE_CHECKING:
+    from blobrep.core.replication import ReplicaState
+    from blobrep.storage.base import Store
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,10 @@ Writes go to a temporary file beside the output (:mod:`blobrep.storage.outputs`)
 fsynced and renamed over the output only when everything checked out: a failed restore
 leaves nothing behind, and an existing output is replaced atomically.
 
-A restore reads one replica and decodes into reused buffers; a deployment reads through a
-reader over a region's replicas. Both write files through :func:`write_blob_file`.
+A restore reads one replica; a deployment reads through a reader over a region's replicas.
+Both write files through :func:`write_blob_file`, decoding every chunk into a buffer of a
+:class:`~blobrep.engine.buffers.BufferPool`: a pool of its own (:func:`write_buffers`), or
+one that several writes share, so that N files written at once hold the buffers of one.
 """
 
 from __future__ import annotations
@@ -20,22 +22,25 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, cast
+from typing import TYPE_CHECKING, Final, cast
 
 import anyio
 import anyio.to_thread
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from blobrep.core.codec import data_extents, hash_zeros, new_blob_hasher
-from blobrep.core.manifest import ChunkRef
-from blobrep.core.names import BlobName
 from blobrep.engine._concurrency import CPU_THREADS, IO_TASKS, task_group
 from blobrep.engine.buffers import BufferPool
-from blobrep.engine.publish import ProgressCallback
 from blobrep.engine.version_read import VersionReader
-from blobrep.errors import BlobDigestMismatchError
-from blobrep.storage.base import Store
+from blobrep.errors import BlobDigestMismatchError, InvalidParameterError
 from blobrep.storage.outputs import OutputFile
+
+if TYPE_CHECKING:
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+    from blobrep.core.manifest import ChunkRef, Manifest
+    from blobrep.core.names import BlobName
+    from blobrep.engine.publish import ProgressCallback
+    from blobrep.storage.base import Store
 
 #: Chunks decoded ahead of the ordered hasher; with the hash batch, bounds the buffers.
 ORDER_WINDOW: Final = 12
@@ -43,6 +48,17 @@ ORDER_WINDOW: Final = 12
 WRITEBACK_BYTES: Final = 8 * 1024 * 1024
 #: Chunks the hasher takes in one thread hop.
 HASH_BATCH: Final = 8
+#: Buffers of a file write: chunks being read, waiting for the hasher, and one hash batch.
+WRITE_BUFFERS: Final = ORDER_WINDOW + HASH_BATCH + 1
+
+
+def write_buffers(manifest: Manifest) -> BufferPool:
+    """The pool one file write of ``manifest``'s blob decodes into, as fast as one write goes.
+
+    Each buffer holds the largest chunk the manifest allows. Writes at once that share one
+    such pool together hold no more memory than one write alone, however many there are.
+    """
+    return BufferPool(manifest.chunking.max_size, WRITE_BUFFERS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,17 +137,19 @@ async def write_blob_file(
     what: str,
     tasks: int = IO_TASKS,
     window: int = ORDER_WINDOW,
-    pooled: bool = True,
+    buffers: BufferPool | None = None,
     progress: ProgressCallback | None = None,
 ) -> WriteResult:
     """Write the reader's version to the file ``output`` (absolute), every byte verified.
 
     ``tasks`` chunks are read at once and at most ``window`` finished ones wait for the
-    ordered hasher, which bounds memory; ``what`` names the blob in the mismatch message.
-    ``pooled`` decodes into reused buffers (one restore at full speed); without it each
-    chunk is decoded into fresh bytes, which suits many deployments sharing one reader.
+    ordered hasher; ``what`` names the blob in the mismatch message. Every chunk is decoded
+    into a buffer of ``buffers`` (by default a pool of its own, :func:`write_buffers`), held
+    until the hasher is done with it: the pool bounds the memory, and a pool shared by many
+    writes (a scale set) bounds theirs together.
 
     Raises:
+        InvalidParameterError: the buffers of ``buffers`` are smaller than the largest chunk.
         InvalidInputError: ``output`` is a directory, FIFO, device or socket, or its
             directory does not exist.
         StorageError, StorageFullError: the output cannot be written (naming it and why).
@@ -139,9 +157,16 @@ async def write_blob_file(
         BlobDigestMismatchError: the chunks are fine but do not make the recorded blob.
     """
     manifest = reader.manifest
+    if buffers is None:
+        buffers = write_buffers(manifest)
+    elif buffers.size < manifest.chunking.max_size:
+        raise InvalidParameterError(
+            f"buffers of {buffers.size} bytes cannot hold the chunks of {what}:"
+            f" they need {manifest.chunking.max_size}"
+        )
     out = await anyio.to_thread.run_sync(OutputFile.create, output, manifest.size)
     try:
-        result = await _SparseWriter(reader, out, tasks, window, pooled, progress).run()
+        result = await _SparseWriter(reader, out, tasks, window, buffers, progress).run()
         if result.digest != manifest.digest:
             raise BlobDigestMismatchError(
                 f"{what} hashes to {result.digest}, manifest says {manifest.digest}"
@@ -158,8 +183,9 @@ class _SparseWriter:
     """One file write: read and write chunks out of order, hash them in order.
 
     ``produce`` takes a buffer per chunk in blob order and the hasher gives it back in the
-    same order, so the pool bounds how far decoding runs ahead and can never deadlock. Without
-    pooling the pool's buffers are empty tokens, which bound the plain bytes in flight alike.
+    same order, so the pool bounds how far decoding runs ahead. Nor can a pool shared by
+    several writers deadlock: a buffer taken belongs to a chunk its writer will read and hash
+    without taking another, so every buffer taken comes back.
     """
 
     def __init__(
@@ -168,7 +194,7 @@ class _SparseWriter:
         out: OutputFile,
         tasks: int,
         window: int,
-        pooled: bool,
+        buffers: BufferPool,
         progress: ProgressCallback | None,
     ) -> None:
         self.reader = reader
@@ -176,11 +202,10 @@ class _SparseWriter:
         self.manifest = reader.manifest
         self.tasks = tasks
         self.window = window
-        self.pooled = pooled
+        self.buffers = buffers
         self.progress = progress
         self.cpu = anyio.CapacityLimiter(CPU_THREADS)
         self.hasher = new_blob_hasher()
-        self.buffers = BufferPool(self.manifest.chunking.max_size if pooled else 0, window + HASH_BATCH + 1)
         self.fetched = self.written = self.hashed = self.flushed = 0
 
     async def run(self) -> WriteResult:
@@ -215,15 +240,13 @@ class _SparseWriter:
                 def write(plain: memoryview, slot: _Slot = slot) -> None:
                     """On the decoding thread: keep the bytes for the hasher, write the non-holes."""
                     slot.plain = plain
-                    # The view starts at its object's first byte (a pool buffer or fresh bytes),
-                    # whose ``find`` locates the holes at memcmp speed.
+                    # The view starts at its object's first byte (a pool buffer), whose
+                    # ``find`` locates the holes at memcmp speed.
                     whole = cast(bytes | bytearray, plain.obj)
                     for start, end in data_extents(whole, slot.chunk.length):
                         self.out.write_at(plain[start:end], slot.offset + start)
 
-                await self.reader.read_chunk(
-                    slot.chunk, buffer=slot.buffer if self.pooled else None, then=write
-                )
+                await self.reader.read_chunk(slot.chunk, buffer=slot.buffer, then=write)
                 self.fetched += slot.chunk.stored_length
                 self.written += slot.chunk.length
                 slot.done.set()

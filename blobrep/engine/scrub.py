@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
 
-from blobrep.core.keys import MANIFEST_FILENAME, chunk_key
+from blobrep.core.keys import MANIFEST_FILENAME, chunk_key, manifests_prefix
 from blobrep.core.manifest import MAX_MANIFEST_BYTES, ChunkRef
 from blobrep.core.names import validate_gallery_name
 from blobrep.engine._concurrency import CPU_THREADS, IO_TASKS, task_group
@@ -53,7 +54,9 @@ from blobrep.errors import (
     ManifestMismatchError,
     NotFoundError,
 )
-from blobrep.storage.base import Store
+
+if TYPE_CHECKING:
+    from blobrep.storage.base import Store
 
 __all__ = ["Expected", "ProblemKind", "ReplicaSummary", "ScrubProblem", "ScrubReport", "scrub_region"]
 
@@ -66,6 +69,7 @@ async def scrub_region(
     donors: Sequence[Store] = (),
     repair: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    within: Sequence[str] | None = None,
 ) -> ScrubReport:
     """Verify every chunk every manifest of ``gallery`` names in each of ``replicas``.
 
@@ -78,6 +82,9 @@ async def scrub_region(
             a chunk or a pinned manifest that no replica of this region holds.
         repair: fix what is found from healthy copies in the other replicas.
         progress: called on the event loop with (plain bytes checked, bytes to check).
+        within: manifest listing prefixes (:func:`~blobrep.core.keys.manifests_prefix` of
+            definitions or versions) to scrub instead of the whole gallery: only the
+            manifests under them, and the chunks those name, are checked and repaired.
 
     Raises:
         InvalidParameterError: ``replicas`` is empty.
@@ -88,7 +95,9 @@ async def scrub_region(
     validate_gallery_name(gallery)
     if not replicas:
         raise InvalidParameterError("scrub needs at least one replica to check")
-    scrub = _Scrub(gallery, [ScrubbedReplica(store) for store in replicas], expected or {}, donors)
+    prefixes = tuple(within) if within is not None else (manifests_prefix(gallery),)
+    wanted = {key: one for key, one in (expected or {}).items() if key.startswith(prefixes)}
+    scrub = _Scrub(gallery, [ScrubbedReplica(store) for store in replicas], wanted, donors, prefixes)
     async with scrub.set, scrub.donors:
         async with task_group() as group:
             for position, replica in enumerate(scrub.replicas):
@@ -110,10 +119,12 @@ class _Scrub:
         replicas: list[ScrubbedReplica],
         expected: Mapping[str, Expected],
         donors: Sequence[Store],
+        prefixes: tuple[str, ...],
     ) -> None:
         self.gallery = gallery
         self.replicas = replicas
         self.expected = expected
+        self.prefixes = prefixes
         self.set = ReplicaSet([replica.store for replica in replicas], gallery)
         self.donors = Donors(donors, gallery)
         self.io = anyio.CapacityLimiter(IO_TASKS)
@@ -152,8 +163,12 @@ class _Scrub:
         return document, manifest.stored_digests()
 
     async def read_manifests(self, position: int, replica: ScrubbedReplica) -> None:
-        prefix = f"galleries/{self.gallery}/images/"
-        listed = [key async for key in replica.store.list(prefix) if key.endswith(f"/{MANIFEST_FILENAME}")]
+        listed = [
+            key
+            for prefix in self.prefixes
+            async for key in replica.store.list(prefix)
+            if key.endswith(f"/{MANIFEST_FILENAME}")
+        ]
         owed = [key for key, wanted in self.expected.items() if position < wanted.replicas]
         keys = list(dict.fromkeys([*listed, *owed]))
         pending = iter(keys)

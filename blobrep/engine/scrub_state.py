@@ -8,10 +8,12 @@ they frozen into :class:`~blobrep.engine.scrub_report.ScrubProblem` values.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from blobrep.core.manifest import ChunkRef
-from blobrep.engine.scrub_report import ProblemKind
-from blobrep.storage.base import Store
+if TYPE_CHECKING:
+    from blobrep.core.manifest import ChunkRef
+    from blobrep.engine.scrub_report import ProblemKind
+    from blobrep.storage.base import Store
 
 
 @dataclass(slots=True)

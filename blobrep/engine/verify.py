@@ -11,18 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream
 
 from blobrep.core.manifest import ChunkRef
-from blobrep.core.names import BlobName
 from blobrep.engine._concurrency import IO_TASKS, task_group
 from blobrep.engine.chunk_read import ReplicaSet
 from blobrep.engine.manifests import read_manifest
-from blobrep.engine.publish import ProgressCallback
 from blobrep.errors import ChunkCorruptError, ChunkMissingError
-from blobrep.storage.base import Store
+
+if TYPE_CHECKING:
+    from anyio.streams.memory import MemoryObjectReceiveStream
+
+    from blobrep.core.names import BlobName
+    from blobrep.engine.publish import ProgressCallback
+    from blobrep.storage.base import Store
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,12 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import anyio
 
-from blobrep.core.gallery import BlobInfo
-from blobrep.core.manifest import ChunkRef, Manifest
-from blobrep.core.names import BlobName
 from blobrep.core.selection import Policy
 from blobrep.engine.chunk_read import Consumer, ReplicaSet
 from blobrep.engine.manifests import read_manifest
@@ -38,7 +36,12 @@ from blobrep.errors import (
     ManifestNotFoundError,
     StorageError,
 )
-from blobrep.storage.base import Store
+
+if TYPE_CHECKING:
+    from blobrep.core.gallery import BlobInfo
+    from blobrep.core.manifest import ChunkRef, Manifest
+    from blobrep.core.names import BlobName
+    from blobrep.storage.base import Store
 
 __all__ = ["ReaderStatistics", "ReplicaStatistics", "VersionReader"]
 

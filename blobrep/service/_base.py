@@ -5,7 +5,9 @@ Every public call of :class:`~blobrep.service.GalleryService` starts with :meth:
 (never empty, never a group: groups only pass roles on to their members), and its roles
 (direct or through groups, at the scope or above) must allow the action. Assignments and
 memberships are read fresh from the catalog on every call, so a revoked role stops working
-at once, also in another process sharing the home.
+at once, also in another process sharing the home. The check comes before the catalog is
+asked about the resource, so a caller without access is refused in the same words whether or
+not it exists (see :mod:`blobrep.core.access`); calls over "everything" use :meth:`_Base._reach`.
 """
 
 from __future__ import annotations
@@ -14,26 +16,34 @@ import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import anyio.to_thread
 
-from blobrep.catalog import Catalog
-from blobrep.core.access import Action, Principal, PrincipalType, Role, RoleAssignment, can_see, check
-from blobrep.core.gallery import GalleryImageVersion
+from blobrep.core.access import (
+    Action,
+    Principal,
+    PrincipalType,
+    Reach,
+    Role,
+    RoleAssignment,
+)
 from blobrep.core.ids import ResourceId
-from blobrep.errors import AccessDeniedError, ConflictError, InvalidNameError, ResourceNotFoundError
-from blobrep.service.home import Home, RegionConfig
-from blobrep.storage.base import Store
+from blobrep.errors import AlreadyExistsError
+from blobrep.service.queries import BOOTSTRAP_SETTING, Authorizer, authorizer_for, region_named
 
-StoreWrapper = Callable[[str, int, Store], Store]
+if TYPE_CHECKING:
+    from blobrep.catalog import Catalog
+    from blobrep.core.gallery import GalleryImageVersion
+    from blobrep.service.home import Home, RegionConfig
+    from blobrep.storage.base import Store
+
+StoreWrapper = Callable[[str, int, "Store"], "Store"]
 """``(region, replica number, store) -> store``: wraps every replica store the service opens.
 
 The seam for stores that wrap stores: fault injection in tests, bandwidth limits in benchmarks.
 """
 
-#: The catalog setting that names the home's bootstrap admin.
-BOOTSTRAP_SETTING: Final = "bootstrap_admin"
 DEFAULT_ADMIN: Final = "admin"
 
 
@@ -69,7 +79,7 @@ class _Base:
     def _now() -> datetime:
         return datetime.now(UTC).replace(microsecond=0)
 
-    async def _authorizer(self, caller: str) -> _Authorizer:
+    async def _authorizer(self, caller: str) -> Authorizer:
         """The caller's view of access, once it is known to be someone who can act.
 
         Only users and service principals act. A group holds roles for its members; letting
@@ -79,27 +89,75 @@ class _Base:
             InvalidNameError: ``caller`` is empty or only whitespace (no one was named).
             AccessDeniedError: ``caller`` is not a known principal, or is a group.
         """
-        if not caller.strip():
-            shown = "empty" if not caller else f"{caller!r}, only whitespace"
-            raise InvalidNameError(f"the calling principal is {shown}: name a user or service principal")
-        try:
-            principal = await self._catalog.get_principal(caller)
-        except ResourceNotFoundError:
-            raise AccessDeniedError(
-                f"unknown principal {caller!r}: an admin can add it with"
-                f" 'blobrep principal create --name {caller} --type user'"
-            ) from None
-        if principal.type is PrincipalType.GROUP:
-            raise AccessDeniedError(
-                f"{caller!r} is a group; groups hold roles for their members but cannot act:"
-                " act as a user or service principal"
-            )
-        return _Authorizer(caller, await self._catalog.all_assignments(), await self._catalog.memberships())
+        return await self._catalog.read_with(lambda reads: authorizer_for(reads, caller))
 
-    async def _check(self, caller: str, action: Action, scope: ResourceId) -> _Authorizer:
+    async def _check(self, caller: str, action: Action, scope: ResourceId) -> Authorizer:
         authorizer = await self._authorizer(caller)
         authorizer.check(action, scope)
         return authorizer
+
+    async def _reach(
+        self, authorizer: Authorizer, action: Action, gallery: str, image: str | None = None
+    ) -> tuple[Reach, list[GalleryImageVersion]]:
+        """Where in ``gallery`` (or in its definition ``image``) the caller may do ``action``,
+        and the versions there, for calls over "everything" the caller can see (scrub, fsck,
+        replicate).
+
+        The reach may be empty: the caller sees the gallery (a role on another definition)
+        but may do ``action`` nowhere in it; the caller decides whether that is an error.
+
+        Raises:
+            AccessDeniedError: the caller cannot see the gallery (or the definition) at all.
+                This is decided before the catalog is asked, so one that does not exist is
+                refused in the same words.
+            ResourceNotFoundError: the caller can see it, and it does not exist.
+        """
+        scope = ResourceId.of_gallery(gallery) if image is None else ResourceId.of_image(gallery, image)
+        if not authorizer.sees(scope):
+            authorizer.check(action, scope)
+        images = (
+            [image]
+            if image is not None
+            else [definition.name for definition in await self._catalog.list_definitions(gallery)]
+        )
+        versions: list[GalleryImageVersion] = []
+        for name in images:
+            versions += await self._catalog.list_versions(gallery, name)
+        where = authorizer.reach(action, gallery, images, versions)
+        return where, [
+            version
+            for version in versions
+            if where.covers(ResourceId.of_version(gallery, version.image, version.version))
+        ]
+
+    async def _reaches(
+        self, authorizer: Authorizer, action: Action, gallery: str | None
+    ) -> list[tuple[Reach, list[GalleryImageVersion]]]:
+        """:meth:`_reach` of ``gallery``, or of every gallery the caller can see (by name),
+        leaving out those where it may do ``action`` nowhere.
+
+        Raises:
+            AccessDeniedError: ``gallery`` is given and the caller may do ``action`` nowhere in
+                it; or it is not, the caller can see some gallery, and may do ``action``
+                nowhere in any (the denial names the first).
+            ResourceNotFoundError: ``gallery`` does not exist, and the caller may see it.
+        """
+        if gallery is not None:
+            names = [gallery]
+        else:
+            names = [
+                item.name
+                for item in await self._catalog.list_galleries()
+                if authorizer.sees(ResourceId.of_gallery(item.name))
+            ]
+        found: list[tuple[Reach, list[GalleryImageVersion]]] = []
+        for name in names:
+            where, versions = await self._reach(authorizer, action, name)
+            if where.scopes:
+                found.append((where, versions))
+        if names and not found:
+            authorizer.check(action, ResourceId.of_gallery(names[0]))
+        return found
 
     async def _versions_of(self, gallery: str) -> list[GalleryImageVersion]:
         """Every version of every definition of ``gallery`` (no access check: callers check)."""
@@ -112,32 +170,23 @@ class _Base:
         return await anyio.to_thread.run_sync(self._home.load_regions)
 
     async def _region(self, name: str) -> RegionConfig:
-        regions = await self._regions()
-        if name not in regions:
-            known = ", ".join(sorted(regions))
-            raise ResourceNotFoundError(f"region {name!r} not found; this home has: {known}")
-        return regions[name]
+        """The region ``name`` (any spelling: short or display name); see
+        :func:`~blobrep.service.queries.region_named`."""
+        return await anyio.to_thread.run_sync(region_named, self._home, name)
+
+    async def _known_regions(self, *names: str) -> set[str]:
+        """``names`` normalised, each one a region of this home.
+
+        Raises:
+            InvalidRegionError: a name cannot be a region name at all.
+            ResourceNotFoundError: the first name that is no region of this home; the message
+                lists those it has.
+        """
+        return {(await self._region(name)).name for name in names}
 
     async def _grant_owner(self, caller: str, scope: ResourceId) -> None:
-        with contextlib.suppress(ConflictError):  # already Owner there
+        with contextlib.suppress(AlreadyExistsError):  # already Owner there
             await self._catalog.create_assignment(RoleAssignment(caller, Role.OWNER, scope))
-
-
-class _Authorizer:
-    """One caller's view of the assignments at one moment: checks and visibility filters."""
-
-    def __init__(
-        self, caller: str, assignments: list[RoleAssignment], memberships: dict[str, frozenset[str]]
-    ) -> None:
-        self.caller = caller
-        self._assignments = assignments
-        self._memberships = memberships
-
-    def check(self, action: Action, scope: ResourceId) -> None:
-        check(self.caller, action, scope, self._assignments, self._memberships)
-
-    def sees(self, scope: ResourceId) -> bool:
-        return can_see(self.caller, scope, self._assignments, self._memberships)
 
 
 async def bootstrap(catalog: Catalog) -> str:
@@ -145,9 +194,25 @@ async def bootstrap(catalog: Catalog) -> str:
     admin = await catalog.get_setting(BOOTSTRAP_SETTING)
     if admin is not None:
         return admin
-    with contextlib.suppress(ConflictError):
+    with contextlib.suppress(AlreadyExistsError):
         await catalog.create_principal(Principal(DEFAULT_ADMIN, PrincipalType.USER))
-    with contextlib.suppress(ConflictError):
+    with contextlib.suppress(AlreadyExistsError):
         await catalog.create_assignment(RoleAssignment(DEFAULT_ADMIN, Role.OWNER, ResourceId.home()))
     await catalog.set_setting(BOOTSTRAP_SETTING, DEFAULT_ADMIN)
     return DEFAULT_ADMIN
+
+
+def manifest_prefixes(where: Reach) -> list[str] | None:
+    """The manifest listing prefixes of the definitions and versions ``where`` covers; None
+    if it covers the whole gallery (every manifest of it)."""
+    from blobrep.core.keys import manifests_prefix
+    from blobrep.core.names import BlobName
+
+    if where.whole:
+        return None
+    prefixes: list[str] = []
+    for scope in where.scopes:
+        assert scope.gallery is not None and scope.image is not None
+        blob = None if scope.version is None else BlobName(scope.image, scope.version)
+        prefixes.append(manifests_prefix(scope.gallery, scope.image, blob))
+    return prefixes

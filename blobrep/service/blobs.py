@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from blobrep.core.chunking import ChunkingSpec
 from blobrep.core.codec import DEFAULT_LEVEL
 from blobrep.core.names import BlobName
 from blobrep.engine.publish import ProgressCallback, PublishResult, publish
 from blobrep.engine.restore import RestoreResult, restore
 from blobrep.engine.verify import VerifyReport, verify
-from blobrep.storage.base import Store
+
+if TYPE_CHECKING:
+    from blobrep.core.chunking import ChunkingSpec
+    from blobrep.storage.base import Store
 
 
 class BlobService:

@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -20,15 +21,16 @@ from blobrep.core.access import Action
 from blobrep.core.gallery import GalleryImageVersion, ReplicationState
 from blobrep.core.ids import ResourceId
 from blobrep.core.names import BlobName
-from blobrep.core.regions import normalize_region
 from blobrep.core.selection import Policy
-from blobrep.engine.deploy import DeploymentResult, DeploymentSummary, deploy, deploy_many
-from blobrep.engine.publish import ProgressCallback
-from blobrep.engine.scrub import Expected, ScrubReport, scrub_region
-from blobrep.engine.version_read import VersionReader
 from blobrep.errors import UnavailableError
 from blobrep.service.versions import _Versions
-from blobrep.storage.base import Store
+
+if TYPE_CHECKING:
+    from blobrep.engine.deploy import DeploymentResult, DeploymentSummary
+    from blobrep.engine.publish import ProgressCallback
+    from blobrep.engine.scrub import ScrubReport
+    from blobrep.engine.version_read import VersionReader
+    from blobrep.storage.base import Store
 
 
 class _Deployments(_Versions):
@@ -39,15 +41,19 @@ class _Deployments(_Versions):
         resolved = await self.resolve_image(caller, image_id, location=location)
         version_id = ResourceId.of_version(resolved.gallery, resolved.image, resolved.version)
         await self._check(caller, Action.DEPLOY, version_id)
-        region = normalize_region(location) if location is not None else resolved.location
+        region = (await self._region(location)).name if location is not None else resolved.location
         status = resolved.status(region)
-        if status is None or status.state is not ReplicationState.COMPLETED:
-            if status is None:
-                why = f"{region} is not one of its target regions"
-            else:
-                why = f"it is {status.state} there ({status.progress}%)"
-                if status.details:
-                    why += f": {status.details}"
+        if status is None:
+            targets = [target.name for target in resolved.publishing_profile.target_regions]
+            raise UnavailableError(
+                f"{version_id} cannot be read in {region}: {region} is not one of its target regions"
+                f" ({', '.join(targets)}); add it with --target-regions {' '.join([*targets, region])}"
+                " and replicate, or read it in one of those"
+            )
+        if status.state is not ReplicationState.COMPLETED:
+            why = f"it is {status.state} there ({status.progress}%)"
+            if status.details:
+                why += f": {status.details}"
             raise UnavailableError(
                 f"{version_id} cannot be read in {region} yet: {why}; it can be read in a region once"
                 " replication there is Completed"
@@ -70,6 +76,8 @@ class _Deployments(_Versions):
             AccessDeniedError: the caller may not deploy from the version.
             UnavailableError: the version is not Completed in the region.
         """
+        from blobrep.engine.version_read import VersionReader
+
         version, region = await self._readable(caller, image_id, location)
         config = await self._region(region)
         status = version.status(region)
@@ -98,6 +106,8 @@ class _Deployments(_Versions):
         progress: ProgressCallback | None = None,
     ) -> DeploymentResult:
         """Materialise one VM disk at ``output`` (sparse, digest checked), or read and discard."""
+        from blobrep.engine.deploy import deploy
+
         async with self.open_version(caller, image_id, location=location, policy=policy) as reader:
             return await deploy(reader, output, progress=progress)
 
@@ -118,6 +128,8 @@ class _Deployments(_Versions):
         The summary's statistics are taken after the reader closed, so they count the repairs
         that were still running in the background when the last deployment finished.
         """
+        from blobrep.engine.deploy import deploy_many
+
         async with self.open_version(caller, image_id, location=location, policy=policy) as reader:
             summary = await deploy_many(reader, count, output_dir=output_dir, progress=progress)
         return dataclasses.replace(summary, statistics=reader.statistics())
@@ -127,22 +139,34 @@ class _Deployments(_Versions):
     ) -> list[ScrubReport]:
         """Verify every chunk of every replica in a region, per gallery; ``repair`` from healthy replicas.
 
-        Checking needs Reader on each gallery scrubbed; repairing needs Contributor.
+        Checking needs Reader, repairing Contributor: on the gallery, or else on definitions or
+        versions in it, which are then scrubbed alone (their manifests and the chunks those
+        name). Without ``gallery``, every gallery the caller can see is scrubbed where it may.
+
+        Raises:
+            ResourceNotFoundError: the region is not one of this home's, or the gallery does not
+                exist (said only to a caller that may see it).
+            AccessDeniedError: the caller may scrub nothing in the gallery (or, without
+                ``gallery``, nothing in any gallery it can see).
         """
-        region = await self._region(normalize_region(location))
+        from blobrep.engine.scrub import Expected, scrub_region
+        from blobrep.service._base import manifest_prefixes
+
         authorizer = await self._authorizer(caller)
-        names = (
-            [gallery] if gallery is not None else [item.name for item in await self._catalog.list_galleries()]
-        )
+        region = await self._region(location)
+        action = Action.WRITE if repair else Action.READ
+        reaches = await self._reaches(authorizer, action, gallery)
         numbers = await anyio.to_thread.run_sync(self._home.replica_numbers, region)
         reports: list[ScrubReport] = []
-        for name in names:
-            scope = ResourceId.of_gallery(name)
-            if gallery is None and not authorizer.sees(scope):
-                continue
-            authorizer.check(Action.WRITE if repair else Action.READ, scope)
+        for where, versions in reaches:
+            name = where.gallery.gallery
+            assert name is not None
             stores = [self._store(region, number, create=False) for number in numbers]
             if stores:
-                expected = Expected.in_region(name, await self._versions_of(name), region.name)
-                reports.append(await scrub_region(stores, name, expected=expected, repair=repair))
+                expected = Expected.in_region(name, versions, region.name)
+                reports.append(
+                    await scrub_region(
+                        stores, name, expected=expected, repair=repair, within=manifest_prefixes(where)
+                    )
+                )
         return reports

@@ -26,7 +26,9 @@ class GalleryService(_Galleries, _Deployments, _Replication, _Fsck, _Sharing):
 
     * ``AccessDeniedError`` names the principal, the action and the scope;
     * ``InvalidInputError`` (and subclasses) for malformed names, versions, regions, counts;
-    * ``ResourceNotFoundError`` / ``ConflictError`` for what does or does not exist.
+    * ``ResourceNotFoundError`` / ``AlreadyExistsError`` for what does or does not exist,
+      ``PreconditionError`` for a state that forbids the call (a gallery not empty);
+    * ``BusyError`` (``retryable``) while another live operation holds what the call needs.
 
     A fresh home is created on first use with default regions and a bootstrap admin
     (:attr:`bootstrap_admin`) who owns everything.

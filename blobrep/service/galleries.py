@@ -30,7 +30,7 @@ from blobrep.core.gallery import (
 from blobrep.core.ids import ResourceId
 from blobrep.core.names import validate_image_name
 from blobrep.core.regions import normalize_region
-from blobrep.errors import ConflictError, InvalidParameterError
+from blobrep.errors import AlreadyExistsError, InvalidParameterError
 from blobrep.service._base import _Base
 from blobrep.service.home import LOCAL_KIND, REGIONS_DIR, RegionConfig
 
@@ -86,25 +86,33 @@ class _Galleries(_Base):
         await self._authorizer(caller)
         return await self._region_info(await self._region(normalize_region(name)))
 
-    async def add_region(self, caller: str, name: str, *, path: Path | None = None) -> RegionInfo:
+    async def add_region(self, caller: str, name: str, *, path: str | Path | None = None) -> RegionInfo:
         """Add a local-directory region (Contributor at ``/``); ``name`` may be a display name.
 
         The region's directory must be its own: removing a region from a version's targets
         deletes its replicas, which must never be another region's data or the home's.
 
         Raises:
-            ConflictError: the region exists.
-            InvalidParameterError: ``path`` is, contains or lies inside another region's
-                directory, contains the home directory, or is one of the home's files
-                (symbolic links resolved); the message names the other region and both paths.
+            AlreadyExistsError: the region exists.
+            InvalidParameterError: ``path`` is empty; is something other than a directory (a
+                file, a device); or is, contains or lies inside another region's directory,
+                contains the home directory, or is one of the home's files (symbolic links
+                resolved); the message names the other region and both paths.
         """
         await self._check(caller, Action.WRITE, ResourceId.home())
         short = normalize_region(name)
+        if path is not None and not str(path).strip():
+            # Path("") is Path("."): an empty value (a variable expanded to nothing) would
+            # quietly put the region in whatever directory the command ran in.
+            raise InvalidParameterError(
+                f"cannot add region {short!r}: its path is empty; give a directory of its own, or"
+                f" leave the path out to keep its replicas in {self._home.root / REGIONS_DIR / short}"
+            )
         display = " ".join(name.split()) if short != name.strip() else short
         regions = await self._regions()
         if short in regions:
-            raise ConflictError(f"region {short!r} already exists (at {regions[short].path})")
-        where = (path if path is not None else self._home.root / REGIONS_DIR / short).absolute()
+            raise AlreadyExistsError(f"region {short!r} already exists (at {regions[short].path})")
+        where = (Path(path) if path is not None else self._home.root / REGIONS_DIR / short).absolute()
         regions[short] = RegionConfig(short, display, LOCAL_KIND, where)
         problem = await anyio.to_thread.run_sync(self._home.storage_problem, regions)
         if problem is not None:
@@ -174,7 +182,7 @@ class _Galleries(_Base):
         """Create an image definition (Contributor on the gallery).
 
         Raises:
-            ConflictError: the name, or the publisher/offer/sku identifier, is taken in the gallery.
+            AlreadyExistsError: the name, or the publisher/offer/sku identifier, is taken in the gallery.
         """
         await self._check(caller, Action.WRITE, ResourceId.of_gallery(gallery))
         await self._catalog.get_gallery(gallery)

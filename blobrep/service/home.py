@@ -17,17 +17,18 @@ links first, so a link to another region's directory is seen for what it is.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from blobrep.core.regions import normalize_region
 from blobrep.errors import InvalidParameterError, StorageError
-from blobrep.storage.local import LocalStore
+
+if TYPE_CHECKING:
+    from blobrep.storage.local import LocalStore
 
 CONFIG_NAME: Final = "blobrep.toml"
 CATALOG_NAME: Final = "catalog.db"
@@ -56,6 +57,8 @@ class RegionConfig:
 
     def store(self, number: int, *, create: bool) -> LocalStore:
         """Replica ``number`` (1-based) as a store; ``create`` makes its directory if needed."""
+        from blobrep.storage.local import LocalStore  # imported here: most commands read no replica
+
         return LocalStore(self.replica_path(number), name=self.replica_name(number), create=create)
 
 
@@ -148,6 +151,10 @@ class Place:
 
     given: Path
     real: Path
+    unusable: str | None = None
+    """Why this is no directory, if something else is here (``it is a regular file``, ``it is
+    a character device``); None for a directory, or for nothing yet (regions are made on
+    demand)."""
 
     def __str__(self) -> str:
         return str(self.given) if self.given == self.real else f"{self.given} (which is {self.real})"
@@ -169,9 +176,11 @@ def storage_problem(regions: Mapping[str, Place], home: Place, home_files: Itera
 
     Pure: every path comes in resolved (see :class:`Place`). Each region is compared with the
     ones before it in ``regions``, so a region being added goes last and is named first.
-    A region may not be, contain or lie inside another region's directory (removing one
-    would delete the other's data), may not contain the home directory (it would hold the
-    catalog), and may not be or lie inside one of ``home_files``.
+    A region's path must be a directory or not exist yet (it is made on demand): a file
+    there would fail every write to it later, far from the mistake. A region may not be,
+    contain or lie inside another region's directory (removing one would delete the other's
+    data), may not contain the home directory (it would hold the catalog), and may not be or
+    lie inside one of ``home_files``.
     """
     files = list(home_files)
     seen: list[tuple[str, Place]] = []
@@ -187,6 +196,11 @@ def storage_problem(regions: Mapping[str, Place], home: Place, home_files: Itera
             if place.real.is_relative_to(file.real):
                 where = "is" if place.real == file.real else "is inside"
                 return f"region {name!r} at {place} {where} the home's file {file}; {suggestion}"
+        if place.unusable is not None:
+            return (
+                f"region {name!r} at {place} is not a directory: {place.unusable}; a region keeps its"
+                f" replicas in a directory (made if missing); {suggestion}"
+            )
         for other, other_place in seen:
             relation = _relation(place.real, other_place.real)
             if relation is not None:
@@ -200,11 +214,30 @@ def storage_problem(regions: Mapping[str, Place], home: Place, home_files: Itera
 
 
 def _place(path: Path) -> Place:
-    """``path`` with its symbolic links resolved, as far as it exists (regions are made on demand)."""
+    """``path`` with its symbolic links resolved, as far as it exists (regions are made on
+    demand), and what is there if it is not a directory."""
+    import stat
+
     try:
-        return Place(path, Path(os.path.realpath(path)))
+        real = Path(os.path.realpath(path))
     except OSError as exc:
         raise StorageError(f"cannot resolve {path}: {exc.strerror or exc}") from exc
+    try:
+        mode = os.stat(real).st_mode
+    except OSError:
+        # Nothing there, or it cannot be looked at (below a file, no permission): making the
+        # directory on demand says why it fails, in the region's status.
+        return Place(path, real)
+    if stat.S_ISDIR(mode):
+        return Place(path, real)
+    kinds = (
+        (stat.S_ISREG, "it is a regular file"),
+        (stat.S_ISCHR, "it is a character device"),
+        (stat.S_ISBLK, "it is a block device"),
+        (stat.S_ISFIFO, "it is a FIFO"),
+        (stat.S_ISSOCK, "it is a socket"),
+    )
+    return Place(path, real, next((kind for test, kind in kinds if test(mode)), "it is something else"))
 
 
 class Home:
@@ -227,7 +260,9 @@ class Home:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StorageError(f"cannot create the home directory {self.root}: {exc.strerror}") from exc
+            from blobrep.storage.files import file_error
+
+            raise file_error(exc, self.root, "create the home directory") from exc
         if not self.config_path.exists():
             self._write(self.default_regions(), replace=False)
 
@@ -243,8 +278,15 @@ class Home:
             text = self.config_path.read_text(encoding="utf-8")
         except FileNotFoundError as exc:
             raise StorageError(f"{self.config_path} is missing: is {self.root} a blobrep home?") from exc
-        except (OSError, UnicodeDecodeError) as exc:
-            raise StorageError(f"cannot read {self.config_path}: {exc}") from exc
+        except OSError as exc:
+            from blobrep.storage.files import file_error
+
+            raise file_error(exc, self.config_path, "read") from exc
+        except UnicodeDecodeError as exc:
+            raise StorageError(
+                f"cannot read {self.config_path}: it is not UTF-8 text (byte {exc.start}); restore the"
+                " file or write it again as TOML"
+            ) from exc
         regions = parse_config(text, self.root, self.config_path)
         problem = self.storage_problem(regions)
         if problem is not None:
@@ -261,28 +303,15 @@ class Home:
         self._write(regions, replace=True)
 
     def _write(self, regions: dict[str, RegionConfig], *, replace: bool) -> None:
-        """Write the configuration durably; with ``replace=False`` an existing file wins."""
-        temp = self.config_path.with_name(f".{CONFIG_NAME}.{os.getpid()}.tmp")
-        data = render_config(regions, self.root).encode()
-        try:
-            with open(temp, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            if replace:
-                os.replace(temp, self.config_path)
-            else:
-                with contextlib.suppress(FileExistsError):  # another process made it first
-                    os.link(temp, self.config_path)
-                os.unlink(temp)
-            directory = os.open(self.root, os.O_RDONLY)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
-        except OSError as exc:
-            temp.unlink(missing_ok=True)
-            raise StorageError(f"cannot write {self.config_path}: {exc.strerror or exc}") from exc
+        """Write the configuration durably; with ``replace=False`` an existing file wins.
+
+        Raises:
+            StorageError, StorageFullError: it cannot be written (naming it and the cause);
+                the old file, if any, stays as it was and no temporary is left behind.
+        """
+        from blobrep.storage.files import write_file  # imported here: only writes need it
+
+        write_file(self.config_path, render_config(regions, self.root).encode(), replace=replace)
 
     def replica_numbers(self, region: RegionConfig) -> list[int]:
         """The replica directories that exist in a local region, by number."""

@@ -20,17 +20,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import anyio
 import anyio.to_thread
 
-from blobrep.catalog import Catalog
 from blobrep.core.holders import Liveness, ProcessIdentity
 from blobrep.core.operations import Operation, OperationKind, heartbeat_expired
-from blobrep.core.version import ImageVersion
 from blobrep.errors import BusyError
 from blobrep.storage.processes import holder_alive, this_process
+
+if TYPE_CHECKING:
+    from blobrep.catalog import Catalog
+    from blobrep.core.version import ImageVersion
 
 #: An owner that cannot be judged from this host is dead once its heartbeat is this old.
 OPERATION_TTL: Final = timedelta(minutes=5)
@@ -78,9 +80,11 @@ async def hold_operation(
             raise BusyError(f"{existing.describe()} is still running; retry once it has finished")
         if not await catalog.take_over_operation(existing, kind, owner):
             raise BusyError(f"another process took over {existing.describe()} first; retry later")
+    from blobrep.engine._concurrency import task_group  # imported here: few commands hold operations
+
     failure: Exception | None = None
     try:
-        async with anyio.create_task_group() as group:
+        async with task_group() as group:  # a failed heartbeat arrives as itself, not as a group
             group.start_soon(_heartbeat, catalog, gallery, image, version, region, owner)
             try:
                 yield owner

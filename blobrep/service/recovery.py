@@ -45,13 +45,25 @@ _KIND = {
 }
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Recovered:
+    """What recovery did to one version, in words; the version is kept apart, so that a report
+    shows it only to callers who may see that version."""
+
+    version: ResourceId
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.version}: {self.what}"
+
+
 class _Recovery(_Versions):
-    _recovered: tuple[str, ...] = ()
+    _recovered: tuple[Recovered, ...] = ()
     """What recovery did when the service was opened, until ``fsck`` reports it."""
 
-    async def recover(self) -> list[str]:
-        """Move on every operation whose process died; return what was done, in words."""
-        done: list[str] = []
+    async def recover(self) -> list[Recovered]:
+        """Move on every operation whose process died; return what was done."""
+        done: list[Recovered] = []
         unfinished = await self._catalog.unfinished_versions()
         if not unfinished:
             return done
@@ -68,14 +80,16 @@ class _Recovery(_Versions):
                 continue  # someone else recovered or finished it meanwhile
         return done
 
-    async def _recover_version(self, version: GalleryImageVersion, rows: dict[str, Operation]) -> list[str]:
+    async def _recover_version(
+        self, version: GalleryImageVersion, rows: dict[str, Operation]
+    ) -> list[Recovered]:
         kind = _KIND.get(version.provisioning_state)
         provisioning = rows.get("")
         if kind is not None:
             if provisioning is not None and await judge(provisioning) is Liveness.ALIVE:
                 return []  # its own operation is running: regions included
             return [await self._recover_provisioning(version, kind, provisioning)]
-        done = []
+        done: list[Recovered] = []
         for status in version.regions:
             if status.state is not ReplicationState.REPLICATING:
                 continue
@@ -98,25 +112,27 @@ class _Recovery(_Versions):
                     version.version,
                     dataclasses.replace(status, details=details),
                 )
-            done.append(f"{_id(version)}: replication in {status.region} was {INTERRUPTED}; it resumes")
+            done.append(
+                Recovered(_id(version), f"replication in {status.region} was {INTERRUPTED}; it resumes")
+            )
         return done
 
     async def _recover_provisioning(
         self, version: GalleryImageVersion, kind: OperationKind, row: Operation | None
-    ) -> str:
+    ) -> Recovered:
         who = "its process" if row is None else row.describe()
         gallery, image, number = version.gallery, version.image, version.version
         async with hold_operation(self._catalog, gallery, image, number, "", kind):
             if kind is OperationKind.DELETE:
                 await self._finish_delete(version)
-                return f"{_id(version)}: an {INTERRUPTED} deletion was finished"
+                return Recovered(_id(version), f"an {INTERRUPTED} deletion was finished")
             if kind is OperationKind.UPDATE:
                 await self._apply_profile(gallery, image, number)
                 await self._catalog.update_version(
                     dataclasses.replace(version, provisioning_state=ProvisioningState.SUCCEEDED)
                 )
-                return (
-                    f"{_id(version)}: an {INTERRUPTED} update was finished; replicate applies what it added"
+                return Recovered(
+                    _id(version), f"an {INTERRUPTED} update was finished; replicate applies what it added"
                 )
             reason = f"{INTERRUPTED}: {who} died while publishing; run the same create again to redo it"
             for status in version.regions:
@@ -128,7 +144,7 @@ class _Recovery(_Versions):
             await self._catalog.update_version(
                 dataclasses.replace(version, provisioning_state=ProvisioningState.FAILED)
             )
-            return f"{_id(version)}: an {INTERRUPTED} create is now Failed"
+            return Recovered(_id(version), f"an {INTERRUPTED} create is now Failed")
 
 
 def _id(version: GalleryImageVersion) -> ResourceId:

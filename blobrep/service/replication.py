@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import anyio
 
@@ -24,20 +24,21 @@ from blobrep.core.gallery import GalleryImageVersion, ProvisioningState, RegionS
 from blobrep.core.ids import ResourceId
 from blobrep.core.names import BlobName
 from blobrep.core.operations import OperationKind
-from blobrep.core.regions import normalize_region
 from blobrep.core.version import ImageVersion
-from blobrep.engine.gc import GcReport, gc_gallery
-from blobrep.engine.replicate import RegionOutcome, RegionProgress, RegionTarget, replicate
 from blobrep.errors import BlobrepError, BusyError, UnavailableError
 from blobrep.service._base import _Base
-from blobrep.service.home import RegionConfig
 from blobrep.service.operations import hold_operation
-from blobrep.storage.base import Store
+
+if TYPE_CHECKING:
+    from blobrep.engine.gc import GcReport
+    from blobrep.engine.replicate import RegionOutcome, RegionProgress, RegionTarget
+    from blobrep.service.home import RegionConfig
+    from blobrep.storage.base import Store
 
 #: Seconds between catalog writes of replication progress.
 STATUS_INTERVAL: Final = 0.5
 
-ReplicationProgress = Callable[[RegionProgress], None]
+ReplicationProgress = Callable[["RegionProgress"], None]
 """Called on the event loop as regions advance (batched), for progress bars."""
 
 
@@ -101,11 +102,20 @@ class _Replication(_Base):
 
         Raises:
             UnavailableError: the source region does not hold the version yet.
+            ResourceNotFoundError: a region given is not one of this home's (the message
+                lists those it has), or the version does not exist.
+            InvalidRegionError: a region given is not a target region of the version.
         """
+        from blobrep.core.regions import check_target_regions
+
         number = ImageVersion.parse(version)
         await self._check(caller, Action.WRITE, ResourceId.of_version(gallery, image, number))
+        wanted = None if regions is None else await self._known_regions(*regions)
         record = await self._catalog.get_version(gallery, image, number)
-        wanted = None if regions is None else {normalize_region(region) for region in regions}
+        if wanted is not None:
+            check_target_regions(
+                wanted, record.publishing_profile, str(ResourceId.of_version(gallery, image, number))
+            )
         await self._replicate(record, wanted, retry_failed, progress)
         return await self._catalog.get_version(gallery, image, number)
 
@@ -123,27 +133,34 @@ class _Replication(_Base):
 
         One version's trouble never stops the others: a version whose source cannot be read
         has its waiting regions marked Failed with the reason, and the next version goes on.
+        A caller with Contributor on some definitions or versions of the gallery only
+        reconciles those.
+
+        Raises:
+            ResourceNotFoundError: a region given is not one of this home's (the message lists
+                those it has), or the gallery or definition does not exist (said only to a
+                caller that may see it).
+            AccessDeniedError: the caller may write to no version in scope.
         """
         authorizer = await self._authorizer(caller)
-        images = (
-            [image]
-            if image is not None
-            else [item.name for item in await self._catalog.list_definitions(gallery)]
-        )
+        wanted = None if regions is None else await self._known_regions(*regions)
+        where, versions = await self._reach(authorizer, Action.WRITE, gallery, image)
+        if not where.scopes:
+            authorizer.check(
+                Action.WRITE,
+                ResourceId.of_gallery(gallery) if image is None else ResourceId.of_image(gallery, image),
+            )
         done: list[GalleryImageVersion] = []
-        wanted = None if regions is None else {normalize_region(region) for region in regions}
-        for name in images:
-            for record in await self._catalog.list_versions(gallery, name):
-                authorizer.check(Action.WRITE, ResourceId.of_version(gallery, name, record.version))
-                if record.blob is None or record.provisioning_state is not ProvisioningState.SUCCEEDED:
-                    continue  # not (or no longer) published: nothing to copy from
-                try:
-                    await self._replicate(record, wanted, retry_failed, progress)
-                except BusyError:
-                    pass  # another live process is replicating it: its regions stay as they are
-                except BlobrepError as exc:
-                    await self._fail_waiting(record, wanted, str(exc))
-                done.append(await self._catalog.get_version(gallery, name, record.version))
+        for record in versions:
+            if record.blob is None or record.provisioning_state is not ProvisioningState.SUCCEEDED:
+                continue  # not (or no longer) published: nothing to copy from
+            try:
+                await self._replicate(record, wanted, retry_failed, progress)
+            except BusyError:
+                pass  # another live process is replicating it: its regions stay as they are
+            except BlobrepError as exc:
+                await self._fail_waiting(record, wanted, str(exc))
+            done.append(await self._catalog.get_version(gallery, record.image, record.version))
         return done
 
     async def _replicate(
@@ -153,6 +170,8 @@ class _Replication(_Base):
         retry_failed: bool,
         progress: ReplicationProgress | None,
     ) -> list[RegionOutcome]:
+        from blobrep.engine.replicate import RegionTarget
+
         profile = record.publishing_profile
         source_target = profile.target(record.location)
         if record.blob is None or record.provisioning_state is not ProvisioningState.SUCCEEDED:
@@ -214,11 +233,15 @@ class _Replication(_Base):
         targets: list[RegionTarget],
         progress: ReplicationProgress | None,
     ) -> list[RegionOutcome]:
+        from blobrep.engine._concurrency import task_group
+        from blobrep.engine.replicate import replicate
+
         before = {status.region: status for status in record.regions}
         writer = _StatusWriter(self, record, progress)
         failure: BlobrepError | None = None
         outcomes: list[RegionOutcome] = []
-        async with anyio.create_task_group() as group:
+        # A failed status write (the catalog went read-only or full) arrives as itself.
+        async with task_group() as group:
             group.start_soon(writer.run)
             try:
                 outcomes = await replicate(
@@ -283,17 +306,24 @@ class _Replication(_Base):
 
         Needs delete rights on the gallery. Chunks younger than ``grace`` seconds stay, and a
         replica that a publish or replication is writing to is skipped (reported busy).
+
+        Raises:
+            ResourceNotFoundError: a region given is not one of this home's (the message lists
+                those it has), or the gallery does not exist.
         """
+        from blobrep.engine.gc import gc_gallery
+
         await self._check(caller, Action.DELETE, ResourceId.of_gallery(gallery))
         await self._catalog.get_gallery(gallery)
         configs = await self._regions()
-        names = sorted(configs) if regions is None else [normalize_region(region) for region in regions]
+        names = (
+            sorted(configs)
+            if regions is None
+            else list(dict.fromkeys([(await self._region(region)).name for region in regions]))
+        )
         stores: list[Store] = []
         for name in names:
-            region = configs.get(name)
-            if region is None:
-                await self._region(name)  # raises, naming the known regions
-                continue
+            region = configs[name]
             for number in await anyio.to_thread.run_sync(self._home.replica_numbers, region):
                 stores.append(self._store(region, number, create=False))
         return await gc_gallery(stores, gallery, grace=grace, dry_run=dry_run)

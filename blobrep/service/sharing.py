@@ -19,7 +19,7 @@ from blobrep.core.access import (
 from blobrep.core.ids import ResourceId, ResourceKind
 from blobrep.core.principals import validate_principal_name
 from blobrep.core.version import ImageVersion
-from blobrep.errors import ConflictError, InvalidParameterError
+from blobrep.errors import InvalidParameterError, PreconditionError
 from blobrep.service._base import _Base
 
 
@@ -44,7 +44,7 @@ class _Sharing(_Base):
         """Delete a principal with its memberships and assignments; the bootstrap admin stays."""
         await self._check(caller, Action.MANAGE_ACCESS, ResourceId.home())
         if name == self._admin:
-            raise ConflictError(f"{name!r} is this home's bootstrap admin and cannot be deleted")
+            raise PreconditionError(f"{name!r} is this home's bootstrap admin and cannot be deleted")
         await self._catalog.delete_principal(name)
 
     # --- groups ---------------------------------------------------------------------------
@@ -87,10 +87,20 @@ class _Sharing(_Base):
         return scope
 
     async def create_assignment(self, caller: str, assignee: str, role: str, scope: str) -> RoleAssignment:
-        """Give ``assignee`` ``role`` at ``scope`` and below (Owner at that scope or above)."""
+        """Give ``assignee`` ``role`` at ``scope`` and below (Owner at that scope or above).
+
+        Access is checked before the scope is looked up, so a caller that may not manage
+        access there is refused in the same words whether or not the scope exists.
+
+        Raises:
+            AccessDeniedError: the caller is not Owner at ``scope`` or above.
+            ResourceNotFoundError: the scope does not exist (said only to such an Owner).
+        """
         authorizer = await self._authorizer(caller)  # an empty or group caller is refused first
+        where = ResourceId.parse(scope)
+        if not where.latest:
+            authorizer.check(Action.MANAGE_ACCESS, where)
         where = await self._existing_scope(scope)
-        authorizer.check(Action.MANAGE_ACCESS, where)
         assignment = RoleAssignment(assignee, parse_role(role), where)
         await self._catalog.create_assignment(assignment)
         return assignment
@@ -115,5 +125,5 @@ class _Sharing(_Base):
         authorizer.check(Action.MANAGE_ACCESS, where)
         assignment = RoleAssignment(assignee, parse_role(role), where)
         if assignee == self._admin and where == ResourceId.home():
-            raise ConflictError(f"{assignee!r} is this home's bootstrap admin; its Owner role at / stays")
+            raise PreconditionError(f"{assignee!r} is this home's bootstrap admin; its Owner role at / stays")
         await self._catalog.delete_assignment(assignment)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -32,13 +33,13 @@ from blobrep.core.names import BlobName
 from blobrep.core.operations import OperationKind
 from blobrep.core.regions import check_known_regions, plan_target_update, resolve_target_regions
 from blobrep.core.version import ImageVersion
-from blobrep.engine.gc import gc_gallery
-from blobrep.engine.manifests import delete_manifest
 from blobrep.errors import ImmutableFieldError
 from blobrep.service._base import _Base
-from blobrep.service.home import RegionConfig
 from blobrep.service.operations import hold_operation
 from blobrep.service.version_options import WAITING, VersionOptions, status_for, targets_from
+
+if TYPE_CHECKING:
+    from blobrep.service.home import RegionConfig
 
 
 class _VersionUpdates(_Base):
@@ -94,7 +95,8 @@ class _VersionUpdates(_Base):
         the regions whose replica count changes.
 
         Raises:
-            InvalidRegionError: an unknown region, or a removal the safety profile forbids.
+            InvalidRegionError: an unknown region, a flag for a region that is not a target,
+                or a removal the safety profile forbids.
             ImmutableFieldError: a different storage type.
         """
         safety = old.safety_profile
@@ -102,11 +104,16 @@ class _VersionUpdates(_Base):
             safety = SafetyProfile(options.allow_replicated_location_deletion)
         profile = old.publishing_profile
         if options.target_regions is not None or options.regional_exclude_from_latest is not None:
+            from blobrep.core.regions import check_target_regions
+
             given = targets_from(options.target_regions, options.regional_exclude_from_latest)
+            # Every region named must exist before the targets are judged as a whole: "unknown
+            # region" is the mistake to report, not the source missing from a list with a typo.
+            check_known_regions((target.name for target in given), await self._regions())
             if options.target_regions is None:  # only flags: keep the targets, set their flags
                 flags = {target.name: target.exclude_from_latest for target in given}
-                unknown = set(flags) - {target.name for target in profile.target_regions}
-                check_known_regions(sorted(unknown), [target.name for target in profile.target_regions])
+                version_id = ResourceId.of_version(old.gallery, old.image, old.version)
+                check_target_regions(flags, profile, str(version_id))
                 given = [
                     dataclasses.replace(target, exclude_from_latest=flags[target.name])
                     if target.name in flags
@@ -162,6 +169,9 @@ class _VersionUpdates(_Base):
         then (``collect``) the chunks no other manifest there references: manifest first, so no
         reader ever finds a manifest whose chunks are gone.
         """
+        from blobrep.engine.gc import gc_gallery
+        from blobrep.engine.manifests import delete_manifest
+
         if region is None:
             return
         numbers = await anyio.to_thread.run_sync(self._home.replica_numbers, region)

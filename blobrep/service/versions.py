@@ -19,11 +19,11 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import anyio
 
 from blobrep.core.access import Action
-from blobrep.core.chunking import ChunkingSpec
 from blobrep.core.definitions import parse_datetime
 from blobrep.core.gallery import (
     BlobInfo,
@@ -36,8 +36,7 @@ from blobrep.core.gallery import (
     StorageType,
     parse_choice,
 )
-from blobrep.core.ids import LATEST, ResourceId, ResourceKind
-from blobrep.core.latest import latest_error_detail, resolve_latest
+from blobrep.core.ids import ResourceId, ResourceKind
 from blobrep.core.names import BlobName
 from blobrep.core.operations import OperationKind
 from blobrep.core.regions import (
@@ -47,13 +46,16 @@ from blobrep.core.regions import (
     validate_replica_count,
 )
 from blobrep.core.version import ImageVersion
-from blobrep.engine.publish import ProgressCallback, PublishResult, publish
-from blobrep.engine.source import check_source
-from blobrep.errors import ConflictError, InvalidNameError, ResourceNotFoundError
-from blobrep.service.home import RegionConfig
+from blobrep.errors import AlreadyExistsError, InvalidNameError
+from blobrep.service import queries
 from blobrep.service.operations import hold_operation
 from blobrep.service.version_options import WAITING, VersionOptions, status_for, targets_from
 from blobrep.service.version_updates import _VersionUpdates
+
+if TYPE_CHECKING:
+    from blobrep.core.chunking import ChunkingSpec
+    from blobrep.engine.publish import ProgressCallback, PublishResult
+    from blobrep.service.home import RegionConfig
 
 __all__ = ["WAITING", "VersionOptions"]
 
@@ -82,10 +84,12 @@ class _Versions(_VersionUpdates):
         about the operation rather than the version, for callers that report it.
 
         Raises:
-            ConflictError: the version exists (and is not a Failed create to redo).
+            AlreadyExistsError: the version exists (and is not a Failed create to redo).
             BusyError: another live process is creating or deleting this version.
             SourceError: the source is missing, unreadable or not a file (nothing is recorded).
         """
+        from blobrep.engine.source import check_source
+
         number = ImageVersion.parse(version)
         await self._check(caller, Action.WRITE, ResourceId.of_image(gallery, image))
         await anyio.to_thread.run_sync(check_source, source)
@@ -93,10 +97,11 @@ class _Versions(_VersionUpdates):
         await self._catalog.get_definition(gallery, image)
         source_region = normalize_region(location) if location is not None else home_region
         regions = await self._regions()
-        targets = resolve_target_regions(
-            source_region, targets_from(options.target_regions, options.regional_exclude_from_latest)
-        )
-        check_known_regions((target.name for target in targets), regions)
+        given = targets_from(options.target_regions, options.regional_exclude_from_latest)
+        # Every region named must exist before the targets are judged as a whole: "unknown
+        # region" is the mistake to report, not the source missing from a list with a typo.
+        check_known_regions([source_region, *(target.name for target in given)], regions)
+        targets = resolve_target_regions(source_region, given)
         profile = PublishingProfile(
             target_regions=targets,
             replica_count=validate_replica_count(
@@ -139,11 +144,11 @@ class _Versions(_VersionUpdates):
         """Record ``record``; True if instead a Failed create of it is there to redo.
 
         Raises:
-            ConflictError: the version exists and is not a Failed create without a blob.
+            AlreadyExistsError: the version exists and is not a Failed create without a blob.
         """
         try:
             await self._catalog.create_version(record)
-        except ConflictError:
+        except AlreadyExistsError:
             existing = await self._catalog.get_version(record.gallery, record.image, record.version)
             if existing.provisioning_state is not ProvisioningState.FAILED or existing.blob is not None:
                 raise
@@ -159,6 +164,8 @@ class _Versions(_VersionUpdates):
         progress: ProgressCallback | None,
         on_published: Callable[[PublishResult], None] | None,
     ) -> GalleryImageVersion:
+        from blobrep.engine.publish import publish
+
         gallery, image, number = record.gallery, record.image, record.version
         profile, source_region = record.publishing_profile, record.location
         source_target = profile.target(source_region)
@@ -207,37 +214,21 @@ class _Versions(_VersionUpdates):
         """One version; ``latest`` resolves in ``location`` (default: the gallery's home region).
 
         Raises:
-            ResourceNotFoundError: no such version, or no version can be ``latest`` in that region
-                (the message says why each candidate was skipped).
+            ResourceNotFoundError: no such version, no such region, or no version can be
+                ``latest`` in that region (the message says why each candidate was skipped).
         """
-        if version != LATEST:
-            number = ImageVersion.parse(version)
-            await self._check(caller, Action.READ, ResourceId.of_version(gallery, image, number))
-            return await self._catalog.get_version(gallery, image, number)
-        return await self.resolve_latest(caller, gallery, image, location=location)
+        return await self._catalog.read_with(
+            lambda reads: queries.show_version(reads, self._home, caller, gallery, image, version, location)
+        )
 
     async def resolve_latest(
         self, caller: str, gallery: str, image: str, *, location: str | None = None
     ) -> GalleryImageVersion:
-        """The highest version Completed in the region and not excluded from latest there."""
-        definition_id = ResourceId.of_image(gallery, image)
-        authorizer = await self._authorizer(caller)
-        if not authorizer.sees(definition_id):
-            authorizer.check(Action.READ, definition_id)
-        region = (
-            normalize_region(location)
-            if location is not None
-            else (await self._catalog.get_gallery(gallery)).location
+        """The version ``latest`` names in ``location``, among those the caller may read; see
+        :func:`blobrep.service.queries.latest_version`."""
+        return await self._catalog.read_with(
+            lambda reads: queries.latest_version(reads, self._home, caller, gallery, image, location)
         )
-        versions = await self._catalog.list_versions(gallery, image)
-        chosen = resolve_latest(versions, region)
-        if chosen is None:
-            raise ResourceNotFoundError(
-                f"{definition_id}/versions/latest has no version usable in {region}: "
-                + latest_error_detail(versions, region)
-            )
-        authorizer.check(Action.READ, ResourceId.of_version(gallery, image, chosen.version))
-        return chosen
 
     async def resolve_image(
         self, caller: str, image_id: str, *, location: str | None = None

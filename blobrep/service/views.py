@@ -9,15 +9,17 @@ against that model expect it.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from blobrep.core.access import Principal, RoleAssignment
 from blobrep.core.definitions import format_datetime
-from blobrep.core.gallery import Gallery, GalleryImageVersion, ImageDefinition, ResourceRange
 from blobrep.core.ids import ResourceId
-from blobrep.engine.deploy import DeploymentSummary
-from blobrep.engine.version_read import ReaderStatistics
-from blobrep.service.galleries import RegionInfo
+
+if TYPE_CHECKING:
+    from blobrep.core.access import Principal, RoleAssignment
+    from blobrep.core.gallery import Gallery, GalleryImageVersion, ImageDefinition, ResourceRange
+    from blobrep.engine.deploy import DeploymentSummary
+    from blobrep.engine.version_read import ReaderStatistics
+    from blobrep.service.galleries import RegionInfo
 
 JSON = dict[str, Any]
 

@@ -31,7 +31,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from blobrep.errors import ConflictError, StorageError
+from blobrep.errors import AlreadyExistsError, StorageError
 from blobrep.storage import _walk
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -94,7 +94,7 @@ class Placement:
         entry ``name`` (with ``if_absent``: link it there, if no regular file is there).
 
         Raises:
-            ConflictError: ``if_absent`` and a regular file is there.
+            AlreadyExistsError: ``if_absent`` and a regular file is there.
             StorageError: a directory holding other keys is there, or the entry keeps changing.
         """
         self._clear_entry(parent, name, if_absent)
@@ -121,7 +121,7 @@ class Placement:
         """Make room at the key's entry: refuse a key or a prefix of keys, remove damage.
 
         Raises:
-            ConflictError: ``if_absent`` and a regular file is there.
+            AlreadyExistsError: ``if_absent`` and a regular file is there.
             StorageError: a directory holding other keys is there.
         """
         entry = _walk.lstat(name, parent)
@@ -129,7 +129,7 @@ class Placement:
             return
         if stat_module.S_ISREG(entry.st_mode):
             if if_absent:
-                raise ConflictError(f"{self.key} already exists in {self.store}")
+                raise AlreadyExistsError(f"{self.key} already exists in {self.store}")
         elif stat_module.S_ISDIR(entry.st_mode):
             first = _walk.first_key(name, parent, self.key)
             if first is not None:
@@ -152,7 +152,7 @@ class Placement:
         """Link ``temp`` to ``name`` only if no regular file is there (create-if-absent).
 
         Raises:
-            ConflictError: a regular file is there.
+            AlreadyExistsError: a regular file is there.
         """
         for _ in range(_ATTEMPTS):
             try:
@@ -161,7 +161,7 @@ class Placement:
             except FileExistsError:
                 entry = _walk.lstat(name, parent)
                 if entry is not None and stat_module.S_ISREG(entry.st_mode):
-                    raise ConflictError(f"{self.key} already exists in {self.store}") from None
+                    raise AlreadyExistsError(f"{self.key} already exists in {self.store}") from None
                 if entry is not None:
                     self._clear_entry(parent, name, if_absent=True)
         raise StorageError(

@@ -3,7 +3,7 @@
 Semantics every store keeps (the contract suite in ``tests/storage`` checks them):
 
 * ``put`` is atomic: a reader sees the old value or the new one, never part of either.
-  With ``if_absent=True`` it fails with :class:`ConflictError` when the key exists, which
+  With ``if_absent=True`` it fails with :class:`AlreadyExistsError` when the key exists, which
   is how manifests and records are created exactly once.
 * A ``put`` that returned is durable once ``sync()`` has returned; the engine calls
   ``sync()`` before writing a manifest so no manifest can outlive its chunks in a crash.
@@ -57,7 +57,7 @@ class Store(Protocol):
         """Store ``data`` under ``key`` atomically.
 
         Raises:
-            ConflictError: if ``if_absent`` and ``key`` exists.
+            AlreadyExistsError: if ``if_absent`` and ``key`` exists.
             StorageFullError: if the store is out of space (nothing is left behind).
         """
         ...

@@ -11,10 +11,12 @@ import builtins
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from blobrep.errors import NotFoundError, StorageError, StorageFullError
-from blobrep.storage.base import ObjectInfo, Store
+
+if TYPE_CHECKING:
+    from blobrep.storage.base import ObjectInfo, Store
 
 Operation = Literal["get", "put", "exists", "delete", "list", "stat", "sync"]
 FaultKind = Literal["error", "missing", "corrupt", "full"]

@@ -106,6 +106,18 @@ class LocalStore:
             f" ({action} {key}); create it, or open the store with create=True"
         )
 
+    def _root_not_directory(self, key: str, action: str) -> StorageError | None:
+        """The error for a root that exists and is no directory (a file, a device, a dangling
+        link), or None; a blocking check, for worker threads and error paths only."""
+        # Existence first: a writer racing this one may create the root between two checks,
+        # and a root seen missing and then present is a directory, not a wrong kind.
+        if not os.path.lexists(self._root) or self._root.is_dir():
+            return None
+        return StorageError(
+            f"{self._name}: store root {self._root} exists and is not a directory ({action} {key});"
+            " a store keeps its keys in a directory: give the path of a directory, or of one to create"
+        )
+
     @contextmanager
     def _translate(self, key: str, action: str) -> Iterator[None]:
         """Map ``OSError`` to blobrep errors that name the key and this store."""
@@ -114,6 +126,9 @@ class LocalStore:
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise StorageFullError(f"{self._name} is out of space while {action} {key}") from exc
+            not_directory = self._root_not_directory(key, action)
+            if not_directory is not None:
+                raise not_directory from exc
             if not self._create and not self._root.is_dir():
                 raise self._missing_root(key, action) from exc
             if action != "writing" and isinstance(
@@ -212,8 +227,12 @@ class LocalStore:
         if not parts:
             return []
         found = await self._run(keys[0], "inspecting", lambda: _walk.stat_files(self._root, parts))
-        if not self._create and not any(found) and not await aiofiles.os.path.isdir(self._root):
-            raise self._missing_root(keys[0], "inspecting")
+        if not any(found) and not await aiofiles.os.path.isdir(self._root):
+            not_directory = await anyio.to_thread.run_sync(self._root_not_directory, keys[0], "inspecting")
+            if not_directory is not None:
+                raise not_directory
+            if not self._create:
+                raise self._missing_root(keys[0], "inspecting")
         return [
             None if info is None else ObjectInfo(key, info[0], info[1])
             for key, info in zip(keys, found, strict=True)
@@ -227,6 +246,9 @@ class LocalStore:
         base, _, partial = prefix.rpartition("/")
         start = self._root.joinpath(*base.split("/")) if base else self._root
         if not await aiofiles.os.path.isdir(self._root):
+            not_directory = await anyio.to_thread.run_sync(self._root_not_directory, prefix, "listing")
+            if not_directory is not None:
+                raise not_directory
             if self._create:
                 return
             raise self._missing_root(prefix, "listing")
@@ -253,7 +275,7 @@ class LocalStore:
         place. With ``if_absent`` such damage counts as absent.
 
         Raises:
-            ConflictError: if ``if_absent`` and ``key`` holds a regular file.
+            AlreadyExistsError: if ``if_absent`` and ``key`` holds a regular file.
             StorageError: if ``key`` is a directory holding other keys, or a directory of
                 ``key`` is another key.
             InvalidKeyError: if a link on the way leads outside the root (it is left alone).
@@ -273,6 +295,9 @@ class LocalStore:
         """
         touched: builtins.list[str] = []
         if not self._root.is_dir():
+            not_directory = self._root_not_directory(key, "writing")
+            if not_directory is not None:
+                raise not_directory
             if not self._create:
                 raise self._missing_root(key, "writing")
             self._root.mkdir(parents=True, exist_ok=True)

@@ -22,11 +22,14 @@ import builtins
 import math
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
 
 from blobrep.errors import InvalidParameterError
-from blobrep.storage.base import ObjectInfo, Store
+
+if TYPE_CHECKING:
+    from blobrep.storage.base import ObjectInfo, Store
 
 #: Without an explicit burst, the bucket holds this many seconds' worth of bytes.
 DEFAULT_BURST_SECONDS = 0.05

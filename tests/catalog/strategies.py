@@ -22,7 +22,7 @@ from blobrep.core.gallery import (
     StorageType,
     TargetRegion,
 )
-from blobrep.core.manifest import ManifestPin
+from blobrep.core.pins import ManifestPin
 from tests.core.strategies import digests, versions
 
 int64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)

@@ -9,7 +9,7 @@ import pytest
 from blobrep.catalog import Catalog
 from blobrep.core.access import Principal, PrincipalType, Role, RoleAssignment
 from blobrep.core.ids import ResourceId
-from blobrep.errors import ConflictError, InvalidParameterError, ResourceNotFoundError
+from blobrep.errors import AlreadyExistsError, InvalidParameterError, PreconditionError, ResourceNotFoundError
 from tests.catalog.helpers import definition, exactly, gallery, v, version
 
 ALICE = Principal("alice", PrincipalType.USER)
@@ -39,7 +39,7 @@ async def test_principals_of_every_type_read_back_and_list_by_name(catalog: Cata
 
 async def test_a_principal_name_is_taken_whatever_its_type(catalog: Catalog) -> None:
     await catalog.create_principal(ALICE)
-    with pytest.raises(ConflictError, match=exactly("principal 'alice' already exists")):
+    with pytest.raises(AlreadyExistsError, match=exactly("principal 'alice' already exists")):
         await catalog.create_principal(Principal("alice", PrincipalType.GROUP))
     assert await catalog.get_principal("alice") == ALICE
 
@@ -111,7 +111,7 @@ async def test_a_group_cannot_contain_itself(catalog: Catalog) -> None:
 async def test_adding_a_member_twice_is_a_conflict(catalog: Catalog) -> None:
     await add_principals(catalog, ALICE, OPS)
     await catalog.add_member("ops", "alice")
-    with pytest.raises(ConflictError, match=exactly("'alice' is already a member of group 'ops'")):
+    with pytest.raises(AlreadyExistsError, match=exactly("'alice' is already a member of group 'ops'")):
         await catalog.add_member("ops", "alice")
     assert await catalog.list_members("ops") == ["alice"]
 
@@ -159,7 +159,7 @@ async def test_the_same_assignment_twice_is_a_conflict_but_another_role_is_not(c
     reader = RoleAssignment("alice", Role.READER, scope("/galleries/g"))
     await catalog.create_assignment(reader)
     with pytest.raises(
-        ConflictError, match=exactly("principal 'alice' already has role Reader at /galleries/g")
+        AlreadyExistsError, match=exactly("principal 'alice' already has role Reader at /galleries/g")
     ):
         await catalog.create_assignment(reader)
     owner = RoleAssignment("alice", Role.OWNER, scope("/galleries/g"))
@@ -252,7 +252,7 @@ async def test_a_refused_delete_keeps_the_grants(catalog: Catalog) -> None:
     await catalog.create_gallery(gallery("a_b"))
     await catalog.create_definition(definition("img", "a_b"))
     await granted_everywhere(catalog)
-    with pytest.raises(ConflictError):
+    with pytest.raises(PreconditionError):
         await catalog.delete_gallery("a_b")
     assert scopes_left(await catalog.all_assignments()) == set(_SCOPES)
 

@@ -18,7 +18,7 @@ from blobrep.catalog.db import Database
 from blobrep.catalog.schema import MIGRATIONS
 from blobrep.core.access import Principal, PrincipalType
 from blobrep.core.gallery import PublishingProfile, TargetRegion
-from blobrep.errors import ConflictError, InvalidParameterError, ResourceNotFoundError, StorageError
+from blobrep.errors import AlreadyExistsError, InvalidParameterError, ResourceNotFoundError, StorageError
 from tests.catalog.helpers import exactly, gallery, v, version
 
 REPO = Path(__file__).resolve().parents[2]
@@ -234,7 +234,7 @@ async def test_two_open_catalogs_see_each_others_writes(db_path: Path) -> None:
         assert await daemon.get_gallery("from-cli") == gallery("from-cli")
         await daemon.create_principal(Principal("alice", PrincipalType.USER))
         assert await cli.list_principals() == [Principal("alice", PrincipalType.USER)]
-        with pytest.raises(ConflictError):
+        with pytest.raises(AlreadyExistsError):
             await daemon.create_gallery(gallery("from-cli"))
 
 

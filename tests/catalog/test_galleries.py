@@ -10,7 +10,7 @@ import pytest
 
 from blobrep.catalog import Catalog
 from blobrep.core.gallery import Gallery, ImageDefinition, ImageIdentifier
-from blobrep.errors import ConflictError, InvalidParameterError, ResourceNotFoundError
+from blobrep.errors import AlreadyExistsError, InvalidParameterError, PreconditionError, ResourceNotFoundError
 from tests.catalog.helpers import definition, exactly, full_definition, full_gallery, gallery, v, version
 
 # --- galleries --------------------------------------------------------------------------------
@@ -31,7 +31,7 @@ async def test_galleries_are_listed_by_name(catalog: Catalog) -> None:
 
 async def test_creating_an_existing_gallery_is_a_conflict_not_an_overwrite(catalog: Catalog) -> None:
     await catalog.create_gallery(full_gallery("g"))
-    with pytest.raises(ConflictError, match=exactly("gallery 'g' already exists")):
+    with pytest.raises(AlreadyExistsError, match=exactly("gallery 'g' already exists")):
         await catalog.create_gallery(gallery("g"))
     assert await catalog.get_gallery("g") == full_gallery("g")
 
@@ -65,12 +65,12 @@ async def test_a_gallery_with_definitions_cannot_be_deleted(catalog: Catalog) ->
     await catalog.create_gallery(gallery("g"))
     await catalog.create_definition(definition("one"))
     with pytest.raises(
-        ConflictError, match=exactly("gallery 'g' still has 1 image definition; delete them first")
+        PreconditionError, match=exactly("gallery 'g' still has 1 image definition; delete them first")
     ):
         await catalog.delete_gallery("g")
     await catalog.create_definition(definition("two"))
     with pytest.raises(
-        ConflictError, match=exactly("gallery 'g' still has 2 image definitions; delete them first")
+        PreconditionError, match=exactly("gallery 'g' still has 2 image definitions; delete them first")
     ):
         await catalog.delete_gallery("g")
     assert await catalog.get_gallery("g") == gallery("g")
@@ -140,7 +140,9 @@ async def test_a_definition_name_is_taken_once_per_gallery(catalog: Catalog) -> 
     for name in ("g", "other"):
         await catalog.create_gallery(gallery(name))
     await catalog.create_definition(full_definition("img"))
-    with pytest.raises(ConflictError, match=exactly("image definition 'img' already exists in gallery 'g'")):
+    with pytest.raises(
+        AlreadyExistsError, match=exactly("image definition 'img' already exists in gallery 'g'")
+    ):
         await catalog.create_definition(definition("img", sku="another-sku"))
     assert await catalog.get_definition("g", "img") == full_definition("img")
     await catalog.create_definition(full_definition("img", "other"))
@@ -153,7 +155,7 @@ async def test_an_identifier_is_unique_within_a_gallery_and_the_error_names_its_
         await catalog.create_gallery(gallery(name))
     await catalog.create_definition(definition("ubuntu", sku="22.04"))
     with pytest.raises(
-        ConflictError,
+        AlreadyExistsError,
         match=re.escape(
             "image definition 'ubuntu' in gallery 'g' already has publisher 'contoso', offer 'ubuntu'"
             " and sku '22.04'"
@@ -176,7 +178,7 @@ async def test_an_update_cannot_take_another_definitions_identifier(catalog: Cat
     await catalog.create_definition(definition("a", sku="one"))
     await catalog.create_definition(definition("b", sku="two"))
     taken = dataclasses.replace(definition("b"), identifier=ImageIdentifier("contoso", "ubuntu", "one"))
-    with pytest.raises(ConflictError, match="image definition 'a' in gallery 'g' already has"):
+    with pytest.raises(AlreadyExistsError, match="image definition 'a' in gallery 'g' already has"):
         await catalog.update_definition(taken)
     assert await catalog.get_definition("g", "b") == definition("b", sku="two")
     # Keeping its own identifier is not a conflict with itself.
@@ -186,12 +188,12 @@ async def test_an_update_cannot_take_another_definitions_identifier(catalog: Cat
 async def test_a_definition_with_versions_cannot_be_deleted(with_image: Catalog) -> None:
     await with_image.create_version(version("1.0.0"))
     with pytest.raises(
-        ConflictError,
+        PreconditionError,
         match=exactly("image definition 'img' in gallery 'g' still has 1 version; delete them first"),
     ):
         await with_image.delete_definition("g", "img")
     await with_image.create_version(version("1.0.1"))
-    with pytest.raises(ConflictError, match="still has 2 versions"):
+    with pytest.raises(PreconditionError, match="still has 2 versions"):
         await with_image.delete_definition("g", "img")
     await with_image.delete_version("g", "img", v("1.0.0"))
     await with_image.delete_version("g", "img", v("1.0.1"))

@@ -22,8 +22,8 @@ from blobrep.core.gallery import (
     TargetRegion,
 )
 from blobrep.core.holders import ProcessIdentity
-from blobrep.core.manifest import ManifestPin
 from blobrep.core.operations import OperationKind
+from blobrep.core.pins import ManifestPin
 from blobrep.errors import InvalidParameterError
 from tests.catalog.helpers import exactly, full_version, v, version
 

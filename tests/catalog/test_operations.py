@@ -22,9 +22,9 @@ from blobrep.core.gallery import (
     TargetRegion,
 )
 from blobrep.core.holders import ProcessIdentity
-from blobrep.core.manifest import ManifestPin
 from blobrep.core.operations import UNKNOWN_OWNER, Operation, OperationKind, heartbeat_expired
-from blobrep.errors import ConflictError, InvalidParameterError, ResourceNotFoundError
+from blobrep.core.pins import ManifestPin
+from blobrep.errors import InvalidParameterError, PreconditionError, ResourceNotFoundError
 from tests.catalog.helpers import PLUS_0530, definition, exactly, full_version, gallery, v, version
 
 ALICE = ProcessIdentity("host-a", "boot-1", "pid:[4026531836]", 12, 3456)
@@ -414,7 +414,7 @@ async def test_reset_refuses_a_version_in_another_state_and_changes_nothing(with
         "image version '1.0.0' in image definition 'img' of gallery 'g' is Creating, not Failed;"
         " it was not replaced"
     )
-    with pytest.raises(ConflictError, match=exactly(message)):
+    with pytest.raises(PreconditionError, match=exactly(message)):
         await with_image.reset_version(redo, expected=ProvisioningState.FAILED)
     assert await with_image.get_version("g", "img", v("1.0.0")) == stored
 

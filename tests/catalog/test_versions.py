@@ -20,7 +20,7 @@ from blobrep.core.gallery import (
     TargetRegion,
 )
 from blobrep.core.version import ImageVersion
-from blobrep.errors import ConflictError, InvalidParameterError, ResourceNotFoundError
+from blobrep.errors import AlreadyExistsError, InvalidParameterError, ResourceNotFoundError
 from tests.catalog.helpers import definition, exactly, full_version, v, version
 from tests.catalog.strategies import gallery_image_versions
 from tests.core.strategies import versions
@@ -85,7 +85,7 @@ async def test_versions_of_another_definition_are_not_listed(with_image: Catalog
 async def test_creating_an_existing_version_is_a_conflict_not_an_overwrite(with_image: Catalog) -> None:
     await with_image.create_version(full_version("1.0.0"))
     with pytest.raises(
-        ConflictError,
+        AlreadyExistsError,
         match=exactly("image version '1.0.0' already exists in image definition 'img' of gallery 'g'"),
     ):
         await with_image.create_version(version("1.0.0"))

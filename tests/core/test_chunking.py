@@ -280,6 +280,20 @@ def test_spec_rejects_unusable_sizes_naming_them(make: Any, value: str) -> None:
     assert value in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: ChunkingSpec.fastcdc(cast(Any, 4096.5)),
+        lambda: ChunkingSpec.fixed(cast(Any, 1.5)),
+        lambda: ChunkingSpec("fastcdc", 1024, cast(Any, 4096.0), 16384).validated(),
+    ],
+)
+def test_a_size_that_is_not_a_whole_number_of_bytes_is_refused_as_such(make: Any) -> None:
+    # Not "out of range": 4096.5 lies inside the range, it is just no number of bytes.
+    with pytest.raises(InvalidParameterError, match="not a whole number of bytes"):
+        make()
+
+
 def test_finder_refuses_an_invalid_spec() -> None:
     with pytest.raises(InvalidParameterError):
         BoundaryFinder(ChunkingSpec("fastcdc", 16, 32, 64))

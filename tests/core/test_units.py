@@ -85,13 +85,31 @@ def test_whole_numbers_times_their_unit(number: int, unit: str, upper: bool) -> 
 @given(
     whole=st.integers(min_value=0, max_value=10**6),
     fraction=st.text(alphabet="0123456789", min_size=1, max_size=6),
-    unit=st.sampled_from(sorted(UNITS)),
+    unit=st.sampled_from(sorted(BINARY | DECIMAL)),
 )
-def test_fractional_numbers_round_down_to_whole_bytes(whole: int, fraction: str, unit: str) -> None:
+def test_fractions_of_a_unit_round_down_to_whole_bytes(whole: int, fraction: str, unit: str) -> None:
     # whole.fraction * unit, computed in integers: (whole * 10^n + fraction) * unit // 10^n
     scale = 10 ** len(fraction)
     expected = (whole * scale + int(fraction)) * UNITS[unit] // scale
     assert parse_size(f"{whole}.{fraction}{unit}") == expected
+
+
+@given(
+    whole=st.integers(min_value=0, max_value=10**6),
+    fraction=st.text(alphabet="0123456789", min_size=1, max_size=6),
+    unit=st.sampled_from(["", "b", "B"]),
+)
+def test_a_fraction_of_a_byte_is_refused_never_rounded(whole: int, fraction: str, unit: str) -> None:
+    # "1.5" bytes used to become 1, and a chunk size the user never typed was then refused.
+    text = f"{whole}.{fraction}{unit}"
+    if int(fraction) == 0:
+        assert parse_size(text) == whole  # "4096.0" is a whole number of bytes
+        return
+    with pytest.raises(InvalidParameterError) as caught:
+        parse_size(text)
+    assert repr(text) in str(caught.value)
+    assert "whole number" in str(caught.value)
+    assert "1.5MiB" in str(caught.value)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from blobrep.errors import ConflictError
+from blobrep.errors import AlreadyExistsError
 from blobrep.service import BlobService, LocalStore, rewrite_runs
 from tests.engine.helpers import (
     GALLERY,
@@ -62,7 +62,7 @@ async def test_different_file_under_an_existing_name_is_a_conflict(
     manifest_before = manifest_path(store).read_bytes()
     other = write_bytes(tmp_path / "other.raw", os.urandom(1024 * 1024))
 
-    with pytest.raises(ConflictError) as caught:
+    with pytest.raises(AlreadyExistsError) as caught:
         await service.publish(other, [store], GALLERY, NAME, chunking=SMALL_CHUNKS)
 
     assert NAME in str(caught.value)

@@ -25,7 +25,7 @@ from blobrep.engine.leases import hold_lease, leases_prefix
 from blobrep.engine.manifests import delete_manifest, read_manifest
 from blobrep.engine.publish import PublishResult, publish
 from blobrep.engine.verify import verify
-from blobrep.errors import BusyError, ConflictError, InvalidParameterError, ManifestError, StorageFullError
+from blobrep.errors import BusyError, InvalidParameterError, ManifestError, StorageFullError
 from blobrep.service import rewrite_runs
 from blobrep.storage.base import ObjectInfo, Store
 from blobrep.storage.faulty import Fault, FaultyStore
@@ -305,7 +305,7 @@ async def test_gc_cannot_delete_chunks_a_paused_publish_found_present(
         await gated.reached.wait()  # the publish is inside its chunk lookup
         try:
             await collect_garbage(store, GALLERY, grace=0)
-        except ConflictError as exc:
+        except BusyError as exc:
             refused.append(str(exc))
         reports = await gc_gallery([store], GALLERY, grace=0)
         gated.resume.set()
@@ -362,7 +362,7 @@ async def test_gc_and_publish_racing_in_any_order_leave_a_readable_version(
         await anyio.sleep(rng.uniform(0, 0.05))
         try:
             report = await collect_garbage(store, GALLERY, grace=0)
-        except ConflictError:
+        except BusyError:
             outcomes.append("refused")
         else:
             outcomes.append(f"deleted {report.deleted_chunks}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from blobrep.errors import (
     InvalidParameterError,
     InvalidVersionError,
     SourceError,
+    StorageError,
 )
 from blobrep.service import BlobService, ChunkingSpec, LocalStore
 from tests.engine.helpers import GALLERY, NAME, SMALL_CHUNKS, write_bytes
@@ -112,3 +114,19 @@ async def test_publish_needs_a_store(service: BlobService, tmp_path: Path) -> No
 
     with pytest.raises(InvalidParameterError):
         await service.publish(source, [], GALLERY, NAME)
+
+
+async def test_a_source_that_fails_to_read_is_a_storage_error_naming_it(
+    service: BlobService, store: LocalStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk error under the source (EIO) is said in words, not raised as an ``OSError``."""
+    path = write_bytes(tmp_path / "image.raw", os.urandom(256 * 1024))
+
+    def failing(fd: int, buffers: list[memoryview], offset: int) -> int:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "preadv", failing)
+    with pytest.raises(StorageError) as caught:
+        await service.publish(path, [store], GALLERY, NAME)
+
+    assert str(caught.value) == f"cannot read {path}: an I/O error (the device failed)"

@@ -167,7 +167,8 @@ async def test_an_exclusive_lease_is_refused_while_a_shared_one_is_held(store: L
         with pytest.raises(BusyError) as raised:
             async with hold_lease(store, GALLERY, exclusive=True, holder=GC, wait=0):
                 pytest.fail("the exclusive lease must not be granted")
-        assert isinstance(raised.value, ConflictError), "callers that catch ConflictError still do"
+        assert raised.value.retryable, "busy: retry later"
+        assert not isinstance(raised.value, ConflictError), "a conflict is never retried as is"
         message = str(raised.value)
         for part in ("replica-1", "busy", "'gallery1'", PUBLISH, shared.lease_id, "retry later", "expires"):
             assert part in message
@@ -301,7 +302,7 @@ async def test_the_refresher_keeps_the_lease_live_past_its_ttl(store: LocalStore
         refreshed = (await store.stat(lease.key)).modified
         assert refreshed > lease.acquired
         # Without refreshes the lease would be stale by now; it still blocks.
-        with pytest.raises(ConflictError, match=PUBLISH):
+        with pytest.raises(BusyError, match=PUBLISH):
             async with hold_lease(store, GALLERY, exclusive=True, holder=GC, wait=0):
                 pass
     assert await lease_keys(store) == []
@@ -363,7 +364,7 @@ async def test_racing_acquirers_never_hold_an_exclusive_lease_alongside_another(
                 await anyio.sleep(rng.uniform(0, 0.004))
                 check(me)
                 holders.discard(me)
-        except ConflictError:
+        except BusyError:
             held["refused"] += 1
             return
         held["exclusive" if exclusive else "shared"] += 1

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from blobrep.errors import ConflictError
+from blobrep.errors import AlreadyExistsError
 from blobrep.service import BlobService, LocalStore
 from tests.engine.helpers import GALLERY, SMALL_CHUNKS, chunk_files, manifest_path, same_file, write_bytes
 
@@ -71,7 +71,7 @@ async def test_a_conflict_in_one_replica_commits_nothing_in_the_others(
     other = write_bytes(tmp_path / "other.raw", os.urandom(1024 * 1024))
     stores = [holder, empty] if holder_first else [empty, holder]
 
-    with pytest.raises(ConflictError) as caught:
+    with pytest.raises(AlreadyExistsError) as caught:
         await service.publish(other, stores, GALLERY, V1, chunking=SMALL_CHUNKS)
 
     assert "replica-1" in str(caught.value)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from blobrep.core.access import PrincipalType, Role
-from blobrep.errors import AccessDeniedError, ConflictError, InvalidParameterError, ResourceNotFoundError
+from blobrep.errors import AccessDeniedError, InvalidParameterError, PreconditionError, ResourceNotFoundError
 from blobrep.service import DefinitionFields, GalleryService, VersionOptions
 from tests.service.conftest import ADMIN, GALLERY, IMAGE
 
@@ -141,9 +141,9 @@ async def test_assignments_need_an_existing_scope_and_principal(
 
 
 async def test_the_bootstrap_admin_cannot_be_removed(service: GalleryService) -> None:
-    with pytest.raises(ConflictError, match=r"bootstrap admin"):
+    with pytest.raises(PreconditionError, match=r"bootstrap admin"):
         await service.delete_principal(ADMIN, ADMIN)
-    with pytest.raises(ConflictError, match=r"bootstrap admin"):
+    with pytest.raises(PreconditionError, match=r"bootstrap admin"):
         await service.delete_assignment(ADMIN, ADMIN, "Owner", "/")
 
 

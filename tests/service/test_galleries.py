@@ -6,10 +6,11 @@ import pytest
 
 from blobrep.core.gallery import Architecture, HyperVGeneration, OsState, OsType, ResourceRange
 from blobrep.errors import (
-    ConflictError,
+    AlreadyExistsError,
     ImmutableFieldError,
     InvalidNameError,
     InvalidParameterError,
+    PreconditionError,
     ResourceNotFoundError,
 )
 from blobrep.service import DefinitionFields, GalleryService
@@ -35,7 +36,7 @@ async def test_a_gallery_defaults_to_a_region_of_the_home(service: GalleryServic
 
 async def test_gallery_name_taken_is_a_conflict(service: GalleryService) -> None:
     await service.create_gallery(ADMIN, GALLERY)
-    with pytest.raises(ConflictError, match=GALLERY):
+    with pytest.raises(AlreadyExistsError, match=GALLERY):
         await service.create_gallery(ADMIN, GALLERY)
 
 
@@ -51,7 +52,7 @@ async def test_bad_gallery_name_is_refused(service: GalleryService) -> None:
 
 
 async def test_a_gallery_with_definitions_cannot_be_deleted(service: GalleryService, definition: str) -> None:
-    with pytest.raises(ConflictError, match=r"definition"):
+    with pytest.raises(PreconditionError, match=r"definition"):
         await service.delete_gallery(ADMIN, GALLERY)
     await service.delete_definition(ADMIN, GALLERY, definition)
     await service.delete_gallery(ADMIN, GALLERY)
@@ -97,7 +98,7 @@ async def test_same_identifier_twice_in_a_gallery_is_a_conflict(
     service: GalleryService, definition: str
 ) -> None:
     again = DefinitionFields(publisher="contoso", offer="ubuntu", sku="22_04", os_type="Linux")
-    with pytest.raises(ConflictError, match=IMAGE):
+    with pytest.raises(AlreadyExistsError, match=IMAGE):
         await service.create_definition(ADMIN, GALLERY, "ubuntu-copy", again)
 
 
@@ -155,8 +156,8 @@ async def test_inverted_recommended_range_is_refused(service: GalleryService, de
 
 
 async def test_names_differing_only_in_case_clash(service: GalleryService, definition: str) -> None:
-    with pytest.raises(ConflictError, match=r"'Gallery1'.*'gallery1'"):
+    with pytest.raises(AlreadyExistsError, match=r"'Gallery1'.*'gallery1'"):
         await service.create_gallery(ADMIN, "Gallery1")
     fields = DefinitionFields(publisher="contoso", offer="other", sku="1", os_type="Linux")
-    with pytest.raises(ConflictError, match=r"'UBUNTU'.*'ubuntu'"):
+    with pytest.raises(AlreadyExistsError, match=r"'UBUNTU'.*'ubuntu'"):
         await service.create_definition(ADMIN, GALLERY, "UBUNTU", fields)

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from blobrep.errors import ConflictError, InvalidParameterError, InvalidRegionError, ResourceNotFoundError
+from blobrep.errors import (
+    AlreadyExistsError,
+    InvalidParameterError,
+    InvalidRegionError,
+    ResourceNotFoundError,
+    StorageError,
+)
 from blobrep.service import GalleryService
 from blobrep.service.home import Home, parse_config, render_config
 
@@ -35,7 +41,7 @@ async def test_reopening_a_home_keeps_its_regions_and_admin(tmp_path: Path) -> N
 
 
 async def test_adding_an_existing_region_is_a_conflict_under_any_spelling(service: GalleryService) -> None:
-    with pytest.raises(ConflictError, match=r"eastus2"):
+    with pytest.raises(AlreadyExistsError, match=r"eastus2"):
         await service.add_region("admin", "East US 2")
 
 
@@ -81,3 +87,17 @@ def test_config_renders_and_parses_back(tmp_path: Path) -> None:
 def test_a_bad_configuration_says_what_is_wrong(tmp_path: Path, text: str, fragment: str) -> None:
     with pytest.raises(InvalidParameterError, match=fragment):
         parse_config(text, tmp_path, tmp_path / "blobrep.toml")
+
+
+async def test_a_configuration_that_is_not_text_is_named_in_words(tmp_path: Path) -> None:
+    home = Home(tmp_path / "home")
+    home.ensure()
+    home.config_path.write_bytes(b'[regions.eastus]\nkind = "local\xff"\n')
+    with pytest.raises(StorageError) as caught:
+        home.load_regions()
+    assert str(caught.value).startswith(f"cannot read {home.config_path}: it is not UTF-8 text (byte ")
+    home.config_path.unlink()
+    home.config_path.mkdir()
+    with pytest.raises(StorageError) as directory:
+        home.load_regions()
+    assert str(directory.value) == f"cannot read {home.config_path}: it is a directory"

@@ -58,3 +58,18 @@ async def test_the_members_of_a_group_still_act_with_its_roles(
     with pytest.raises(AccessDeniedError, match=r"'ops' is a group"):
         await service.create_gallery("ops", "opsgallery")
     assert (await service.create_gallery("robot", "opsgallery")).name == "opsgallery"
+
+
+async def test_an_unknown_caller_is_told_how_to_be_added_only_when_it_could_be(
+    service: GalleryService, definition: str
+) -> None:
+    with pytest.raises(AccessDeniedError) as known_shape:
+        await service.list_galleries("bob")
+    assert "'blobrep principal create --name bob --type user'" in str(known_shape.value)
+    for hostile in ("a\u202eb", "a\x00b", "x --type group", "../../etc"):
+        with pytest.raises(AccessDeniedError) as refused:
+            await service.list_galleries(hostile)
+        message = str(refused.value)
+        assert message.isprintable(), message
+        assert "principal create" not in message
+        assert repr(hostile) in message

@@ -9,7 +9,7 @@ import pytest
 
 from blobrep.core.gallery import AggregatedState, ProvisioningState, ReplicationState, StorageType
 from blobrep.errors import (
-    ConflictError,
+    AlreadyExistsError,
     ImmutableFieldError,
     InvalidParameterError,
     InvalidRegionError,
@@ -135,7 +135,7 @@ async def test_an_existing_version_is_a_conflict(
     service: GalleryService, definition: str, source: Path
 ) -> None:
     await service.create_version(ADMIN, GALLERY, definition, "1.0.0", source=source)
-    with pytest.raises(ConflictError, match=r"1.0.0"):
+    with pytest.raises(AlreadyExistsError, match=r"1.0.0"):
         await service.create_version(ADMIN, GALLERY, definition, "1.0.0", source=source)
 
 
@@ -177,7 +177,7 @@ async def test_a_failed_publish_leaves_a_failed_version_that_says_why_and_can_be
     assert redone.blob is not None and redone.blob.manifest is not None
     again = redone.status("westcentralus")
     assert again is not None and again.state is ReplicationState.COMPLETED
-    with pytest.raises(ConflictError, match="already exists"):
+    with pytest.raises(AlreadyExistsError, match="already exists"):
         await service.create_version(ADMIN, GALLERY, definition, "1.0.0", source=source)
 
 

@@ -20,7 +20,7 @@ import time
 import anyio
 import pytest
 
-from blobrep.errors import ConflictError, InvalidKeyError, NotFoundError
+from blobrep.errors import AlreadyExistsError, InvalidKeyError, NotFoundError
 from blobrep.storage.base import ObjectInfo, Store
 
 MIB = 1024 * 1024
@@ -263,7 +263,7 @@ class StoreContract:
     ) -> None:
         await store.put("m", b"first")
 
-        with pytest.raises(ConflictError, match="m"):
+        with pytest.raises(AlreadyExistsError, match="m"):
             await store.put("m", b"second", if_absent=True)
 
         assert await store.get("m") == b"first"
@@ -284,7 +284,7 @@ class StoreContract:
         async def create(index: int) -> None:
             try:
                 await store.put("once", payload(4096, index), if_absent=True)
-            except ConflictError:
+            except AlreadyExistsError:
                 conflicts.append(index)
             else:
                 winners.append(index)

@@ -12,7 +12,7 @@ import pytest
 
 import blobrep.storage.local as local_module
 from blobrep.errors import (
-    ConflictError,
+    AlreadyExistsError,
     InvalidKeyError,
     InvalidParameterError,
     NotFoundError,
@@ -123,7 +123,7 @@ async def test_no_temp_file_remains_after_puts(root: Path) -> None:
     await store.put("a/b", b"1")
     await store.put("a/b", b"2")
     await store.put("a/c", b"3", if_absent=True)
-    with pytest.raises(ConflictError):
+    with pytest.raises(AlreadyExistsError):
         await store.put("a/c", b"4", if_absent=True)
 
     assert tree(root) == ["a", "a/b", "a/c"]

@@ -20,7 +20,7 @@ import anyio
 import pytest
 
 from blobrep.errors import (
-    ConflictError,
+    AlreadyExistsError,
     DamagedObjectError,
     InvalidKeyError,
     NotFoundError,
@@ -115,7 +115,7 @@ async def test_put_if_absent_counts_a_fifo_as_absent_and_replaces_it(root: Path,
     await store.put(MANIFEST, b"{}", if_absent=True)
 
     assert await store.get(MANIFEST) == b"{}"
-    with pytest.raises(ConflictError, match=MANIFEST):
+    with pytest.raises(AlreadyExistsError, match=MANIFEST):
         await store.put(MANIFEST, b"second", if_absent=True)
     assert await store.get(MANIFEST) == b"{}"
 
