@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from blobrep.core.access import Principal, RoleAssignment
-    from blobrep.core.gallery import Gallery, GalleryImageVersion
+    from blobrep.core.gallery import Gallery, GalleryImageVersion, ImageDefinition
     from blobrep.core.version import ImageVersion
 
 T = TypeVar("T")
@@ -58,6 +58,15 @@ class CatalogReads:
 
     def get_gallery(self, name: str) -> Gallery:
         return galleries.get_gallery(self._connection, name)
+
+    def list_galleries(self) -> list[Gallery]:
+        return galleries.list_galleries(self._connection)
+
+    def get_definition(self, gallery: str, name: str) -> ImageDefinition:
+        return galleries.get_definition(self._connection, gallery, name)
+
+    def list_definitions(self, gallery: str) -> list[ImageDefinition]:
+        return galleries.list_definitions(self._connection, gallery)
 
     def get_version(self, gallery: str, image: str, version: ImageVersion) -> GalleryImageVersion:
         return versions.get_version(self._connection, gallery, image, version)

@@ -20,6 +20,7 @@ from blobrep.errors import InvalidNameError
 
 if TYPE_CHECKING:
     from blobrep.service import GalleryService
+    from blobrep.service.queries import Query
 
 _T = TypeVar("_T")
 
@@ -72,6 +73,21 @@ def call(args: argparse.Namespace, job: Job[_T]) -> _T:
             return await job(service, caller)
 
     return anyio.run(run)
+
+
+def read(args: argparse.Namespace, query: Query[_T]) -> _T:
+    """The answer of a read-only command: ``query(reads, home, caller)``.
+
+    Run on a snapshot of the catalog when the home allows it, with no event loop and nothing
+    of the service loaded; else by the service, which opens the home first (see
+    :func:`~blobrep.service.queries.read_without_loop`). The same function answers either way.
+    """
+    from blobrep.service.queries import read_without_loop
+
+    quick = read_without_loop(args.home, args.caller, query)
+    if quick is not None:
+        return quick[0]
+    return call(args, lambda service, caller: service.run_query(caller, query))
 
 
 def emit(args: argparse.Namespace, document: Any, rows: Sequence[Mapping[str, Any]]) -> int:

@@ -10,7 +10,8 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from blobrep.cli import _types, sig_versions
-from blobrep.cli._common import call, definition_option, emit, gallery_option
+from blobrep.cli._common import call, definition_option, emit, gallery_option, read
+from blobrep.service import queries
 from blobrep.service.views import definition_view, gallery_view
 
 if TYPE_CHECKING:
@@ -61,12 +62,12 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    galleries = call(args, lambda service, caller: service.list_galleries(caller))
+    galleries = read(args, queries.list_galleries)
     return emit(args, [gallery_view(gallery) for gallery in galleries], [_gallery_row(g) for g in galleries])
 
 
 def _show(args: argparse.Namespace) -> int:
-    gallery = call(args, lambda service, caller: service.show_gallery(caller, args.gallery))
+    gallery = read(args, lambda reads, home, caller: queries.show_gallery(reads, home, caller, args.gallery))
     return emit(args, gallery_view(gallery), [_gallery_row(gallery)])
 
 
@@ -190,15 +191,20 @@ def _definition_create(args: argparse.Namespace) -> int:
 
 
 def _definition_list(args: argparse.Namespace) -> int:
-    definitions = call(args, lambda service, caller: service.list_definitions(caller, args.gallery))
+    definitions = read(
+        args, lambda reads, home, caller: queries.list_definitions(reads, home, caller, args.gallery)
+    )
     return emit(
         args, [definition_view(item) for item in definitions], [_definition_row(item) for item in definitions]
     )
 
 
 def _definition_show(args: argparse.Namespace) -> int:
-    definition = call(
-        args, lambda service, caller: service.show_definition(caller, args.gallery, args.definition)
+    definition = read(
+        args,
+        lambda reads, home, caller: queries.show_definition(
+            reads, home, caller, args.gallery, args.definition
+        ),
     )
     return _show_definition(args, definition)
 

@@ -8,12 +8,13 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from blobrep.cli import _types
-from blobrep.cli._common import add_bool, call, definition_option, emit, gallery_option
+from blobrep.cli._common import add_bool, call, definition_option, emit, gallery_option, read
 from blobrep.cli.progress import ProgressBar, RegionBars
 from blobrep.core.gallery import AggregatedState, GalleryImageVersion, ReplicationState
 from blobrep.core.regions import normalize_region
 from blobrep.core.units import format_size
 from blobrep.errors import ResourceNotFoundError
+from blobrep.service import queries
 from blobrep.service.views import version_view
 
 if TYPE_CHECKING:
@@ -213,8 +214,9 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    versions = call(
-        args, lambda service, caller: service.list_versions(caller, args.gallery, args.definition)
+    versions = read(
+        args,
+        lambda reads, home, caller: queries.list_versions(reads, home, caller, args.gallery, args.definition),
     )
     return emit(
         args, [version_view(version) for version in versions], [_row(version) for version in versions]
@@ -222,25 +224,11 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from blobrep.service import queries
-
-    # A read needs no event loop: try the catalog's snapshot first (see read_without_loop).
-    quick = queries.read_without_loop(
-        args.home,
-        args.caller,
+    version = read(
+        args,
         lambda reads, home, caller: queries.show_version(
             reads, home, caller, args.gallery, args.definition, args.version, args.location
         ),
-    )
-    version = (
-        quick[0]
-        if quick is not None
-        else call(
-            args,
-            lambda service, caller: service.show_version(
-                caller, args.gallery, args.definition, args.version, location=args.location
-            ),
-        )
     )
     expand = args.expand == "ReplicationStatus"
     rows = _status_rows(version) if expand else [_row(version)]

@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, TypeVar
 
 import anyio.to_thread
 
@@ -30,7 +30,7 @@ from blobrep.core.access import (
 )
 from blobrep.core.ids import ResourceId
 from blobrep.errors import AlreadyExistsError
-from blobrep.service.queries import BOOTSTRAP_SETTING, Authorizer, authorizer_for, region_named
+from blobrep.service.queries import BOOTSTRAP_SETTING, Authorizer, Query, authorizer_for, region_named
 
 if TYPE_CHECKING:
     from blobrep.catalog import Catalog
@@ -43,6 +43,8 @@ StoreWrapper = Callable[[str, int, "Store"], "Store"]
 
 The seam for stores that wrap stores: fault injection in tests, bandwidth limits in benchmarks.
 """
+
+T = TypeVar("T")
 
 DEFAULT_ADMIN: Final = "admin"
 
@@ -78,6 +80,15 @@ class _Base:
     @staticmethod
     def _now() -> datetime:
         return datetime.now(UTC).replace(microsecond=0)
+
+    async def run_query(self, caller: str, query: Query[T]) -> T:
+        """``query(reads, home, caller)`` in one catalog transaction on the catalog's thread.
+
+        The reads of :mod:`blobrep.service.queries` are plain functions so that a command can
+        also run them without an event loop (:func:`~blobrep.service.queries.read_without_loop`);
+        this runs them for everyone else.
+        """
+        return await self._catalog.read_with(lambda reads: query(reads, self._home, caller))
 
     async def _authorizer(self, caller: str) -> Authorizer:
         """The caller's view of access, once it is known to be someone who can act.

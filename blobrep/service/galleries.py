@@ -31,6 +31,7 @@ from blobrep.core.ids import ResourceId
 from blobrep.core.names import validate_image_name
 from blobrep.core.regions import normalize_region
 from blobrep.errors import AlreadyExistsError, InvalidParameterError
+from blobrep.service import queries
 from blobrep.service._base import _Base
 from blobrep.service.home import LOCAL_KIND, REGIONS_DIR, RegionConfig
 
@@ -141,16 +142,12 @@ class _Galleries(_Base):
 
     async def list_galleries(self, caller: str) -> list[Gallery]:
         """The galleries the caller can see (a role at the gallery, above it, or below it)."""
-        authorizer = await self._authorizer(caller)
-        return [
-            gallery
-            for gallery in await self._catalog.list_galleries()
-            if authorizer.sees(ResourceId.of_gallery(gallery.name))
-        ]
+        return await self.run_query(caller, queries.list_galleries)
 
     async def show_gallery(self, caller: str, name: str) -> Gallery:
-        await self._check(caller, Action.READ, ResourceId.of_gallery(name))
-        return await self._catalog.get_gallery(name)
+        return await self.run_query(
+            caller, lambda reads, home, acting: queries.show_gallery(reads, home, acting, name)
+        )
 
     async def update_gallery(self, caller: str, name: str, *, description: str | None = None) -> Gallery:
         """Change what may change on a gallery: its description."""
@@ -210,18 +207,14 @@ class _Galleries(_Base):
         return definition
 
     async def list_definitions(self, caller: str, gallery: str) -> list[ImageDefinition]:
-        authorizer = await self._authorizer(caller)
-        if not authorizer.sees(ResourceId.of_gallery(gallery)):
-            authorizer.check(Action.READ, ResourceId.of_gallery(gallery))
-        return [
-            definition
-            for definition in await self._catalog.list_definitions(gallery)
-            if authorizer.sees(ResourceId.of_image(gallery, definition.name))
-        ]
+        return await self.run_query(
+            caller, lambda reads, home, acting: queries.list_definitions(reads, home, acting, gallery)
+        )
 
     async def show_definition(self, caller: str, gallery: str, name: str) -> ImageDefinition:
-        await self._check(caller, Action.READ, ResourceId.of_image(gallery, name))
-        return await self._catalog.get_definition(gallery, name)
+        return await self.run_query(
+            caller, lambda reads, home, acting: queries.show_definition(reads, home, acting, gallery, name)
+        )
 
     async def update_definition(
         self, caller: str, gallery: str, name: str, fields: DefinitionFields

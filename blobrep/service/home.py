@@ -224,12 +224,27 @@ def _place(path: Path) -> Place:
         raise StorageError(f"cannot resolve {path}: {exc.strerror or exc}") from exc
     try:
         mode = os.stat(real).st_mode
+    except NotADirectoryError:
+        # Below a file: no directory can ever be made there.
+        above = next((parent for parent in real.parents if parent.exists()), real.parent)
+        return Place(path, real, f"{above}, above it, is {_kind(above).removeprefix('it is ')}")
     except OSError:
-        # Nothing there, or it cannot be looked at (below a file, no permission): making the
-        # directory on demand says why it fails, in the region's status.
+        # Nothing there yet (made on demand), or it cannot be looked at (no permission):
+        # making the directory says why that fails, in the region's status.
         return Place(path, real)
     if stat.S_ISDIR(mode):
         return Place(path, real)
+    return Place(path, real, _kind(real))
+
+
+def _kind(path: Path) -> str:
+    """What ``path`` is, said for a place where a directory was expected."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})"
     kinds = (
         (stat.S_ISREG, "it is a regular file"),
         (stat.S_ISCHR, "it is a character device"),
@@ -237,7 +252,7 @@ def _place(path: Path) -> Place:
         (stat.S_ISFIFO, "it is a FIFO"),
         (stat.S_ISSOCK, "it is a socket"),
     )
-    return Place(path, real, next((kind for test, kind in kinds if test(mode)), "it is something else"))
+    return next((kind for test, kind in kinds if test(mode)), "it is something else")
 
 
 class Home:

@@ -29,10 +29,13 @@ if TYPE_CHECKING:
 
     from blobrep.catalog.reads import CatalogReads
     from blobrep.core.access import RoleAssignment
-    from blobrep.core.gallery import GalleryImageVersion
+    from blobrep.core.gallery import Gallery, GalleryImageVersion, ImageDefinition
     from blobrep.service.home import Home, RegionConfig
 
 T = TypeVar("T")
+
+Query = Callable[["CatalogReads", "Home", str], T]
+"""``(reads, home, caller) -> answer``: a read the service and a loop-free command both run."""
 
 #: The catalog setting that names the home's bootstrap admin.
 BOOTSTRAP_SETTING = "bootstrap_admin"
@@ -112,6 +115,51 @@ def unknown_principal(caller: str) -> str:
     )
 
 
+def list_galleries(reads: CatalogReads, home: Home, caller: str) -> list[Gallery]:
+    """The galleries the caller can see (a role at the gallery, above it, or below it)."""
+    authorizer = authorizer_for(reads, caller)
+    return [
+        gallery for gallery in reads.list_galleries() if authorizer.sees(ResourceId.of_gallery(gallery.name))
+    ]
+
+
+def show_gallery(reads: CatalogReads, home: Home, caller: str, name: str) -> Gallery:
+    authorizer_for(reads, caller).check(Action.READ, ResourceId.of_gallery(name))
+    return reads.get_gallery(name)
+
+
+def list_definitions(reads: CatalogReads, home: Home, caller: str, gallery: str) -> list[ImageDefinition]:
+    """The gallery's definitions the caller can see."""
+    authorizer = authorizer_for(reads, caller)
+    if not authorizer.sees(ResourceId.of_gallery(gallery)):
+        authorizer.check(Action.READ, ResourceId.of_gallery(gallery))
+    return [
+        definition
+        for definition in reads.list_definitions(gallery)
+        if authorizer.sees(ResourceId.of_image(gallery, definition.name))
+    ]
+
+
+def show_definition(reads: CatalogReads, home: Home, caller: str, gallery: str, name: str) -> ImageDefinition:
+    authorizer_for(reads, caller).check(Action.READ, ResourceId.of_image(gallery, name))
+    return reads.get_definition(gallery, name)
+
+
+def list_versions(
+    reads: CatalogReads, home: Home, caller: str, gallery: str, image: str
+) -> list[GalleryImageVersion]:
+    """The definition's versions the caller can see, in version order."""
+    definition_id = ResourceId.of_image(gallery, image)
+    authorizer = authorizer_for(reads, caller)
+    if not authorizer.sees(definition_id):
+        authorizer.check(Action.READ, definition_id)
+    return [
+        version
+        for version in reads.list_versions(gallery, image)
+        if authorizer.sees(ResourceId.of_version(gallery, image, version.version))
+    ]
+
+
 def region_named(home: Home, name: str) -> RegionConfig:
     """The region ``name`` (any spelling: short or display name).
 
@@ -178,9 +226,7 @@ def latest_version(
     return chosen
 
 
-def read_without_loop(
-    home_dir: Path, caller: str | None, query: Callable[[CatalogReads, Home, str], T]
-) -> tuple[T] | None:
+def read_without_loop(home_dir: Path, caller: str | None, query: Query[T]) -> tuple[T] | None:
     """``(query(reads, home, caller),)`` on a snapshot of the home's catalog, or None when the
     service must open the home instead.
 

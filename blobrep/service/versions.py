@@ -217,8 +217,11 @@ class _Versions(_VersionUpdates):
             ResourceNotFoundError: no such version, no such region, or no version can be
                 ``latest`` in that region (the message says why each candidate was skipped).
         """
-        return await self._catalog.read_with(
-            lambda reads: queries.show_version(reads, self._home, caller, gallery, image, version, location)
+        return await self.run_query(
+            caller,
+            lambda reads, home, acting: queries.show_version(
+                reads, home, acting, gallery, image, version, location
+            ),
         )
 
     async def resolve_latest(
@@ -226,8 +229,9 @@ class _Versions(_VersionUpdates):
     ) -> GalleryImageVersion:
         """The version ``latest`` names in ``location``, among those the caller may read; see
         :func:`blobrep.service.queries.latest_version`."""
-        return await self._catalog.read_with(
-            lambda reads: queries.latest_version(reads, self._home, caller, gallery, image, location)
+        return await self.run_query(
+            caller,
+            lambda reads, home, acting: queries.latest_version(reads, home, acting, gallery, image, location),
         )
 
     async def resolve_image(
@@ -255,15 +259,9 @@ class _Versions(_VersionUpdates):
 
     async def list_versions(self, caller: str, gallery: str, image: str) -> list[GalleryImageVersion]:
         """The definition's versions the caller can see, in version order."""
-        definition_id = ResourceId.of_image(gallery, image)
-        authorizer = await self._authorizer(caller)
-        if not authorizer.sees(definition_id):
-            authorizer.check(Action.READ, definition_id)
-        return [
-            version
-            for version in await self._catalog.list_versions(gallery, image)
-            if authorizer.sees(ResourceId.of_version(gallery, image, version.version))
-        ]
+        return await self.run_query(
+            caller, lambda reads, home, acting: queries.list_versions(reads, home, acting, gallery, image)
+        )
 
     async def delete_version(self, caller: str, gallery: str, image: str, version: str) -> None:
         """Delete a version: its manifests in every replica first, then its record.

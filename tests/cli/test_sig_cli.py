@@ -110,9 +110,11 @@ def test_create_replicates_to_every_target_and_a_failed_region_exits_1(tmp_path:
         *("sig", "image-definition", "create", *DEFINITION, "--publisher", "p", "--offer", "o", "--sku", "s"),
         *("--os-type", "Linux"),
     )
-    blocker = tmp_path / "blocker"
+    ok(tmp_path, "region", "add", "--name", "Japan East", "--path", tmp_path / "japaneast")
+    # The region's one replica cannot be made: a file stands where its directory would be.
+    blocker = tmp_path / "japaneast" / "replica-1"
+    blocker.parent.mkdir()
     blocker.write_text("not a directory")
-    ok(tmp_path, "region", "add", "--name", "Japan East", "--path", blocker / "japaneast")
     result = blobrep(
         *("sig", "image-version", "create", *DEFINITION, "-e", "1.0.0", "--source", image),
         *("--target-regions", "westcentralus", "eastus2=2", "japaneast"),

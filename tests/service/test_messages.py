@@ -202,6 +202,21 @@ async def test_a_region_path_that_is_no_directory_is_refused_when_added(
     assert "japaneast" not in {region.name for region in await service.list_regions(ADMIN)}
 
 
+async def test_a_region_path_below_a_file_is_refused_when_added(
+    service: GalleryService, tmp_path: Path
+) -> None:
+    """No directory can ever be made below a file: say so now, not at the first replication."""
+    blocker = tmp_path / "blocker"
+    blocker.write_bytes(b"x")
+    path = blocker / "deeper" / "japaneast"
+    with pytest.raises(InvalidParameterError) as raised:
+        await service.add_region(ADMIN, "japaneast", path=path)
+    assert f"region 'japaneast' at {path} is not a directory: {blocker}, above it, is a regular file" in str(
+        raised.value
+    )
+    assert "japaneast" not in {region.name for region in await service.list_regions(ADMIN)}
+
+
 @pytest.mark.parametrize("path", ["", "  "], ids=["empty", "blank"])
 async def test_an_empty_region_path_is_refused_not_taken_for_the_current_directory(
     service: GalleryService, path: str
