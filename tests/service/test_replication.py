@@ -100,12 +100,13 @@ async def test_a_failing_region_fails_alone_and_a_retry_completes_it(
     await assert_verified(service, "westeurope", 2)
 
 
-async def test_a_region_whose_directory_cannot_exist_fails_with_the_reason(
+async def test_a_region_whose_replica_directory_cannot_be_made_fails_with_the_reason(
     service: GalleryService, definition: str, source: Path, tmp_path: Path
 ) -> None:
-    blocker = tmp_path / "not-a-directory"
-    blocker.write_text("a file where the region's directory should be")
-    await service.add_region(ADMIN, "japaneast", path=blocker / "japaneast")
+    await service.add_region(ADMIN, "japaneast", path=tmp_path / "japaneast")
+    blocker = tmp_path / "japaneast" / "replica-1"
+    blocker.parent.mkdir()
+    blocker.write_text("a file where the replica's directory should be")
     options = VersionOptions(target_regions=["westcentralus", "japaneast", "eastus2"])
     await service.create_version(ADMIN, GALLERY, definition, "1.0.0", source=source, options=options)
     version = await service.replicate_version(ADMIN, GALLERY, definition, "1.0.0")
