@@ -13,7 +13,7 @@ names what was wrong and, where it helps, what would be right.
         - InvalidVersionError      not MAJOR.MINOR.PATCH with 32-bit parts
         - InvalidKeyError          a storage key that is malformed or escapes its root
         - InvalidParameterError    an option out of range (chunk sizes, levels, counts)
-        - SourceError              a source file that is missing, unreadable or not a file
+        - SourceError              a source file missing or not a file, a stream cut short
         - InvalidRegionError       a region name, target-region spec or replica count
         - ImmutableFieldError      an update that changes a field fixed at creation
       x NotFoundError              something named does not exist
@@ -26,6 +26,7 @@ names what was wrong and, where it helps, what would be right.
                                    holds children, the bootstrap admin, moved to another state)
       x BusyError (retryable)      a lease is held by another live operation, or this
                                    operation's lease was lost: nothing changed, retry later
+      x UnauthenticatedError       a bearer token that is malformed, unknown, expired or revoked
       x AccessDeniedError          the caller's roles do not allow the action at that scope
       x UnavailableError           the version exists but cannot be served there yet
       x IntegrityError             stored data does not match what describes it
@@ -79,7 +80,9 @@ class InvalidParameterError(InvalidInputError):
 
 
 class SourceError(InvalidInputError):
-    """A source file cannot be published: missing, unreadable, or not a regular file."""
+    """A source cannot be published: a file that is missing, unreadable or not a regular file,
+    or a stream (standard input, an upload) that broke off or ended short of, or ran past, the
+    length it announced; nothing of it was committed."""
 
 
 class InvalidRegionError(InvalidInputError):
@@ -145,6 +148,18 @@ class BusyError(BlobrepError):
     """
 
     retryable = True
+
+
+class UnauthenticatedError(BlobrepError):
+    """A bearer token does not prove who the caller is: it is missing or malformed, names no
+    token, carries the wrong secret, has expired or was revoked.
+
+    The message never repeats the token. An unknown id and a wrong secret read the same
+    ("invalid token"), so a caller holding a guessed or altered token learns nothing about
+    which ids exist; only one holding the right secret is told that its token expired or
+    was revoked. Not an :class:`AccessDeniedError`: nobody was identified, so there is no
+    principal whose roles could be wrong (a daemon answers 401, not 403).
+    """
 
 
 class AccessDeniedError(BlobrepError):

@@ -19,11 +19,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
 
-from blobrep.catalog import assignments, galleries, operations, principals, settings, versions
+from blobrep.catalog import assignments, galleries, operations, principals, settings, tokens, versions
 from blobrep.catalog.db import Database
 from blobrep.catalog.reads import CatalogReads
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from blobrep.core.access import Principal, RoleAssignment
     from blobrep.core.gallery import (
         Gallery,
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from blobrep.core.holders import ProcessIdentity
     from blobrep.core.ids import ResourceId
     from blobrep.core.operations import Operation, OperationKind
+    from blobrep.core.tokens import StoredToken, Token
     from blobrep.core.version import ImageVersion
 
 
@@ -347,7 +350,7 @@ class Catalog:
         return await self._db.read(principals.list_principals)
 
     async def delete_principal(self, name: str) -> None:
-        """Delete the principal, its memberships (both ways) and its role assignments.
+        """Delete the principal, its memberships (both ways), its role assignments and its tokens.
 
         Raises:
             ResourceNotFoundError: no such principal.
@@ -415,6 +418,35 @@ class Catalog:
     async def all_assignments(self) -> list[RoleAssignment]:
         """Every assignment, sorted by scope, principal and role."""
         return await self._db.read(assignments.list_assignments)
+
+    # --- bearer tokens ------------------------------------------------------------------------
+
+    async def create_token(self, stored: StoredToken) -> None:
+        """Record a new token: its public part and the hash of its secret, never the secret.
+
+        Raises:
+            ResourceNotFoundError: its principal does not exist.
+            InvalidParameterError: its principal is a group.
+            AlreadyExistsError: a token with that id exists.
+        """
+        await self._db.write(lambda c: tokens.create_token(c, stored))
+
+    async def find_token(self, token_id: str) -> StoredToken | None:
+        """The token ``token_id`` with the hash of its secret; None if there is none (a token
+        whose principal was deleted went with it)."""
+        return await self._db.read(lambda c: tokens.find_token(c, token_id))
+
+    async def list_tokens(self, principal: str | None = None) -> list[Token]:
+        """Every token, or those of ``principal``, sorted by principal, creation time and id."""
+        return await self._db.read(lambda c: tokens.list_tokens(c, principal))
+
+    async def revoke_token(self, token_id: str, when: datetime) -> Token:
+        """Revoke the token at ``when`` (one revoked before keeps its time) and return it.
+
+        Raises:
+            ResourceNotFoundError: no such token.
+        """
+        return await self._db.write(lambda c: tokens.revoke_token(c, token_id, when))
 
     # --- settings -----------------------------------------------------------------------------
 

@@ -169,7 +169,26 @@ CREATE TABLE operations (
 );
 """
 
+# Version 3: bearer tokens (see :mod:`blobrep.core.tokens`).
+#
+# A token is found by its public id and checked against the SHA-256 of its secret; neither
+# the secret nor the token text is ever stored. Revoking keeps the row, with the time, so
+# that listings still show the token and a second revoke changes nothing. The tokens of a
+# principal go with it (ON DELETE CASCADE): a principal created later under the same name
+# does not inherit them.
+_V3: Final = """
+CREATE TABLE tokens (
+    id                  TEXT NOT NULL PRIMARY KEY,
+    principal           TEXT NOT NULL REFERENCES principals (name) ON DELETE CASCADE,
+    secret_sha256       TEXT NOT NULL CHECK (length(secret_sha256) = 64),
+    created_at          TEXT NOT NULL,
+    expires_at          TEXT NOT NULL,
+    revoked_at          TEXT
+);
+CREATE INDEX tokens_by_principal ON tokens (principal);
+"""
+
 #: Every migration, oldest first; ``len(MIGRATIONS)`` is the schema version this code writes.
-MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2)
+MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3)
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -41,7 +41,10 @@ import argparse
 import os
 import stat
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from blobrep.engine.source import StreamSource
 
 #: Bounds of ``sig image-version wait`` (seconds).
 MAX_TIMEOUT: Final = 365 * 86400.0
@@ -258,10 +261,28 @@ def _kind(path: Path) -> str | None:
     return "not a regular file"
 
 
-def source_file(text: str) -> Path:
-    """A file to read: not empty or blank, no NUL. What it is (a regular file, not a FIFO or a
-    device) is checked where it is opened, which is the only check that cannot go stale."""
-    return _path(text)
+def source_file(text: str) -> Path | StreamSource:
+    """A file to read: not empty or blank, no NUL; or ``-``, standard input as a stream.
+
+    What a path names (a regular file, not a FIFO or a device) is checked where it is opened,
+    which is the only check that cannot go stale; a file named ``-`` is given as ``./-``.
+    ``-`` is refused when standard input is a terminal (nobody types a disk image; it is a
+    pipe forgotten) or is closed.
+    """
+    if text != "-":
+        return _path(text)
+    from blobrep.engine.source import StreamSource
+    from blobrep.errors import SourceError
+
+    if os.isatty(0):
+        raise _fail(
+            "'-' reads the image from standard input, which is a terminal: pipe the image in"
+            " (qemu-img convert -O raw disk.qcow2 /dev/stdout | blobrep ... -) or give a file"
+        )
+    try:
+        return StreamSource.stdin()
+    except SourceError as exc:
+        raise _fail(str(exc)) from None
 
 
 def directory(text: str) -> Path:

@@ -21,8 +21,14 @@ def register(commands: Any) -> None:
     parser = commands.add_parser("blob", help="publish, restore and verify blobs in store directories")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    publish = actions.add_parser("publish", help="chunk, compress and store a source file")
-    publish.add_argument("source", type=_types.source_file, help="the image file to publish")
+    publish = actions.add_parser(
+        "publish", help="chunk, compress and store a source file (or standard input: -)"
+    )
+    publish.add_argument(
+        "source",
+        type=_types.source_file,
+        help="the image file to publish, or - to read it from standard input (a pipe)",
+    )
     publish.add_argument(
         "--store",
         action="append",

@@ -74,7 +74,9 @@ COMMANDS: Final = {
     "principal": Command("blobrep.cli.access", "users, service principals and groups"),
     "group": Command("blobrep.cli.access", "group membership"),
     "role": Command("blobrep.cli.access", "role assignments"),
+    "token": Command("blobrep.cli.tokens", "bearer tokens for the HTTP API"),
     "blob": Command("blobrep.cli.blob", "publish, restore and verify blobs in store directories"),
+    "serve": Command("blobrep.cli.serve", "serve the gallery API over HTTP until SIGTERM or Ctrl-C"),
     "demo": Command("blobrep.cli.demo", "publish and read back a VM-like image on the embedded default"),
 }
 

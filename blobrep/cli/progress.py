@@ -26,20 +26,25 @@ class ProgressBar:
         self._last_draw = 0.0
         self._drawn = False
 
-    def __call__(self, done: int, total: int) -> None:
+    def __call__(self, done: int, total: int | None) -> None:
+        """Draw ``done`` of ``total`` bytes; a total of None (a stream of unknown length)
+        draws the bytes and the rate only."""
         if not self.enabled:
             return
         now = time.monotonic()
-        if now - self._last_draw < _INTERVAL and done < total:
+        if now - self._last_draw < _INTERVAL and (total is None or done < total):
             return
         self._last_draw = now
-        fraction = done / total if total else 1.0
-        filled = int(fraction * _WIDTH)
         rate = done / max(now - self.started, 1e-9)
-        self.stream.write(
-            f"\r{self.label:<12} [{'#' * filled}{'.' * (_WIDTH - filled)}] {fraction:6.1%}"
-            f"  {format_size(done)} / {format_size(total)}  {rate / 1e6:7.1f} MB/s"
-        )
+        if total is None:
+            self.stream.write(f"\r{self.label:<12} {format_size(done):>10}  {rate / 1e6:7.1f} MB/s")
+        else:
+            fraction = done / total if total else 1.0
+            filled = int(fraction * _WIDTH)
+            self.stream.write(
+                f"\r{self.label:<12} [{'#' * filled}{'.' * (_WIDTH - filled)}] {fraction:6.1%}"
+                f"  {format_size(done)} / {format_size(total)}  {rate / 1e6:7.1f} MB/s"
+            )
         self.stream.flush()
         self._drawn = True
 

@@ -30,7 +30,12 @@ def register(actions: Any) -> None:
 
     create = group.add_parser("create", help="publish a source file as a new version")
     _names(create)
-    create.add_argument("--source", required=True, type=_types.source_file, help="the raw or VHD image file")
+    create.add_argument(
+        "--source",
+        required=True,
+        type=_types.source_file,
+        help="the raw or VHD image file, or - to read it from standard input (a pipe)",
+    )
     create.add_argument(
         "--location", "-l", type=_types.region, default=None, help="source region (default: the gallery's)"
     )

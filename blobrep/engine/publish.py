@@ -1,11 +1,14 @@
-"""Publish: stream a source file into content-addressed chunks plus a manifest.
+"""Publish: stream a source into content-addressed chunks plus a manifest.
 
 The pipeline, for one source and every replica of one region::
 
     reader thread --(bounded queue)--> N chunk tasks --> each replica store
     read window -> cut -> hash           compress on a CPU thread; put where missing
 
-* The reader reads the file window by window (never the whole file), finds chunk boundaries,
+* The source is a file named by path, an open stream (standard input) or an async byte stream
+  (a request body): :mod:`blobrep.engine.source`. Each is read the same way and with the same
+  memory: no staging file, no whole read.
+* The reader reads the source window by window (never the whole of it), finds chunk boundaries,
   hashes each chunk (xxh3-128) and the whole blob in order, and recognises zero chunks.
 * Chunk tasks skip zero chunks and chunks every replica already holds (that is why publishing
   the same image again writes nothing), compress the rest on a thread bounded by a capacity
@@ -14,7 +17,9 @@ The pipeline, for one source and every replica of one region::
   a few windows are alive at once.
 * Only when every chunk is written does each replica ``sync()``; then the manifest is
   committed. A publish killed at any point leaves no manifest that names a missing chunk,
-  and since chunk writes are atomic, no torn chunk either.
+  and since chunk writes are atomic, no torn chunk either. A source that fails (a stream
+  that breaks off, or ends short of the length it announced) fails the publish before that
+  point: its chunks already written are garbage for collection, and nothing names them.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ from blobrep.engine._concurrency import CPU_THREADS, task_group, thread_decompre
 from blobrep.engine.leases import hold_lease
 from blobrep.engine.manifests import check_no_conflict, commit_manifest
 from blobrep.engine.reader import SourceChunk, SourceReader
-from blobrep.engine.source import open_source
+from blobrep.engine.source import AsyncBlobSource, BlobSource, FileSource, PublishSource, open_source
 from blobrep.errors import ChunkCorruptError, InvalidParameterError
 
 if TYPE_CHECKING:
@@ -59,6 +64,9 @@ WRITE_TASKS: Final = 8
 
 ProgressCallback = Callable[[int, int], None]
 """Called on the event loop with (bytes done, bytes total) as the work advances."""
+PublishProgressCallback = Callable[[int, int | None], None]
+"""A publish's :data:`ProgressCallback`: the total is None while the source's length is not
+known (a stream whose length nobody announced)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,24 +95,31 @@ class PublishResult:
 
 
 async def publish(
-    source: str | os.PathLike[str],
+    source: str | os.PathLike[str] | PublishSource,
     stores: Sequence[Store],
     gallery: str,
     blob: BlobName,
     *,
     chunking: ChunkingSpec | None = None,
     level: int = DEFAULT_LEVEL,
-    progress: ProgressCallback | None = None,
+    progress: PublishProgressCallback | None = None,
     replace: bool = False,
 ) -> PublishResult:
     """Publish ``source`` as ``blob`` of ``gallery`` into every store of ``stores``.
+
+    ``source`` is the path of a regular file (opened and closed here), or a source object
+    (:class:`~blobrep.engine.source.BlobSource`, :class:`~blobrep.engine.source.AsyncBlobSource`)
+    that the caller owns; it is read once, to its end. The blob's size and digest are those of
+    the bytes read.
 
     With ``replace``, a manifest a replica holds under the blob's name is overwritten rather
     than a conflict: for callers whose catalog says the blob has no manifest yet (one left by
     an interrupted publish of other content is garbage).
 
     Raises:
-        SourceError: the source is missing, unreadable or not a regular file.
+        SourceError: the source is missing, unreadable or not a regular file; or a stream
+            broke off, or ended short of or ran past the length it announced (nothing is
+            committed).
         AlreadyExistsError: a replica holds a different blob under this name.
         BusyError: garbage collection kept a replica busy for longer than the lease wait.
         StorageError: a replica failed; no manifest was written to it.
@@ -114,8 +129,14 @@ async def publish(
     spec = (chunking or ChunkingSpec.fastcdc()).validated()
     if not stores:
         raise InvalidParameterError("publish needs at least one store to write to")
-    path = Path(source)
-    fd, total = await anyio.to_thread.run_sync(open_source, path)
+    opened: FileSource | None = None
+    if isinstance(source, (str, os.PathLike)):
+        opened = await anyio.to_thread.run_sync(open_source, Path(source))
+        source = opened
+    elif not isinstance(source, (BlobSource, AsyncBlobSource)):
+        raise InvalidParameterError(
+            f"publish reads a file path or a source object, not {type(source).__name__}"
+        )
     try:
         async with AsyncExitStack() as leases:
             # Shared leases from before the first chunk lookup until after the manifest
@@ -124,27 +145,24 @@ async def publish(
                 await leases.enter_async_context(
                     hold_lease(store, gallery, exclusive=False, holder=f"publish of {blob}")
                 )
-            return await _publish_leased(
-                fd, path, total, stores, gallery, blob, spec, level, progress, replace
-            )
+            return await _publish_leased(source, stores, gallery, blob, spec, level, progress, replace)
     finally:
-        os.close(fd)
+        if opened is not None:
+            opened.close()
 
 
 async def _publish_leased(
-    fd: int,
-    path: Path,
-    total: int,
+    source: PublishSource,
     stores: Sequence[Store],
     gallery: str,
     blob: BlobName,
     spec: ChunkingSpec,
     level: int,
-    progress: ProgressCallback | None,
+    progress: PublishProgressCallback | None,
     replace: bool,
 ) -> PublishResult:
     """The publish itself, run while every replica's shared lease is held."""
-    refs, stats = await _run_pipeline(fd, path, total, stores, gallery, spec, level, progress)
+    refs, stats = await _run_pipeline(source, stores, gallery, spec, level, progress)
     reader_digest, size = stats.digest, stats.size
     stored_sizes = stats.stored_sizes
     chunks = [
@@ -257,14 +275,12 @@ def _split(batch: _Batch, parts: int) -> list[_Batch]:
 
 
 async def _run_pipeline(
-    fd: int,
-    path: Path,
-    total: int,
+    source: PublishSource,
     stores: Sequence[Store],
     gallery: str,
     spec: ChunkingSpec,
     level: int,
-    progress: ProgressCallback | None,
+    progress: PublishProgressCallback | None,
 ) -> tuple[list[tuple[str | None, int]], _Stats]:
     """Read -> (per window) look up chunks in the replicas -> compress -> write.
 
@@ -272,7 +288,8 @@ async def _run_pipeline(
     per window, not per chunk; only the writes (each ending in an fsync) go one by one, on
     enough tasks that their waits overlap.
     """
-    reader = SourceReader(fd, spec, path)
+    reader = SourceReader(source, spec)
+    total = source.size
     stats = _Stats()
     refs: list[tuple[str | None, int]] = []
     cpu = anyio.CapacityLimiter(CPU_THREADS)
@@ -284,7 +301,7 @@ async def _run_pipeline(
     def advance(length: int) -> None:
         stats.done_bytes += length
         if progress is not None:
-            progress(stats.done_bytes, max(total, stats.done_bytes))
+            progress(stats.done_bytes, None if total is None else max(total, stats.done_bytes))
 
     async def read_all(send: MemoryObjectSendStream[list[SourceChunk]]) -> None:
         async with send:

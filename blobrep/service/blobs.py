@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING
 
 from blobrep.core.codec import DEFAULT_LEVEL
 from blobrep.core.names import BlobName
-from blobrep.engine.publish import ProgressCallback, PublishResult, publish
+from blobrep.engine.publish import ProgressCallback, PublishProgressCallback, PublishResult, publish
 from blobrep.engine.restore import RestoreResult, restore
 from blobrep.engine.verify import VerifyReport, verify
 
 if TYPE_CHECKING:
     from blobrep.core.chunking import ChunkingSpec
+    from blobrep.engine.source import PublishSource
     from blobrep.storage.base import Store
 
 
@@ -30,16 +31,20 @@ class BlobService:
 
     async def publish(
         self,
-        source: str | os.PathLike[str],
+        source: str | os.PathLike[str] | PublishSource,
         stores: Sequence[Store],
         gallery: str,
         name: str,
         *,
         chunking: ChunkingSpec | None = None,
         level: int = DEFAULT_LEVEL,
-        progress: ProgressCallback | None = None,
+        progress: PublishProgressCallback | None = None,
     ) -> PublishResult:
-        """Chunk, compress and write ``source`` into every store, manifest last."""
+        """Chunk, compress and write ``source`` into every store, manifest last.
+
+        ``source`` is a file's path or an open source (standard input, a request body: see
+        :mod:`blobrep.engine.source`), read once to its end.
+        """
         return await publish(
             source, stores, gallery, BlobName.parse(name), chunking=chunking, level=level, progress=progress
         )

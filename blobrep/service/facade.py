@@ -15,10 +15,12 @@ from blobrep.service.galleries import _Galleries
 from blobrep.service.home import Home
 from blobrep.service.replication import _Replication
 from blobrep.service.sharing import _Sharing
+from blobrep.service.tokens import _Tokens
 
 
-class GalleryService(_Galleries, _Deployments, _Replication, _Fsck, _Sharing):
-    """Galleries, image definitions, versions, replication, deployments, regions and access, in one home.
+class GalleryService(_Galleries, _Deployments, _Replication, _Fsck, _Sharing, _Tokens):
+    """Galleries, image definitions, versions, replication, deployments, regions, access and
+    bearer tokens, in one home.
 
     Open it with ``async with await GalleryService.open(home) as service:``. Every method is
     async, takes the calling principal's name first, checks the caller's roles before doing
@@ -29,6 +31,9 @@ class GalleryService(_Galleries, _Deployments, _Replication, _Fsck, _Sharing):
     * ``ResourceNotFoundError`` / ``AlreadyExistsError`` for what does or does not exist,
       ``PreconditionError`` for a state that forbids the call (a gallery not empty);
     * ``BusyError`` (``retryable``) while another live operation holds what the call needs.
+
+    The exception is :meth:`authenticate`, which finds the caller: it takes a bearer token and
+    raises ``UnauthenticatedError`` for any token that does not name a principal.
 
     A fresh home is created on first use with default regions and a bootstrap admin
     (:attr:`bootstrap_admin`) who owns everything.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +87,15 @@ class _Galleries(_Base):
     async def show_region(self, caller: str, name: str) -> RegionInfo:
         await self._authorizer(caller)
         return await self._region_info(await self._region(normalize_region(name)))
+
+    async def unready_regions(self) -> dict[str, str]:
+        """Each region whose storage cannot be reached now, with why; empty when all can.
+
+        What a daemon's readiness reports: no caller, since it names regions and paths only.
+        A local region is reachable when its directory, or the nearest directory above it that
+        exists, is a directory this process may write.
+        """
+        return await anyio.to_thread.run_sync(_unreachable, list((await self._regions()).values()))
 
     async def add_region(self, caller: str, name: str, *, path: str | Path | None = None) -> RegionInfo:
         """Add a local-directory region (Contributor at ``/``); ``name`` may be a display name.
@@ -274,3 +284,15 @@ def _apply(definition: ImageDefinition, fields: DefinitionFields) -> ImageDefini
 
 def _pick(given: int | None, old: int | None) -> int | None:
     return old if given is None else given
+
+
+def _unreachable(regions: list[RegionConfig]) -> dict[str, str]:
+    """Blocking part of :meth:`_Galleries.unready_regions`."""
+    problems: dict[str, str] = {}
+    for region in regions:
+        place = next((path for path in (region.path, *region.path.parents) if path.exists()), None)
+        if place is None or not place.is_dir():
+            problems[region.name] = f"{region.path}: {place} above it is not a directory"
+        elif not os.access(place, os.W_OK | os.X_OK):
+            problems[region.name] = f"{region.path}: {place} is not writable by this process"
+    return problems

@@ -1,17 +1,18 @@
 """Image versions: create (publish the source into its source region), show, resolve ``latest``,
 delete; updating the publishing profile is :mod:`blobrep.service.version_updates`.
 
-Creating a version first checks that the source can be read (a create whose source cannot
-be read records nothing), records it (provisioning ``Creating``, the source region
-``Replicating``) under an operation row naming this process (:mod:`blobrep.service.operations`),
-then publishes the source file into every replica of the source region in one pass, then
-records the blob with its manifest pin and marks the source region ``Completed``. The other
-target regions start ``Unknown`` ("waiting for replication"); the replicator fills them. If
-the publish fails or is cancelled, the version stays recorded as ``Failed`` with the reason in
-the source region's details, so that ``show`` says what happened; if the process is killed,
-recovery marks it ``Failed`` ("interrupted") once the process is known dead. Running the same
-create again on a ``Failed`` version that has no blob redoes it (chunks already written are
-not written twice).
+Creating a version first checks that a source path can be read (a create whose source file
+cannot be read records nothing; a source stream can only be judged as it is read), records it
+(provisioning ``Creating``, the source region ``Replicating``) under an operation row naming
+this process (:mod:`blobrep.service.operations`), then publishes the source into every
+replica of the source region in one pass, then records the blob with its manifest pin and
+marks the source region ``Completed``. The other target regions start ``Unknown`` ("waiting
+for replication"); the replicator fills them. If the publish fails or is cancelled (a source
+stream that breaks off or ends short included), the version stays recorded as ``Failed`` with
+the reason in the source region's details, so that ``show`` says what happened; if the
+process is killed, recovery marks it ``Failed`` ("interrupted") once the process is known
+dead. Running the same create again on a ``Failed`` version that has no blob redoes it
+(chunks already written are not written twice).
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ from blobrep.service.version_updates import _VersionUpdates
 
 if TYPE_CHECKING:
     from blobrep.core.chunking import ChunkingSpec
-    from blobrep.engine.publish import ProgressCallback, PublishResult
+    from blobrep.engine.publish import PublishProgressCallback, PublishResult
+    from blobrep.engine.source import PublishSource
     from blobrep.service.home import RegionConfig
 
 __all__ = ["WAITING", "VersionOptions"]
@@ -71,14 +73,20 @@ class _Versions(_VersionUpdates):
         image: str,
         version: str,
         *,
-        source: str | os.PathLike[str],
+        source: str | os.PathLike[str] | PublishSource,
         location: str | None = None,
         options: VersionOptions = _NOT_GIVEN,
         chunking: ChunkingSpec | None = None,
-        progress: ProgressCallback | None = None,
+        progress: PublishProgressCallback | None = None,
         on_published: Callable[[PublishResult], None] | None = None,
     ) -> GalleryImageVersion:
         """Record a version and publish ``source`` into its source region (Contributor on the definition).
+
+        ``source`` is a file's path, checked before anything is recorded, or an open source
+        (standard input, a request body: :mod:`blobrep.engine.source`), which can only be
+        judged by reading it: one that breaks off, or ends short of or runs past the length it
+        announced, fails the publish like any other failure, leaving the version ``Failed``
+        with the reason and no blob (a create to redo).
 
         ``on_published`` receives what the publish did (new chunks, bytes written), which is
         about the operation rather than the version, for callers that report it.
@@ -86,13 +94,15 @@ class _Versions(_VersionUpdates):
         Raises:
             AlreadyExistsError: the version exists (and is not a Failed create to redo).
             BusyError: another live process is creating or deleting this version.
-            SourceError: the source is missing, unreadable or not a file (nothing is recorded).
+            SourceError: the source path is missing, unreadable or not a file (nothing is
+                recorded); or a source stream failed (the version is left Failed).
         """
         from blobrep.engine.source import check_source
 
         number = ImageVersion.parse(version)
         await self._check(caller, Action.WRITE, ResourceId.of_image(gallery, image))
-        await anyio.to_thread.run_sync(check_source, source)
+        if isinstance(source, (str, os.PathLike)):
+            await anyio.to_thread.run_sync(check_source, source)
         home_region = (await self._catalog.get_gallery(gallery)).location
         await self._catalog.get_definition(gallery, image)
         source_region = normalize_region(location) if location is not None else home_region
@@ -159,9 +169,9 @@ class _Versions(_VersionUpdates):
         self,
         record: GalleryImageVersion,
         regions: Mapping[str, RegionConfig],
-        source: str | os.PathLike[str],
+        source: str | os.PathLike[str] | PublishSource,
         chunking: ChunkingSpec | None,
-        progress: ProgressCallback | None,
+        progress: PublishProgressCallback | None,
         on_published: Callable[[PublishResult], None] | None,
     ) -> GalleryImageVersion:
         from blobrep.engine.publish import publish

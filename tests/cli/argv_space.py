@@ -370,6 +370,12 @@ VALID: Final[dict[str, str]] = {
     "expand": "ReplicationStatus",
     "seed": "7",
     "size": "64KiB",
+    "principal": "bob",
+    "expires": "30d",
+    "id": "tok_000000000000",
+    "host": "127.0.0.1",
+    "port": "8417",
+    "shutdown_grace": "10",
 }
 
 #: Where one command needs another valid value than VALID's.

@@ -65,7 +65,7 @@ async def test_progress_reaches_the_full_size_monotonically(
     service: BlobService, store: LocalStore, image_16m: Path, out_dir: Path
 ) -> None:
     size = image_16m.stat().st_size
-    published: list[tuple[int, int]] = []
+    published: list[tuple[int, int | None]] = []
     restored: list[tuple[int, int]] = []
     verified: list[tuple[int, int]] = []
 

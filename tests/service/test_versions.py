@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio.lowlevel
 import pytest
 
 from blobrep.core.gallery import AggregatedState, ProvisioningState, ReplicationState, StorageType
+from blobrep.engine.source import AsyncStreamSource
 from blobrep.errors import (
     AlreadyExistsError,
     ImmutableFieldError,
@@ -18,7 +21,7 @@ from blobrep.errors import (
     StorageFullError,
 )
 from blobrep.service import BlobService, GalleryService, LocalStore, VersionOptions
-from tests.service.conftest import ADMIN, GALLERY, IMAGE, chunk_writes_full
+from tests.service.conftest import ADMIN, GALLERY, IMAGE, MIB, chunk_writes_full
 
 
 def manifest(service: GalleryService, region: str, replica: int, version: str = "1.0.0") -> Path:
@@ -179,6 +182,55 @@ async def test_a_failed_publish_leaves_a_failed_version_that_says_why_and_can_be
     assert again is not None and again.state is ReplicationState.COMPLETED
     with pytest.raises(AlreadyExistsError, match="already exists"):
         await service.create_version(ADMIN, GALLERY, definition, "1.0.0", source=source)
+
+
+async def _upload(data: bytes, piece: int = 256 * 1024) -> AsyncIterator[bytes]:
+    """``data`` as a request body arrives: in pieces, on the event loop."""
+    for start in range(0, len(data), piece):
+        await anyio.lowlevel.checkpoint()
+        yield data[start : start + piece]
+
+
+async def test_a_version_uploaded_as_a_stream_is_the_file_published(
+    service: GalleryService, definition: str, source: Path
+) -> None:
+    data = source.read_bytes()
+    version = await service.create_version(
+        ADMIN, GALLERY, definition, "1.0.0", source=AsyncStreamSource(_upload(data), size=len(data))
+    )
+    from_file = await service.create_version(ADMIN, GALLERY, definition, "1.0.1", source=source)
+    assert version.provisioning_state is ProvisioningState.SUCCEEDED
+    assert version.blob is not None and from_file.blob is not None
+    assert (version.blob.size, version.blob.digest) == (len(data), from_file.blob.digest)
+    assert version.blob.manifest == from_file.blob.manifest
+
+
+async def test_an_upload_that_ends_short_leaves_a_failed_version_without_a_blob(
+    service: GalleryService, definition: str, source: Path
+) -> None:
+    data = source.read_bytes()
+    short = AsyncStreamSource(_upload(data[: -MIB // 2]), size=len(data))
+    with pytest.raises(
+        SourceError, match=f"ended after {len(data) - MIB // 2} bytes, short of the {len(data)}"
+    ):
+        await service.create_version(
+            ADMIN, GALLERY, definition, "1.0.0", source=short, options=VersionOptions(replica_count=2)
+        )
+    # As for any publish that fails: the version says why, holds no blob, and no replica
+    # holds a manifest; the create can be redone with the whole body.
+    version = await service.show_version(ADMIN, GALLERY, definition, "1.0.0")
+    assert version.provisioning_state is ProvisioningState.FAILED and version.blob is None
+    status = version.status("westcentralus")
+    assert status is not None and status.state is ReplicationState.FAILED
+    assert f"short of the {len(data)} bytes announced" in status.details
+    assert not manifest(service, "westcentralus", 1).exists()
+    assert not manifest(service, "westcentralus", 2).exists()
+    whole = AsyncStreamSource(_upload(data), size=len(data))
+    redone = await service.create_version(
+        ADMIN, GALLERY, definition, "1.0.0", source=whole, options=VersionOptions(replica_count=2)
+    )
+    assert redone.provisioning_state is ProvisioningState.SUCCEEDED
+    assert redone.blob is not None and redone.blob.size == len(data)
 
 
 async def test_versions_list_in_numeric_order(service: GalleryService, definition: str, source: Path) -> None:

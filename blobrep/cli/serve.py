@@ -1,0 +1,41 @@
+"""``blobrep serve``: run the daemon on this home (see :mod:`blobrep.daemon`)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from blobrep.cli import _types
+
+
+def register(commands: Any) -> None:
+    from blobrep.daemon.server import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_SHUTDOWN_GRACE
+
+    parser = commands.add_parser("serve", help="serve the gallery API over HTTP until SIGTERM or Ctrl-C")
+    parser.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help=f"address to listen on (default {DEFAULT_HOST}: loopback only; another address must be given)",
+    )
+    parser.add_argument(
+        "--port",
+        type=_types.Integer(1, 65535),
+        default=DEFAULT_PORT,
+        help=f"TCP port (default {DEFAULT_PORT})",
+    )
+    parser.add_argument(
+        "--shutdown-grace",
+        type=_types.Duration(0.0, 3600.0),
+        default=DEFAULT_SHUTDOWN_GRACE,
+        help="seconds running requests may take to finish after SIGTERM (default 10s)",
+    )
+    parser.set_defaults(handler=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import anyio
+
+    from blobrep.daemon.server import serve
+
+    anyio.run(lambda: serve(args.home, host=args.host, port=args.port, shutdown_grace=args.shutdown_grace))
+    return 0

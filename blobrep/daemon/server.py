@@ -1,0 +1,65 @@
+"""Running the daemon: uvicorn under anyio, with the signals owned here.
+
+uvicorn installs its own handlers for SIGINT and SIGTERM and, once its server has stopped,
+raises the signal again so the process dies of it; a daemon that must exit 0 after a clean
+stop cannot have that. Here uvicorn captures nothing: an anyio signal receiver asks the server
+to exit, uvicorn stops accepting, lets running requests finish for up to ``shutdown_grace``
+seconds and cancels the rest, the lifespan closes the service, and :func:`serve` returns.
+Whatever was interrupted (a publish, a replication) is left as crash recovery expects it: the
+next open moves it on.
+"""
+
+from __future__ import annotations
+
+import signal
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Final
+
+import anyio
+import uvicorn
+
+from blobrep.daemon.app import create_app
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+    from pathlib import Path
+
+DEFAULT_HOST: Final = "127.0.0.1"
+DEFAULT_PORT: Final = 8417
+DEFAULT_SHUTDOWN_GRACE: Final = 10.0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server without its signal handling (see the module docstring)."""
+
+    @contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+async def serve(home: Path, *, host: str, port: int, shutdown_grace: float) -> None:
+    """Serve ``home`` on ``host:port`` until SIGTERM or SIGINT, then stop cleanly."""
+    config = uvicorn.Config(
+        create_app(home),
+        host=host,
+        port=port,
+        lifespan="on",
+        timeout_graceful_shutdown=max(1, round(shutdown_grace)),
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+    )
+    server = _Server(config)
+    async with anyio.create_task_group() as group:
+
+        async def stop_on_signal() -> None:
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for _ in signals:
+                    # A second signal gives up the grace, as a second Ctrl-C does in uvicorn.
+                    if server.should_exit:
+                        server.force_exit = True
+                    server.should_exit = True
+
+        group.start_soon(stop_on_signal)
+        await server.serve()
+        group.cancel_scope.cancel()
