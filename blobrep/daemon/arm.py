@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from blobrep.daemon.bodies import BodyTooLargeError
 from blobrep.errors import (
     AccessDeniedError,
     AlreadyExistsError,
@@ -58,6 +59,8 @@ def error_status(exc: BlobrepError) -> tuple[int, str]:
         return 401, "AuthenticationFailed"
     if isinstance(exc, AccessDeniedError):
         return 403, "AuthorizationFailed"
+    if isinstance(exc, BodyTooLargeError):
+        return 413, "RequestEntityTooLarge"
     if isinstance(exc, InvalidInputError):
         return 400, "InvalidParameter"
     if isinstance(exc, NotFoundError):

@@ -1,0 +1,98 @@
+"""Request bodies: bounded, parsed and checked field by field before any service call.
+
+A body is input like any other (hostile or mistaken): it is read up to :data:`MAX_BODY` bytes
+and no further, must be one JSON object, and each field is checked for its type here, so that
+what reaches the service is what its signature promises and every mistake is a 400 naming the
+field.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Final
+
+from blobrep.errors import InvalidParameterError
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+#: The largest metadata body accepted; a resource description is a few hundred bytes.
+MAX_BODY: Final = 64 * 1024
+
+
+class BodyTooLargeError(InvalidParameterError):
+    """A request body longer than :data:`MAX_BODY`; answered with 413."""
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    """The request's body as a JSON object, read no further than :data:`MAX_BODY` bytes.
+
+    Raises:
+        BodyTooLargeError: the body is longer.
+        InvalidParameterError: it is not UTF-8 JSON, or not an object.
+    """
+    received = bytearray()
+    async for piece in request.stream():
+        received += piece
+        if len(received) > MAX_BODY:
+            raise BodyTooLargeError(f"the request body is longer than {MAX_BODY} bytes")
+    if not received:
+        return {}
+    try:
+        document = json.loads(received.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidParameterError(f"the request body is not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise InvalidParameterError(f"the request body is a JSON {type(document).__name__}, not an object")
+    return document
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise InvalidParameterError(f"the request body names {key!r} twice")
+        found[key] = value
+    return found
+
+
+def section(document: dict[str, Any], key: str, where: str = "the body") -> dict[str, Any]:
+    """The object at ``key`` (empty if absent)."""
+    value = document.get(key, {})
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidParameterError(f"{key!r} in {where} must be an object")
+    return value
+
+
+def text(document: dict[str, Any], key: str, where: str = "properties") -> str | None:
+    """The string at ``key``, or None if absent or null."""
+    value = document.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidParameterError(f"{key!r} in {where} must be a string, not {json.dumps(value)[:40]}")
+    return value
+
+
+def whole(document: dict[str, Any], key: str, where: str) -> int | None:
+    """The whole number at ``key``, or None if absent or null (``true`` is not a number)."""
+    value = document.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidParameterError(
+            f"{key!r} in {where} must be a whole number, not {json.dumps(value)[:40]}"
+        )
+    return value
+
+
+def only(document: dict[str, Any], allowed: set[str], where: str) -> None:
+    """Refuse any key of ``document`` outside ``allowed`` (a typo must not pass silently)."""
+    unknown = sorted(set(document) - allowed)
+    if unknown:
+        raise InvalidParameterError(
+            f"unknown field(s) {', '.join(map(repr, unknown))} in {where};"
+            f" known: {', '.join(sorted(allowed))}"
+        )
