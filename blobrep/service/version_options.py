@@ -10,9 +10,21 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from blobrep.core.gallery import PublishingProfile, RegionStatus, ReplicationState, TargetRegion
-from blobrep.core.regions import normalize_region, parse_target_region
+from blobrep.core.definitions import parse_datetime
+from blobrep.core.gallery import (
+    PublishingProfile,
+    RegionStatus,
+    ReplicationState,
+    StorageType,
+    TargetRegion,
+    parse_choice,
+)
+from blobrep.core.regions import normalize_region, parse_target_region, validate_replica_count
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 WAITING = "waiting for replication"
 
@@ -55,3 +67,34 @@ def status_for(
 ) -> RegionStatus:
     """The status of ``target`` while none of its replicas is complete yet."""
     return RegionStatus(target.name, state, 0, 0, profile.effective_replica_count(target), details)
+
+
+def new_profile(
+    options: VersionOptions, targets: tuple[TargetRegion, ...], published: datetime
+) -> PublishingProfile:
+    """The publishing profile of a new version: ``options`` parsed, defaults filled in."""
+    return PublishingProfile(
+        target_regions=targets,
+        replica_count=validate_replica_count(
+            options.replica_count if options.replica_count is not None else 1
+        ),
+        storage_type=(
+            parse_choice(StorageType, options.storage_type, "storage account type")
+            if options.storage_type is not None
+            else StorageType.STANDARD_LRS
+        ),
+        exclude_from_latest=bool(options.exclude_from_latest),
+        end_of_life=parse_datetime(options.end_of_life, "end-of-life date") if options.end_of_life else None,
+        published=published,
+    )
+
+
+def first_statuses(profile: PublishingProfile, source_region: str) -> tuple[RegionStatus, ...]:
+    """Each target's status while a new version is published: the source region Replicating,
+    the others waiting for replication from it."""
+    return tuple(
+        status_for(profile, target, ReplicationState.REPLICATING, "publishing the source")
+        if target.name == source_region
+        else status_for(profile, target, ReplicationState.UNKNOWN, f"{WAITING} from {source_region}")
+        for target in profile.target_regions
+    )

@@ -25,17 +25,13 @@ from typing import TYPE_CHECKING
 import anyio
 
 from blobrep.core.access import Action
-from blobrep.core.definitions import parse_datetime
 from blobrep.core.gallery import (
     BlobInfo,
     GalleryImageVersion,
     ProvisioningState,
-    PublishingProfile,
     RegionStatus,
     ReplicationState,
     SafetyProfile,
-    StorageType,
-    parse_choice,
 )
 from blobrep.core.ids import ResourceId, ResourceKind
 from blobrep.core.names import BlobName
@@ -44,13 +40,18 @@ from blobrep.core.regions import (
     check_known_regions,
     normalize_region,
     resolve_target_regions,
-    validate_replica_count,
 )
 from blobrep.core.version import ImageVersion
 from blobrep.errors import AlreadyExistsError, InvalidNameError
 from blobrep.service import queries
 from blobrep.service.operations import hold_operation
-from blobrep.service.version_options import WAITING, VersionOptions, status_for, targets_from
+from blobrep.service.version_options import (
+    WAITING,
+    VersionOptions,
+    first_statuses,
+    new_profile,
+    targets_from,
+)
 from blobrep.service.version_updates import _VersionUpdates
 
 if TYPE_CHECKING:
@@ -112,28 +113,8 @@ class _Versions(_VersionUpdates):
         # region" is the mistake to report, not the source missing from a list with a typo.
         check_known_regions([source_region, *(target.name for target in given)], regions)
         targets = resolve_target_regions(source_region, given)
-        profile = PublishingProfile(
-            target_regions=targets,
-            replica_count=validate_replica_count(
-                options.replica_count if options.replica_count is not None else 1
-            ),
-            storage_type=(
-                parse_choice(StorageType, options.storage_type, "storage account type")
-                if options.storage_type is not None
-                else StorageType.STANDARD_LRS
-            ),
-            exclude_from_latest=bool(options.exclude_from_latest),
-            end_of_life=parse_datetime(options.end_of_life, "end-of-life date")
-            if options.end_of_life
-            else None,
-            published=self._now(),
-        )
-        statuses = tuple(
-            status_for(profile, target, ReplicationState.REPLICATING, "publishing the source")
-            if target.name == source_region
-            else status_for(profile, target, ReplicationState.UNKNOWN, f"{WAITING} from {source_region}")
-            for target in targets
-        )
+        profile = new_profile(options, targets, self._now())
+        statuses = first_statuses(profile, source_region)
         record = GalleryImageVersion(
             gallery=gallery,
             image=image,
