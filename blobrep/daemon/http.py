@@ -1,0 +1,145 @@
+"""What every route shares: the caller of a request, JSON answers, ARM errors, paging.
+
+Every route but ``/livez``, ``/readyz`` and ``/metrics`` needs ``Authorization: Bearer
+<token>`` (tokens are made with ``blobrep token create``); the principal the token belongs to
+is the caller of the service call, so the same roles decide over HTTP as on the command line.
+A request without a valid token gets 401 with ``WWW-Authenticate``; one whose principal lacks
+the role, 403 with the message the CLI prints.
+
+Lists page ARM's way: ``$top`` items (default 100, at most 1000) and a ``nextLink`` carrying
+``$skipToken`` while more remain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from blobrep.daemon import arm
+from blobrep.errors import BlobrepError, InvalidParameterError, UnauthenticatedError
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+    from blobrep.service import GalleryService
+
+#: Items in a page when ``$top`` is not given, and the most a page may hold.
+DEFAULT_TOP: Final = 100
+MAX_TOP: Final = 1000
+
+Handler = Callable[["Request", "GalleryService", str], Awaitable[Response]]
+Endpoint = Callable[["Request"], Awaitable[Response]]
+
+
+def json(document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse(document, status_code=status, headers=headers)
+
+
+def failure(exc: BlobrepError) -> Response:
+    """``exc`` as an ARM error response, with ``WWW-Authenticate`` or ``Retry-After`` where due."""
+    status, code = arm.error_status(exc)
+    headers: dict[str, str] = {}
+    if isinstance(exc, UnauthenticatedError):
+        headers["WWW-Authenticate"] = 'Bearer realm="blobrep"'
+    if exc.retryable:
+        headers["Retry-After"] = str(arm.RETRY_AFTER_SECONDS)
+    return json(arm.error_body(code, one_line(exc)), status, headers)
+
+
+def one_line(exc: BaseException) -> str:
+    """``exc``'s message on one line, as the CLI prints it."""
+    return " ".join(str(exc).split())
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404 and 405 in ARM's error shape."""
+    assert isinstance(exc, HTTPException)
+    codes = {404: "NotFound", 405: "MethodNotAllowed"}
+    message = (
+        f"no route {request.url.path}"
+        if exc.status_code == 404
+        else f"{request.method} is not allowed on {request.url.path}"
+    )
+    return json(arm.error_body(codes.get(exc.status_code, "BadRequest"), message), exc.status_code)
+
+
+def service_of(request: Request) -> GalleryService:
+    service: GalleryService = request.app.state.service
+    return service
+
+
+def authenticated(handler: Handler) -> Endpoint:
+    """``handler`` called with the service and the principal the bearer token names; every
+    blobrep error becomes its ARM error response."""
+
+    async def endpoint(request: Request) -> Response:
+        service = service_of(request)
+        try:
+            caller = await service.authenticate(bearer(request))
+            request.scope.setdefault("state", {})["principal"] = caller
+            return await handler(request, service, caller)
+        except BlobrepError as exc:
+            return failure(exc)
+
+    return endpoint
+
+
+def resource(path: str, **methods: Handler) -> Route:
+    """One route for a resource's methods (``get``, ``put``, ``patch``, ``delete``, ``head``,
+    ``post``), each authenticated."""
+    endpoints = {method.upper(): authenticated(handler) for method, handler in methods.items()}
+
+    async def dispatch(request: Request) -> Response:
+        return await endpoints[request.method](request)
+
+    return Route(path, dispatch, methods=list(endpoints))
+
+
+def bearer(request: Request) -> str:
+    """The token of the request's ``Authorization: Bearer`` header."""
+    header = request.headers.get("authorization")
+    if header is None:
+        raise UnauthenticatedError("no Authorization header: send 'Authorization: Bearer <token>'")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise UnauthenticatedError("the Authorization header is not 'Bearer <token>'")
+    return token.strip()
+
+
+def page(request: Request, items: Sequence[arm.JSON]) -> Response:
+    """One page of ``items`` after ``$skipToken``, ``$top`` long, with the next page's link."""
+    top = whole_parameter(request, "$top", DEFAULT_TOP, 1, MAX_TOP)
+    start = whole_parameter(request, "$skipToken", 0, 0, len(items))
+    end = start + top
+    next_link = None
+    if end < len(items):
+        query = {key: value for key, value in request.query_params.items() if key != "$skipToken"}
+        query["$skipToken"] = str(end)
+        next_link = str(request.url.replace_query_params(**query))
+    return json(arm.listing(list(items[start:end]), next_link))
+
+
+def whole_parameter(request: Request, name: str, default: int, low: int, high: int) -> int:
+    """The query parameter ``name`` as a whole number from ``low`` to ``high``."""
+    text = request.query_params.get(name)
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
+        raise InvalidParameterError(f"{name}={text!r} is not a whole number from {low} to {high}")
+    return int(text)
+
+
+def expanded(request: Request) -> bool:
+    """True if ``$expand=ReplicationStatus`` was asked for."""
+    expand = request.query_params.get("$expand")
+    if expand is None:
+        return False
+    if expand.lower() != "replicationstatus":
+        raise InvalidParameterError(
+            f"$expand={expand!r} is not known: the one expansion is ReplicationStatus"
+        )
+    return True
