@@ -38,6 +38,22 @@ def text_to_time(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
 
+def stored_time(text: str | None, what: str) -> datetime:
+    """The aware datetime a column holds; ``what`` names it in the error.
+
+    Raises:
+        StorageError: the column holds no time, or one without a time zone (a row edited by
+            hand, or written by something else).
+    """
+    try:
+        value = text_to_time(text)
+    except ValueError:
+        value = None
+    if value is None or value.utcoffset() is None:
+        raise StorageError(f"the catalog holds {what} {text!r}, which is not a time in UTC")
+    return value
+
+
 def bool_to_int(value: bool | None) -> int | None:
     return None if value is None else int(value)
 

@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
 
 from blobrep.catalog import assignments, galleries, operations, principals, settings, tokens, versions
+from blobrep.catalog.async_operations import AsyncOperationTable
 from blobrep.catalog.db import Database
 from blobrep.catalog.reads import CatalogReads
 
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class Catalog:
+class Catalog(AsyncOperationTable):
     """Metadata of one blobrep home: the gallery hierarchy, replication status and access.
 
     Two catalogs may be open on the same file at once, in one process or in several; each

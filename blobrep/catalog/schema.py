@@ -188,7 +188,31 @@ CREATE TABLE tokens (
 CREATE INDEX tokens_by_principal ON tokens (principal);
 """
 
+# Version 4: asynchronous operations (see :mod:`blobrep.core.async_operations`).
+#
+# What a client polls after a version write that answers before the work is done. Only what
+# cannot be derived is kept (who asked for what, on which version, when, and how it ended);
+# while it runs its state is judged from the version. The rows outlive their version (a
+# deletion's operation must still say Succeeded after the version is gone), so the version is
+# named by its resource id, not by a key into image_versions.
+_V4: Final = """
+CREATE TABLE async_operations (
+    id                  TEXT NOT NULL PRIMARY KEY,
+    kind                TEXT NOT NULL,
+    resource            TEXT NOT NULL,
+    principal           TEXT NOT NULL,
+    status              TEXT NOT NULL,
+    started_at          TEXT NOT NULL,
+    ended_at            TEXT,
+    percent             INTEGER CHECK (percent IS NULL OR percent BETWEEN 0 AND 100),
+    error_code          TEXT,
+    error_message       TEXT,
+    CHECK ((ended_at IS NULL) = (status = 'InProgress'))
+);
+CREATE INDEX async_operations_by_resource ON async_operations (resource, status);
+"""
+
 #: Every migration, oldest first; ``len(MIGRATIONS)`` is the schema version this code writes.
-MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3)
+MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4)
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

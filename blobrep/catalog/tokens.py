@@ -10,14 +10,13 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
-from blobrep.catalog._columns import text_to_time, time_to_text
+from blobrep.catalog._columns import stored_time, time_to_text
 from blobrep.core.access import PrincipalType
 from blobrep.core.tokens import StoredToken, Token
 from blobrep.errors import (
     AlreadyExistsError,
     InvalidParameterError,
     ResourceNotFoundError,
-    StorageError,
 )
 
 _COLUMNS = "t.id, t.principal, t.secret_sha256, t.created_at, t.expires_at, t.revoked_at"
@@ -27,13 +26,7 @@ _FROM = " FROM tokens AS t JOIN principals AS p ON p.name = t.principal"
 
 
 def _time(text: str | None, column: str) -> datetime:
-    try:
-        value = text_to_time(text)
-    except ValueError:
-        value = None
-    if value is None or value.utcoffset() is None:
-        raise StorageError(f"the catalog holds token {column} {text!r}, which is not a time in UTC")
-    return value
+    return stored_time(text, f"token {column}")
 
 
 def _token(row: sqlite3.Row) -> Token:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 
-from blobrep.daemon import content, galleries, health, observe, reconcile, sharing, versions
+from blobrep.daemon import content, galleries, health, observe, operations, reconcile, sharing, versions
 from blobrep.daemon.http import http_error
 from blobrep.service import GalleryService
 
@@ -58,6 +58,7 @@ def create_app(
         *observe.routes(),
         *galleries.routes(),
         *versions.routes(),
+        *operations.routes(),
         *content.routes(),
         *sharing.routes(),
     ]

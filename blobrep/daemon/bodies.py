@@ -96,3 +96,13 @@ def only(document: dict[str, Any], allowed: set[str], where: str) -> None:
             f"unknown field(s) {', '.join(map(repr, unknown))} in {where};"
             f" known: {', '.join(sorted(allowed))}"
         )
+
+
+def flag(document: dict[str, Any], key: str, where: str) -> bool | None:
+    """The boolean at ``key``, or None if absent or null (``1`` is not a boolean)."""
+    value = document.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise InvalidParameterError(f"{key!r} in {where} must be true or false, not {json.dumps(value)[:40]}")
+    return value

@@ -1,28 +1,58 @@
 """Image versions: list and show (``latest`` wherever a version name goes, ``?location``,
-``$expand=ReplicationStatus``).
+``$expand=ReplicationStatus``), create or update (PUT), PATCH, DELETE, and the disk upload.
+
+Creating a version over HTTP takes two requests (see :mod:`blobrep.service.version_uploads`):
+
+1. ``PUT .../versions/{v}`` with the version's description answers ``201`` at once: the
+   version is ``Creating`` and waits for its disk; ``Azure-AsyncOperation`` names the
+   operation to poll (:mod:`blobrep.daemon.operations`), which ends once the disk is
+   published and every target region is ``Completed`` (the reconcile loop replicates it).
+2. ``PUT .../versions/{v}/content`` with the disk as the raw body streams it into the publish
+   pipeline as it arrives (chunked, hashed, compressed and written to the source region's
+   replicas, with the socket's own backpressure), and answers ``200`` with the version once
+   the disk is published. A body that ends short of its ``Content-Length``, or a client that
+   goes away, leaves the version ``Failed`` with no blob: nothing of it is readable, and the
+   same two requests redo it, reusing the chunks already written.
+
+PUT on an existing version updates its publishing and safety profiles (``200``); PATCH does
+the same with ``202``; DELETE answers ``202``. Each names its operation in
+``Azure-AsyncOperation`` and, for PATCH and DELETE, in ``Location`` (the result to poll).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.routing import Route
 
-from blobrep.daemon import arm
-from blobrep.daemon.http import authenticated, expanded, json, page
+from blobrep.core.ids import ResourceId
+from blobrep.core.operations import OperationKind
+from blobrep.core.regions import normalize_region
+from blobrep.core.version import ImageVersion
+from blobrep.daemon import arm, bodies
+from blobrep.daemon.http import authenticated, expanded, json, page, resource
+from blobrep.daemon.operations import operation_headers, wake_reconciler
+from blobrep.daemon.version_bodies import CONTENT_SUFFIX, version_options
+from blobrep.errors import ImmutableFieldError, InvalidParameterError, ResourceNotFoundError
 from blobrep.service.views import version_view
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from starlette.requests import Request
     from starlette.responses import Response
 
+    from blobrep.core.gallery import GalleryImageVersion
     from blobrep.service import GalleryService
+
+VERSION = "/galleries/{gallery}/images/{image}/versions/{version}"
 
 
 def routes() -> list[Route]:
     return [
         Route("/galleries/{gallery}/images/{image}/versions", authenticated(_list_versions)),
-        Route("/galleries/{gallery}/images/{image}/versions/{version}", authenticated(_show_version)),
+        resource(VERSION, get=_show_version, put=_put_version, patch=_patch_version, delete=_delete_version),
+        resource(VERSION + CONTENT_SUFFIX, put=_upload),
     ]
 
 
@@ -44,3 +74,113 @@ async def _show_version(request: Request, service: GalleryService, caller: str) 
         location=request.query_params.get("location"),
     )
     return json(arm.resource(version_view(version, expand_replication=expand)))
+
+
+def _view(version: GalleryImageVersion) -> dict[str, Any]:
+    return arm.resource(version_view(version, expand_replication=True))
+
+
+def _content_path(gallery: str, image: str, version: str) -> str:
+    return f"/galleries/{gallery}/images/{image}/versions/{version}{CONTENT_SUFFIX}"
+
+
+async def _existing(service: GalleryService, caller: str, gallery: str, image: str, version: str) -> str:
+    """The number ``version`` names (``latest`` resolved), checked to exist."""
+    if version.lower() == "latest":
+        return str((await service.resolve_latest(caller, gallery, image)).version)
+    return str(ImageVersion.parse(version))
+
+
+async def _put_version(request: Request, service: GalleryService, caller: str) -> Response:
+    """Create the version, waiting for its disk (201), or update the existing one (200)."""
+    gallery, image, name = (request.path_params[key] for key in ("gallery", "image", "version"))
+    number = ImageVersion.parse(name)
+    body = await bodies.json_object(request)
+    options = version_options(body, content_path=_content_path(gallery, image, str(number)), create=True)
+    location = bodies.text(body, "location", "the body")
+    try:
+        existing = await service.show_version(caller, gallery, image, str(number))
+    except ResourceNotFoundError:
+        existing = None
+    if existing is not None and not _redo(existing):
+        if location is not None and normalize_region(location) != existing.location:
+            raise ImmutableFieldError(
+                f"version {number} was published in {existing.location}; its location cannot"
+                f" change to {location!r}"
+            )
+        updated = await service.update_version(caller, gallery, image, str(number), options)
+        operation = await service.begin_async_operation(
+            caller, OperationKind.UPDATE, ResourceId.of_version(gallery, image, number)
+        )
+        wake_reconciler(request)
+        return json(_view(updated), 200, operation_headers(request, operation.id, location=False))
+    created = await service.begin_version(
+        caller, gallery, image, str(number), location=location, options=options
+    )
+    operation = await service.begin_async_operation(
+        caller, OperationKind.CREATE, ResourceId.of_version(gallery, image, number)
+    )
+    return json(_view(created), 201, operation_headers(request, operation.id, location=False))
+
+
+def _redo(existing: GalleryImageVersion) -> bool:
+    """A Failed create without a blob: describing it again starts it over."""
+    return str(existing.provisioning_state) == "Failed" and existing.blob is None
+
+
+async def _patch_version(request: Request, service: GalleryService, caller: str) -> Response:
+    gallery, image = request.path_params["gallery"], request.path_params["image"]
+    number = await _existing(service, caller, gallery, image, request.path_params["version"])
+    body = await bodies.json_object(request)
+    if "location" in body:
+        raise InvalidParameterError("a version's location cannot change: leave 'location' out of a PATCH")
+    options = version_options(body, content_path=_content_path(gallery, image, number), create=False)
+    updated = await service.update_version(caller, gallery, image, number, options)
+    operation = await service.begin_async_operation(
+        caller, OperationKind.UPDATE, ResourceId.of_version(gallery, image, ImageVersion.parse(number))
+    )
+    wake_reconciler(request)
+    return json(_view(updated), 202, operation_headers(request, operation.id, location=True))
+
+
+async def _delete_version(request: Request, service: GalleryService, caller: str) -> Response:
+    """Delete the version: its manifests from every replica, then its record (202)."""
+    gallery, image = request.path_params["gallery"], request.path_params["image"]
+    number = await _existing(service, caller, gallery, image, request.path_params["version"])
+    await service.delete_version(caller, gallery, image, number)
+    operation = await service.begin_async_operation(
+        caller, OperationKind.DELETE, ResourceId.of_version(gallery, image, ImageVersion.parse(number))
+    )
+    return json(None, 202, operation_headers(request, operation.id, location=True))
+
+
+async def _upload(request: Request, service: GalleryService, caller: str) -> Response:
+    """The disk of a version waiting for it, streamed into the publish pipeline."""
+    from blobrep.engine.source import AsyncStreamSource
+
+    gallery, image, name = (request.path_params[key] for key in ("gallery", "image", "version"))
+    version_id = ResourceId.of_version(gallery, image, ImageVersion.parse(name))
+    source = AsyncStreamSource(
+        _counted(request), size=_content_length(request), name=f"the upload of {version_id}"
+    )
+    published = await service.upload_version(caller, gallery, image, name, source)
+    wake_reconciler(request)
+    return json(_view(published))
+
+
+def _content_length(request: Request) -> int | None:
+    """The body's announced length; None for a chunked body (its own framing marks the end)."""
+    text = request.headers.get("content-length")
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit()):
+        raise InvalidParameterError(f"Content-Length {text!r} is not a whole number of bytes")
+    return int(text)
+
+
+async def _counted(request: Request) -> AsyncIterator[bytes]:
+    """The request body as it arrives, counted in the daemon's metrics."""
+    metrics = request.app.state.metrics
+    async for piece in request.stream():
+        metrics.uploaded(len(piece))
+        yield piece

@@ -9,6 +9,7 @@ import anyio.to_thread
 
 from blobrep.catalog import Catalog
 from blobrep.service._base import StoreWrapper, bootstrap
+from blobrep.service.async_operations import _AsyncOperations
 from blobrep.service.deployments import _Deployments
 from blobrep.service.fsck import _Fsck
 from blobrep.service.galleries import _Galleries
@@ -16,9 +17,12 @@ from blobrep.service.home import Home
 from blobrep.service.replication import _Replication
 from blobrep.service.sharing import _Sharing
 from blobrep.service.tokens import _Tokens
+from blobrep.service.version_uploads import _VersionUploads
 
 
-class GalleryService(_Galleries, _Deployments, _Replication, _Fsck, _Sharing, _Tokens):
+class GalleryService(
+    _Galleries, _Deployments, _VersionUploads, _Replication, _Fsck, _Sharing, _Tokens, _AsyncOperations
+):
     """Galleries, image definitions, versions, replication, deployments, regions, access and
     bearer tokens, in one home.
 

@@ -6,7 +6,9 @@ operation row naming its owner (:mod:`blobrep.service.operations`); recovery loo
 unfinished version and, where the owner is known dead (or there is no row at all: nobody
 runs it), moves the state on:
 
-* ``Creating``: the create was interrupted. The version becomes ``Failed`` with the source
+* ``Creating`` with its source region waiting for its disk (recorded over HTTP, the upload
+  not begun) and no operation row: nothing was running, and it is left to wait.
+* ``Creating`` otherwise: the create was interrupted. The version becomes ``Failed`` with the source
   region's details saying so; running the same ``image-version create`` again redoes it,
   reusing every chunk the interrupted run wrote.
 * ``Deleting``: the deletion is finished (manifests dropped from every region, then the record).
@@ -34,6 +36,7 @@ from blobrep.core.ids import ResourceId
 from blobrep.core.operations import Operation, OperationKind
 from blobrep.errors import BusyError, ResourceNotFoundError
 from blobrep.service.operations import hold_operation, judge
+from blobrep.service.version_options import is_awaiting_disk
 from blobrep.service.versions import _Versions
 
 INTERRUPTED = "interrupted"
@@ -88,6 +91,8 @@ class _Recovery(_Versions):
         if kind is not None:
             if provisioning is not None and await judge(provisioning) is Liveness.ALIVE:
                 return []  # its own operation is running: regions included
+            if provisioning is None and is_awaiting_disk(version):
+                return []  # recorded, waiting for its disk: nothing was running
             return [await self._recover_provisioning(version, kind, provisioning)]
         done: list[Recovered] = []
         for status in version.regions:

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from blobrep.core.definitions import parse_datetime
 from blobrep.core.gallery import (
+    GalleryImageVersion,
+    ProvisioningState,
     PublishingProfile,
     RegionStatus,
     ReplicationState,
@@ -27,6 +29,9 @@ if TYPE_CHECKING:
     from datetime import datetime
 
 WAITING = "waiting for replication"
+
+#: The details of the source region of a version recorded before its disk arrives.
+AWAITING_DISK = "waiting for its disk to be uploaded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,4 +102,22 @@ def first_statuses(profile: PublishingProfile, source_region: str) -> tuple[Regi
         if target.name == source_region
         else status_for(profile, target, ReplicationState.UNKNOWN, f"{WAITING} from {source_region}")
         for target in profile.target_regions
+    )
+
+
+def awaiting_disk(status: RegionStatus) -> RegionStatus:
+    """``status`` of a source region whose disk has not begun to arrive."""
+    return dataclasses.replace(status, state=ReplicationState.UNKNOWN, progress=0, details=AWAITING_DISK)
+
+
+def is_awaiting_disk(record: GalleryImageVersion) -> bool:
+    """True if ``record`` is a version recorded by ``begin_version`` whose
+    disk has not begun to arrive."""
+    status = record.status(record.location)
+    return (
+        record.provisioning_state is ProvisioningState.CREATING
+        and record.blob is None
+        and status is not None
+        and status.state is ReplicationState.UNKNOWN
+        and status.details == AWAITING_DISK
     )

@@ -104,18 +104,35 @@ class _Versions(_VersionUpdates):
         await self._check(caller, Action.WRITE, ResourceId.of_image(gallery, image))
         if isinstance(source, (str, os.PathLike)):
             await anyio.to_thread.run_sync(check_source, source)
+        regions = await self._regions()
+        record = await self._new_record(gallery, image, number, location, options, regions)
+        redo = await self._record_new_version(record)
+        async with hold_operation(self._catalog, gallery, image, number, "", OperationKind.CREATE):
+            if redo:
+                await self._catalog.reset_version(record, expected=ProvisioningState.FAILED)
+            return await self._publish_version(record, regions, source, chunking, progress, on_published)
+
+    async def _new_record(
+        self,
+        gallery: str,
+        image: str,
+        number: ImageVersion,
+        location: str | None,
+        options: VersionOptions,
+        regions: Mapping[str, RegionConfig],
+    ) -> GalleryImageVersion:
+        """The record of a new version ``Creating``: ``options`` checked against the regions
+        of this home, its source region publishing, the other targets waiting."""
         home_region = (await self._catalog.get_gallery(gallery)).location
         await self._catalog.get_definition(gallery, image)
         source_region = normalize_region(location) if location is not None else home_region
-        regions = await self._regions()
         given = targets_from(options.target_regions, options.regional_exclude_from_latest)
         # Every region named must exist before the targets are judged as a whole: "unknown
         # region" is the mistake to report, not the source missing from a list with a typo.
         check_known_regions([source_region, *(target.name for target in given)], regions)
         targets = resolve_target_regions(source_region, given)
         profile = new_profile(options, targets, self._now())
-        statuses = first_statuses(profile, source_region)
-        record = GalleryImageVersion(
+        return GalleryImageVersion(
             gallery=gallery,
             image=image,
             version=number,
@@ -123,13 +140,8 @@ class _Versions(_VersionUpdates):
             publishing_profile=profile,
             safety_profile=SafetyProfile(bool(options.allow_replicated_location_deletion)),
             provisioning_state=ProvisioningState.CREATING,
-            regions=statuses,
+            regions=first_statuses(profile, source_region),
         )
-        redo = await self._record_new_version(record)
-        async with hold_operation(self._catalog, gallery, image, number, "", OperationKind.CREATE):
-            if redo:
-                await self._catalog.reset_version(record, expected=ProvisioningState.FAILED)
-            return await self._publish_version(record, regions, source, chunking, progress, on_published)
 
     async def _record_new_version(self, record: GalleryImageVersion) -> bool:
         """Record ``record``; True if instead a Failed create of it is there to redo.
