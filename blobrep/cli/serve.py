@@ -9,6 +9,7 @@ from blobrep.cli import _types
 
 
 def register(commands: Any) -> None:
+    from blobrep.daemon.reconcile import DEFAULT_INTERVAL
     from blobrep.daemon.server import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_SHUTDOWN_GRACE
 
     parser = commands.add_parser("serve", help="serve the gallery API over HTTP until SIGTERM or Ctrl-C")
@@ -29,6 +30,13 @@ def register(commands: Any) -> None:
         default=DEFAULT_SHUTDOWN_GRACE,
         help="seconds running requests may take to finish after SIGTERM (default 10s)",
     )
+    parser.add_argument(
+        "--reconcile-interval",
+        type=_types.Duration(0.01, 3600.0),
+        default=DEFAULT_INTERVAL,
+        help=f"most seconds between two passes of the replication loop (default {DEFAULT_INTERVAL:g}s);"
+        " failed regions are retried after 5 intervals, then ever longer",
+    )
     parser.set_defaults(handler=_serve)
 
 
@@ -37,5 +45,13 @@ def _serve(args: argparse.Namespace) -> int:
 
     from blobrep.daemon.server import serve
 
-    anyio.run(lambda: serve(args.home, host=args.host, port=args.port, shutdown_grace=args.shutdown_grace))
+    anyio.run(
+        lambda: serve(
+            args.home,
+            host=args.host,
+            port=args.port,
+            shutdown_grace=args.shutdown_grace,
+            reconcile_interval=args.reconcile_interval,
+        )
+    )
     return 0

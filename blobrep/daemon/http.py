@@ -92,6 +92,9 @@ def resource(path: str, **methods: Handler) -> Route:
     """One route for a resource's methods (``get``, ``put``, ``patch``, ``delete``, ``head``,
     ``post``), each authenticated."""
     endpoints = {method.upper(): authenticated(handler) for method, handler in methods.items()}
+    if "GET" in endpoints:
+        # HEAD is GET without the body (the server drops it), unless the resource has its own.
+        endpoints.setdefault("HEAD", endpoints["GET"])
 
     async def dispatch(request: Request) -> Response:
         return await endpoints[request.method](request)

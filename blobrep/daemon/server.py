@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Final
 import anyio
 import uvicorn
 
+from blobrep.daemon import reconcile
 from blobrep.daemon.app import create_app
+from blobrep.daemon.observe import json_logging
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -37,10 +39,18 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def serve(home: Path, *, host: str, port: int, shutdown_grace: float) -> None:
-    """Serve ``home`` on ``host:port`` until SIGTERM or SIGINT, then stop cleanly."""
+async def serve(
+    home: Path,
+    *,
+    host: str,
+    port: int,
+    shutdown_grace: float,
+    reconcile_interval: float = reconcile.DEFAULT_INTERVAL,
+) -> None:
+    """Serve ``home`` on ``host:port`` until SIGTERM or SIGINT, then stop cleanly; the reconcile
+    loop passes every ``reconcile_interval`` seconds."""
     config = uvicorn.Config(
-        create_app(home),
+        create_app(home, reconcile_interval=reconcile_interval),
         host=host,
         port=port,
         lifespan="on",
@@ -61,5 +71,7 @@ async def serve(home: Path, *, host: str, port: int, shutdown_grace: float) -> N
                     server.should_exit = True
 
         group.start_soon(stop_on_signal)
-        await server.serve()
+        # JSON lines on standard error for each request and state change (uvicorn's access log is off).
+        with json_logging():
+            await server.serve()
         group.cancel_scope.cancel()

@@ -133,3 +133,17 @@ def test_serve_refuses_a_bad_port_before_starting(tmp_path_factory: pytest.TempP
     result = blobrep("serve", "--port", "70000", cwd=cwd)
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert "--port" in result.stderr and "70000" in result.stderr
+
+
+def test_head_answers_every_readable_resource_like_get_without_a_body(daemon: Daemon) -> None:
+    for route in (
+        "/galleries",
+        f"/galleries/{GALLERY}",
+        f"/galleries/{GALLERY}/images/{IMAGE}/versions/1.0.0",
+    ):
+        head = daemon.request("HEAD", route)
+        get = daemon.get(route)
+        assert head.status_code == get.status_code == 200, route
+        assert head.content == b""
+        assert head.headers["content-length"] == get.headers["content-length"]
+    assert daemon.request("HEAD", f"/galleries/{GALLERY}", principal=None).status_code == 401
