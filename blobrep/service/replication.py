@@ -12,6 +12,7 @@ what is already there.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
@@ -98,7 +99,9 @@ class _Replication(_Base):
         """Bring the version's target regions (or the given ones) to their replica counts.
 
         Regions marked Failed are left alone unless ``retry_failed``; a region already whole
-        costs one manifest read per replica.
+        costs one manifest read per replica. If the version cannot be copied at all (no
+        source replica can be read), the regions still waiting are marked Failed with the
+        reason, as :meth:`replicate_all` does, and the error is raised.
 
         Raises:
             UnavailableError: the source region does not hold the version yet.
@@ -116,7 +119,17 @@ class _Replication(_Base):
             check_target_regions(
                 wanted, record.publishing_profile, str(ResourceId.of_version(gallery, image, number))
             )
-        await self._replicate(record, wanted, retry_failed, progress)
+        try:
+            await self._replicate(record, wanted, retry_failed, progress)
+        except BusyError:
+            raise  # another live process is at it: its regions are its own
+        except BlobrepError as exc:
+            if record.blob is not None and record.provisioning_state is ProvisioningState.SUCCEEDED:
+                # The version as a whole could not be copied (no source replica readable):
+                # its waiting regions say why, as replicate_all leaves them.
+                with anyio.CancelScope(shield=True), contextlib.suppress(BlobrepError):
+                    await self._fail_waiting(record, wanted, str(exc))
+            raise
         return await self._catalog.get_version(gallery, image, number)
 
     async def replicate_all(

@@ -63,23 +63,36 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start(cwd: Path, home: Path) -> tuple[str, subprocess.Popen[str]]:
-    """``blobrep serve`` on a free port, once it answers ``/livez``."""
+#: The standard error of each daemon started here, by pid: a file, so that a daemon logging a
+#: line per request never fills a pipe that nobody reads.
+_LOGS: dict[int, Path] = {}
+
+
+def log_of(process: subprocess.Popen[str]) -> str:
+    """What the daemon wrote on standard error so far (its JSON log lines)."""
+    return _LOGS[process.pid].read_text(errors="replace")
+
+
+def start(cwd: Path, home: Path, *options: str) -> tuple[str, subprocess.Popen[str]]:
+    """``blobrep serve [OPTIONS]`` on a free port, once it answers ``/livez``."""
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("BLOBREP_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "blobrep", "--home", str(home), "serve", "--port", str(port)],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    log = cwd / f"serve-{port}.log"
+    with open(log, "w") as errors:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "blobrep", "--home", str(home), "serve", "--port", str(port), *options],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            text=True,
+        )
+    _LOGS[process.pid] = log
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"blobrep serve exited {process.returncode}: {process.stderr.read()}")  # type: ignore[union-attr]
+            raise AssertionError(f"blobrep serve exited {process.returncode}: {log_of(process)}")
         try:
             if httpx.get(f"{url}/livez", timeout=1).status_code == 200:
                 return url, process
@@ -90,14 +103,14 @@ def start(cwd: Path, home: Path) -> tuple[str, subprocess.Popen[str]]:
 
 
 def stop(process: subprocess.Popen[str]) -> tuple[int, str]:
-    """SIGTERM, as a service manager stops it; its exit status and stderr."""
+    """SIGTERM, as a service manager stops it; its exit status and standard error."""
     process.send_signal(signal.SIGTERM)
     try:
-        _, err = process.communicate(timeout=30)
+        process.wait(timeout=30)
     except subprocess.TimeoutExpired:
         process.kill()
         raise
-    return process.returncode, err
+    return process.returncode, log_of(process)
 
 
 @pytest.fixture(scope="module")

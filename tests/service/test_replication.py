@@ -9,7 +9,7 @@ import pytest
 
 from blobrep.core.gallery import AggregatedState, ReplicationState
 from blobrep.engine.replicate import RegionProgress
-from blobrep.errors import UnavailableError
+from blobrep.errors import BlobrepError, UnavailableError
 from blobrep.service import BlobService, DefinitionFields, GalleryService, LocalStore, Store, VersionOptions
 from blobrep.storage.faulty import Fault, FaultKind, FaultyStore
 from tests.service.conftest import ADMIN, GALLERY, IMAGE, chunk_writes_full
@@ -181,3 +181,21 @@ async def test_gc_deletes_what_no_manifest_references(
     assert sum(report.deleted_chunks for report in done) == reports[0].deleted_chunks
     chunks = replica_root(service, "westcentralus", 1) / "galleries" / GALLERY / "chunks"
     assert not any(path.is_file() for path in chunks.rglob("*"))
+
+
+async def test_a_version_whose_source_cannot_be_read_fails_its_waiting_regions(
+    service: GalleryService, definition: str, source: Path
+) -> None:
+    import shutil
+
+    await service.create_version(ADMIN, GALLERY, definition, "1.0.0", source=source, options=TARGETS)
+    shutil.rmtree(replica_root(service, "westcentralus", 1) / "galleries")
+    with pytest.raises(BlobrepError, match="no manifest"):
+        await service.replicate_version(ADMIN, GALLERY, definition, "1.0.0")
+    version = await service.show_version(ADMIN, GALLERY, definition, "1.0.0")
+    states = {status.region: (status.state, status.details) for status in version.regions}
+    assert states["westcentralus"][0] is ReplicationState.COMPLETED, "what was whole stays so"
+    for region in ("eastus2", "westeurope", "southeastasia"):
+        state, details = states[region]
+        assert state is ReplicationState.FAILED, region
+        assert details, "a Failed region says why"
