@@ -10,7 +10,8 @@ Creating a version over HTTP takes two requests (see :mod:`blobrep.service.versi
 2. ``PUT .../versions/{v}/content`` with the disk as the raw body streams it into the publish
    pipeline as it arrives (chunked, hashed, compressed and written to the source region's
    replicas, with the socket's own backpressure), and answers ``200`` with the version once
-   the disk is published. A body that ends short of its ``Content-Length``, or a client that
+   the disk is published (the route is in :mod:`blobrep.daemon.content`, beside the
+   download). A body that ends short of its ``Content-Length``, or a client that
    goes away, leaves the version ``Failed`` with no blob: nothing of it is readable, and the
    same two requests redo it, reusing the chunks already written.
 
@@ -37,8 +38,6 @@ from blobrep.errors import ImmutableFieldError, InvalidParameterError, ResourceN
 from blobrep.service.views import version_view
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
     from starlette.requests import Request
     from starlette.responses import Response
 
@@ -52,7 +51,6 @@ def routes() -> list[Route]:
     return [
         Route("/galleries/{gallery}/images/{image}/versions", authenticated(_list_versions)),
         resource(VERSION, get=_show_version, put=_put_version, patch=_patch_version, delete=_delete_version),
-        resource(VERSION + CONTENT_SUFFIX, put=_upload),
     ]
 
 
@@ -152,35 +150,3 @@ async def _delete_version(request: Request, service: GalleryService, caller: str
         caller, OperationKind.DELETE, ResourceId.of_version(gallery, image, ImageVersion.parse(number))
     )
     return json(None, 202, operation_headers(request, operation.id, location=True))
-
-
-async def _upload(request: Request, service: GalleryService, caller: str) -> Response:
-    """The disk of a version waiting for it, streamed into the publish pipeline."""
-    from blobrep.engine.source import AsyncStreamSource
-
-    gallery, image, name = (request.path_params[key] for key in ("gallery", "image", "version"))
-    version_id = ResourceId.of_version(gallery, image, ImageVersion.parse(name))
-    source = AsyncStreamSource(
-        _counted(request), size=_content_length(request), name=f"the upload of {version_id}"
-    )
-    published = await service.upload_version(caller, gallery, image, name, source)
-    wake_reconciler(request)
-    return json(_view(published))
-
-
-def _content_length(request: Request) -> int | None:
-    """The body's announced length; None for a chunked body (its own framing marks the end)."""
-    text = request.headers.get("content-length")
-    if text is None:
-        return None
-    if not (text.isascii() and text.isdigit()):
-        raise InvalidParameterError(f"Content-Length {text!r} is not a whole number of bytes")
-    return int(text)
-
-
-async def _counted(request: Request) -> AsyncIterator[bytes]:
-    """The request body as it arrives, counted in the daemon's metrics."""
-    metrics = request.app.state.metrics
-    async for piece in request.stream():
-        metrics.uploaded(len(piece))
-        yield piece

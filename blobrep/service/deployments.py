@@ -10,7 +10,7 @@ may deploy from it (Reader or above).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -78,13 +78,7 @@ class _Deployments(_Versions):
         """
         from blobrep.engine.version_read import VersionReader
 
-        version, region = await self._readable(caller, image_id, location)
-        config = await self._region(region)
-        status = version.status(region)
-        assert status is not None
-        stores: Sequence[Store] = [
-            self._store(config, number, create=False) for number in range(1, status.completed_replicas + 1)
-        ]
+        version, _, stores = await self.readable_version(caller, image_id, location=location)
         async with VersionReader(
             stores,
             version.gallery,
@@ -94,6 +88,30 @@ class _Deployments(_Versions):
             seed=seed,
         ) as reader:
             yield reader
+
+    async def readable_version(
+        self, caller: str, image_id: str, *, location: str | None = None
+    ) -> tuple[GalleryImageVersion, str, list[Store]]:
+        """The version ``image_id`` names, checked for ``caller`` as :meth:`open_version` checks
+        it, the region it is read in, and that region's Completed replicas.
+
+        This is what a reader shared by many callers is built from (the daemon keeps one per
+        version and region, so that replica selection sees every download at once), while
+        each caller is still checked by a call of its own: sharing a reader never shares a
+        right to read.
+
+        Raises:
+            AccessDeniedError: the caller may not deploy from the version.
+            UnavailableError: the version is not Completed in the region.
+        """
+        version, region = await self._readable(caller, image_id, location)
+        config = await self._region(region)
+        status = version.status(region)
+        assert status is not None
+        stores = [
+            self._store(config, number, create=False) for number in range(1, status.completed_replicas + 1)
+        ]
+        return version, region, stores
 
     async def deploy_vm(
         self,

@@ -272,3 +272,9 @@ def test_a_version_waiting_for_its_disk_survives_a_restart(daemon: Daemon) -> No
     shown = daemon.get(f"{VERSIONS}/7.0.0").json()["properties"]
     assert shown["provisioningState"] == "Creating", "recovery must not fail a version waiting for its disk"
     assert upload(daemon, "7.0.0", b"".join(SyntheticImage(1 << 20, seed=3).blocks())).status_code == 200
+
+
+def test_the_disk_route_names_every_method_it_takes(daemon: Daemon) -> None:
+    answer = daemon.request("DELETE", f"{VERSIONS}/1.0.0/content")
+    assert answer.status_code == 405
+    assert set(answer.headers["allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "PUT"}

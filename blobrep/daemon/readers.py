@@ -1,0 +1,251 @@
+"""The shared readers: one open :class:`~blobrep.service.VersionReader` per version and region.
+
+Downloads of the same version in the same region share one reader, so its replica selector
+sees every download's chunk reads at once and spreads them over the replicas by load, and its
+limit of chunk reads in flight holds for all of them together. A reader is keyed by what it
+reads: gallery, image, version, region, the blob the catalog recorded (its manifest pin) and
+the names of the replicas it reads from, so a version republished under the same name, or a
+region that gained replicas, gets a reader of its own rather than a stale one.
+
+Lifetime: a reader opens on the first download that needs it (later ones wait for that same
+opening instead of starting another), is counted per download, and closes when the last
+download using it is done (completed, failed, or cancelled because its client went away), or
+when the daemon stops. A ``VersionReader`` holds a task group (its repairs), which must be
+entered and left by one task, so each reader lives in a task of the pool's own task group
+(the daemon's lifespan holds it) that opens it, waits for its last download, and closes it.
+Whoever asks is checked by the service first (:meth:`GalleryService.readable_version`); the
+pool never decides who may read.
+
+Statistics for ``/metrics``, read at scrape time: :meth:`ReaderPool.replica_statistics`
+returns a :class:`PoolStatistics` whose ``replicas`` are one row per replica, ``(region,
+replica name, stored bytes served, chunk reads, failed chunk reads)``, with ``failovers`` and
+``repairs``, all summed over every reader the pool has opened, closed ones included, so the
+numbers only grow, as Prometheus counters must; ``open`` and ``opened`` count the readers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final
+
+import anyio
+
+from blobrep.core.names import BlobName
+from blobrep.core.selection import Policy
+from blobrep.errors import BusyError
+from blobrep.service import VersionReader
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
+
+    from blobrep.core.gallery import BlobInfo, GalleryImageVersion
+    from blobrep.service import ReaderStatistics, Store
+
+#: Chunks one download holds at most: the one it sends and those it reads ahead. Its share of
+#: the reader's limit of reads in flight is smaller when many downloads share the reader.
+MAX_AHEAD: Final = 8
+
+_log = logging.getLogger(__name__)
+
+Row = tuple[str, str, int, int, int]
+"""``(region, replica name, stored bytes served, chunk reads, failed chunk reads)``."""
+
+
+@dataclass(frozen=True, slots=True)
+class PoolStatistics:
+    """What every reader of the pool did so far (closed ones included)."""
+
+    replicas: tuple[Row, ...]
+    """One row per replica ever read, in (region, replica) order."""
+    failovers: int
+    """Chunk reads that moved on to another replica after one failed."""
+    repairs: int
+    """Chunks written back to a replica that lacked them or held them corrupt."""
+    open: int
+    """Readers open now."""
+    opened: int
+    """Readers opened since the daemon started."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    gallery: str
+    image: str
+    version: str
+    region: str
+    blob: BlobInfo | None
+    replicas: tuple[str, ...]
+
+
+@dataclass(eq=False, slots=True)
+class _Shared:
+    """One reader and the downloads using it."""
+
+    key: _Key
+    users: int = 0
+    reader: VersionReader | None = None
+    offsets: tuple[int, ...] = ()
+    lengths: tuple[int, ...] = ()
+    error: Exception | None = None
+    ready: anyio.Event = field(default_factory=anyio.Event)
+    """Set once the reader is open, or failed to open (``error``)."""
+    unused: anyio.Event = field(default_factory=anyio.Event)
+    """Set when the last download using it is done: the reader closes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """One download's use of a shared reader: the open reader and the chunks' layout."""
+
+    _shared: _Shared
+    reader: VersionReader
+    offsets: tuple[int, ...]
+    """First byte of each chunk of the manifest, in order."""
+    lengths: tuple[int, ...]
+    """Plain length of each chunk of the manifest, in order."""
+
+    def ahead(self) -> int:
+        """Chunks this download may hold now (the one it sends and those it reads ahead): its
+        share of the reader's reads in flight, at least one."""
+        return max(1, min(MAX_AHEAD, self.reader.max_inflight // max(1, self._shared.users)))
+
+
+class ReaderPool:
+    """The daemon's shared readers; see the module docstring. Use :func:`open_pool`."""
+
+    def __init__(self, group: TaskGroup) -> None:
+        self._group = group
+        self._shared: dict[_Key, _Shared] = {}
+        self._live: set[_Shared] = set()
+        self._opened = 0
+        self._closed_rows: dict[tuple[str, str], tuple[int, int, int]] = {}
+        self._closed_failovers = 0
+        self._closed_repairs = 0
+
+    @asynccontextmanager
+    async def reading(
+        self, version: GalleryImageVersion, region: str, stores: Sequence[Store]
+    ) -> AsyncIterator[Lease]:
+        """A lease of the reader of ``version`` in ``region`` (``stores``: its Completed replicas),
+        opened if no download holds one, for as long as the block runs.
+
+        The caller must have been checked for this version and region by the service.
+
+        Raises:
+            ManifestNotFoundError, ManifestError, StorageError: the reader could not open
+                (no replica holds the version's pinned manifest).
+        """
+        key = _Key(
+            version.gallery,
+            version.image,
+            str(version.version),
+            region,
+            version.blob,
+            tuple(store.name for store in stores),
+        )
+        shared = self._shared.get(key)
+        if shared is None:
+            shared = self._shared[key] = _Shared(key)
+            self._group.start_soon(self._keep, shared, version, list(stores), name=f"reader {key}")
+        shared.users += 1
+        try:
+            await shared.ready.wait()
+            if shared.error is not None:
+                raise shared.error
+            if shared.reader is None:
+                raise BusyError(
+                    f"the daemon is stopping: {version.gallery}/{version.image} cannot be read now; retry"
+                )
+            yield Lease(shared, shared.reader, shared.offsets, shared.lengths)
+        finally:
+            shared.users -= 1
+            if shared.users == 0:
+                # Later downloads open a fresh reader; this one closes in its own task.
+                if self._shared.get(key) is shared:
+                    del self._shared[key]
+                shared.unused.set()
+
+    async def _keep(self, shared: _Shared, version: GalleryImageVersion, stores: list[Store]) -> None:
+        """Open the reader, hold it open while downloads use it, close it; never raises, since
+        a failure here must reach the downloads waiting for the reader, not stop the daemon."""
+        reader = VersionReader(
+            stores,
+            version.gallery,
+            BlobName(version.image, version.version),
+            expect=version.blob,
+            policy=Policy.LEAST_LOADED,
+        )
+        opened = False
+        try:
+            async with reader:
+                opened = True
+                manifest = reader.manifest
+                shared.offsets = tuple(offset for offset, _ in manifest.with_offsets())
+                shared.lengths = tuple(chunk.length for chunk in manifest.chunks)
+                shared.reader = reader
+                self._opened += 1
+                self._live.add(shared)
+                shared.ready.set()
+                await shared.unused.wait()
+        except Exception as exc:
+            if opened:
+                _log.warning("closing the shared reader of %s failed: %s", shared.key, exc)
+            else:
+                shared.error = exc
+        finally:
+            if self._shared.get(shared.key) is shared and not opened:
+                del self._shared[shared.key]
+            if shared in self._live:
+                self._live.discard(shared)
+                self._tally(shared.key.region, reader.statistics())
+            shared.ready.set()
+
+    def _tally(self, region: str, statistics: ReaderStatistics) -> None:
+        """Add the work of a reader that closed to the totals."""
+        _add(self._closed_rows, region, statistics)
+        self._closed_failovers += statistics.failovers
+        self._closed_repairs += statistics.repairs
+
+    def replica_statistics(self) -> PoolStatistics:
+        """A snapshot of the work of every reader the pool has opened, closed ones included:
+        per replica ``(region, replica name, stored bytes served, chunk reads, failed chunk
+        reads)`` rows, failovers and repairs (see :class:`PoolStatistics`)."""
+        rows = dict(self._closed_rows)
+        failovers, repairs = self._closed_failovers, self._closed_repairs
+        for shared in self._live:
+            assert shared.reader is not None
+            statistics = shared.reader.statistics()
+            _add(rows, shared.key.region, statistics)
+            failovers += statistics.failovers
+            repairs += statistics.repairs
+        return PoolStatistics(
+            replicas=tuple((region, name, *counts) for (region, name), counts in sorted(rows.items())),
+            failovers=failovers,
+            repairs=repairs,
+            open=len(self._live),
+            opened=self._opened,
+        )
+
+
+def _add(
+    rows: dict[tuple[str, str], tuple[int, int, int]], region: str, statistics: ReaderStatistics
+) -> None:
+    """Add a reader's per-replica work in ``region`` to ``rows``."""
+    for name, replica in statistics.replicas.items():
+        served, requests, failures = rows.get((region, name), (0, 0, 0))
+        rows[region, name] = (
+            served + replica.bytes_served,
+            requests + replica.requests,
+            failures + replica.failures,
+        )
+
+
+@asynccontextmanager
+async def open_pool() -> AsyncIterator[ReaderPool]:
+    """A pool whose readers live until the block ends; any still open then are closed."""
+    async with anyio.create_task_group() as group:
+        yield ReaderPool(group)
+        group.cancel_scope.cancel()
