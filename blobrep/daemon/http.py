@@ -64,7 +64,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
         if exc.status_code == 404
         else f"{request.method} is not allowed on {request.url.path}"
     )
-    return json(arm.error_body(codes.get(exc.status_code, "BadRequest"), message), exc.status_code)
+    body = arm.error_body(codes.get(exc.status_code, "BadRequest"), message)
+    return json(body, exc.status_code, dict(exc.headers or {}))  # Allow, on a 405
 
 
 def service_of(request: Request) -> GalleryService:
