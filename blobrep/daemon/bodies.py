@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 #: The largest metadata body accepted; a resource description is a few hundred bytes.
 MAX_BODY: Final = 64 * 1024
 
+#: The largest whole number a body may give (counts, sizes in GiB): far above any real one,
+#: and below what the catalog can store, so that no number reaches it that it would refuse.
+MAX_WHOLE: Final = 2**31 - 1
+
 
 class BodyTooLargeError(InvalidParameterError):
     """A request body longer than :data:`MAX_BODY`; answered with 413."""
@@ -85,6 +89,8 @@ def whole(document: dict[str, Any], key: str, where: str) -> int | None:
         raise InvalidParameterError(
             f"{key!r} in {where} must be a whole number, not {json.dumps(value)[:40]}"
         )
+    if not 0 <= value <= MAX_WHOLE:
+        raise InvalidParameterError(f"{key!r} in {where} must be from 0 to {MAX_WHOLE}, not {value}"[:200])
     return value
 
 

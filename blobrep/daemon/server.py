@@ -21,6 +21,7 @@ import uvicorn
 from blobrep.daemon import reconcile
 from blobrep.daemon.app import create_app
 from blobrep.daemon.observe import json_logging
+from blobrep.service import GalleryService
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -48,30 +49,51 @@ async def serve(
     reconcile_interval: float = reconcile.DEFAULT_INTERVAL,
 ) -> None:
     """Serve ``home`` on ``host:port`` until SIGTERM or SIGINT, then stop cleanly; the reconcile
-    loop passes every ``reconcile_interval`` seconds."""
-    config = uvicorn.Config(
-        create_app(home, reconcile_interval=reconcile_interval),
-        host=host,
-        port=port,
-        lifespan="on",
-        timeout_graceful_shutdown=max(1, round(shutdown_grace)),
-        log_level="warning",
-        access_log=False,
-        server_header=False,
-    )
-    server = _Server(config)
-    async with anyio.create_task_group() as group:
+    loop passes every ``reconcile_interval`` seconds.
 
-        async def stop_on_signal() -> None:
-            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-                async for _ in signals:
-                    # A second signal gives up the grace, as a second Ctrl-C does in uvicorn.
-                    if server.should_exit:
-                        server.force_exit = True
-                    server.should_exit = True
+    Raises:
+        BlobrepError: the home could not be opened (before anything listens).
+        Exception: work beside the requests died (a bug); the server stopped first.
+    """
+    failures: list[Exception] = []
+    # Opened before uvicorn listens: a home that cannot be opened is one clear error here,
+    # not a traceback from a failed ASGI startup.
+    async with await GalleryService.open(home) as service:
 
-        group.start_soon(stop_on_signal)
-        # JSON lines on standard error for each request and state change (uvicorn's access log is off).
-        with json_logging():
-            await server.serve()
-        group.cancel_scope.cancel()
+        def stop_on_failure(exc: Exception) -> None:
+            failures.append(exc)
+            server.should_exit = True
+
+        app = create_app(
+            home, reconcile_interval=reconcile_interval, on_failure=stop_on_failure, service=service
+        )
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            lifespan="on",
+            timeout_graceful_shutdown=max(1, round(shutdown_grace)),
+            log_level="warning",
+            access_log=False,
+            server_header=False,
+        )
+        server = _Server(config)
+        async with anyio.create_task_group() as group:
+
+            async def stop_on_signal() -> None:
+                with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                    async for _ in signals:
+                        # A second signal gives up the grace, as a second Ctrl-C does in uvicorn.
+                        if server.should_exit:
+                            server.force_exit = True
+                        server.should_exit = True
+
+            group.start_soon(stop_on_signal)
+            # JSON lines on standard error for each request and state change (uvicorn's access
+            # log is off).
+            with json_logging():
+                await server.serve()
+            group.cancel_scope.cancel()
+    if failures:
+        # Work beside the requests died: not a clean stop.
+        raise failures[0]

@@ -1,0 +1,214 @@
+"""Paths of ``/openapi.json``: image versions, their disks (upload and read) and long-running operations."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from blobrep.daemon.openapi.shapes import (
+    JSON,
+    WRITES,
+    answer,
+    failures,
+    listing,
+    operation,
+    ref,
+)
+
+UPLOAD_FLOW: Final = """Creating a version over HTTP takes two requests:
+
+1. `PUT /galleries/{gallery}/images/{image}/versions/{version}` with the version's description
+   (publishing and safety profiles; `storageProfile.osDiskImage.source.uri` may name the
+   version's `/content` route, nothing else) answers `201` at once with `provisioningState:
+   Creating`; `Azure-AsyncOperation` names the operation to poll, which succeeds once the disk is
+   published and every target region is `Completed`.
+2. `PUT /galleries/{gallery}/images/{image}/versions/{version}/content` with the disk as the raw
+   body (`application/octet-stream`, any size) streams it into the publish pipeline as it arrives,
+   and answers `200` with the version once the disk is published. A body that ends short of its
+   `Content-Length`, or a client that goes away, leaves the version `Failed` with no blob; the
+   same two requests redo it, reusing the chunks already written."""
+
+
+def versions() -> JSON:
+    version = ("gallery", "image", "version")
+    polled = ("Azure-AsyncOperation", "Retry-After")
+    accepted = ("Location", *polled)
+    content = {"ETag", "Accept-Ranges"}
+    ranged = ("range", "ifNoneMatch", "ifRange", "location")
+
+    def disk(head: bool) -> JSON:
+        def read(description: str, *headers: str) -> JSON:
+            response = answer(description, None, *sorted({*content, *headers}))
+            if not head:
+                response["content"] = {"application/octet-stream": {}}
+            return response
+
+        unsatisfiable = answer(
+            "RangeNotSatisfiable: the range asks for no byte of the disk.",
+            None if head else ref("Error"),
+            "Content-Range",
+        )
+        return {
+            "200": read("The whole disk.", "Content-Length"),
+            "206": read("The one range asked for.", "Content-Length", "Content-Range"),
+            "304": answer("`If-None-Match` names the disk's tag.", None, *sorted(content)),
+            "416": unsatisfiable,
+            **failures(400, 404, 409, body=not head),
+        }
+
+    read_description = (
+        "`{version}` may be `latest` (resolved in the region). The body streams through the version's"
+        " shared reader, every chunk verified, failing over between replicas. `ETag` is the quoted"
+        " whole-disk digest; one `Range` gets `206`; several ranges, a malformed one, or `If-Range`"
+        " naming another tag get the whole disk. The version must be Completed in the region (409"
+        " otherwise)."
+    )
+    return {
+        "/galleries/{gallery}/images/{image}/versions": {
+            "get": listing(
+                "GalleryImageVersions_List",
+                "Image versions",
+                "ImageVersion",
+                "Image versions",
+                "gallery",
+                "image",
+                "expand",
+                extra=failures(404),
+            ),
+        },
+        "/galleries/{gallery}/images/{image}/versions/{version}": {
+            "get": operation(
+                "GalleryImageVersions_Get",
+                "Show an image version",
+                {"200": answer("The image version.", ref("ImageVersion")), **failures(400, 404, 409)},
+                tag="Image versions",
+                parameters=(*version, "expand", "location"),
+                description="`latest`: the newest version not excluded from latest (in `location` if given).",
+            ),
+            "put": operation(
+                "GalleryImageVersions_CreateOrUpdate",
+                "Describe a new version (which then waits for its disk), or update one",
+                {
+                    "200": answer(
+                        "The version was updated; `Azure-AsyncOperation` follows the replication.",
+                        ref("ImageVersion"),
+                        *polled,
+                    ),
+                    "201": answer(
+                        "The version is Creating and waits for its disk (PUT .../content).",
+                        ref("ImageVersion"),
+                        *polled,
+                    ),
+                    **failures(*WRITES, 409),
+                },
+                tag="Image versions",
+                parameters=("gallery", "image", "versionNumber"),
+                body="ImageVersionBody",
+                description=UPLOAD_FLOW
+                + "\n\nOn a version that exists, PUT updates its publishing and safety profiles (`200`).",
+            ),
+            "patch": operation(
+                "GalleryImageVersions_Update",
+                "Update a version's publishing and safety profiles",
+                {
+                    "202": answer(
+                        "Accepted; `Location` names the result to poll.", ref("ImageVersion"), *accepted
+                    ),
+                    **failures(*WRITES, 409),
+                },
+                tag="Image versions",
+                parameters=version,
+                body="ImageVersionBody",
+                description="A version's location cannot change: leave `location` out.",
+            ),
+            "delete": operation(
+                "GalleryImageVersions_Delete",
+                "Delete a version from every replica",
+                {
+                    "202": answer(
+                        "Accepted; `Location` names the result to poll (204 once done).",
+                        {"type": "null"},
+                        *accepted,
+                    ),
+                    **failures(400, 404, 409, 507),
+                },
+                tag="Image versions",
+                parameters=version,
+            ),
+        },
+        "/galleries/{gallery}/images/{image}/versions/{version}/content": {
+            "get": operation(
+                "GalleryImageVersions_Read",
+                "Read a version's disk",
+                disk(head=False),
+                tag="Content",
+                parameters=(*version, *ranged),
+                description=read_description,
+            ),
+            "head": operation(
+                "GalleryImageVersions_Head",
+                "What GET would answer, without the body",
+                disk(head=True),
+                tag="Content",
+                parameters=(*version, *ranged),
+            ),
+            "put": {
+                **operation(
+                    "GalleryImageVersions_Upload",
+                    "Upload the disk of a version waiting for it",
+                    {
+                        "200": answer(
+                            "The disk is published; the version, replicating to its targets.",
+                            ref("ImageVersion"),
+                        ),
+                        **failures(400, 404, 409, 507),
+                    },
+                    tag="Content",
+                    parameters=("gallery", "image", "versionNumber"),
+                    description=UPLOAD_FLOW,
+                ),
+                "requestBody": {
+                    "description": "The disk's bytes, of any length (none is an empty disk).",
+                    "required": False,
+                    "content": {
+                        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                    },
+                },
+            },
+        },
+    }
+
+
+def operations() -> JSON:
+    running = answer(
+        "Still running: poll again after `Retry-After`.",
+        ref("Operation"),
+        "Location",
+        "Azure-AsyncOperation",
+        "Retry-After",
+    )
+    return {
+        "/operations/{operation}": {
+            "get": operation(
+                "Operations_Get",
+                "Where a long-running operation stands",
+                {"200": answer("The operation.", ref("Operation")), **failures(404)},
+                tag="Operations",
+                parameters=("operation",),
+            ),
+        },
+        "/operations/{operation}/result": {
+            "get": operation(
+                "Operations_GetResult",
+                "The result of a long-running operation",
+                {
+                    "200": answer("Succeeded: the version as it is now.", ref("ImageVersion")),
+                    "202": running,
+                    "204": answer("Succeeded: the version was deleted."),
+                    **failures(404),
+                    "409": answer("The operation failed: its error.", ref("Error")),
+                },
+                tag="Operations",
+                parameters=("operation",),
+            ),
+        },
+    }
