@@ -187,6 +187,20 @@ def _global_parser() -> _Parser:
         " bootstrap admin)",
     )
     parser.add_argument(
+        "--endpoint",
+        default=None,
+        metavar="URL",
+        help="run sig, vm create, principal, group and role against the daemon at URL (default:"
+        " $BLOBREP_ENDPOINT if set, else the home)",
+    )
+    parser.add_argument(
+        "--token",
+        default=None,
+        metavar="TOKEN",
+        help="the bearer token for --endpoint (default: $BLOBREP_TOKEN, which keeps it out of the"
+        " process list)",
+    )
+    parser.add_argument(
         "-o",
         "--output",
         dest="format",
@@ -222,10 +236,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     """Run the command's handler; every way it can end becomes one line and an exit status."""
-    from blobrep.cli._common import resolve_caller
+    from blobrep.cli._common import resolve_caller, resolve_endpoint
 
     try:
-        args.caller = resolve_caller(args.caller, os.environ)
+        resolve_endpoint(args, os.environ)
+        if args.endpoint is None:
+            args.caller = resolve_caller(args.caller, os.environ)
         code: int = args.handler(args)
         sys.stdout.flush()
     except BaseException as exc:  # the one place where every way a command ends is reported

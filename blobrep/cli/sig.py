@@ -62,12 +62,16 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    galleries = read(args, queries.list_galleries)
+    galleries = read(args, queries.list_galleries, lambda service, caller: service.list_galleries(caller))
     return emit(args, [gallery_view(gallery) for gallery in galleries], [_gallery_row(g) for g in galleries])
 
 
 def _show(args: argparse.Namespace) -> int:
-    gallery = read(args, lambda reads, home, caller: queries.show_gallery(reads, home, caller, args.gallery))
+    gallery = read(
+        args,
+        lambda reads, home, caller: queries.show_gallery(reads, home, caller, args.gallery),
+        lambda service, caller: service.show_gallery(caller, args.gallery),
+    )
     return emit(args, gallery_view(gallery), [_gallery_row(gallery)])
 
 
@@ -192,7 +196,9 @@ def _definition_create(args: argparse.Namespace) -> int:
 
 def _definition_list(args: argparse.Namespace) -> int:
     definitions = read(
-        args, lambda reads, home, caller: queries.list_definitions(reads, home, caller, args.gallery)
+        args,
+        lambda reads, home, caller: queries.list_definitions(reads, home, caller, args.gallery),
+        lambda service, caller: service.list_definitions(caller, args.gallery),
     )
     return emit(
         args, [definition_view(item) for item in definitions], [_definition_row(item) for item in definitions]
@@ -205,6 +211,7 @@ def _definition_show(args: argparse.Namespace) -> int:
         lambda reads, home, caller: queries.show_definition(
             reads, home, caller, args.gallery, args.definition
         ),
+        lambda service, caller: service.show_definition(caller, args.gallery, args.definition),
     )
     return _show_definition(args, definition)
 

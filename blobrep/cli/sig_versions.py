@@ -18,7 +18,7 @@ from blobrep.service import queries
 from blobrep.service.views import version_view
 
 if TYPE_CHECKING:
-    from blobrep.engine.publish import PublishResult
+    from blobrep.engine.publish import PublishFigures
     from blobrep.service import GalleryService, VersionOptions
 
 EXPAND_CHOICES = ("ReplicationStatus",)
@@ -181,7 +181,7 @@ def _status_rows(version: GalleryImageVersion) -> list[dict[str, Any]]:
 
 
 def _create(args: argparse.Namespace) -> int:
-    published: list[PublishResult] = []
+    published: list[PublishFigures] = []
     started = time.perf_counter()
     with ProgressBar("publishing") as bar, RegionBars("replicating") as bars:
 
@@ -222,6 +222,7 @@ def _list(args: argparse.Namespace) -> int:
     versions = read(
         args,
         lambda reads, home, caller: queries.list_versions(reads, home, caller, args.gallery, args.definition),
+        lambda service, caller: service.list_versions(caller, args.gallery, args.definition),
     )
     return emit(
         args, [version_view(version) for version in versions], [_row(version) for version in versions]
@@ -233,6 +234,9 @@ def _show(args: argparse.Namespace) -> int:
         args,
         lambda reads, home, caller: queries.show_version(
             reads, home, caller, args.gallery, args.definition, args.version, args.location
+        ),
+        lambda service, caller: service.show_version(
+            caller, args.gallery, args.definition, args.version, location=args.location
         ),
     )
     expand = args.expand == "ReplicationStatus"

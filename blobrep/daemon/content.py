@@ -62,6 +62,7 @@ if TYPE_CHECKING:
 
     from blobrep.core.gallery import GalleryImageVersion
     from blobrep.core.manifest import ChunkRef
+    from blobrep.engine.publish import PublishResult
     from blobrep.service import GalleryService, Store
 
 #: Most bytes handed to the server at once: what a client that stops reading can hold there.
@@ -320,7 +321,11 @@ def _pieces(data: bytes | memoryview | None, skip: int, take: int) -> Iterator[b
 
 async def _upload(request: Request, service: GalleryService, caller: str) -> Response:
     """The disk of a version waiting for it, streamed into the publish pipeline (see
-    :mod:`blobrep.daemon.versions` for the two requests that create a version)."""
+    :mod:`blobrep.daemon.versions` for the two requests that create a version).
+
+    The answer is the version, with what the publish did in ``x-blobrep-new-chunks`` (chunks
+    no replica had) and ``x-blobrep-written-bytes`` (chunk bytes written over every replica).
+    """
     from blobrep.engine.source import AsyncStreamSource
 
     gallery, image, name = (request.path_params[key] for key in ("gallery", "image", "version"))
@@ -328,9 +333,19 @@ async def _upload(request: Request, service: GalleryService, caller: str) -> Res
     source = AsyncStreamSource(
         _counted(request), size=_content_length(request), name=f"the upload of {version_id}"
     )
-    published = await service.upload_version(caller, gallery, image, name, source)
+    results: list[PublishResult] = []
+    published = await service.upload_version(
+        caller, gallery, image, name, source, on_published=results.append
+    )
     wake_reconciler(request)
-    return json(arm.resource(version_view(published, expand_replication=True)))
+    # What the publish did is about this request, not the version: headers, beside the resource.
+    headers = {}
+    if results:
+        headers = {
+            "x-blobrep-new-chunks": str(results[0].new_chunks),
+            "x-blobrep-written-bytes": str(results[0].written_bytes),
+        }
+    return json(arm.resource(version_view(published, expand_replication=True)), headers=headers)
 
 
 def _content_length(request: Request) -> int | None:

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from blobrep.core.regions import normalize_region
 from blobrep.daemon import arm, bodies
-from blobrep.daemon.http import authenticated, json, page, resource
+from blobrep.daemon.http import authenticated, create_only, json, page, resource
 from blobrep.errors import ImmutableFieldError, ResourceNotFoundError
 from blobrep.service import DefinitionFields
 from blobrep.service.views import definition_view, gallery_view
@@ -75,6 +75,9 @@ async def _put_gallery(request: Request, service: GalleryService, caller: str) -
     bodies.only(properties, {"description"}, "properties")
     location = bodies.text(body, "location", "the body")
     description = bodies.text(properties, "description")
+    if create_only(request):
+        created = await service.create_gallery(caller, name, location=location, description=description or "")
+        return json(arm.resource(gallery_view(created)), 201)
     try:
         existing = await service.show_gallery(caller, name)
     except ResourceNotFoundError:
@@ -150,6 +153,9 @@ async def _put_definition(request: Request, service: GalleryService, caller: str
     """Create the definition (201), or update the existing one (200)."""
     gallery, name = request.path_params["gallery"], request.path_params["image"]
     fields = _definition_fields(await bodies.json_object(request))
+    if create_only(request):
+        created = await service.create_definition(caller, gallery, name, fields)
+        return json(arm.resource(definition_view(created)), 201)
     try:
         await service.show_definition(caller, gallery, name)
     except ResourceNotFoundError:

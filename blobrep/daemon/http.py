@@ -103,6 +103,12 @@ def resource(path: str, **methods: Handler) -> Route:
     return Route(path, dispatch, methods=list(endpoints))
 
 
+def create_only(request: Request) -> bool:
+    """True if a PUT asks to create and never to update (``If-None-Match: *``): a resource
+    that exists is then a 409 ResourceAlreadyExists, and nothing of it changes."""
+    return request.headers.get("if-none-match", "").strip() == "*"
+
+
 def bearer(request: Request) -> str:
     """The token of the request's ``Authorization: Bearer`` header."""
     header = request.headers.get("authorization")

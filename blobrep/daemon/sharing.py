@@ -100,7 +100,7 @@ from starlette.responses import Response
 from blobrep.core.access import RoleAssignment, parse_principal_type, parse_role
 from blobrep.core.ids import ResourceId
 from blobrep.daemon import arm, bodies
-from blobrep.daemon.http import json, page, resource
+from blobrep.daemon.http import create_only, json, page, resource
 from blobrep.errors import AlreadyExistsError, InvalidParameterError, ResourceNotFoundError
 from blobrep.service.views import assignment_view
 
@@ -189,6 +189,8 @@ async def _put_principal(request: Request, service: GalleryService, caller: str)
     try:
         created = await service.create_principal(caller, name, wanted)
     except AlreadyExistsError:
+        if create_only(request):
+            raise
         existing = await service.show_principal(caller, name)
         asked = parse_principal_type(wanted)
         if existing.type is not asked:
@@ -237,6 +239,8 @@ async def _put_member(request: Request, service: GalleryService, caller: str) ->
     try:
         await service.add_member(caller, group, member)
     except AlreadyExistsError:
+        if create_only(request):
+            raise
         return json(member_resource(group, member))
     return json(member_resource(group, member), 201)
 

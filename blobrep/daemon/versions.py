@@ -22,19 +22,22 @@ the same with ``202``; DELETE answers ``202``. Each names its operation in
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from starlette.routing import Route
 
+from blobrep.core.gallery import ProvisioningState
 from blobrep.core.ids import ResourceId
 from blobrep.core.operations import OperationKind
 from blobrep.core.regions import normalize_region
 from blobrep.core.version import ImageVersion
 from blobrep.daemon import arm, bodies
-from blobrep.daemon.http import authenticated, expanded, json, page, resource
+from blobrep.daemon.http import authenticated, create_only, expanded, json, page, resource
 from blobrep.daemon.operations import operation_headers, wake_reconciler
 from blobrep.daemon.version_bodies import CONTENT_SUFFIX, version_options
 from blobrep.errors import ImmutableFieldError, InvalidParameterError, ResourceNotFoundError
+from blobrep.service.version_options import is_awaiting_disk
 from blobrep.service.views import version_view
 
 if TYPE_CHECKING:
@@ -96,10 +99,10 @@ async def _put_version(request: Request, service: GalleryService, caller: str) -
     body = await bodies.json_object(request)
     options = version_options(body, content_path=_content_path(gallery, image, str(number)), create=True)
     location = bodies.text(body, "location", "the body")
-    try:
-        existing = await service.show_version(caller, gallery, image, str(number))
-    except ResourceNotFoundError:
-        existing = None
+    existing = None
+    if not create_only(request):
+        with contextlib.suppress(ResourceNotFoundError):
+            existing = await service.show_version(caller, gallery, image, str(number))
     if existing is not None and not _redo(existing):
         if location is not None and normalize_region(location) != existing.location:
             raise ImmutableFieldError(
@@ -122,8 +125,10 @@ async def _put_version(request: Request, service: GalleryService, caller: str) -
 
 
 def _redo(existing: GalleryImageVersion) -> bool:
-    """A Failed create without a blob: describing it again starts it over."""
-    return str(existing.provisioning_state) == "Failed" and existing.blob is None
+    """A Failed create without a blob, or a version still waiting for its disk: describing it
+    again starts it over."""
+    failed = existing.provisioning_state is ProvisioningState.FAILED and existing.blob is None
+    return failed or is_awaiting_disk(existing)
 
 
 async def _patch_version(request: Request, service: GalleryService, caller: str) -> Response:

@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 import anyio
 import anyio.to_thread
@@ -67,6 +67,20 @@ ProgressCallback = Callable[[int, int], None]
 PublishProgressCallback = Callable[[int, int | None], None]
 """A publish's :data:`ProgressCallback`: the total is None while the source's length is not
 known (a stream whose length nobody announced)."""
+
+
+class PublishFigures(Protocol):
+    """What a user is told of a publish: what :class:`PublishResult` has, and what a daemon
+    says of an upload it published."""
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def new_chunks(self) -> int: ...
+
+    @property
+    def written_bytes(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)

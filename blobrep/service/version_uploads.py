@@ -21,7 +21,7 @@ from blobrep.core.gallery import GalleryImageVersion, ProvisioningState, Replica
 from blobrep.core.ids import ResourceId
 from blobrep.core.operations import OperationKind
 from blobrep.core.version import ImageVersion
-from blobrep.errors import PreconditionError
+from blobrep.errors import AlreadyExistsError, PreconditionError
 from blobrep.service.operations import hold_operation
 from blobrep.service.version_options import (
     VersionOptions,
@@ -31,7 +31,9 @@ from blobrep.service.version_options import (
 from blobrep.service.versions import _Versions
 
 if TYPE_CHECKING:
-    from blobrep.engine.publish import PublishProgressCallback
+    from collections.abc import Callable
+
+    from blobrep.engine.publish import PublishProgressCallback, PublishResult
     from blobrep.engine.source import PublishSource
 
 
@@ -48,8 +50,8 @@ class _VersionUploads(_Versions):
     ) -> GalleryImageVersion:
         """Record a version that waits for its disk (Contributor on the definition).
 
-        The checks are those of :meth:`create_version`; a ``Failed`` create without a blob is
-        reset to wait for its disk again.
+        The checks are those of :meth:`create_version`; a ``Failed`` create without a blob,
+        or a version still waiting for its disk, is reset to this description, waiting again.
 
         Raises:
             AlreadyExistsError: the version exists (and is not a Failed create to redo).
@@ -64,10 +66,17 @@ class _VersionUploads(_Versions):
             record,
             regions=tuple(awaiting_disk(status) if status is source else status for status in record.regions),
         )
-        redo = await self._record_new_version(record)
-        if redo:
+        try:
+            redo = ProvisioningState.FAILED if await self._record_new_version(record) else None
+        except AlreadyExistsError:
+            # Described before, its disk never came (a client that went away before the
+            # upload): the new description replaces the old one.
+            if not is_awaiting_disk(await self._catalog.get_version(gallery, image, number)):
+                raise
+            redo = ProvisioningState.CREATING
+        if redo is not None:
             async with hold_operation(self._catalog, gallery, image, number, "", OperationKind.CREATE):
-                await self._catalog.reset_version(record, expected=ProvisioningState.FAILED)
+                await self._catalog.reset_version(record, expected=redo)
         return await self._catalog.get_version(gallery, image, number)
 
     async def upload_version(
@@ -79,8 +88,11 @@ class _VersionUploads(_Versions):
         source: PublishSource,
         *,
         progress: PublishProgressCallback | None = None,
+        on_published: Callable[[PublishResult], None] | None = None,
     ) -> GalleryImageVersion:
         """Publish ``source`` as the disk of a version waiting for it (Contributor on the version).
+
+        ``on_published`` receives what the publish did, as for :meth:`create_version`.
 
         Raises:
             PreconditionError: the version is not waiting for its disk (published already,
@@ -107,7 +119,7 @@ class _VersionUploads(_Versions):
                 source,
                 None,
                 progress,
-                None,
+                on_published,
             )
 
 

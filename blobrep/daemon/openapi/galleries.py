@@ -103,7 +103,7 @@ def galleries() -> JSON:
                 "Create a gallery, or update its description",
                 {**created_or_updated("Gallery"), **failures(*WRITES, 409)},
                 tag="Galleries",
-                parameters=gallery,
+                parameters=(*gallery, "createOnly"),
                 body="GalleryBody",
                 description="A gallery's location is fixed at creation: a PUT naming another one is a 400.",
             ),
@@ -146,7 +146,7 @@ def galleries() -> JSON:
                 "Create an image definition, or update it",
                 {**created_or_updated("ImageDefinition"), **failures(*WRITES, 409)},
                 tag="Image definitions",
-                parameters=image,
+                parameters=(*image, "createOnly"),
                 body="ImageDefinitionBody",
             ),
             "patch": operation(

@@ -94,6 +94,11 @@ PARAMETERS: Final[JSON] = {
         pastTheEnd="bytes=1099511627776-",
     ),
     "ifNoneMatch": _header("If-None-Match", "`304` when it names the disk's `ETag` (or is `*`).", anyTag="*"),
+    "createOnly": _header(
+        "If-None-Match",
+        "`*`: create only; a resource that exists is a `409` ResourceAlreadyExists and stays as it is.",
+        createOnly="*",
+    ),
     "ifRange": _header(
         "If-Range", "Honour `Range` only while the disk's `ETag` is this one.", anotherTag='"0000"'
     ),
@@ -120,5 +125,7 @@ HEADERS: Final[JSON] = {
         ("Accept-Ranges", {"const": "bytes"}, "Single byte ranges are served."),
         ("Content-Length", COUNT, "Bytes in the body."),
         ("Content-Range", STRING, "`bytes first-last/size`, or `bytes */size` on a 416."),
+        ("x-blobrep-new-chunks", COUNT, "Chunks the upload wrote that no replica had."),
+        ("x-blobrep-written-bytes", COUNT, "Chunk bytes the upload wrote, over every replica."),
     )
 }

@@ -32,7 +32,7 @@ def sharing() -> JSON:
                 "Create a principal (Owner at /)",
                 {**created_or_updated("Principal"), **failures(*WRITES, 409)},
                 tag="Principals",
-                parameters=principal,
+                parameters=(*principal, "createOnly"),
                 body="PrincipalBody",
                 body_required=True,
                 description="`200`: it exists with that type; `409`: it exists with another.",
@@ -61,9 +61,9 @@ def sharing() -> JSON:
             "put": operation(
                 "GroupMembers_Add",
                 "Add a member to a group (Owner at /)",
-                {**created_or_updated("Member"), **failures(*WRITES)},
+                {**created_or_updated("Member"), **failures(*WRITES, 409)},
                 tag="Principals",
-                parameters=member,
+                parameters=(*member, "createOnly"),
                 body="MemberBody",
             ),
             "delete": operation(

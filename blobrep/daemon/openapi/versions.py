@@ -101,7 +101,7 @@ def versions() -> JSON:
                     **failures(*WRITES, 409),
                 },
                 tag="Image versions",
-                parameters=("gallery", "image", "versionNumber"),
+                parameters=("gallery", "image", "versionNumber", "createOnly"),
                 body="ImageVersionBody",
                 description=UPLOAD_FLOW
                 + "\n\nOn a version that exists, PUT updates its publishing and safety profiles (`200`).",
@@ -159,6 +159,8 @@ def versions() -> JSON:
                         "200": answer(
                             "The disk is published; the version, replicating to its targets.",
                             ref("ImageVersion"),
+                            "x-blobrep-new-chunks",
+                            "x-blobrep-written-bytes",
                         ),
                         **failures(400, 404, 409, 507),
                     },
