@@ -278,3 +278,38 @@ def test_the_disk_route_names_every_method_it_takes(daemon: Daemon) -> None:
     answer = daemon.request("DELETE", f"{VERSIONS}/1.0.0/content")
     assert answer.status_code == 405
     assert set(answer.headers["allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "PUT"}
+
+
+def test_create_only_never_changes_a_version_that_exists(daemon: Daemon) -> None:
+    before = daemon.get(f"{VERSIONS}/1.0.0").json()
+    body = {"properties": {"publishingProfile": {"replicaCount": 3}}}
+    refused = httpx.put(
+        f"{daemon.url}{VERSIONS}/1.0.0",
+        json=body,
+        headers={**daemon.headers(), "If-None-Match": "*"},
+        timeout=30,
+    )
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["code"] == "ResourceAlreadyExists"
+    assert daemon.get(f"{VERSIONS}/1.0.0").json() == before, "a refused create changes nothing"
+    created = httpx.put(
+        f"{daemon.url}{VERSIONS}/8.0.0",
+        json=body,
+        headers={**daemon.headers(), "If-None-Match": "*"},
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+
+
+def test_a_version_still_waiting_for_its_disk_may_be_described_again(daemon: Daemon) -> None:
+    assert describe(daemon, "8.1.0").status_code == 201
+    body = {"properties": {"publishingProfile": {"replicaCount": 2}}}
+    again = httpx.put(
+        f"{daemon.url}{VERSIONS}/8.1.0",
+        json=body,
+        headers={**daemon.headers(), "If-None-Match": "*"},
+        timeout=30,
+    )
+    assert again.status_code == 201, again.text
+    assert again.json()["properties"]["publishingProfile"]["replicaCount"] == 2
+    assert upload(daemon, "8.1.0", disk(daemon)).status_code == 200
