@@ -8,18 +8,19 @@ missing, then runs what was asked:
 
     python3 tools/dev.py demo     # publish and read back a VM-like image on the embedded default
     python3 tools/dev.py test     # ruff, ruff format --check, mypy --strict, import contracts, pytest
-    python3 tools/dev.py bench    # the pipeline, replication, deployment-storm and CLI benchmarks in turn
+    python3 tools/dev.py bench    # pipeline, replication, deployment-storm, CLI, daemon benchmarks in turn
 
 Extra arguments after ``test`` go to pytest; after ``demo`` to ``blobrep demo``. After
 ``bench`` they go to ``bench/pipeline.py``; the ones both take (``--quick``, ``--size``,
-``--repeat``, ``--seed``) go to ``bench/replication.py`` too, and ``--quick`` (or ``--help``)
-to ``bench/deploy.py`` and ``bench/cli.py``, which have their own images and counts. One
-benchmark alone, with its own arguments:
+``--repeat``, ``--seed``) go to ``bench/replication.py`` and ``bench/daemon.py`` too, and
+``--quick`` (or ``--help``) to ``bench/deploy.py`` and ``bench/cli.py``, which have their own
+images and counts. One benchmark alone, with its own arguments:
 
     python3 tools/dev.py bench pipeline [ARGS]       # bench/pipeline.py ARGS
     python3 tools/dev.py bench replication [ARGS]    # bench/replication.py ARGS
     python3 tools/dev.py bench deploy [ARGS]         # bench/deploy.py ARGS
     python3 tools/dev.py bench cli [ARGS]            # bench/cli.py ARGS
+    python3 tools/dev.py bench daemon [ARGS]         # bench/daemon.py ARGS
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 STAMP = VENV / ".blobrep-installed"
-BENCHMARKS = ("pipeline", "replication", "deploy", "cli")
+BENCHMARKS = ("pipeline", "replication", "deploy", "cli", "daemon")
 #: Arguments of ``bench/pipeline.py`` that ``bench/replication.py`` takes too: flags, options with a value.
 SHARED_BENCH_FLAGS = ("--quick", "-h", "--help")
 SHARED_BENCH_OPTIONS = ("--size", "--repeat", "--seed")
@@ -111,6 +112,7 @@ def bench(extra: list[str]) -> None:
     _run(BIN / "python", ROOT / "bench" / "replication.py", *shared_bench_args(extra))
     _run(BIN / "python", ROOT / "bench" / "deploy.py", *shared_bench_args(extra, options=()))
     _run(BIN / "python", ROOT / "bench" / "cli.py", *shared_bench_args(extra, options=()))
+    _run(BIN / "python", ROOT / "bench" / "daemon.py", *shared_bench_args(extra))
 
 
 def main() -> None:
