@@ -309,7 +309,7 @@ def child_ranges(spec: dict[str, Any]) -> tuple[float, dict[str, Any]]:
     work = shares(ranges, int(spec["passes"]), clients)
     received = [0]
 
-    async def emit(piece: bytes) -> None:
+    async def emit(piece: bytes | memoryview) -> None:
         received[0] += len(piece)
 
     async def go() -> tuple[float, dict[str, Any]]:

@@ -73,7 +73,7 @@ AHEAD_BYTES: Final = 4 * 1024 * 1024
 
 _ZEROS: Final = bytes(PIECE)
 
-Emit = Callable[[bytes], Awaitable[None]]
+Emit = Callable[[bytes | memoryview], Awaitable[None]]
 
 
 def routes() -> list[Route]:
@@ -192,7 +192,7 @@ class _Download(Response):
             raise failed  # after the headers: the connection closes short of Content-Length
 
     async def _body(self, lease: Lease, send: Send) -> None:
-        async def emit(piece: bytes) -> None:
+        async def emit(piece: bytes | memoryview) -> None:
             await send({"type": "http.response.body", "body": piece, "more_body": True})
             self._served(len(piece))
 
@@ -303,17 +303,17 @@ async def send_range(lease: Lease, wanted: ByteRange, emit: Emit) -> None:
         raise failed
 
 
-def _pieces(data: bytes | memoryview | None, skip: int, take: int) -> Iterator[bytes]:
+def _pieces(data: bytes | memoryview | None, skip: int, take: int) -> Iterator[bytes | memoryview]:
     """``take`` bytes of ``data`` from ``skip`` (zeros if ``data`` is None), in pieces of at most
-    :data:`PIECE` bytes."""
+    :data:`PIECE` bytes: views of ``data``, never copies (the transport copies into the socket
+    once, and every other copy of every byte served costs the event loop's thread)."""
+    view = None if data is None else memoryview(data)
     for start in range(skip, skip + take, PIECE):
         length = min(PIECE, skip + take - start)
-        if data is None:
-            yield _ZEROS if length == PIECE else _ZEROS[:length]
-        elif isinstance(data, bytes) and start == 0 and length == len(data):
-            yield data
+        if view is None:
+            yield _ZEROS if length == PIECE else memoryview(_ZEROS)[:length]
         else:
-            yield bytes(memoryview(data)[start : start + length])
+            yield view[start : start + length]
 
 
 # --- the upload -------------------------------------------------------------------------------

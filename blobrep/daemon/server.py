@@ -71,6 +71,8 @@ async def serve(
             app,
             host=host,
             port=port,
+            # httptools parses requests and frames bodies in C, without copying a body to frame it.
+            http="httptools",
             lifespan="on",
             timeout_graceful_shutdown=max(1, round(shutdown_grace)),
             log_level="warning",
