@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import time
+
 import httpx
 import pytest
 
@@ -147,3 +150,26 @@ def test_head_answers_every_readable_resource_like_get_without_a_body(daemon: Da
         assert head.content == b""
         assert head.headers["content-length"] == get.headers["content-length"]
     assert daemon.request("HEAD", f"/galleries/{GALLERY}", principal=None).status_code == 401
+
+
+def test_a_token_revoked_or_expired_while_the_daemon_runs_is_refused_at_once(daemon: Daemon) -> None:
+    revoked = json.loads(ok(daemon.cwd, "token", "create", "--principal", "reader"))
+    expiring = json.loads(ok(daemon.cwd, "token", "create", "--principal", "reader", "--expires", "1s"))
+    for token in (revoked, expiring):
+        answer = httpx.get(
+            f"{daemon.url}/galleries", headers={"Authorization": f"Bearer {token['token']}"}, timeout=30
+        )
+        assert answer.status_code == 200, answer.text
+    ok(daemon.cwd, "token", "revoke", revoked["id"])
+    refused = httpx.get(
+        f"{daemon.url}/galleries", headers={"Authorization": f"Bearer {revoked['token']}"}, timeout=30
+    )
+    assert refused.status_code == 401
+    assert "revoked" in refused.json()["error"]["message"]
+    assert revoked["token"] not in refused.text, "the token text is never repeated back"
+    time.sleep(1.2)
+    expired = httpx.get(
+        f"{daemon.url}/galleries", headers={"Authorization": f"Bearer {expiring['token']}"}, timeout=30
+    )
+    assert expired.status_code == 401
+    assert "expired" in expired.json()["error"]["message"]
