@@ -254,7 +254,7 @@ class _ReadAhead:
 
     async def _fill(self, slot: _Slot) -> None:
         try:
-            slot.data = await self._lease.reader.read_chunk(slot.chunk)
+            slot.data = await self._lease.read_chunk(slot.chunk)
         except BlobrepError as exc:
             slot.error = exc
         finally:
@@ -274,6 +274,8 @@ class _ReadAhead:
         self._window.popleft()
         if not slot.chunk.is_zero:
             self._held -= slot.chunk.length
+        if slot.data is not None and slot.skip + slot.take < slot.chunk.length:
+            self._lease.keep_edge(slot.chunk, slot.data)  # the next range starts inside it
         slot.data = None
         self._top_up()
 

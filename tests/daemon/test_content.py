@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
@@ -398,6 +399,8 @@ async def test_downloads_share_one_reader_and_give_it_back_when_their_clients_go
             await wait_until(lambda: len(asyncio.all_tasks()) <= tasks)
             response = await client.get(CONTENT, headers={"Range": "bytes=1000000-2999999"})
             assert response.content == served.disk[1000000:3000000]
+        # A reader lingers a moment after its last download (for a next range), then closes.
+        await wait_until(lambda: pool.replica_statistics().open == 0, 5)
         statistics = pool.replica_statistics()
         assert (statistics.open, statistics.opened) == (0, 2)
         # Both replicas served: the concurrent reads went to the less loaded one each time.
@@ -434,3 +437,35 @@ def test_a_corrupt_replica_is_failed_over_and_repaired(served: Served) -> None:
     # The copies the download met were rewritten from the good replica once it was done.
     wait_for(lambda: any(path.read_bytes() == healthy[d].read_bytes() for d, path in damaged.items()))
     assert get(served, range="bytes=-3000000").content == served.disk[-3000000:]
+
+
+async def test_a_disk_read_in_ranges_reads_each_chunk_once(served: Served) -> None:
+    """A range that ends inside a chunk leaves it for the range that starts there: reading a
+    disk range after range costs the chunk reads of reading it whole, not a third more."""
+
+    def as_is(region: str, number: int, store: Store) -> Store:
+        return store
+
+    async with serving(served.daemon.home, as_is) as (url, app):
+        pool = app.state.readers  # type: ignore[attr-defined]
+        async with httpx.AsyncClient(
+            base_url=url, headers=served.daemon.headers("reader"), timeout=60
+        ) as client:
+            whole = await client.get(CONTENT)
+            assert whole.content == served.disk
+            once = served_reads(pool)
+            step, received = 700_001, bytearray()
+            for first in range(0, len(served.disk), step):
+                last = min(first + step, len(served.disk)) - 1
+                part = await client.get(CONTENT, headers={"Range": f"bytes={first}-{last}"})
+                assert part.status_code == 206
+                received += part.content
+        assert received == served.disk
+        reads = served_reads(pool)
+        assert once > 10, "the disk must span many chunks for this to say anything"
+        assert reads - once == once, f"{reads - once} chunk reads by ranges against {once} whole"
+
+
+def served_reads(pool: Any) -> int:
+    """Chunk reads a replica served (reads that failed over to another are not counted twice)."""
+    return sum(requests - failures for _, _, _, requests, failures in pool.replica_statistics().replicas)
