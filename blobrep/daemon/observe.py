@@ -242,39 +242,45 @@ class JsonFormatter(logging.Formatter):
 
 
 class _BackgroundLines(logging.Handler):
-    """Formats a record on the thread that logs it, writes it on a thread of its own.
+    """Formats and writes records on a thread of its own, off the event loop that logs them.
 
-    At most ``capacity`` lines wait; past that a line is dropped and counted in ``dropped``, so a
-    stream nobody reads costs the daemon neither its event loop nor its memory.
+    At most ``capacity`` records wait; past that a record is dropped and counted in
+    ``dropped``, so a stream nobody reads costs the daemon neither its event loop nor its
+    memory. A record is complete when it is logged (its message and fields are set), so
+    formatting it later, elsewhere, writes the same line.
     """
 
     def __init__(self, stream: TextIO, capacity: int) -> None:
         super().__init__()
         self.dropped = 0
         self._stream = stream
-        self._lines: queue.Queue[str | None] = queue.Queue(capacity)
+        self._lines: queue.Queue[logging.LogRecord | None] = queue.Queue(capacity)
         self._writer = threading.Thread(target=self._write, name="blobrep-log-writer", daemon=True)
         self._writer.start()
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            line = self.format(record)
-        except Exception:
-            self.handleError(record)
-            return
-        try:
-            self._lines.put_nowait(line)
+            self._lines.put_nowait(record)
         except queue.Full:
             self.dropped += 1  # under the handler's lock (Handler.handle holds it)
 
+    def _line(self, record: logging.LogRecord) -> str | None:
+        try:
+            return self.format(record)
+        except Exception:
+            self.handleError(record)
+            return None
+
     def _write(self) -> None:
         while True:
-            line = self._lines.get()
+            record = self._lines.get()
             batch: list[str] = []
-            while line is not None:
-                batch.append(line)
+            while record is not None:
+                line = self._line(record)
+                if line is not None:
+                    batch.append(line)
                 try:
-                    line = self._lines.get_nowait()
+                    record = self._lines.get_nowait()
                 except queue.Empty:
                     break
             if batch:
@@ -283,7 +289,7 @@ class _BackgroundLines(logging.Handler):
                     self._stream.flush()
                 except (OSError, ValueError):
                     pass  # standard error is gone: there is nowhere left to say so
-            if line is None:
+            if record is None:
                 return
 
     def close(self, grace: float = 5.0) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from blobrep.core.access import Action, PrincipalType, Reach, can_see, check, reach
+from blobrep.core.access import Action, PrincipalType, Reach, allows, can_see, check, reach
 from blobrep.core.ids import LATEST, ResourceId
 from blobrep.core.latest import latest_error_detail, resolve_latest
 from blobrep.core.principals import validate_principal_name
@@ -53,6 +53,10 @@ class Authorizer:
 
     def check(self, action: Action, scope: ResourceId) -> None:
         check(self.caller, action, scope, self._assignments, self._memberships)
+
+    def may(self, action: Action, scope: ResourceId) -> bool:
+        """True if the caller may do ``action`` at ``scope`` (and so anywhere below it)."""
+        return allows(self.caller, action, scope, self._assignments, self._memberships)
 
     def sees(self, scope: ResourceId) -> bool:
         return can_see(self.caller, scope, self._assignments, self._memberships)
@@ -151,6 +155,9 @@ def list_versions(
     """The definition's versions the caller can see, in version order."""
     definition_id = ResourceId.of_image(gallery, image)
     authorizer = authorizer_for(reads, caller)
+    if authorizer.may(Action.READ, definition_id):
+        # A role at the definition or above reads every version in it.
+        return reads.list_versions(gallery, image)
     if not authorizer.sees(definition_id):
         authorizer.check(Action.READ, definition_id)
     return [
