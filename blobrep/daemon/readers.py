@@ -57,7 +57,7 @@ MAX_AHEAD: Final = 8
 LINGER: Final = 2.0
 
 #: The most bytes of edge chunks one shared reader keeps (see :class:`EdgeChunks`).
-EDGE_BYTES: Final = 48 * 1024 * 1024
+EDGE_BYTES: Final = 16 * 1024 * 1024
 
 _log = logging.getLogger(__name__)
 
