@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.routing import Route
 
-from blobrep.core.gallery import ProvisioningState
 from blobrep.core.ids import ResourceId
 from blobrep.core.operations import OperationKind
 from blobrep.core.regions import normalize_region
@@ -37,7 +36,7 @@ from blobrep.daemon.http import authenticated, create_only, expanded, json, page
 from blobrep.daemon.operations import operation_headers, wake_reconciler
 from blobrep.daemon.version_bodies import CONTENT_SUFFIX, version_options
 from blobrep.errors import ImmutableFieldError, InvalidParameterError, ResourceNotFoundError
-from blobrep.service.version_options import is_awaiting_disk
+from blobrep.service.version_options import may_describe_again
 from blobrep.service.views import version_view
 
 if TYPE_CHECKING:
@@ -103,7 +102,7 @@ async def _put_version(request: Request, service: GalleryService, caller: str) -
     if not create_only(request):
         with contextlib.suppress(ResourceNotFoundError):
             existing = await service.show_version(caller, gallery, image, str(number))
-    if existing is not None and not _redo(existing):
+    if existing is not None and not may_describe_again(existing):
         if location is not None and normalize_region(location) != existing.location:
             raise ImmutableFieldError(
                 f"version {number} was published in {existing.location}; its location cannot"
@@ -122,13 +121,6 @@ async def _put_version(request: Request, service: GalleryService, caller: str) -
         caller, OperationKind.CREATE, ResourceId.of_version(gallery, image, number)
     )
     return json(_view(created), 201, operation_headers(request, operation.id, location=False))
-
-
-def _redo(existing: GalleryImageVersion) -> bool:
-    """A Failed create without a blob, or a version still waiting for its disk: describing it
-    again starts it over."""
-    failed = existing.provisioning_state is ProvisioningState.FAILED and existing.blob is None
-    return failed or is_awaiting_disk(existing)
 
 
 async def _patch_version(request: Request, service: GalleryService, caller: str) -> Response:

@@ -110,6 +110,13 @@ def awaiting_disk(status: RegionStatus) -> RegionStatus:
     return dataclasses.replace(status, state=ReplicationState.UNKNOWN, progress=0, details=AWAITING_DISK)
 
 
+def may_describe_again(record: GalleryImageVersion) -> bool:
+    """True if describing ``record`` again starts it over: a Failed create without a blob, or a
+    version still waiting for its disk (``begin_version`` resets either)."""
+    failed = record.provisioning_state is ProvisioningState.FAILED and record.blob is None
+    return failed or is_awaiting_disk(record)
+
+
 def is_awaiting_disk(record: GalleryImageVersion) -> bool:
     """True if ``record`` is a version recorded by ``begin_version`` whose
     disk has not begun to arrive."""

@@ -16,7 +16,12 @@ from blobrep.daemon.openapi.shapes import (
 
 
 def sharing() -> JSON:
-    principal, member = ("principal",), ("group", "member")
+    """The paths of principals, group members and role assignments."""
+    return {**_principals(), **_members(), **_assignments()}
+
+
+def _principals() -> JSON:
+    principal = ("principal",)
     return {
         "/principals": {"get": listing("Principals_List", "Principals", "Principal", "Principals")},
         "/principals/{name}": {
@@ -45,6 +50,12 @@ def sharing() -> JSON:
                 parameters=principal,
             ),
         },
+    }
+
+
+def _members() -> JSON:
+    member = ("group", "member")
+    return {
         "/principals/{group}/members": {
             "get": listing(
                 "GroupMembers_List", "Members", "Member", "Principals", "group", extra=failures(404)
@@ -74,6 +85,11 @@ def sharing() -> JSON:
                 parameters=member,
             ),
         },
+    }
+
+
+def _assignments() -> JSON:
+    return {
         "/roleAssignments": {
             "get": listing(
                 "RoleAssignments_List",

@@ -28,40 +28,22 @@ UPLOAD_FLOW: Final = """Creating a version over HTTP takes two requests:
    same two requests redo it, reusing the chunks already written."""
 
 
+_VERSION: Final = ("gallery", "image", "version")
+_POLLED: Final = ("Azure-AsyncOperation", "Retry-After")
+_ACCEPTED: Final = ("Location", *_POLLED)
+_CONTENT_HEADERS: Final = frozenset({"ETag", "Accept-Ranges"})
+_RANGED: Final = ("range", "ifNoneMatch", "ifRange", "location")
+_READ_DESCRIPTION: Final = (
+    "`{version}` may be `latest` (resolved in the region). The body streams through the version's"
+    " shared reader, every chunk verified, failing over between replicas. `ETag` is the quoted"
+    " whole-disk digest; one `Range` gets `206`; several ranges, a malformed one, or `If-Range`"
+    " naming another tag get the whole disk. The version must be Completed in the region (409"
+    " otherwise)."
+)
+
+
 def versions() -> JSON:
-    version = ("gallery", "image", "version")
-    polled = ("Azure-AsyncOperation", "Retry-After")
-    accepted = ("Location", *polled)
-    content = {"ETag", "Accept-Ranges"}
-    ranged = ("range", "ifNoneMatch", "ifRange", "location")
-
-    def disk(head: bool) -> JSON:
-        def read(description: str, *headers: str) -> JSON:
-            response = answer(description, None, *sorted({*content, *headers}))
-            if not head:
-                response["content"] = {"application/octet-stream": {}}
-            return response
-
-        unsatisfiable = answer(
-            "RangeNotSatisfiable: the range asks for no byte of the disk.",
-            None if head else ref("Error"),
-            "Content-Range",
-        )
-        return {
-            "200": read("The whole disk.", "Content-Length"),
-            "206": read("The one range asked for.", "Content-Length", "Content-Range"),
-            "304": answer("`If-None-Match` names the disk's tag.", None, *sorted(content)),
-            "416": unsatisfiable,
-            **failures(400, 404, 409, body=not head),
-        }
-
-    read_description = (
-        "`{version}` may be `latest` (resolved in the region). The body streams through the version's"
-        " shared reader, every chunk verified, failing over between replicas. `ETag` is the quoted"
-        " whole-disk digest; one `Range` gets `206`; several ranges, a malformed one, or `If-Range`"
-        " naming another tag get the whole disk. The version must be Completed in the region (409"
-        " otherwise)."
-    )
+    """The version paths: the list, one version, and its disk."""
     return {
         "/galleries/{gallery}/images/{image}/versions": {
             "get": listing(
@@ -75,108 +57,137 @@ def versions() -> JSON:
                 extra=failures(404),
             ),
         },
-        "/galleries/{gallery}/images/{image}/versions/{version}": {
-            "get": operation(
-                "GalleryImageVersions_Get",
-                "Show an image version",
-                {"200": answer("The image version.", ref("ImageVersion")), **failures(400, 404, 409)},
-                tag="Image versions",
-                parameters=(*version, "expand", "location"),
-                description="`latest`: the newest version not excluded from latest (in `location` if given).",
-            ),
-            "put": operation(
-                "GalleryImageVersions_CreateOrUpdate",
-                "Describe a new version (which then waits for its disk), or update one",
+        "/galleries/{gallery}/images/{image}/versions/{version}": _version(),
+        "/galleries/{gallery}/images/{image}/versions/{version}/content": _content(),
+    }
+
+
+def _version() -> JSON:
+    return {
+        "get": operation(
+            "GalleryImageVersions_Get",
+            "Show an image version",
+            {"200": answer("The image version.", ref("ImageVersion")), **failures(400, 404, 409)},
+            tag="Image versions",
+            parameters=(*_VERSION, "expand", "location"),
+            description="`latest`: the newest version not excluded from latest (in `location` if given).",
+        ),
+        "put": operation(
+            "GalleryImageVersions_CreateOrUpdate",
+            "Describe a new version (which then waits for its disk), or update one",
+            {
+                "200": answer(
+                    "The version was updated; `Azure-AsyncOperation` follows the replication.",
+                    ref("ImageVersion"),
+                    *_POLLED,
+                ),
+                "201": answer(
+                    "The version is Creating and waits for its disk (PUT .../content).",
+                    ref("ImageVersion"),
+                    *_POLLED,
+                ),
+                **failures(*WRITES, 409),
+            },
+            tag="Image versions",
+            parameters=("gallery", "image", "versionNumber", "createOnly"),
+            body="ImageVersionBody",
+            description=UPLOAD_FLOW
+            + "\n\nOn a version that exists, PUT updates its publishing and safety profiles (`200`).",
+        ),
+        "patch": operation(
+            "GalleryImageVersions_Update",
+            "Update a version's publishing and safety profiles",
+            {
+                "202": answer(
+                    "Accepted; `Location` names the result to poll.", ref("ImageVersion"), *_ACCEPTED
+                ),
+                **failures(*WRITES, 409),
+            },
+            tag="Image versions",
+            parameters=_VERSION,
+            body="ImageVersionBody",
+            description="A version's location cannot change: leave `location` out.",
+        ),
+        "delete": operation(
+            "GalleryImageVersions_Delete",
+            "Delete a version from every replica",
+            {
+                "202": answer(
+                    "Accepted; `Location` names the result to poll (204 once done).",
+                    {"type": "null"},
+                    *_ACCEPTED,
+                ),
+                **failures(400, 404, 409, 507),
+            },
+            tag="Image versions",
+            parameters=_VERSION,
+        ),
+    }
+
+
+def _content() -> JSON:
+    return {
+        "get": operation(
+            "GalleryImageVersions_Read",
+            "Read a version's disk",
+            _disk(head=False),
+            tag="Content",
+            parameters=(*_VERSION, *_RANGED),
+            description=_READ_DESCRIPTION,
+        ),
+        "head": operation(
+            "GalleryImageVersions_Head",
+            "What GET would answer, without the body",
+            _disk(head=True),
+            tag="Content",
+            parameters=(*_VERSION, *_RANGED),
+        ),
+        "put": {
+            **operation(
+                "GalleryImageVersions_Upload",
+                "Upload the disk of a version waiting for it",
                 {
                     "200": answer(
-                        "The version was updated; `Azure-AsyncOperation` follows the replication.",
+                        "The disk is published; the version, replicating to its targets.",
                         ref("ImageVersion"),
-                        *polled,
-                    ),
-                    "201": answer(
-                        "The version is Creating and waits for its disk (PUT .../content).",
-                        ref("ImageVersion"),
-                        *polled,
-                    ),
-                    **failures(*WRITES, 409),
-                },
-                tag="Image versions",
-                parameters=("gallery", "image", "versionNumber", "createOnly"),
-                body="ImageVersionBody",
-                description=UPLOAD_FLOW
-                + "\n\nOn a version that exists, PUT updates its publishing and safety profiles (`200`).",
-            ),
-            "patch": operation(
-                "GalleryImageVersions_Update",
-                "Update a version's publishing and safety profiles",
-                {
-                    "202": answer(
-                        "Accepted; `Location` names the result to poll.", ref("ImageVersion"), *accepted
-                    ),
-                    **failures(*WRITES, 409),
-                },
-                tag="Image versions",
-                parameters=version,
-                body="ImageVersionBody",
-                description="A version's location cannot change: leave `location` out.",
-            ),
-            "delete": operation(
-                "GalleryImageVersions_Delete",
-                "Delete a version from every replica",
-                {
-                    "202": answer(
-                        "Accepted; `Location` names the result to poll (204 once done).",
-                        {"type": "null"},
-                        *accepted,
+                        "x-blobrep-new-chunks",
+                        "x-blobrep-written-bytes",
                     ),
                     **failures(400, 404, 409, 507),
                 },
-                tag="Image versions",
-                parameters=version,
-            ),
-        },
-        "/galleries/{gallery}/images/{image}/versions/{version}/content": {
-            "get": operation(
-                "GalleryImageVersions_Read",
-                "Read a version's disk",
-                disk(head=False),
                 tag="Content",
-                parameters=(*version, *ranged),
-                description=read_description,
+                parameters=("gallery", "image", "versionNumber"),
+                description=UPLOAD_FLOW,
             ),
-            "head": operation(
-                "GalleryImageVersions_Head",
-                "What GET would answer, without the body",
-                disk(head=True),
-                tag="Content",
-                parameters=(*version, *ranged),
-            ),
-            "put": {
-                **operation(
-                    "GalleryImageVersions_Upload",
-                    "Upload the disk of a version waiting for it",
-                    {
-                        "200": answer(
-                            "The disk is published; the version, replicating to its targets.",
-                            ref("ImageVersion"),
-                            "x-blobrep-new-chunks",
-                            "x-blobrep-written-bytes",
-                        ),
-                        **failures(400, 404, 409, 507),
-                    },
-                    tag="Content",
-                    parameters=("gallery", "image", "versionNumber"),
-                    description=UPLOAD_FLOW,
-                ),
-                "requestBody": {
-                    "description": "The disk's bytes, of any length (none is an empty disk).",
-                    "required": False,
-                    "content": {
-                        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
-                    },
-                },
+            "requestBody": {
+                "description": "The disk's bytes, of any length (none is an empty disk).",
+                "required": False,
+                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
             },
         },
+    }
+
+
+def _disk(head: bool) -> JSON:
+    """The answers of a read of the disk (without bodies for ``HEAD``)."""
+
+    def read(description: str, *headers: str) -> JSON:
+        response = answer(description, None, *sorted({*_CONTENT_HEADERS, *headers}))
+        if not head:
+            response["content"] = {"application/octet-stream": {}}
+        return response
+
+    unsatisfiable = answer(
+        "RangeNotSatisfiable: the range asks for no byte of the disk.",
+        None if head else ref("Error"),
+        "Content-Range",
+    )
+    return {
+        "200": read("The whole disk.", "Content-Length"),
+        "206": read("The one range asked for.", "Content-Length", "Content-Range"),
+        "304": answer("`If-None-Match` names the disk's tag.", None, *sorted(_CONTENT_HEADERS)),
+        "416": unsatisfiable,
+        **failures(400, 404, 409, body=not head),
     }
 
 
