@@ -19,7 +19,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from blobrep.catalog import assignments, galleries, principals, settings, versions
+from blobrep.catalog import assignments, galleries, principals, settings, tokens, versions
 from blobrep.catalog.schema import APPLICATION_ID, SCHEMA_VERSION
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from blobrep.core.access import Principal, RoleAssignment
     from blobrep.core.gallery import Gallery, GalleryImageVersion, ImageDefinition
+    from blobrep.core.tokens import StoredToken
     from blobrep.core.version import ImageVersion
 
 T = TypeVar("T")
@@ -46,6 +47,9 @@ class CatalogReads:
 
     def get_setting(self, key: str) -> str | None:
         return settings.get_setting(self._connection, key)
+
+    def find_token(self, token_id: str) -> StoredToken | None:
+        return tokens.find_token(self._connection, token_id)
 
     def get_principal(self, name: str) -> Principal:
         return principals.get_principal(self._connection, name)

@@ -30,10 +30,10 @@ from blobrep.client.operations import operation_url, wait_for
 from blobrep.client.resources import version_from
 from blobrep.client.transfers import download, upload_pieces
 from blobrep.core.gallery import ReplicationState, TargetRegion
-from blobrep.core.ids import LATEST, ResourceId, ResourceKind
+from blobrep.core.ids import LATEST, ResourceId, image_reference
 from blobrep.core.selection import Policy
 from blobrep.core.version import ImageVersion
-from blobrep.errors import AlreadyExistsError, InvalidNameError, InvalidParameterError, SourceError
+from blobrep.errors import AlreadyExistsError, InvalidParameterError, SourceError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -216,16 +216,9 @@ class RemoteVersions:
                 f"--policy {policy.value} chooses replicas where the disk is read, and a daemon reads"
                 " it with its own least-loaded choice: leave out --policy with --endpoint"
             )
-        reference = ResourceId.parse(image_id)
-        if reference.kind not in (ResourceKind.IMAGE_DEFINITION, ResourceKind.IMAGE_VERSION):
-            raise InvalidNameError(
-                f"{image_id!r} names a {reference.kind}, not an image: give a definition id"
-                " (/galleries/G/images/I), .../versions/latest or .../versions/X.Y.Z"
-            )
-        assert reference.gallery is not None and reference.image is not None
-        gallery, image = reference.gallery, reference.image
-        if reference.version is not None:
-            resolved = await self.show(gallery, image, str(reference.version))
+        gallery, image, version = image_reference(image_id)
+        if version is not None:
+            resolved = await self.show(gallery, image, str(version))
         else:
             resolved = await self.show(gallery, image, LATEST, location=location)
         path = f"{ResourceId.of_version(gallery, image, resolved.version)}/content"

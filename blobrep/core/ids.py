@@ -132,3 +132,21 @@ class ResourceId:
             elif self.version is not None:
                 text += f"/versions/{self.version}"
         return text
+
+
+def image_reference(text: str) -> tuple[str, str, ImageVersion | None]:
+    """``(gallery, image, version)`` of an image reference: a version id
+    (``/galleries/G/images/I/versions/1.0.0``), its ``.../versions/latest`` form, or the
+    definition id alone; the version is None for the last two, which mean latest.
+
+    Raises:
+        InvalidNameError: the id is malformed or names a gallery or the home.
+    """
+    reference = ResourceId.parse(text)
+    if reference.kind not in (ResourceKind.IMAGE_DEFINITION, ResourceKind.IMAGE_VERSION):
+        raise InvalidNameError(
+            f"{text!r} names a {reference.kind}, not an image: give a definition id"
+            " (/galleries/G/images/I), .../versions/latest or .../versions/X.Y.Z"
+        )
+    assert reference.gallery is not None and reference.image is not None
+    return reference.gallery, reference.image, reference.version

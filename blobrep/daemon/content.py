@@ -47,10 +47,11 @@ from blobrep.core.ranges import (
 )
 from blobrep.core.version import ImageVersion
 from blobrep.daemon import arm
-from blobrep.daemon.http import failure, json, resource
+from blobrep.daemon.http import Ask, Reading, failure, json, resource
 from blobrep.daemon.operations import wake_reconciler
 from blobrep.daemon.readers import Lease, ReaderPool, open_pool
 from blobrep.errors import BlobrepError, InvalidParameterError, UnavailableError
+from blobrep.service import queries
 from blobrep.service.views import version_view
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ Emit = Callable[[bytes | memoryview], Awaitable[None]]
 
 def routes() -> list[Route]:
     path = "/galleries/{gallery}/images/{image}/versions/{version}/content"
-    return [resource(path, get=_content, head=_content, put=_upload)]
+    return [resource(path, get=Reading(_content), head=Reading(_content), put=_upload)]
 
 
 @asynccontextmanager
@@ -90,12 +91,14 @@ async def running(app: Starlette) -> AsyncIterator[None]:
         yield
 
 
-async def _content(request: Request, service: GalleryService, caller: str) -> Response:
+async def _content(request: Request, ask: Ask) -> Response:
     params = request.path_params
     image_id = f"/galleries/{params['gallery']}/images/{params['image']}/versions/{params['version']}"
-    version, region, stores = await service.readable_version(
-        caller, image_id, location=request.query_params.get("location")
+    location = request.query_params.get("location")
+    version, config = await ask(
+        lambda reads, home, caller: queries.readable_version(reads, home, caller, image_id, location)
     )
+    region, stores = config.name, ask.service.completed_stores(version, config)
     if version.blob is None:  # Completed regions have a blob; a catalog saying otherwise is damaged
         raise UnavailableError(f"{image_id} has no published disk to read in {region}")
     size, etag = version.blob.size, entity_tag(version.blob.digest)

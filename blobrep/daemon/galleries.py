@@ -9,35 +9,35 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final
 
 from starlette.responses import Response
-from starlette.routing import Route
 
 from blobrep.core.regions import normalize_region
 from blobrep.daemon import arm, bodies
-from blobrep.daemon.http import authenticated, create_only, json, page, resource
+from blobrep.daemon.http import Ask, Reading, create_only, json, page, resource
 from blobrep.errors import ImmutableFieldError, ResourceNotFoundError
-from blobrep.service import DefinitionFields
+from blobrep.service import DefinitionFields, queries
 from blobrep.service.views import definition_view, gallery_view
 
 if TYPE_CHECKING:
     from starlette.requests import Request
+    from starlette.routing import Route
 
     from blobrep.service import GalleryService
 
 
 def routes() -> list[Route]:
     return [
-        Route("/galleries", authenticated(_list_galleries)),
+        resource("/galleries", get=Reading(_list_galleries)),
         resource(
             "/galleries/{gallery}",
-            get=_show_gallery,
+            get=Reading(_show_gallery),
             put=_put_gallery,
             patch=_patch_gallery,
             delete=_delete_gallery,
         ),
-        Route("/galleries/{gallery}/images", authenticated(_list_definitions)),
+        resource("/galleries/{gallery}/images", get=Reading(_list_definitions)),
         resource(
             "/galleries/{gallery}/images/{image}",
-            get=_show_definition,
+            get=Reading(_show_definition),
             put=_put_definition,
             patch=_patch_definition,
             delete=_delete_definition,
@@ -45,24 +45,30 @@ def routes() -> list[Route]:
     ]
 
 
-async def _list_galleries(request: Request, service: GalleryService, caller: str) -> Response:
-    galleries = await service.list_galleries(caller)
+async def _list_galleries(request: Request, ask: Ask) -> Response:
+    galleries = await ask(queries.list_galleries)
     return page(request, [arm.resource(gallery_view(gallery)) for gallery in galleries])
 
 
-async def _show_gallery(request: Request, service: GalleryService, caller: str) -> Response:
-    gallery = await service.show_gallery(caller, request.path_params["gallery"])
+async def _show_gallery(request: Request, ask: Ask) -> Response:
+    name = request.path_params["gallery"]
+    gallery = await ask(lambda reads, home, caller: queries.show_gallery(reads, home, caller, name))
     return json(arm.resource(gallery_view(gallery)))
 
 
-async def _list_definitions(request: Request, service: GalleryService, caller: str) -> Response:
-    definitions = await service.list_definitions(caller, request.path_params["gallery"])
+async def _list_definitions(request: Request, ask: Ask) -> Response:
+    gallery = request.path_params["gallery"]
+    definitions = await ask(
+        lambda reads, home, caller: queries.list_definitions(reads, home, caller, gallery)
+    )
     return page(request, [arm.resource(definition_view(item)) for item in definitions])
 
 
-async def _show_definition(request: Request, service: GalleryService, caller: str) -> Response:
-    params = request.path_params
-    definition = await service.show_definition(caller, params["gallery"], params["image"])
+async def _show_definition(request: Request, ask: Ask) -> Response:
+    gallery, image = request.path_params["gallery"], request.path_params["image"]
+    definition = await ask(
+        lambda reads, home, caller: queries.show_definition(reads, home, caller, gallery, image)
+    )
     return json(arm.resource(definition_view(definition)))
 
 

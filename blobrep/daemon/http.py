@@ -6,6 +6,11 @@ is the caller of the service call, so the same roles decide over HTTP as on the 
 A request without a valid token gets 401 with ``WWW-Authenticate``; one whose principal lacks
 the role, 403 with the message the CLI prints.
 
+A request that only reads the catalog (the GETs of galleries, definitions, versions and a
+version's disk) verifies its token in the same catalog transaction as its read
+(:class:`Ask`): one hop to the catalog's thread instead of two, on the paths many clients
+hit at once.
+
 Lists page ARM's way: ``$top`` items (default 100, at most 1000) and a ``nextLink`` carrying
 ``$skipToken`` while more remain.
 """
@@ -13,7 +18,7 @@ Lists page ARM's way: ``$top`` items (default 100, at most 1000) and a ``nextLin
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
@@ -26,6 +31,9 @@ if TYPE_CHECKING:
     from starlette.requests import Request
 
     from blobrep.service import GalleryService
+    from blobrep.service.queries import Query
+
+T = TypeVar("T")
 
 #: Items in a page when ``$top`` is not given, and the most a page may hold.
 DEFAULT_TOP: Final = 100
@@ -33,6 +41,7 @@ MAX_TOP: Final = 1000
 
 Handler = Callable[["Request", "GalleryService", str], Awaitable[Response]]
 Endpoint = Callable[["Request"], Awaitable[Response]]
+ReadHandler = Callable[["Request", "Ask"], Awaitable[Response]]
 
 
 def json(document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -73,6 +82,11 @@ def service_of(request: Request) -> GalleryService:
     return service
 
 
+def _caller_is(request: Request, principal: str) -> None:
+    """Record who the request acts as, for its log line."""
+    request.scope.setdefault("state", {})["principal"] = principal
+
+
 def authenticated(handler: Handler) -> Endpoint:
     """``handler`` called with the service and the principal the bearer token names; every
     blobrep error becomes its ARM error response."""
@@ -81,7 +95,7 @@ def authenticated(handler: Handler) -> Endpoint:
         service = service_of(request)
         try:
             caller = await service.authenticate(bearer(request))
-            request.scope.setdefault("state", {})["principal"] = caller
+            _caller_is(request, caller)
             return await handler(request, service, caller)
         except BlobrepError as exc:
             return failure(exc)
@@ -89,10 +103,57 @@ def authenticated(handler: Handler) -> Endpoint:
     return endpoint
 
 
-def resource(path: str, **methods: Handler) -> Route:
+class Ask:
+    """The catalog read of a request that only reads, run as the principal of its bearer token,
+    the token verified in the same transaction (see the module docstring).
+
+    A handler asks before anything else can fail, so that a request with a bad token is a
+    401 whatever else is wrong with it; it may ask more than once (each ask verifies again).
+    """
+
+    __slots__ = ("_request", "_token", "service")
+
+    def __init__(self, request: Request, service: GalleryService, token: str) -> None:
+        self._request = request
+        self._token = token
+        self.service = service
+
+    async def __call__(self, query: Query[T]) -> T:
+        """``query(reads, home, principal)`` once the token is verified, in one transaction.
+
+        Raises:
+            UnauthenticatedError: the token is not valid (nothing was read).
+            BlobrepError: what ``query`` raises.
+        """
+        principal, answer = await self.service.read_as_bearer(self._token, query)
+        _caller_is(self._request, principal)
+        return answer
+
+
+class Reading:
+    """A handler of a request that only reads (see :class:`Ask`), as a route's endpoint; every
+    blobrep error becomes its ARM error response."""
+
+    __slots__ = ("_handler",)
+
+    def __init__(self, handler: ReadHandler) -> None:
+        self._handler = handler
+
+    async def __call__(self, request: Request) -> Response:
+        try:
+            return await self._handler(request, Ask(request, service_of(request), bearer(request)))
+        except BlobrepError as exc:
+            return failure(exc)
+
+
+def resource(path: str, **methods: Handler | Reading) -> Route:
     """One route for a resource's methods (``get``, ``put``, ``patch``, ``delete``, ``head``,
-    ``post``), each authenticated."""
-    endpoints = {method.upper(): authenticated(handler) for method, handler in methods.items()}
+    ``post``), each authenticated: a :class:`Reading` verifies its token with its read, any
+    other handler is given the caller once its token is verified."""
+    endpoints: dict[str, Endpoint] = {
+        method.upper(): handler if isinstance(handler, Reading) else authenticated(handler)
+        for method, handler in methods.items()
+    }
     if "GET" in endpoints:
         # HEAD is GET without the body (the server drops it), unless the resource has its own.
         endpoints.setdefault("HEAD", endpoints["GET"])

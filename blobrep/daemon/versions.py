@@ -25,23 +25,23 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from starlette.routing import Route
-
 from blobrep.core.ids import ResourceId
 from blobrep.core.operations import OperationKind
 from blobrep.core.regions import normalize_region
 from blobrep.core.version import ImageVersion
 from blobrep.daemon import arm, bodies
-from blobrep.daemon.http import authenticated, create_only, expanded, json, page, resource
+from blobrep.daemon.http import Ask, Reading, create_only, expanded, json, page, resource
 from blobrep.daemon.operations import operation_headers, wake_reconciler
 from blobrep.daemon.version_bodies import CONTENT_SUFFIX, version_options
 from blobrep.errors import ImmutableFieldError, InvalidParameterError, ResourceNotFoundError
+from blobrep.service import queries
 from blobrep.service.version_options import may_describe_again
 from blobrep.service.views import version_view
 
 if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
+    from starlette.routing import Route
 
     from blobrep.core.gallery import GalleryImageVersion
     from blobrep.service import GalleryService
@@ -51,29 +51,33 @@ VERSION = "/galleries/{gallery}/images/{image}/versions/{version}"
 
 def routes() -> list[Route]:
     return [
-        Route("/galleries/{gallery}/images/{image}/versions", authenticated(_list_versions)),
-        resource(VERSION, get=_show_version, put=_put_version, patch=_patch_version, delete=_delete_version),
+        resource("/galleries/{gallery}/images/{image}/versions", get=Reading(_list_versions)),
+        resource(
+            VERSION,
+            get=Reading(_show_version),
+            put=_put_version,
+            patch=_patch_version,
+            delete=_delete_version,
+        ),
     ]
 
 
-async def _list_versions(request: Request, service: GalleryService, caller: str) -> Response:
-    params = request.path_params
+async def _list_versions(request: Request, ask: Ask) -> Response:
+    gallery, image = request.path_params["gallery"], request.path_params["image"]
+    versions = await ask(
+        lambda reads, home, caller: queries.list_versions(reads, home, caller, gallery, image)
+    )
     expand = expanded(request)
-    versions = await service.list_versions(caller, params["gallery"], params["image"])
     return page(request, [arm.resource(version_view(v, expand_replication=expand)) for v in versions])
 
 
-async def _show_version(request: Request, service: GalleryService, caller: str) -> Response:
-    params = request.path_params
-    expand = expanded(request)
-    version = await service.show_version(
-        caller,
-        params["gallery"],
-        params["image"],
-        params["version"],
-        location=request.query_params.get("location"),
+async def _show_version(request: Request, ask: Ask) -> Response:
+    gallery, image, name = (request.path_params[key] for key in ("gallery", "image", "version"))
+    location = request.query_params.get("location")
+    version = await ask(
+        lambda reads, home, caller: queries.show_version(reads, home, caller, gallery, image, name, location)
     )
-    return json(arm.resource(version_view(version, expand_replication=expand)))
+    return json(arm.resource(version_view(version, expand_replication=expanded(request))))
 
 
 def _view(version: GalleryImageVersion) -> dict[str, Any]:

@@ -18,48 +18,22 @@ from typing import TYPE_CHECKING
 import anyio
 
 from blobrep.core.access import Action
-from blobrep.core.gallery import GalleryImageVersion, ReplicationState
-from blobrep.core.ids import ResourceId
 from blobrep.core.names import BlobName
 from blobrep.core.selection import Policy
-from blobrep.errors import UnavailableError
+from blobrep.service import queries
 from blobrep.service.versions import _Versions
 
 if TYPE_CHECKING:
+    from blobrep.core.gallery import GalleryImageVersion
     from blobrep.engine.deploy import DeploymentResult, DeploymentSummary
     from blobrep.engine.publish import ProgressCallback
     from blobrep.engine.scrub import ScrubReport
     from blobrep.engine.version_read import VersionReader
+    from blobrep.service.home import RegionConfig
     from blobrep.storage.base import Store
 
 
 class _Deployments(_Versions):
-    async def _readable(
-        self, caller: str, image_id: str, location: str | None
-    ) -> tuple[GalleryImageVersion, str]:
-        """The version ``image_id`` names in the region, checked: deploy right and Completed there."""
-        resolved = await self.resolve_image(caller, image_id, location=location)
-        version_id = ResourceId.of_version(resolved.gallery, resolved.image, resolved.version)
-        await self._check(caller, Action.DEPLOY, version_id)
-        region = (await self._region(location)).name if location is not None else resolved.location
-        status = resolved.status(region)
-        if status is None:
-            targets = [target.name for target in resolved.publishing_profile.target_regions]
-            raise UnavailableError(
-                f"{version_id} cannot be read in {region}: {region} is not one of its target regions"
-                f" ({', '.join(targets)}); add it with --target-regions {' '.join([*targets, region])}"
-                " and replicate, or read it in one of those"
-            )
-        if status.state is not ReplicationState.COMPLETED:
-            why = f"it is {status.state} there ({status.progress}%)"
-            if status.details:
-                why += f": {status.details}"
-            raise UnavailableError(
-                f"{version_id} cannot be read in {region} yet: {why}; it can be read in a region once"
-                " replication there is Completed"
-            )
-        return resolved, region
-
     @asynccontextmanager
     async def open_version(
         self,
@@ -104,14 +78,18 @@ class _Deployments(_Versions):
             AccessDeniedError: the caller may not deploy from the version.
             UnavailableError: the version is not Completed in the region.
         """
-        version, region = await self._readable(caller, image_id, location)
-        config = await self._region(region)
-        status = version.status(region)
-        assert status is not None
-        stores = [
-            self._store(config, number, create=False) for number in range(1, status.completed_replicas + 1)
-        ]
-        return version, region, stores
+        version, config = await self.run_query(
+            caller,
+            lambda reads, home, acting: queries.readable_version(reads, home, acting, image_id, location),
+        )
+        return version, config.name, self.completed_stores(version, config)
+
+    def completed_stores(self, version: GalleryImageVersion, region: RegionConfig) -> list[Store]:
+        """The replicas of ``region`` that hold ``version`` whole (its Completed replica count);
+        none if the version does not target the region."""
+        status = version.status(region.name)
+        count = 0 if status is None else status.completed_replicas
+        return [self._store(region, number, create=False) for number in range(1, count + 1)]
 
     async def deploy_vm(
         self,

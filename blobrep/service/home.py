@@ -18,6 +18,7 @@ links first, so a link to another region's directory is seen for what it is.
 from __future__ import annotations
 
 import os
+import time
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -255,6 +256,25 @@ def _kind(path: Path) -> str:
     return next((kind for test, kind in kinds if test(mode)), "it is something else")
 
 
+#: Seconds a validated configuration is reused while its file stays the same (see
+#: :meth:`Home.load_regions`).
+REVALIDATE_AFTER: Final = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    """A validated configuration, the file signature it was read under, and when."""
+
+    signature: tuple[int, int, int, int, int]
+    checked: float
+    regions: Mapping[str, RegionConfig]
+
+
+def _signature(status: os.stat_result) -> tuple[int, int, int, int, int]:
+    """What changes when a file is written or replaced, as far as ``stat`` tells."""
+    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
+
+
 class Home:
     """Paths and configuration of one deployment's home directory (blocking calls)."""
 
@@ -262,6 +282,7 @@ class Home:
         self.root = root.absolute()
         self.config_path = self.root / CONFIG_NAME
         self.catalog_path = self.root / CATALOG_NAME
+        self._loaded: _Loaded | None = None
 
     def default_regions(self) -> dict[str, RegionConfig]:
         regions = {}
@@ -284,11 +305,32 @@ class Home:
     def load_regions(self) -> dict[str, RegionConfig]:
         """The configured regions, validated.
 
+        A long-running process asks for every request, and reading, parsing and resolving
+        every region's path costs far more than the request itself; so the last validated
+        configuration is reused while the file's signature (inode, size, change and
+        modification times) stays the same, for at most :data:`REVALIDATE_AFTER` seconds,
+        after which the file is read and the paths resolved again (a region's directory
+        swapped for a link is seen within that time). An edited or replaced file is read at once.
+
         Raises:
             StorageError: the configuration cannot be read.
             InvalidParameterError: it is malformed, or two regions share storage (or one would
                 hold the home); the message names both and their paths.
         """
+        loaded = self._loaded
+        now = time.monotonic()
+        try:
+            signature = _signature(os.stat(self.config_path))
+        except OSError:
+            signature = None  # reading says why, below
+        if loaded is not None and loaded.signature == signature and now - loaded.checked < REVALIDATE_AFTER:
+            return dict(loaded.regions)
+        regions = self._read_regions()
+        if signature is not None:
+            self._loaded = _Loaded(signature, now, regions)
+        return dict(regions)
+
+    def _read_regions(self) -> dict[str, RegionConfig]:
         try:
             text = self.config_path.read_text(encoding="utf-8")
         except FileNotFoundError as exc:
@@ -315,6 +357,7 @@ class Home:
         return storage_problem(places, _place(self.root), files)
 
     def save_regions(self, regions: dict[str, RegionConfig]) -> None:
+        self._loaded = None
         self._write(regions, replace=True)
 
     def _write(self, regions: dict[str, RegionConfig], *, replace: bool) -> None:

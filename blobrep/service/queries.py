@@ -17,12 +17,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from blobrep.core.access import Action, PrincipalType, Reach, allows, can_see, check, reach
-from blobrep.core.ids import LATEST, ResourceId
+from blobrep.core.gallery import ReplicationState
+from blobrep.core.ids import LATEST, ResourceId, image_reference
 from blobrep.core.latest import latest_error_detail, resolve_latest
 from blobrep.core.principals import validate_principal_name
 from blobrep.core.regions import normalize_region, unknown_region_message
 from blobrep.core.version import ImageVersion
-from blobrep.errors import AccessDeniedError, InvalidNameError, ResourceNotFoundError
+from blobrep.errors import AccessDeniedError, InvalidNameError, ResourceNotFoundError, UnavailableError
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -231,6 +232,58 @@ def latest_version(
         )
     authorizer.check(Action.READ, ResourceId.of_version(gallery, image, chosen.version))
     return chosen
+
+
+def resolve_image(
+    reads: CatalogReads, home: Home, caller: str, image_id: str, location: str | None
+) -> GalleryImageVersion:
+    """The version an image reference names in a region: a version id
+    (``/galleries/G/images/I/versions/1.0.0``), its ``.../versions/latest`` form, or the
+    definition id alone, which also means latest; ``latest`` resolves in ``location``
+    (default: the gallery's home region).
+
+    Raises:
+        InvalidNameError: the id is malformed or names a gallery or the home.
+    """
+    gallery, image, version = image_reference(image_id)
+    if version is not None:
+        return show_version(reads, home, caller, gallery, image, str(version), location)
+    return latest_version(reads, home, caller, gallery, image, location)
+
+
+def readable_version(
+    reads: CatalogReads, home: Home, caller: str, image_id: str, location: str | None
+) -> tuple[GalleryImageVersion, RegionConfig]:
+    """The version ``image_id`` names (see :func:`resolve_image`), checked for reading in a
+    region: the caller may deploy from it, and the region (``location``, default the
+    gallery's home region) is Completed; with that region's configuration.
+
+    Raises:
+        AccessDeniedError: the caller may not deploy from the version.
+        UnavailableError: the region is not one of the version's targets, or is not
+            Completed there yet (the message says what it is and how to get there).
+    """
+    resolved = resolve_image(reads, home, caller, image_id, location)
+    version_id = ResourceId.of_version(resolved.gallery, resolved.image, resolved.version)
+    authorizer_for(reads, caller).check(Action.DEPLOY, version_id)
+    region = region_named(home, location if location is not None else resolved.location)
+    status = resolved.status(region.name)
+    if status is None:
+        targets = [target.name for target in resolved.publishing_profile.target_regions]
+        raise UnavailableError(
+            f"{version_id} cannot be read in {region.name}: {region.name} is not one of its target"
+            f" regions ({', '.join(targets)}); add it with --target-regions"
+            f" {' '.join([*targets, region.name])} and replicate, or read it in one of those"
+        )
+    if status.state is not ReplicationState.COMPLETED:
+        why = f"it is {status.state} there ({status.progress}%)"
+        if status.details:
+            why += f": {status.details}"
+        raise UnavailableError(
+            f"{version_id} cannot be read in {region.name} yet: {why}; it can be read in a region"
+            " once replication there is Completed"
+        )
+    return resolved, region
 
 
 def read_without_loop(home_dir: Path, caller: str | None, query: Query[T]) -> tuple[T] | None:

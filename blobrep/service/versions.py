@@ -33,7 +33,7 @@ from blobrep.core.gallery import (
     ReplicationState,
     SafetyProfile,
 )
-from blobrep.core.ids import ResourceId, ResourceKind
+from blobrep.core.ids import ResourceId
 from blobrep.core.names import BlobName
 from blobrep.core.operations import OperationKind
 from blobrep.core.regions import (
@@ -42,7 +42,7 @@ from blobrep.core.regions import (
     resolve_target_regions,
 )
 from blobrep.core.version import ImageVersion
-from blobrep.errors import AlreadyExistsError, InvalidNameError
+from blobrep.errors import AlreadyExistsError
 from blobrep.service import queries
 from blobrep.service.operations import hold_operation
 from blobrep.service.version_options import (
@@ -240,25 +240,15 @@ class _Versions(_VersionUpdates):
     async def resolve_image(
         self, caller: str, image_id: str, *, location: str | None = None
     ) -> GalleryImageVersion:
-        """The version an image reference names in a region.
-
-        ``image_id`` is a version id (``/galleries/G/images/I/versions/1.0.0``), its
-        ``.../versions/latest`` form, or the definition id alone, which also means latest.
-        ``latest`` resolves in ``location`` (default: the gallery's home region).
+        """The version an image reference names in a region; see
+        :func:`blobrep.service.queries.resolve_image`.
 
         Raises:
             InvalidNameError: the id is malformed or names a gallery or the home.
         """
-        reference = ResourceId.parse(image_id)
-        if reference.kind not in (ResourceKind.IMAGE_DEFINITION, ResourceKind.IMAGE_VERSION):
-            raise InvalidNameError(
-                f"{image_id!r} names a {reference.kind}, not an image: give a definition id"
-                " (/galleries/G/images/I), .../versions/latest or .../versions/X.Y.Z"
-            )
-        assert reference.gallery is not None and reference.image is not None
-        if reference.version is not None:
-            return await self.show_version(caller, reference.gallery, reference.image, str(reference.version))
-        return await self.resolve_latest(caller, reference.gallery, reference.image, location=location)
+        return await self.run_query(
+            caller, lambda reads, home, acting: queries.resolve_image(reads, home, acting, image_id, location)
+        )
 
     async def list_versions(self, caller: str, gallery: str, image: str) -> list[GalleryImageVersion]:
         """The definition's versions the caller can see, in version order."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from blobrep.errors import (
     StorageError,
 )
 from blobrep.service import GalleryService
-from blobrep.service.home import Home, parse_config, render_config
+from blobrep.service.home import Home, RegionConfig, parse_config, render_config
 
 DEFAULTS = {"eastus2", "southcentralus", "southeastasia", "westcentralus", "westeurope"}
 
@@ -101,3 +102,44 @@ async def test_a_configuration_that_is_not_text_is_named_in_words(tmp_path: Path
     with pytest.raises(StorageError) as directory:
         home.load_regions()
     assert str(directory.value) == f"cannot read {home.config_path}: it is a directory"
+
+
+# --- a configuration read once, and read again when it changes ----------------------------------------
+
+
+def test_an_edited_configuration_is_seen_at_once_by_a_home_that_read_it(tmp_path: Path) -> None:
+    """A daemon keeps one Home: an edit of blobrep.toml beside it takes effect on the next call."""
+    home = Home(tmp_path)
+    home.ensure()
+    assert set(home.load_regions()) == DEFAULTS
+    regions = home.load_regions()
+    regions["northeurope"] = RegionConfig("northeurope", "North Europe", "local", tmp_path / "ne")
+    Home(tmp_path).save_regions(regions)  # another process writes the file
+    assert set(home.load_regions()) == DEFAULTS | {"northeurope"}
+    home.config_path.write_text("not = [toml", encoding="utf-8")
+    with pytest.raises(InvalidParameterError, match=r"blobrep\.toml"):
+        home.load_regions()
+
+
+def test_a_region_directory_swapped_for_a_link_is_refused_once_the_paths_are_checked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file unchanged, the paths are resolved again after REVALIDATE_AFTER seconds."""
+    from blobrep.service import home as home_module
+
+    assert home_module.REVALIDATE_AFTER <= 5, "a swapped directory is seen within seconds"
+    home = Home(tmp_path)
+    home.ensure()
+    regions = home.load_regions()
+    east, west = regions["eastus2"].path, regions["westeurope"].path
+    west.mkdir(parents=True)
+    east.parent.mkdir(parents=True, exist_ok=True)
+    east.symlink_to(west)  # eastus2 now stores into westeurope's directory
+    assert set(home.load_regions()) == DEFAULTS, "within the interval, the checked paths are reused"
+    later = time.monotonic() + home_module.REVALIDATE_AFTER + 1
+    monkeypatch.setattr(time, "monotonic", lambda: later)
+    with pytest.raises(
+        InvalidParameterError,
+        match=r"region 'eastus2'.*region 'westeurope'|region 'westeurope'.*region 'eastus2'",
+    ):
+        home.load_regions()

@@ -238,3 +238,29 @@ async def test_tokens_made_and_revoked_by_another_service_on_the_home_are_seen_a
         await other.revoke_token(ADMIN, issued.token.id)
         with pytest.raises(UnauthenticatedError, match="was revoked"):
             await people.authenticate(issued.text)
+
+
+# --- a read and its token in one transaction ---------------------------------------------------------
+
+
+async def test_a_read_as_a_bearer_runs_as_its_principal_and_never_for_a_refused_token(
+    people: GalleryService,
+) -> None:
+    """What the daemon does for a request that only reads: the token's principal is the
+    caller of the query, and a token that is refused (revoked, wrong secret) runs nothing."""
+    asked: list[str] = []
+
+    def whoami(reads: object, home: object, caller: str) -> str:
+        asked.append(caller)
+        return f"read as {caller}"
+
+    issued = await people.create_token(ADMIN, "robot")
+    assert await people.read_as_bearer(issued.text, whoami) == ("robot", "read as robot")
+    wrong = issued.text[:-4] + ("AAAA" if not issued.text.endswith("AAAA") else "BBBA")
+    with pytest.raises(UnauthenticatedError, match="invalid token"):
+        await people.read_as_bearer(wrong, whoami)
+    async with await GalleryService.open(people.home) as other:
+        await other.revoke_token(ADMIN, issued.token.id)
+    with pytest.raises(UnauthenticatedError, match="was revoked"):
+        await people.read_as_bearer(issued.text, whoami)
+    assert asked == ["robot"]
