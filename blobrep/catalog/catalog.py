@@ -92,7 +92,7 @@ class Catalog(AsyncOperationTable):
         One thread hop for a query of several reads; the same query runs without a loop on
         a :func:`~blobrep.catalog.reads.read_snapshot`.
         """
-        return await self._db.read(lambda c: query(CatalogReads(c)))
+        return await self._db.read(lambda c: query(CatalogReads(c, self._db.cache)))
 
     # --- galleries ----------------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ from typing import Final, TypeVar
 import anyio
 import anyio.to_thread
 
+from blobrep.catalog.read_cache import ReadCache
 from blobrep.catalog.schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 from blobrep.errors import InvalidParameterError, LockedError, StorageError, StorageFullError
 
@@ -72,6 +73,10 @@ class Database:
         self._path = path
         self._connection: sqlite3.Connection | None = connection
         self._limiter = limiter
+        self._writes = 0
+        self.cache = ReadCache()
+        """Answers of this connection's reads (:mod:`blobrep.catalog.read_cache`), valid for
+        the read transaction running now: only a function passed to :meth:`read` may use it."""
 
     @classmethod
     async def open(cls, path: Path) -> Database:
@@ -143,6 +148,13 @@ class Database:
         try:
             connection.execute(begin)
             try:
+                if begin == "BEGIN":
+                    # Read first: it fixes the snapshot this transaction reads, and says
+                    # whether another connection committed since the last one.
+                    (data_version,) = connection.execute("PRAGMA data_version").fetchone()
+                    self.cache.begin((data_version, self._writes))
+                else:
+                    self._writes += 1  # whatever it does, answers kept before may be stale
                 result = fn(connection)
                 connection.execute("COMMIT")
             except BaseException:

@@ -16,7 +16,7 @@ the file is missing, is not a catalog of this schema version, or SQLite fails re
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, TypeVar
 
 from blobrep.catalog import assignments, galleries, principals, settings, tokens, versions
@@ -25,6 +25,7 @@ from blobrep.catalog.schema import APPLICATION_ID, SCHEMA_VERSION
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from blobrep.catalog.read_cache import ReadCache
     from blobrep.core.access import Principal, RoleAssignment
     from blobrep.core.gallery import Gallery, GalleryImageVersion, ImageDefinition
     from blobrep.core.tokens import StoredToken
@@ -40,43 +41,65 @@ class CatalogReads:
     """Reads of one transaction; each raises what the :class:`~blobrep.catalog.Catalog` method
     of the same name raises (``ResourceNotFoundError`` for what does not exist)."""
 
-    __slots__ = ("_connection",)
+    __slots__ = ("_cache", "_connection")
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, cache: ReadCache | None = None) -> None:
         self._connection = connection
+        self._cache = cache
+
+    def _kept(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, or the answer the connection's cache kept for this state of the
+        catalog (see :mod:`blobrep.catalog.read_cache`)."""
+        return compute() if self._cache is None else self._cache.answer(key, compute)
 
     def get_setting(self, key: str) -> str | None:
-        return settings.get_setting(self._connection, key)
+        return self._kept(("setting", key), lambda: settings.get_setting(self._connection, key))
 
     def find_token(self, token_id: str) -> StoredToken | None:
-        return tokens.find_token(self._connection, token_id)
+        return self._kept(("token", token_id), lambda: tokens.find_token(self._connection, token_id))
 
     def get_principal(self, name: str) -> Principal:
-        return principals.get_principal(self._connection, name)
+        return self._kept(("principal", name), lambda: principals.get_principal(self._connection, name))
 
     def memberships(self) -> dict[str, frozenset[str]]:
-        return principals.memberships(self._connection)
+        return dict(self._kept(("memberships",), lambda: principals.memberships(self._connection)))
 
     def all_assignments(self) -> list[RoleAssignment]:
-        return assignments.list_assignments(self._connection)
+        return list(
+            self._kept(("assignments",), lambda: tuple(assignments.list_assignments(self._connection)))
+        )
 
     def get_gallery(self, name: str) -> Gallery:
-        return galleries.get_gallery(self._connection, name)
+        return self._kept(("gallery", name), lambda: galleries.get_gallery(self._connection, name))
 
     def list_galleries(self) -> list[Gallery]:
-        return galleries.list_galleries(self._connection)
+        return list(self._kept(("galleries",), lambda: tuple(galleries.list_galleries(self._connection))))
 
     def get_definition(self, gallery: str, name: str) -> ImageDefinition:
-        return galleries.get_definition(self._connection, gallery, name)
+        return self._kept(
+            ("definition", gallery, name), lambda: galleries.get_definition(self._connection, gallery, name)
+        )
 
     def list_definitions(self, gallery: str) -> list[ImageDefinition]:
-        return galleries.list_definitions(self._connection, gallery)
+        return list(
+            self._kept(
+                ("definitions", gallery), lambda: tuple(galleries.list_definitions(self._connection, gallery))
+            )
+        )
 
     def get_version(self, gallery: str, image: str, version: ImageVersion) -> GalleryImageVersion:
-        return versions.get_version(self._connection, gallery, image, version)
+        return self._kept(
+            ("version", gallery, image, version),
+            lambda: versions.get_version(self._connection, gallery, image, version),
+        )
 
     def list_versions(self, gallery: str, image: str) -> list[GalleryImageVersion]:
-        return versions.list_versions(self._connection, gallery, image)
+        return list(
+            self._kept(
+                ("versions", gallery, image),
+                lambda: tuple(versions.list_versions(self._connection, gallery, image)),
+            )
+        )
 
     def unfinished_versions(self) -> list[GalleryImageVersion]:
         return versions.unfinished_versions(self._connection)

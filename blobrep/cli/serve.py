@@ -43,8 +43,10 @@ def register(commands: Any) -> None:
 def _serve(args: argparse.Namespace) -> int:
     import anyio
 
+    from blobrep.daemon.memory import limit_malloc_arenas
     from blobrep.daemon.server import serve
 
+    limit_malloc_arenas()  # before any worker thread allocates
     anyio.run(
         lambda: serve(
             args.home,

@@ -15,7 +15,8 @@ decides). ``HEAD`` answers what ``GET`` would, without the body, and opens no re
 The body streams through the version's shared reader (:mod:`blobrep.daemon.readers`: one
 per version and region, least-loaded over the replicas, every chunk verified, failover and
 repair), in order, reading a few chunks ahead (the download's share of the reader's reads in
-flight, and at most :data:`AHEAD_BYTES`) and sending pieces of at most :data:`PIECE` bytes.
+flight, and at most :data:`AHEAD_BYTES`; every chunk held takes its bytes from the pool's
+budget of all downloads until it is sent) and sending pieces of at most :data:`PIECE` bytes.
 Each piece waits for uvicorn to take it, and uvicorn waits for the client's socket, so a
 client that stops reading holds at most its read-ahead, the chunk it is sending and one piece;
 nothing is buffered whole. A client that goes away cancels its download at once (the reads
@@ -217,6 +218,8 @@ class _Slot:
     chunk: ChunkRef
     skip: int
     take: int
+    held: int = 0
+    """Bytes of the pool's budget this chunk holds until it is sent."""
     data: bytes | memoryview | None = None
     error: BlobrepError | None = None
     done: anyio.Event = field(default_factory=anyio.Event)
@@ -257,6 +260,7 @@ class _ReadAhead:
 
     async def _fill(self, slot: _Slot) -> None:
         try:
+            slot.held = await self._lease.budget.acquire(slot.chunk.length)
             slot.data = await self._lease.read_chunk(slot.chunk)
         except BlobrepError as exc:
             slot.error = exc
@@ -275,12 +279,24 @@ class _ReadAhead:
     def sent(self, slot: _Slot) -> None:
         """``slot``, the chunk :meth:`next` gave, is sent: its bytes go and the next reads start."""
         self._window.popleft()
+        self._give_back(slot)
         if not slot.chunk.is_zero:
             self._held -= slot.chunk.length
         if slot.data is not None and slot.skip + slot.take < slot.chunk.length:
             self._lease.keep_edge(slot.chunk, slot.data)  # the next range starts inside it
         slot.data = None
         self._top_up()
+
+    def _give_back(self, slot: _Slot) -> None:
+        if slot.held:
+            self._lease.budget.release(slot.held)
+            slot.held = 0
+
+    def close(self) -> None:
+        """Give back the budget of the chunks still in the window (the range ended early); call
+        once no read is running."""
+        for slot in self._window:
+            self._give_back(slot)
 
 
 async def send_range(lease: Lease, wanted: ByteRange, emit: Emit) -> None:
@@ -294,18 +310,30 @@ async def send_range(lease: Lease, wanted: ByteRange, emit: Emit) -> None:
         ChunkMissingError, ChunkCorruptError, StorageError: a chunk no replica could serve.
     """
     failed: BlobrepError | None = None
-    async with anyio.create_task_group() as group:
-        chunks = _ReadAhead(lease, wanted, group)
-        while (slot := await chunks.next()) is not None:
-            if slot.error is not None:
-                failed = slot.error
-                group.cancel_scope.cancel()
-                break
-            for piece in _pieces(slot.data, slot.skip, slot.take):
-                await emit(piece)
-            chunks.sent(slot)
+    chunks: _ReadAhead | None = None
+    try:
+        async with anyio.create_task_group() as group:
+            chunks = _ReadAhead(lease, wanted, group)
+            while (slot := await chunks.next()) is not None:
+                if slot.error is not None:
+                    failed = slot.error
+                    group.cancel_scope.cancel()
+                    break
+                await _send_chunk(slot, emit)
+                chunks.sent(slot)
+    finally:
+        if chunks is not None:
+            chunks.close()  # the task group is over: no read holds or takes budget any more
     if failed is not None:
         raise failed
+
+
+async def _send_chunk(slot: _Slot, emit: Emit) -> None:
+    """Emit the bytes ``slot`` wants of its chunk. A function of its own so that no view of the
+    chunk outlives its sending: a download waiting for its next chunk's turn must not keep the
+    last one alive (two hundred waiting downloads would hold two hundred chunks)."""
+    for piece in _pieces(slot.data, slot.skip, slot.take):
+        await emit(piece)
 
 
 def _pieces(data: bytes | memoryview | None, skip: int, take: int) -> Iterator[bytes | memoryview]:

@@ -19,6 +19,11 @@ entered and left by one task, so each reader lives in a task of the pool's own t
 Whoever asks is checked by the service first (:meth:`GalleryService.readable_version`); the
 pool never decides who may read.
 
+Memory: every chunk a download reads takes its length from the pool's
+:class:`~blobrep.daemon.budget.ByteBudget` (:data:`DOWNLOAD_BYTES`) until it is sent, so the
+chunks held by all downloads together stay bounded however many clients read; the edge
+chunks each reader keeps are bounded apart (:data:`EDGE_BYTES`).
+
 Statistics for ``/metrics``, read at scrape time: :meth:`ReaderPool.replica_statistics`
 returns a :class:`PoolStatistics` whose ``replicas`` are one row per replica, ``(region,
 replica name, stored bytes served, chunk reads, failed chunk reads)``, with ``failovers`` and
@@ -39,6 +44,7 @@ import anyio
 
 from blobrep.core.names import BlobName
 from blobrep.core.selection import Policy
+from blobrep.daemon.budget import ByteBudget
 from blobrep.errors import BusyError
 from blobrep.service import VersionReader
 
@@ -57,7 +63,12 @@ MAX_AHEAD: Final = 8
 LINGER: Final = 2.0
 
 #: The most bytes of edge chunks one shared reader keeps (see :class:`EdgeChunks`).
-EDGE_BYTES: Final = 16 * 1024 * 1024
+EDGE_BYTES: Final = 32 * 1024 * 1024
+
+#: The most plain bytes of chunks all downloads of the pool hold at once, read ahead or being
+#: sent (:class:`~blobrep.daemon.budget.ByteBudget`): enough for both cores to decode while
+#: the loop sends, whatever the number of clients.
+DOWNLOAD_BYTES: Final = 160 * 1024 * 1024
 
 _log = logging.getLogger(__name__)
 
@@ -149,6 +160,8 @@ class Lease:
 
     _shared: _Shared
     reader: VersionReader
+    budget: ByteBudget
+    """The pool's budget of chunk bytes held by downloads, which every chunk read takes from."""
     offsets: tuple[int, ...]
     """First byte of each chunk of the manifest, in order."""
     lengths: tuple[int, ...]
@@ -177,8 +190,9 @@ class Lease:
 class ReaderPool:
     """The daemon's shared readers; see the module docstring. Use :func:`open_pool`."""
 
-    def __init__(self, group: TaskGroup) -> None:
+    def __init__(self, group: TaskGroup, budget: int = DOWNLOAD_BYTES) -> None:
         self._group = group
+        self.budget = ByteBudget(budget)
         self._shared: dict[_Key, _Shared] = {}
         self._live: set[_Shared] = set()
         self._opened = 0
@@ -222,7 +236,7 @@ class ReaderPool:
                 raise BusyError(
                     f"the daemon is stopping: {version.gallery}/{version.image} cannot be read now; retry"
                 )
-            yield Lease(shared, shared.reader, shared.offsets, shared.lengths)
+            yield Lease(shared, shared.reader, self.budget, shared.offsets, shared.lengths)
         finally:
             shared.users -= 1
             if shared.users == 0:
@@ -313,8 +327,9 @@ def _add(
 
 
 @asynccontextmanager
-async def open_pool() -> AsyncIterator[ReaderPool]:
-    """A pool whose readers live until the block ends; any still open then are closed."""
+async def open_pool(budget: int = DOWNLOAD_BYTES) -> AsyncIterator[ReaderPool]:
+    """A pool whose readers live until the block ends; any still open then are closed.
+    ``budget``: the most chunk bytes its downloads hold at once."""
     async with anyio.create_task_group() as group:
-        yield ReaderPool(group)
+        yield ReaderPool(group, budget)
         group.cancel_scope.cancel()

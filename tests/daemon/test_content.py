@@ -24,6 +24,7 @@ import uvicorn
 
 from blobrep.core.codec import new_blob_hasher
 from blobrep.daemon.app import create_app
+from blobrep.daemon.budget import ByteBudget
 from blobrep.service import Store, SyntheticImage, ThrottledStore
 from tests.cli.helpers import blobrep
 from tests.daemon.conftest import Daemon, free_port, ok, start, stop
@@ -469,3 +470,53 @@ async def test_a_disk_read_in_ranges_reads_each_chunk_once(served: Served) -> No
 def served_reads(pool: Any) -> int:
     """Chunk reads a replica served (reads that failed over to another are not counted twice)."""
     return sum(requests - failures for _, _, _, requests, failures in pool.replica_statistics().replicas)
+
+
+class _Watched(ByteBudget):
+    """A budget that remembers the most it ever handed out."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__(capacity)
+        self.most = 0
+
+    async def acquire(self, size: int) -> int:
+        taken = await super().acquire(size)
+        self.most = max(self.most, self.held)
+        return taken
+
+
+async def test_downloads_together_hold_no_more_chunk_bytes_than_the_budget_and_give_it_all_back(
+    served: Served,
+) -> None:
+    """Many clients at once, some going away halfway: the chunks held stay within the pool's
+    budget (three chunks' worth here), every finished download is exact, and once all are
+    done nothing of the budget is held."""
+
+    def as_is(region: str, number: int, store: Store) -> Store:
+        return store
+
+    async with serving(served.daemon.home, as_is) as (url, app):
+        pool = app.state.readers  # type: ignore[attr-defined]
+        pool.budget = budget = _Watched(3 * 1024 * 1024)
+        async with httpx.AsyncClient(
+            base_url=url, headers=served.daemon.headers("reader"), timeout=60
+        ) as client:
+            whole: list[bytes] = []
+
+            async def download() -> None:
+                whole.append((await client.get(CONTENT)).content)
+
+            async def leave_halfway() -> None:
+                async with client.stream("GET", CONTENT) as response:
+                    received = 0
+                    async for piece in response.aiter_raw():
+                        received += len(piece)
+                        if received > len(served.disk) // 2:
+                            break
+
+            async with anyio.create_task_group() as group:
+                for index in range(12):
+                    group.start_soon(download if index % 3 else leave_halfway)
+        assert whole == [served.disk] * 8
+        await wait_until(lambda: budget.held == 0, 5)
+        assert 0 < budget.most <= budget.capacity and budget.waits > 0
