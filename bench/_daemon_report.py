@@ -115,6 +115,7 @@ def download_rows(samples: Mapping[str, Sequence[Sample]], aggregate: int, label
     expected = sum(_details(downloads, "expected_requests"))
     rss = _peak_mib(downloads)
     ranges_ratio, ranges_text = _throughput_text(samples, "ranges", "library")
+    wire_ratio, wire_text = _throughput_text(samples, "wire", "library")
     library = samples["library"]
     return [
         Row(
@@ -172,6 +173,17 @@ def download_rows(samples: Mapping[str, Sequence[Sample]], aggregate: int, label
             "ref",
             None,
             {"throughput_ratio": round(ranges_ratio, 4)},
+        ),
+        Row(
+            "floor: the same clients, a server sending from memory",
+            aggregate,
+            "wire",
+            "library read",
+            round(Timings(samples).median("library"), 4),
+            wire_text,
+            "ref",
+            None,
+            {"throughput_ratio": round(wire_ratio, 4)},
         ),
     ]
 
@@ -240,7 +252,9 @@ def download_note(samples: Mapping[str, Sequence[Sample]], aggregate: int) -> st
     return (
         f"CPU per GiB delivered: daemon {daemon:.2f} s (user {user:.2f}, system {system:.2f}) + clients"
         f" {per_gib('download', 'client_cpu_s'):.2f} s; library read {per_gib('library', 'cpu_s'):.2f} s;"
-        f" range path in-process {per_gib('ranges', 'cpu_s'):.2f} s. Chunks decoded: {range_chunks:.0f}"
+        f" range path in-process {per_gib('ranges', 'cpu_s'):.2f} s; floor server"
+        f" {per_gib('wire', 'server_cpu_s'):.2f} s + its clients {per_gib('wire', 'client_cpu_s'):.2f} s."
+        f" Chunks decoded: {range_chunks:.0f}"
         f" by ranges against {library_chunks:.0f} by whole reads ({extra:+.0f} %: a chunk cut by a range"
         " boundary is read for both ranges)."
     )

@@ -9,6 +9,7 @@ run in children of their own.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import pstats
@@ -22,6 +23,7 @@ from typing import Any, Final
 
 from _daemon_load import RANGE_SIZE, range_digests
 from _daemon_server import Api, Daemon, blobrep
+from _daemon_wire import WireServer
 from _harness import KIB, MIB, Sample, cpu_busy_s, format_size, load1, log, run_child, settle
 from _images import SEED
 from _steps import TimedSteps
@@ -154,6 +156,17 @@ class Steps(TimedSteps):
 
     def library(self, key: str, spec: dict[str, Any]) -> None:
         self.record(key, self.child(spec)[0])
+
+    def wire(self, spec: dict[str, Any], etag: str) -> None:
+        """The download clients against the floor server (:mod:`_daemon_wire`); the sample's
+        CPU is the clients' and the server's."""
+        settle()
+        with WireServer(self.image, etag) as server:
+            before = server.cpu_s()
+            sample, _ = self.child({**spec, "op": "download", "url": server.url, "token": None})
+            server_cpu = server.cpu_s() - before
+        details = {**sample.details, "server_cpu_s": round(server_cpu, 3)}
+        self.record("wire", dataclasses.replace(sample, cpu_s=sample.cpu_s + server_cpu, details=details))
 
     # --- metadata -----------------------------------------------------------------------------
 

@@ -41,7 +41,9 @@ and the per-repeat (paired) ratios give the range. Against baselines measured in
    verified); every range digest-exact; the daemon's peak RSS below 400 MiB. The daemon's own
    range path run in-process without HTTP (its shared-reader pool and ``send_range``) is shown
    too: it tells the cost of reading by 4 MiB ranges (a chunk cut by a range boundary is read
-   for both ranges) from the cost of HTTP.
+   for both ranges) from the cost of HTTP. And the same clients run against a server that only
+   sends the image's bytes from memory (:mod:`_daemon_wire`): the floor of HTTP over loopback
+   on this machine, the ceiling of the daemon's throughput.
 3. Metadata. ``--meta-clients`` closed-loop clients (each sends its next request when the last
    is answered) for ``--seconds``, against ``GET .../versions/1.0.0`` and the list of a
    definition's 10 versions: goal p99 < 50 ms; ``GET /livez`` (no authentication, no catalog)
@@ -118,7 +120,7 @@ DEFAULT_SECONDS: Final = 5.0
 QUICK_SECONDS: Final = 2.0
 
 UPLOAD_ORDER: Final = ("upload", "publish", "create")
-DOWNLOAD_ORDER: Final = ("download", "library", "ranges")
+DOWNLOAD_ORDER: Final = ("download", "library", "ranges", "wire")
 META_ORDER: Final = ("show", "list", "livez")
 SERVER_PACKAGES: Final = ("uvicorn", "starlette", "httpx", "h11", "httptools", "uvloop")
 """Packages whose versions go with the results: the HTTP stack on both sides."""
@@ -261,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
                     log(f"repeat {round_ + 1}/{repeat}: {key}")
                     if key == "download":
                         steps.download(specs[key])
+                    elif key == "wire":
+                        steps.wire(specs["download"], specs["download"]["etag"])
                     else:
                         steps.library(key, specs[key])
             paths = {
