@@ -86,6 +86,11 @@ class Catalog(AsyncOperationTable):
     ) -> None:
         await self.close()
 
+    def read_counts(self) -> tuple[int, int]:
+        """(reads answered from decoded answers kept, reads decoded anew) so far; see
+        :mod:`blobrep.catalog.read_cache`."""
+        return self._db.cache.hits, self._db.cache.misses
+
     async def read_with(self, query: Callable[[CatalogReads], T]) -> T:
         """``query`` on a worker thread, over reads that all see one consistent state.
 

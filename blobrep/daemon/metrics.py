@@ -7,9 +7,10 @@ Two kinds of number live here:
   :class:`~prometheus_client.CollectorRegistry` of the application's own, never the process-wide
   one, so two applications in one process (tests do that) count apart;
 * numbers that already live elsewhere and are read when ``/metrics`` is asked for
-  (:func:`read_at_scrape`: the shared readers' per-replica statistics, versions per region and
-  replication state, the reconcile loop's lag and backlog), turned into metric families by the
-  pure functions here and rendered beside the registry's for that one scrape.
+  (:mod:`blobrep.daemon.scraped`: the shared readers' per-replica statistics and download
+  budget, versions per region and replication state, the catalog's read counts, the reconcile
+  loop's lag and backlog), turned into metric families by the pure functions here and rendered
+  beside the registry's for that one scrape.
 
 Label values are kept to small sets: the route is the route's template (``/galleries/{gallery}``),
 never the path a client sent; the method is one of the HTTP methods the API knows or ``other``.
@@ -18,24 +19,19 @@ A client cannot make a series per request.
 
 from __future__ import annotations
 
-import inspect
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily
 
 from blobrep.core.gallery import ReplicationState
-from blobrep.errors import BlobrepError
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
-    from blobrep.catalog.reads import CatalogReads
-    from blobrep.service.home import Home
 
 logger = logging.getLogger("blobrep.daemon")
 
@@ -215,8 +211,36 @@ def readers_open(open_now: int | None, opened: int | None) -> list[Metric]:
     return families
 
 
+def download_budget(held: int, capacity: int, waits: int) -> list[Metric]:
+    """The byte budget of chunks downloads hold (:mod:`blobrep.daemon.budget`): held now, its
+    size, and how often a chunk read waited for it (clients beyond what the budget feeds)."""
+    return [
+        GaugeMetricFamily(
+            "blobrep_download_budget_held_bytes", "Chunk bytes downloads hold now.", value=held
+        ),
+        GaugeMetricFamily(
+            "blobrep_download_budget_bytes", "Chunk bytes downloads may hold at once.", value=capacity
+        ),
+        CounterMetricFamily(
+            "blobrep_download_budget_waits", "Chunk reads that waited for the download budget.", value=waits
+        ),
+    ]
+
+
+def catalog_read_cache(hits: int, misses: int) -> list[Metric]:
+    """Catalog reads answered from what the connection had decoded, and reads decoded anew."""
+    return [
+        CounterMetricFamily(
+            "blobrep_catalog_cached_reads", "Catalog reads answered from decoded answers kept.", value=hits
+        ),
+        CounterMetricFamily(
+            "blobrep_catalog_decoded_reads", "Catalog reads decoded from the database.", value=misses
+        ),
+    ]
+
+
 #: What the reconcile loop's ``statistics()`` snapshot holds: attribute, metric, help, counter?
-_RECONCILE_FIELDS: Final = (
+RECONCILE_FIELDS: Final = (
     ("lag", "blobrep_reconcile_lag_seconds", "Seconds the oldest unmet region has waited.", False),
     ("passes", "blobrep_reconcile_passes", "Reconcile passes completed since the daemon started.", True),
     ("last_pass", "blobrep_reconcile_last_pass_timestamp_seconds", "Unix time of the last pass.", False),
@@ -231,7 +255,7 @@ def reconcile_loop(numbers: Mapping[str, float]) -> list[Metric]:
     ``retrying``, ``given_up``; those it has) as metric families."""
     return [
         (CounterMetricFamily if counter else GaugeMetricFamily)(name, documentation, value=numbers[field])
-        for field, name, documentation, counter in _RECONCILE_FIELDS
+        for field, name, documentation, counter in RECONCILE_FIELDS
         if field in numbers
     ]
 
@@ -243,116 +267,3 @@ def log_lines_dropped(count: int) -> Metric:
         "Log lines dropped because standard error did not keep up.",
         value=count,
     )
-
-
-# --- read at scrape time ----------------------------------------------------------------------
-
-
-async def read_at_scrape(state: Any) -> list[Metric]:
-    """What the application's ``state`` holds beside the registry, as metric families: region
-    states from the service, the shared readers' statistics, the reconcile loop's lag. Each
-    source is optional (absent until its part of the daemon runs) and one that cannot be read
-    is logged and left out: a scrape never fails for it."""
-    return [*await _region_states(state), *await _replica_usage(state), *await _reconcile(state)]
-
-
-async def _region_states(state: Any) -> list[Metric]:
-    """Versions per region and state: one catalog read, in one transaction, per scrape."""
-    service = getattr(state, "service", None)
-    if service is None:
-        return []
-    try:
-        counts = await service.run_query(service.bootstrap_admin, _count_region_states)
-    except BlobrepError as exc:
-        logger.warning("region states left out of /metrics: %s", exc, extra={"source": "catalog"})
-        return []
-    return [region_states(counts)]
-
-
-def _count_region_states(reads: CatalogReads, home: Home, caller: str) -> Mapping[tuple[str, str], int]:
-    counts: dict[tuple[str, str], int] = {}
-    for gallery in reads.list_galleries():
-        for definition in reads.list_definitions(gallery.name):
-            for version in reads.list_versions(gallery.name, definition.name):
-                for status in version.regions:
-                    key = (status.region, status.state.value)
-                    counts[key] = counts.get(key, 0) + 1
-    return counts
-
-
-async def _replica_usage(state: Any) -> list[Metric]:
-    """The shared readers' ``replica_statistics()``, when the application has shared readers.
-
-    Expected: an object whose ``replicas`` (or ``rows``, or the object itself) are ``(region,
-    replica, bytes served, requests, failures)`` rows (tuples, or objects with the attributes
-    ``region``, ``replica``, ``bytes_served``, ``requests``, ``failures``), and whose
-    ``failovers`` and ``repairs`` (on it, or on its ``totals``) count over every reader;
-    ``open`` and ``opened`` are read when it has them. A shape that does not fit is logged and
-    left out rather than failing the scrape.
-    """
-    statistics = getattr(getattr(state, "readers", None), "replica_statistics", None)
-    if statistics is None:
-        return []
-    try:
-        snapshot = await _called(statistics)
-        rows = getattr(snapshot, "replicas", None)
-        if rows is None:
-            rows = getattr(snapshot, "rows", snapshot)
-        totals = getattr(snapshot, "totals", snapshot)
-        usage = replica_usage(
-            [_replica_row(row) for row in rows],
-            int(getattr(totals, "failovers", 0)),
-            int(getattr(totals, "repairs", 0)),
-        )
-        open_now, opened = getattr(snapshot, "open", None), getattr(snapshot, "opened", None)
-        return usage + readers_open(
-            None if open_now is None else int(open_now), None if opened is None else int(opened)
-        )
-    except (AttributeError, TypeError, ValueError) as exc:
-        logger.warning("replica statistics left out of /metrics: %s", exc, extra={"source": "readers"})
-        return []
-
-
-def _replica_row(row: Any) -> ReplicaRow:
-    if hasattr(row, "region"):
-        return (
-            str(row.region),
-            str(row.replica),
-            int(row.bytes_served),
-            int(row.requests),
-            int(row.failures),
-        )
-    region, replica, served, requests, failures = row
-    return (str(region), str(replica), int(served), int(requests), int(failures))
-
-
-async def _reconcile(state: Any) -> list[Metric]:
-    """The reconcile loop's ``statistics()`` snapshot (or only its ``lag()``), when it runs."""
-    reconciler = getattr(state, "reconciler", None)
-    if reconciler is None:
-        return []
-    try:
-        statistics = getattr(reconciler, "statistics", None)
-        snapshot = await _called(statistics) if statistics is not None else None
-        numbers = {
-            field: _seconds(value)
-            for field, *_ in _RECONCILE_FIELDS
-            if (value := getattr(snapshot, field, None)) is not None
-        }
-        lag = getattr(reconciler, "lag", None)
-        if "lag" not in numbers and lag is not None and (value := await _called(lag)) is not None:
-            numbers["lag"] = _seconds(value)
-    except (AttributeError, TypeError, ValueError) as exc:
-        logger.warning("reconcile loop left out of /metrics: %s", exc, extra={"source": "reconciler"})
-        return []
-    return reconcile_loop(numbers)
-
-
-async def _called(function: Callable[[], Any]) -> Any:
-    """``function()``, awaited if it gave an awaitable."""
-    value = function()
-    return await value if inspect.isawaitable(value) else value
-
-
-def _seconds(value: Any) -> float:
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)

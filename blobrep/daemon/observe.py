@@ -45,6 +45,7 @@ from starlette.routing import Route
 
 from blobrep.daemon import metrics as families
 from blobrep.daemon.metrics import UNMATCHED, Metrics
+from blobrep.daemon.scraped import read_at_scrape
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -202,7 +203,7 @@ class _Exchange:
 async def _metrics(request: Request) -> Response:
     """The Prometheus exposition: the registry's counters, then what is read at scrape time."""
     state = request.app.state
-    scraped = [*await families.read_at_scrape(state), *_log_lines_dropped()]
+    scraped = [*await read_at_scrape(state), *_log_lines_dropped()]
     metrics: Metrics = state.metrics
     body, content_type = metrics.render(scraped, request.headers.get("accept"))
     return Response(body, headers={"Content-Type": content_type})

@@ -90,6 +90,12 @@ class PoolStatistics:
     """Readers open now."""
     opened: int
     """Readers opened since the daemon started."""
+    budget_held: int = 0
+    """Bytes of chunks downloads hold now, of the pool's budget."""
+    budget_capacity: int = 0
+    """The pool's budget of chunk bytes held by downloads at once."""
+    budget_waits: int = 0
+    """Chunk reads that waited for the budget since the daemon started."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,6 +316,9 @@ class ReaderPool:
             repairs=repairs,
             open=len(self._live),
             opened=self._opened,
+            budget_held=self.budget.held,
+            budget_capacity=self.budget.capacity,
+            budget_waits=self.budget.waits,
         )
 
 

@@ -81,6 +81,10 @@ class _Base:
     def _now() -> datetime:
         return datetime.now(UTC).replace(microsecond=0)
 
+    def catalog_read_counts(self) -> tuple[int, int]:
+        """(catalog reads answered from kept answers, reads decoded anew) so far, for metrics."""
+        return self._catalog.read_counts()
+
     async def run_query(self, caller: str, query: Query[T]) -> T:
         """``query(reads, home, caller)`` in one catalog transaction on the catalog's thread.
 

@@ -520,3 +520,6 @@ async def test_downloads_together_hold_no_more_chunk_bytes_than_the_budget_and_g
         assert whole == [served.disk] * 8
         await wait_until(lambda: budget.held == 0, 5)
         assert 0 < budget.most <= budget.capacity and budget.waits > 0
+        statistics = pool.replica_statistics()
+        assert (statistics.budget_held, statistics.budget_capacity) == (0, budget.capacity)
+        assert statistics.budget_waits == budget.waits

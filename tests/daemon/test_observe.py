@@ -132,6 +132,18 @@ def test_metrics_page_is_prometheus_text_without_a_token(observed: Observed) -> 
     } <= names
 
 
+def test_catalog_reads_answered_from_kept_answers_are_counted(observed: Observed) -> None:
+    """The same gallery read by several requests with no write between: the later ones are
+    answered from what the catalog's connection had decoded, and the page says how often."""
+    none: frozenset[tuple[str, str]] = frozenset()
+    kept, decoded = (
+        ("blobrep_catalog_cached_reads_total", none),
+        ("blobrep_catalog_decoded_reads_total", none),
+    )
+    assert observed.after[kept] > observed.before.get(kept, 0)
+    assert observed.after[decoded] > 0
+
+
 def test_requests_are_counted_by_route_template_method_and_status(observed: Observed) -> None:
     def moved(route: str, status: str, method: str = "GET") -> float:
         return observed.moved("blobrep_http_requests_total", route=route, method=method, status=status)
@@ -383,12 +395,24 @@ class _Statistics:
     repairs: int
     open: int
     opened: int
+    budget_held: int
+    budget_capacity: int
+    budget_waits: int
 
 
 class _Readers:
     def replica_statistics(self) -> _Statistics:
         rows = (_Row("eastus", "1", 4096, 3, 0), _Row("eastus", "2", 0, 1, 1))
-        return _Statistics(rows, failovers=1, repairs=2, open=1, opened=4)
+        return _Statistics(
+            rows,
+            failovers=1,
+            repairs=2,
+            open=1,
+            opened=4,
+            budget_held=512,
+            budget_capacity=2048,
+            budget_waits=7,
+        )
 
 
 @dataclass(frozen=True)
@@ -435,6 +459,9 @@ def test_replica_statistics_and_reconcile_lag_are_read_at_scrape_time(scraped_ap
     assert page[("blobrep_reader_repairs_total", frozenset())] == 2
     assert page[("blobrep_readers_open", frozenset())] == 1
     assert page[("blobrep_readers_opened_total", frozenset())] == 4
+    assert page[("blobrep_download_budget_held_bytes", frozenset())] == 512
+    assert page[("blobrep_download_budget_bytes", frozenset())] == 2048
+    assert page[("blobrep_download_budget_waits_total", frozenset())] == 7
     assert page[("blobrep_reconcile_lag_seconds", frozenset())] == 1.5
     assert page[("blobrep_reconcile_passes_total", frozenset())] == 3
     assert page[("blobrep_reconcile_behind_regions", frozenset())] == 2
