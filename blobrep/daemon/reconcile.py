@@ -56,7 +56,9 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
     from blobrep.core.version import ImageVersion
+    from blobrep.engine.replicate_state import RegionProgress
     from blobrep.service import GalleryService
+    from blobrep.service.replication import ReplicationProgress
 
 logger = logging.getLogger("blobrep.daemon")
 
@@ -116,7 +118,8 @@ class Reconciler:
     """Drives every published version of the home to its target regions (see the module).
 
     ``draw`` gives the jitter's uniform numbers in ``[0, 1)`` and ``clock`` the monotonic
-    seconds the schedule runs on; both are seams for tests.
+    seconds the schedule runs on; both are seams for tests. ``on_copied`` is told the stored
+    bytes each replication writes into replicas, as it goes (the daemon's metrics).
     """
 
     def __init__(
@@ -127,8 +130,10 @@ class Reconciler:
         backoff: Backoff | None = None,
         draw: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.monotonic,
+        on_copied: Callable[[int], None] | None = None,
     ) -> None:
         self._service = service
+        self._on_copied = on_copied
         self._interval = interval
         self._backoff = retry_schedule(interval) if backoff is None else backoff
         self._draw = draw
@@ -254,6 +259,7 @@ class Reconciler:
                 str(version.version),
                 regions=regions,
                 retry_failed=retry_failed,
+                progress=None if self._on_copied is None else _copied_bytes(self._on_copied),
             )
         except BusyError:
             return  # another live process holds the version: its regions are left to it
@@ -365,6 +371,20 @@ def _log_state(version: GalleryImageVersion, status: RegionStatus, old: Replicat
     )
 
 
+def _copied_bytes(on_copied: Callable[[int], None]) -> ReplicationProgress:
+    """A progress callback of one replication that tells ``on_copied`` the bytes each region's
+    progress grew by (a region's ``done_bytes`` counts the bytes written into its replicas)."""
+    seen: dict[str, int] = {}
+
+    def progress(update: RegionProgress) -> None:
+        grown = update.done_bytes - seen.get(update.region, 0)
+        seen[update.region] = update.done_bytes
+        if grown > 0:
+            on_copied(grown)
+
+    return progress
+
+
 @asynccontextmanager
 async def running(app: Starlette, interval: float | None) -> AsyncIterator[None]:
     """The reconcile loop of ``app``'s service for the body of the ``async with``, a pass every
@@ -377,7 +397,10 @@ async def running(app: Starlette, interval: float | None) -> AsyncIterator[None]
     if interval is None:
         yield
         return
-    reconciler = Reconciler(app.state.service, interval)
+    metrics = getattr(app.state, "metrics", None)
+    reconciler = Reconciler(
+        app.state.service, interval, on_copied=None if metrics is None else metrics.replicated
+    )
     app.state.reconciler = reconciler
     async with anyio.create_task_group() as group:
         group.start_soon(reconciler.run)

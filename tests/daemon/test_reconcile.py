@@ -8,6 +8,7 @@ import filecmp
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -216,6 +217,11 @@ def test_a_version_published_with_the_cli_reaches_its_other_regions_on_its_own(
     assert all(entry["progress"] == 100 for entry in summary.values())
     for region in ("eastus2", "westeurope"):
         assert _restores_exactly(cwd, _replica(home, region), "1.0.0", disk)
+    # What it copied is on /metrics: every chunk into each of the two new regions.
+    metrics = httpx.get(f"{daemon.url}/metrics", timeout=10).text
+    copied = re.search(r"^blobrep_replication_bytes_total (\S+)$", metrics, re.MULTILINE)
+    assert copied is not None, metrics
+    assert float(copied[1]) >= 2 * document["properties"]["storageProfile"]["storedBytes"] > 0
     # The loop said what it saw: each region it brought from waiting to Completed (its log
     # line may follow the catalog's change by a moment).
     deadline = time.monotonic() + 5
