@@ -51,14 +51,13 @@ from blobrep.core.backoff import Backoff
 from blobrep.core.gallery import GalleryImageVersion, ProvisioningState, RegionStatus, ReplicationState
 from blobrep.core.ids import ResourceId
 from blobrep.errors import BlobrepError, BusyError, ResourceNotFoundError
+from blobrep.service.replication import copied_bytes
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
     from blobrep.core.version import ImageVersion
-    from blobrep.engine.replicate_state import RegionProgress
     from blobrep.service import GalleryService
-    from blobrep.service.replication import ReplicationProgress
 
 logger = logging.getLogger("blobrep.daemon")
 
@@ -259,7 +258,7 @@ class Reconciler:
                 str(version.version),
                 regions=regions,
                 retry_failed=retry_failed,
-                progress=None if self._on_copied is None else _copied_bytes(self._on_copied),
+                progress=None if self._on_copied is None else copied_bytes(self._on_copied),
             )
         except BusyError:
             return  # another live process holds the version: its regions are left to it
@@ -369,20 +368,6 @@ def _log_state(version: GalleryImageVersion, status: RegionStatus, old: Replicat
             "details": status.details,
         },
     )
-
-
-def _copied_bytes(on_copied: Callable[[int], None]) -> ReplicationProgress:
-    """A progress callback of one replication that tells ``on_copied`` the bytes each region's
-    progress grew by (a region's ``done_bytes`` counts the bytes written into its replicas)."""
-    seen: dict[str, int] = {}
-
-    def progress(update: RegionProgress) -> None:
-        grown = update.done_bytes - seen.get(update.region, 0)
-        seen[update.region] = update.done_bytes
-        if grown > 0:
-            on_copied(grown)
-
-    return progress
 
 
 @asynccontextmanager

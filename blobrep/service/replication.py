@@ -43,6 +43,21 @@ ReplicationProgress = Callable[["RegionProgress"], None]
 """Called on the event loop as regions advance (batched), for progress bars."""
 
 
+def copied_bytes(on_copied: Callable[[int], None]) -> ReplicationProgress:
+    """A progress callback for one replication that tells ``on_copied`` how many bytes each
+    update adds: a region's ``done_bytes`` counts the stored bytes written into its replicas,
+    so its growth from update to update is what was copied meanwhile (for metrics)."""
+    seen: dict[str, int] = {}
+
+    def progress(update: RegionProgress) -> None:
+        grown = update.done_bytes - seen.get(update.region, 0)
+        seen[update.region] = update.done_bytes
+        if grown > 0:
+            on_copied(grown)
+
+    return progress
+
+
 class _StatusWriter:
     """Collects the latest progress per region and writes it to the catalog now and then."""
 
