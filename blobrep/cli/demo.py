@@ -114,26 +114,21 @@ def _publish(args: argparse.Namespace, image: Path, version: str) -> tuple[Publi
     return results[0], seconds
 
 
-def _demo(args: argparse.Namespace) -> int:
-    home: Path = args.home
-    # The caller and the home are checked (and the gallery made) before anything is printed,
-    # so that a demo refused outright says so in its one line.
-    call(args, _fresh_versions)
-    work = home / "demo"
-    with translate(work, "create the directory"):
-        work.mkdir(parents=True, exist_ok=True)
-    service = BlobService()
-    as_json = args.format == "json"
-    stream = sys.stderr if as_json else sys.stdout
+class _Report:
+    """What the demo says as it goes (on standard error when the table is JSON) and the rows
+    of its table."""
 
-    def say(text: str) -> None:
-        stream.write(text)
-        stream.flush()
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.rows: list[dict[str, Any]] = []
+        self._stream = sys.stderr if as_json else sys.stdout
 
-    rows: list[dict[str, Any]] = []
+    def say(self, text: str) -> None:
+        self._stream.write(text)
+        self._stream.flush()
 
-    def row(step: str, size: int | None, seconds: float, note: str) -> None:
-        rows.append(
+    def row(self, step: str, size: int | None, seconds: float, note: str) -> None:
+        self.rows.append(
             {
                 "step": step,
                 "size": None if size is None else format_size(size),
@@ -143,17 +138,28 @@ def _demo(args: argparse.Namespace) -> int:
             }
         )
 
+    def made(self, step: str, path: Path, size: int, seconds: float, note: str, written: bool) -> None:
+        """A step that made an image, or found it from an earlier run."""
+        if written:
+            self.row(step, size, seconds, note)
+        else:
+            self.say(f"reusing {path}\n")
+
+
+def _first_version(
+    args: argparse.Namespace, work: Path, replica: LocalStore, report: _Report
+) -> tuple[PublishResult, bool]:
+    """Make, publish, restore and verify 1.0.0; its publish, and whether it read back whole
+    and verified clean."""
     first = work / "ubuntu-server-1.0.0.img"
-    say(f"blobrep demo in {home.absolute()}: a {format_size(args.size)} VM-like image into region {REGION}\n")
     started = time.perf_counter()
-    if _write_image(first, args.size, args.seed):
-        row("make image 1.0.0", args.size, time.perf_counter() - started, "zeros, binaries and text, seeded")
-    else:
-        say(f"reusing {first}\n")
+    written = _write_image(first, args.size, args.seed)
+    note = "zeros, binaries and text, seeded"
+    report.made("make image 1.0.0", first, args.size, time.perf_counter() - started, note, written)
 
     published, seconds = _publish(args, first, "1.0.0")
     ratio = published.size / max(published.stored_bytes, 1)
-    row(
+    report.row(
         "publish 1.0.0",
         published.size,
         seconds,
@@ -162,42 +168,43 @@ def _demo(args: argparse.Namespace) -> int:
         f" wrote {format_size(published.written_bytes)}",
     )
 
-    replica = LocalStore(home / "regions" / REGION / "replica-1", name=f"{REGION}/replica-1")
+    service = BlobService()
+    blob = f"{IMAGE}/versions/1.0.0"
     restored_path = work / "restored-1.0.0.img"
     restored, seconds = run_with_progress(
-        "restoring",
-        lambda bar: service.restore(replica, GALLERY, f"{IMAGE}/versions/1.0.0", restored_path, progress=bar),
+        "restoring", lambda bar: service.restore(replica, GALLERY, blob, restored_path, progress=bar)
     )
     same = restored.digest == published.digest
     disk = os.stat(restored_path).st_blocks * 512
-    row(
+    report.row(
         "restore 1.0.0",
         restored.size,
         seconds,
         f"digest {'matches' if same else 'DIFFERS'}; sparse file uses {format_size(disk)} on disk",
     )
 
-    report, seconds = run_with_progress(
-        "verifying", lambda bar: service.verify(replica, GALLERY, f"{IMAGE}/versions/1.0.0", progress=bar)
+    verified, seconds = run_with_progress(
+        "verifying", lambda bar: service.verify(replica, GALLERY, blob, progress=bar)
     )
-    row(
+    report.row(
         "verify 1.0.0",
-        report.checked_bytes,
+        verified.checked_bytes,
         seconds,
-        f"{report.checked_chunks} chunks, {len(report.problems)} problem(s)",
+        f"{verified.checked_chunks} chunks, {len(verified.problems)} problem(s)",
     )
+    return published, same and verified.ok
 
+
+def _second_version(args: argparse.Namespace, work: Path, first: PublishResult, report: _Report) -> None:
+    """Make and publish 1.0.1 (1 % of 1.0.0 rewritten), then resolve ``latest``."""
     second = work / "ubuntu-server-1.0.1.img"
     started = time.perf_counter()
-    if _write_image(second, args.size, args.seed, rewrite_runs(args.size, 0.01, 16, args.seed + 1)):
-        row(
-            "make image 1.0.1", args.size, time.perf_counter() - started, "1.0.0 with 1% rewritten in 16 runs"
-        )
-    else:
-        say(f"reusing {second}\n")
+    written = _write_image(second, args.size, args.seed, rewrite_runs(args.size, 0.01, 16, args.seed + 1))
+    note = "1.0.0 with 1% rewritten in 16 runs"
+    report.made("make image 1.0.1", second, args.size, time.perf_counter() - started, note, written)
     update, seconds = _publish(args, second, "1.0.1")
-    share = update.written_bytes / max(published.stored_bytes, 1)
-    row(
+    share = update.written_bytes / max(first.stored_bytes, 1)
+    report.row(
         "publish 1.0.1",
         update.size,
         seconds,
@@ -207,19 +214,35 @@ def _demo(args: argparse.Namespace) -> int:
     latest = call(
         args, lambda gallery, caller: gallery.show_version(caller, GALLERY, IMAGE, LATEST, location=REGION)
     )
-    row(
+    report.row(
         "resolve latest",
         None,
         time.perf_counter() - started,
         f"{VERSION_ID}/latest in {REGION} is {latest.version}",
     )
 
-    if as_json:
-        print_json({"home": str(home.absolute()), "steps": rows, "ok": same and report.ok})
+
+def _demo(args: argparse.Namespace) -> int:
+    home: Path = args.home
+    # The caller and the home are checked (and the gallery made) before anything is printed,
+    # so that a demo refused outright says so in its one line.
+    call(args, _fresh_versions)
+    work = home / "demo"
+    with translate(work, "create the directory"):
+        work.mkdir(parents=True, exist_ok=True)
+    report = _Report(args.format == "json")
+    report.say(
+        f"blobrep demo in {home.absolute()}: a {format_size(args.size)} VM-like image into region {REGION}\n"
+    )
+    replica = LocalStore(home / "regions" / REGION / "replica-1", name=f"{REGION}/replica-1")
+    published, whole = _first_version(args, work, replica, report)
+    _second_version(args, work, published, report)
+    if report.as_json:
+        print_json({"home": str(home.absolute()), "steps": report.rows, "ok": whole})
     else:
-        print_table(rows)
-    say(
+        print_table(report.rows)
+    report.say(
         f"\nreplica on disk: {replica.root}\n"
         f"try: blobrep --home {home} -o table sig image-version list -r {GALLERY} -i {IMAGE}\n"
     )
-    return 0 if same and report.ok else 1
+    return 0 if whole else 1
