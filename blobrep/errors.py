@@ -38,12 +38,16 @@ names what was wrong and, where it helps, what would be right.
       x StorageError               a store or local file failed to do what was asked (I/O,
                                    permissions, a read-only file system)
         - StorageFullError         no space left (or the quota is used up) where it writes
+        - StorageAccessDeniedError   an object store refused the credentials it was given
+        - StorageUnreachableError    an object store's endpoint did not answer (retryable)
+        - StorageMissingBucketError  an object store's bucket or container does not exist
         - LockedError (retryable)  the catalog stayed locked by another process: retry later
 
 An error class says whether to retry: :attr:`BlobrepError.retryable` is True only where the
 same call, unchanged, can succeed once something else finishes (:class:`BusyError`,
-:class:`LockedError`). Faces read it (the CLI's exit code, a daemon's status code) rather than
-listing classes, so a retryable error added later is reported as one without touching them.
+:class:`LockedError`, :class:`StorageUnreachableError`). Faces read it (the CLI's exit code, a
+daemon's status code) rather than listing classes, so a retryable error added later is
+reported as one without touching them.
 """
 
 from __future__ import annotations
@@ -234,3 +238,23 @@ class LockedError(StorageError):
     nothing was done, and the same call can succeed once that process finishes."""
 
     retryable = True
+
+
+class StorageAccessDeniedError(StorageError):
+    """An object store refused the credentials it was given: a wrong or expired key, a bad
+    signature, or credentials without permission on the bucket or container. The message
+    names the store and the settings to check; it never repeats a secret."""
+
+
+class StorageUnreachableError(StorageError):
+    """An object store's endpoint could not be reached: the connection was refused, the name
+    did not resolve, or the server did not answer in time, still after the store's own short
+    retries. The message names the store, the endpoint and the reason; the same call can
+    succeed once the service is back (or fail the same way until a wrong endpoint is fixed)."""
+
+    retryable = True
+
+
+class StorageMissingBucketError(StorageError):
+    """The bucket (S3) or container (Azure) a store is configured with does not exist at its
+    endpoint. Nothing creates it implicitly: create it, or correct the store's URL."""

@@ -21,7 +21,7 @@ Semantics every store keeps (the contract suite in ``tests/storage`` checks them
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -101,5 +101,27 @@ class Store(Protocol):
         what was removed (or, with ``dry_run``, what would be), each ``key`` being the
         temporary's own name relative to the store root. Stores whose puts leave nothing
         behind return an empty list.
+        """
+        ...
+
+
+@runtime_checkable
+class ServerSideCopy(Protocol):
+    """A store that can copy a key from another store of the same service without the bytes
+    passing through this process (an S3 bucket, an Azure account): replication fills the
+    second replica of a region, or a region on the service it reads from, this way.
+    """
+
+    @property
+    def copy_service(self) -> Hashable:
+        """Stores with equal ``copy_service`` can copy between each other inside the service."""
+        ...
+
+    async def copy_from(self, source: Store, key: str) -> bool:
+        """Copy ``key`` from ``source`` inside the service (overwriting); False if that cannot be
+        done and the caller must write the bytes itself.
+
+        Raises:
+            NotFoundError: ``key`` is not in ``source``.
         """
         ...
