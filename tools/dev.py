@@ -8,19 +8,25 @@ missing, then runs what was asked:
 
     python3 tools/dev.py demo     # publish and read back a VM-like image on the embedded default
     python3 tools/dev.py test     # ruff, ruff format --check, mypy --strict, import contracts, pytest
-    python3 tools/dev.py bench    # pipeline, replication, deployment-storm, CLI, daemon benchmarks in turn
+    python3 tools/dev.py bench    # pipeline, replication, deploy, cli, daemon, regions benchmarks in turn
+    python3 tools/dev.py services start|stop|status   # the S3 and Azure Blob servers of the tests
+
+``test`` starts those servers (SeaweedFS and Azurite, see ``tools/services.py``) before
+pytest, with their coordinates in the environment, and stops them afterwards, even when a
+test fails; a server that cannot be installed or started fails the run with why.
 
 Extra arguments after ``test`` go to pytest; after ``demo`` to ``blobrep demo``. After
 ``bench`` they go to ``bench/pipeline.py``; the ones both take (``--quick``, ``--size``,
 ``--repeat``, ``--seed``) go to ``bench/replication.py`` and ``bench/daemon.py`` too, and
-``--quick`` (or ``--help``) to ``bench/deploy.py`` and ``bench/cli.py``, which have their own
-images and counts. One benchmark alone, with its own arguments:
+``--quick`` (or ``--help``) to ``bench/deploy.py``, ``bench/cli.py`` and ``bench/regions.py``,
+which have their own images and counts. One benchmark alone, with its own arguments:
 
     python3 tools/dev.py bench pipeline [ARGS]       # bench/pipeline.py ARGS
     python3 tools/dev.py bench replication [ARGS]    # bench/replication.py ARGS
     python3 tools/dev.py bench deploy [ARGS]         # bench/deploy.py ARGS
     python3 tools/dev.py bench cli [ARGS]            # bench/cli.py ARGS
     python3 tools/dev.py bench daemon [ARGS]         # bench/daemon.py ARGS
+    python3 tools/dev.py bench regions [ARGS]        # bench/regions.py ARGS
 """
 
 from __future__ import annotations
@@ -32,11 +38,13 @@ import sys
 import venv
 from pathlib import Path
 
+import services
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 STAMP = VENV / ".blobrep-installed"
-BENCHMARKS = ("pipeline", "replication", "deploy", "cli", "daemon")
+BENCHMARKS = ("pipeline", "replication", "deploy", "cli", "daemon", "regions")
 #: Arguments of ``bench/pipeline.py`` that ``bench/replication.py`` takes too: flags, options with a value.
 SHARED_BENCH_FLAGS = ("--quick", "-h", "--help")
 SHARED_BENCH_OPTIONS = ("--size", "--repeat", "--seed")
@@ -74,12 +82,19 @@ def setup(extras: tuple[str, ...] = ("dev",)) -> None:
 
 
 def test(extra: list[str]) -> None:
-    """Every check CI runs, in the order that fails fastest."""
+    """Every check CI runs, in the order that fails fastest; the servers only around pytest."""
     _run(BIN / "ruff", "check", ".")
     _run(BIN / "ruff", "format", "--check", ".")
     _run(BIN / "mypy")
     _run(BIN / "lint-imports")
-    _run(BIN / "python", "-m", "pytest", *extra)
+    try:
+        os.environ.update(services.start())
+    except services.ServiceError as exc:
+        sys.exit(f"the test servers could not start: {exc}")
+    try:
+        _run(BIN / "python", "-m", "pytest", *extra)
+    finally:
+        services.stop()
 
 
 def shared_bench_args(
@@ -113,13 +128,16 @@ def bench(extra: list[str]) -> None:
     _run(BIN / "python", ROOT / "bench" / "deploy.py", *shared_bench_args(extra, options=()))
     _run(BIN / "python", ROOT / "bench" / "cli.py", *shared_bench_args(extra, options=()))
     _run(BIN / "python", ROOT / "bench" / "daemon.py", *shared_bench_args(extra))
+    _run(BIN / "python", ROOT / "bench" / "regions.py", *shared_bench_args(extra, options=()))
 
 
 def main() -> None:
-    if len(sys.argv) < 2 or sys.argv[1] not in ("setup", "demo", "test", "bench"):
+    if len(sys.argv) < 2 or sys.argv[1] not in ("setup", "demo", "test", "bench", "services"):
         sys.exit(__doc__)
     command, extra = sys.argv[1], sys.argv[2:]
     setup(BENCH_EXTRAS if command == "bench" else ("dev",))
+    if command == "services":
+        sys.exit(services.main(extra))
     os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
     if command == "demo":
         _run(BIN / "blobrep", "demo", *extra)

@@ -2,9 +2,10 @@
 
 :class:`Catalog` is the whole public API; the modules beside it each hold one concept
 (``galleries``, ``versions``, ``operations``, ``principals``, ``assignments``, ``settings``,
-``tokens``) as functions run inside a transaction, ``reads`` offers the reads as plain calls
-(also without an event loop), ``db`` holds the connection and the transactions, ``schema``
-the numbered migrations. The catalog is a sibling of the engine: neither imports the other.
+``tokens``, ``region_replicas``) as functions run inside a transaction, ``reads`` offers the
+reads as plain calls (also without an event loop), ``db`` holds the connection and the
+transactions, ``schema`` the numbered migrations. The catalog is a sibling of the engine:
+neither imports the other.
 """
 
 from typing import TYPE_CHECKING

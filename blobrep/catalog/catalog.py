@@ -23,6 +23,7 @@ from blobrep.catalog import assignments, galleries, operations, principals, sett
 from blobrep.catalog.async_operations import AsyncOperationTable
 from blobrep.catalog.db import Database
 from blobrep.catalog.reads import CatalogReads
+from blobrep.catalog.region_replicas import RegionReplicaTable
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class Catalog(AsyncOperationTable):
+class Catalog(AsyncOperationTable, RegionReplicaTable):
     """Metadata of one blobrep home: the gallery hierarchy, replication status and access.
 
     Two catalogs may be open on the same file at once, in one process or in several; each

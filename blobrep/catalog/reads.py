@@ -19,7 +19,7 @@ import sqlite3
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, TypeVar
 
-from blobrep.catalog import assignments, galleries, principals, settings, tokens, versions
+from blobrep.catalog import assignments, galleries, principals, region_replicas, settings, tokens, versions
 from blobrep.catalog.schema import APPLICATION_ID, SCHEMA_VERSION
 
 if TYPE_CHECKING:
@@ -54,6 +54,11 @@ class CatalogReads:
 
     def get_setting(self, key: str) -> str | None:
         return self._kept(("setting", key), lambda: settings.get_setting(self._connection, key))
+
+    def region_replicas(self, region: str) -> int:
+        return self._kept(
+            ("region replicas", region), lambda: region_replicas.highest(self._connection, region)
+        )
 
     def find_token(self, token_id: str) -> StoredToken | None:
         return self._kept(("token", token_id), lambda: tokens.find_token(self._connection, token_id))

@@ -212,7 +212,25 @@ CREATE TABLE async_operations (
 CREATE INDEX async_operations_by_resource ON async_operations (resource, status);
 """
 
+# Version 5: which replicas of a region may hold data (see :mod:`blobrep.catalog.region_replicas`).
+#
+# Per region, the highest replica number anything was ever written to (or is about to be):
+# replicas 1..highest are the ones gc, scrub, fsck and removals visit, for every kind of region,
+# since an object store cannot be listed for "replica directories". The mark only rises: a
+# lowered replica count still leaves data in the replicas above it until they are emptied.
+# Seeded from the regional status already recorded, so an existing home keeps seeing its
+# replicas: a region has held at most as many replicas as any version completed or aimed at there.
+_V5: Final = """
+CREATE TABLE region_replicas (
+    region              TEXT NOT NULL PRIMARY KEY,
+    highest             INTEGER NOT NULL CHECK (highest >= 0)
+);
+INSERT INTO region_replicas (region, highest)
+    SELECT region, max(max(completed_replicas, target_replicas, 0))
+    FROM region_status GROUP BY region;
+"""
+
 #: Every migration, oldest first; ``len(MIGRATIONS)`` is the schema version this code writes.
-MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4)
+MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4, _V5)
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

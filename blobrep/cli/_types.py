@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from blobrep.engine.source import StreamSource
+    from blobrep.storage.object_url import ObjectUrl
 
 #: Bounds of ``sig image-version wait`` (seconds).
 MAX_TIMEOUT: Final = 365 * 86400.0
@@ -292,6 +293,19 @@ def directory(text: str) -> Path:
     if kind is not None and kind != "a directory":
         raise _fail(f"{text!r} is {kind}, not a directory: give a directory, or a path where one can be made")
     return result
+
+
+def store_place(text: str) -> Path | ObjectUrl:
+    """Where a store is: ``s3://BUCKET/PREFIX``, ``az://CONTAINER/PREFIX``, or a directory."""
+    if "://" in text:
+        from blobrep.errors import InvalidInputError
+        from blobrep.storage.object_url import ObjectUrl
+
+        try:
+            return ObjectUrl.parse(text)
+        except InvalidInputError as exc:
+            raise _fail(str(exc)) from None
+    return directory(text)
 
 
 def output_file(text: str) -> Path:

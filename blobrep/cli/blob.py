@@ -1,7 +1,9 @@
-"""``blobrep blob publish|restore|verify``: plumbing over explicit store directories.
+"""``blobrep blob publish|restore|verify``: plumbing over explicit stores.
 
 These read and write exactly what the gallery commands write into a replica, so they are
-the tool for scripts and for looking at a replica by hand.
+the tool for scripts and for looking at a replica by hand. A store is a replica directory, or
+an S3 or Azure Blob prefix (``s3://BUCKET/PREFIX``, ``az://CONTAINER/PREFIX``) reached with
+the standard environment variables.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from typing import Any
 from blobrep.cli import _types
 from blobrep.cli.output import print_result, print_table
 from blobrep.cli.progress import run_with_progress
-from blobrep.service import BlobService, ChunkingSpec, LocalStore
+from blobrep.service import BlobService, ChunkingSpec
+from blobrep.service.blobs import store_at
 
 
 def register(commands: Any) -> None:
-    parser = commands.add_parser("blob", help="publish, restore and verify blobs in store directories")
+    parser = commands.add_parser(
+        "blob", help="publish, restore and verify blobs in replica directories or object stores"
+    )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     publish = actions.add_parser(
@@ -33,8 +38,8 @@ def register(commands: Any) -> None:
         "--store",
         action="append",
         required=True,
-        type=_types.directory,
-        help="a replica directory (repeat for more)",
+        type=_types.store_place,
+        help="a replica directory, or s3://BUCKET/PREFIX or az://CONTAINER/PREFIX (repeat for more)",
     )
     _blob_options(publish)
     publish.add_argument(
@@ -54,7 +59,7 @@ def register(commands: Any) -> None:
 
     restore = actions.add_parser("restore", help="write a blob to a sparse file, verified")
     restore.add_argument(
-        "--store", required=True, type=_types.directory, help="the replica directory to read"
+        "--store", required=True, type=_types.store_place, help="the replica (directory or URL) to read"
     )
     _blob_options(restore)
     restore.add_argument(
@@ -64,7 +69,7 @@ def register(commands: Any) -> None:
 
     verify = actions.add_parser("verify", help="check every chunk of a blob; exit 1 if any is bad")
     verify.add_argument(
-        "--store", required=True, type=_types.directory, help="the replica directory to check"
+        "--store", required=True, type=_types.store_place, help="the replica (directory or URL) to check"
     )
     _blob_options(verify)
     verify.set_defaults(handler=_verify)
@@ -83,7 +88,7 @@ def _publish(args: argparse.Namespace) -> int:
         spec = ChunkingSpec.fixed(4 * 1024 * 1024 if args.chunk_size is None else args.chunk_size)
     else:
         spec = ChunkingSpec.fastcdc(1024 * 1024 if args.chunk_size is None else args.chunk_size)
-    stores = [LocalStore(path, create=True) for path in args.store]
+    stores = [store_at(place, create=True) for place in args.store]
     result, seconds = run_with_progress(
         "publishing",
         lambda bar: BlobService().publish(
@@ -95,7 +100,7 @@ def _publish(args: argparse.Namespace) -> int:
 
 
 def _restore(args: argparse.Namespace) -> int:
-    store = LocalStore(args.store)
+    store = store_at(args.store)
     result, seconds = run_with_progress(
         "restoring",
         lambda bar: BlobService().restore(store, args.gallery, args.name, args.output, progress=bar),
@@ -110,7 +115,7 @@ def _print_timed(summary: dict[str, Any], size: int, seconds: float, output: str
 
 
 def _verify(args: argparse.Namespace) -> int:
-    store = LocalStore(args.store)
+    store = store_at(args.store)
     report, _ = run_with_progress(
         "verifying", lambda bar: BlobService().verify(store, args.gallery, args.name, progress=bar)
     )

@@ -75,7 +75,9 @@ COMMANDS: Final = {
     "group": Command("blobrep.cli.access", "group membership"),
     "role": Command("blobrep.cli.access", "role assignments"),
     "token": Command("blobrep.cli.tokens", "bearer tokens for the HTTP API"),
-    "blob": Command("blobrep.cli.blob", "publish, restore and verify blobs in store directories"),
+    "blob": Command(
+        "blobrep.cli.blob", "publish, restore and verify blobs in replica directories or object stores"
+    ),
     "serve": Command("blobrep.cli.serve", "serve the gallery API over HTTP until SIGTERM or Ctrl-C"),
     "demo": Command("blobrep.cli.demo", "publish and read back a VM-like image on the embedded default"),
 }

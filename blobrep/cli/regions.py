@@ -22,7 +22,9 @@ def register(commands: Any) -> None:
         "--name", "-n", type=_types.region, required=True, help="short or display name (westus2, 'West US 2')"
     )
     show.set_defaults(handler=_show)
-    add = actions.add_parser("add", help="add a local-directory region")
+    add = actions.add_parser(
+        "add", help="add a region: a local directory (--path), or an S3 or Azure Blob prefix (--url)"
+    )
     add.add_argument(
         "--name", "-n", type=_types.region, required=True, help="short or display name, e.g. 'North Europe'"
     )
@@ -33,12 +35,27 @@ def register(commands: Any) -> None:
         help="a directory of its own for its replicas, apart from every other region's and the home's"
         " (default: in the home)",
     )
+    add.add_argument(
+        "--url",
+        default=None,
+        help="s3://BUCKET/PREFIX or az://CONTAINER/PREFIX: the region's replicas live there, reached with"
+        " the AWS_* or AZURE_STORAGE_* environment variables (or --profile); the bucket must exist",
+    )
+    add.add_argument(
+        "--profile",
+        default=None,
+        help="a [profiles.NAME] table of the home's blobrep.toml with the endpoint and credentials to use"
+        " instead of the environment's (with --url)",
+    )
     add.set_defaults(handler=_add)
 
 
 def _row(region: RegionInfo) -> dict[str, Any]:
     view = region_view(region)
-    return {key: view[key] for key in ("name", "displayName", "kind", "replicas", "path")}
+    row = {key: view[key] for key in ("name", "displayName", "kind", "replicas")}
+    row["location"] = region.url if region.url is not None else view["path"]
+    row["reachable"] = {True: "yes", False: f"no: {region.problem}", None: "-"}[region.reachable]
+    return row
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -52,5 +69,10 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _add(args: argparse.Namespace) -> int:
-    region = call(args, lambda service, caller: service.add_region(caller, args.name, path=args.path))
+    region = call(
+        args,
+        lambda service, caller: service.add_region(
+            caller, args.name, path=args.path, url=args.url, profile=args.profile
+        ),
+    )
     return emit(args, region_view(region), [_row(region)])

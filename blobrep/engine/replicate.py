@@ -16,8 +16,10 @@ copy exactly that, and commit each replica's manifest once its chunks are durabl
   failing over when a copy is missing, corrupt or its store errs, and repairing the bad
   source copy), decoded and hashed on a CPU thread before anything is written, so a corrupt
   chunk never spreads. The same stored bytes then go to every replica that lacks them, all regions at
-  once. (Siblings are not filled from a region's first replica: one verified read feeding
-  every write costs less than reading the chunk again there.) ``copy_tasks`` tasks take
+  once. (Siblings are not filled by reading a region's first replica again: one verified read
+  feeds every write. Replicas in one object store, though, copy the chunk inside it from the
+  replica that has it, which moves no byte through this process:
+  :mod:`blobrep.engine.server_copies`.) ``copy_tasks`` tasks take
   chunks from an unbuffered stream: at most that many chunks are in memory at once.
 * Failure: a region whose store raises (survey, put, sync) or that needs a chunk with no
   good source copy is marked failed with the reason, gets no further writes and no manifest,
@@ -60,6 +62,7 @@ from blobrep.engine.replicate_state import (
     RegionTarget,
     ReplicaRun,
 )
+from blobrep.engine.server_copies import plan_writes
 from blobrep.errors import (
     BlobrepError,
     BusyError,
@@ -68,8 +71,10 @@ from blobrep.errors import (
     InvalidParameterError,
     ManifestError,
     ManifestNotFoundError,
+    NotFoundError,
     StorageError,
 )
+from blobrep.storage.base import ServerSideCopy
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -303,29 +308,43 @@ class _Replication:
                     await send.send(copy)
 
     async def _copy(self, copy: ChunkCopy, targets: list[ReplicaRun], group: TaskGroup) -> None:
-        """Read one chunk once, verified, and write it into every live replica that lacks it."""
+        """Read one chunk once, verified, and place it in every live replica that lacks it:
+        sent, or copied inside an object store from a replica that holds it
+        (:mod:`blobrep.engine.server_copies`)."""
         if all(replica.region.stopped for replica in targets):
             return
         chunk = self.chunks[copy.digest]
         try:
-            frame = (await self.sources.read(chunk)).frame
+            served = await self.sources.read(chunk)
         except (ChunkMissingError, ChunkCorruptError, StorageError) as exc:
             reason = f"chunk {copy.digest} has no good copy in the source region: {failure_detail(exc)}"
             for replica in targets:
                 replica.region.fail(reason)
             return
-        key = chunk_key(self.gallery, copy.digest)
+        key, frame = chunk_key(self.gallery, copy.digest), served.frame
+        source = self.sources.stores[served.index]
+        plan = plan_writes(source, [(replica, replica.store) for replica in targets])
         async with task_group() as writes:
-            for replica in targets:
-                writes.start_soon(self._write, replica, key, frame, group)
+            for replica in plan.uploads:
+                writes.start_soon(self._write, replica, key, frame, group, None)
+            for replica in plan.from_source:
+                writes.start_soon(self._write, replica, key, frame, group, source)
+        async with task_group() as writes:
+            for replica, holder in plan.after_upload:
+                writes.start_soon(self._write, replica, key, frame, group, holder.store)
 
-    async def _write(self, replica: ReplicaRun, key: str, frame: bytes, group: TaskGroup) -> None:
+    async def _write(
+        self, replica: ReplicaRun, key: str, frame: bytes, group: TaskGroup, holder: Store | None
+    ) -> None:
+        """Put ``frame`` at ``key`` in ``replica``, or copy it there from ``holder`` inside
+        their service (the bytes are put after all if that cannot be done)."""
         region = replica.region
         async with self.writes:
             if region.stopped:
                 return
             try:
-                await replica.store.put(key, frame)
+                if holder is None or not await _copied(replica.store, holder, key):
+                    await replica.store.put(key, frame)
             except BlobrepError as exc:
                 region.fail(str(exc))
                 return
@@ -368,3 +387,14 @@ class _Replication:
             self.progress(
                 RegionProgress(name, region.done_bytes, region.total_bytes, region.completed, replicas)
             )
+
+
+async def _copied(store: Store, holder: Store, key: str) -> bool:
+    """True once ``key`` is copied from ``holder`` into ``store`` inside their service; False
+    if it cannot be (another service, or ``holder`` lost it: its own write failed)."""
+    if not isinstance(store, ServerSideCopy):
+        return False
+    try:
+        return await store.copy_from(holder, key)
+    except NotFoundError:
+        return False

@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from blobrep.service.blobs import BlobService
     from blobrep.service.facade import GalleryService
     from blobrep.service.fsck_run import FsckProblem, FsckReport
-    from blobrep.service.galleries import DefinitionFields, RegionInfo
+    from blobrep.service.galleries import DefinitionFields
+    from blobrep.service.regions import RegionInfo
     from blobrep.service.versions import VersionOptions
     from blobrep.storage.base import Store
     from blobrep.storage.local import LocalStore
@@ -83,7 +84,7 @@ __getattr__ = lazy_exports(
         "ProgressCallback": "blobrep.engine.publish",
         "PublishResult": "blobrep.engine.publish",
         "ReaderStatistics": "blobrep.engine.version_read",
-        "RegionInfo": "blobrep.service.galleries",
+        "RegionInfo": "blobrep.service.regions",
         "RestoreResult": "blobrep.engine.restore",
         "ScrubReport": "blobrep.engine.scrub",
         "Store": "blobrep.storage.base",

@@ -13,7 +13,7 @@ not it exists (see :mod:`blobrep.core.access`); calls over "everything" use :met
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TypeVar
@@ -28,6 +28,7 @@ from blobrep.core.access import (
     Role,
     RoleAssignment,
 )
+from blobrep.core.gallery import ReplicationState
 from blobrep.core.ids import ResourceId
 from blobrep.errors import AlreadyExistsError
 from blobrep.service.queries import BOOTSTRAP_SETTING, Authorizer, Query, authorizer_for, region_named
@@ -66,6 +67,35 @@ class _Base:
         if self._wrap_store is not None:
             store = self._wrap_store(region.name, number, store)
         return store
+
+    async def _replica_numbers(self, region: RegionConfig) -> list[int]:
+        """The replicas of ``region`` that may hold data, by number: those the catalog knows of
+        (:meth:`~blobrep.catalog.Catalog.region_replicas`), whatever kind of storage it is."""
+        return list(range(1, await self._catalog.region_replicas(region.name) + 1))
+
+    async def _note_replicas(self, region: str, count: int) -> None:
+        """Make the catalog know replicas ``1..count`` of ``region`` before anything is written
+        to them, so that no replica ever holds data the catalog does not know of. Writes only
+        when the mark is lower (a write drops the catalog's kept answers)."""
+        if await self._catalog.region_replicas(region) < count:
+            await self._catalog.note_region_replicas(region, count)
+
+    async def _known_stores(
+        self, region: RegionConfig, *, holding: int = 0, repair: bool = False
+    ) -> list[Store]:
+        """Every replica of ``region`` the catalog knows of, and at least replicas ``1..holding``,
+        in order: what gc, scrub, fsck and removals visit.
+
+        ``holding`` is how many replicas the catalog counts on holding data (their Completed
+        count): a missing one is an error, as a region whose storage vanished must be. One
+        above it may never have been written (the catalog learns of a replica before its first
+        write, so a process killed in between leaves one known and absent): it reads as empty.
+        With ``repair`` (which may write to them) the catalog first learns of them all.
+        """
+        if repair:
+            await self._note_replicas(region.name, holding)
+        numbers = set(await self._replica_numbers(region)) | set(range(1, holding + 1))
+        return [self._store(region, number, create=number > holding) for number in sorted(numbers)]
 
     @property
     def home(self) -> Path:
@@ -215,6 +245,19 @@ async def bootstrap(catalog: Catalog) -> str:
         await catalog.create_assignment(RoleAssignment(DEFAULT_ADMIN, Role.OWNER, ResourceId.home()))
     await catalog.set_setting(BOOTSTRAP_SETTING, DEFAULT_ADMIN)
     return DEFAULT_ADMIN
+
+
+def counted_on(versions: Iterable[GalleryImageVersion], region: str) -> int:
+    """How many replicas of ``region`` the catalog counts on holding ``versions``: the most
+    any of them completed there."""
+    return max(
+        (
+            status.completed_replicas
+            for version in versions
+            if (status := version.status(region)) is not None and status.state is ReplicationState.COMPLETED
+        ),
+        default=0,
+    )
 
 
 def manifest_prefixes(where: Reach) -> list[str] | None:

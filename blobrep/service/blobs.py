@@ -17,9 +17,30 @@ from blobrep.engine.restore import RestoreResult, restore
 from blobrep.engine.verify import VerifyReport, verify
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from blobrep.core.chunking import ChunkingSpec
     from blobrep.engine.source import PublishSource
     from blobrep.storage.base import Store
+    from blobrep.storage.object_url import ObjectUrl
+
+
+def store_at(place: Path | ObjectUrl, *, create: bool = False) -> Store:
+    """The store at ``place``: a replica directory, or an S3 or Azure prefix reached with the
+    standard environment variables (``AWS_*``, ``AZURE_STORAGE_*``).
+
+    Raises:
+        InvalidParameterError: the environment gives settings the object store refuses.
+    """
+    from blobrep.storage.object_url import ObjectUrl  # local directories never load obstore
+
+    if isinstance(place, ObjectUrl):
+        from blobrep.storage.shared_objects import shared_object_store
+
+        return shared_object_store(place, {}, name=str(place))
+    from blobrep.storage.local import LocalStore
+
+    return LocalStore(place, create=create)
 
 
 class BlobService:

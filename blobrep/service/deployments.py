@@ -15,8 +15,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import anyio
-
 from blobrep.core.access import Action
 from blobrep.core.names import BlobName
 from blobrep.core.selection import Policy
@@ -152,14 +150,14 @@ class _Deployments(_Versions):
         region = await self._region(location)
         action = Action.WRITE if repair else Action.READ
         reaches = await self._reaches(authorizer, action, gallery)
-        numbers = await anyio.to_thread.run_sync(self._home.replica_numbers, region)
         reports: list[ScrubReport] = []
         for where, versions in reaches:
             name = where.gallery.gallery
             assert name is not None
-            stores = [self._store(region, number, create=False) for number in numbers]
+            expected = Expected.in_region(name, versions, region.name)
+            owed = max((wanted.replicas for wanted in expected.values()), default=0)
+            stores = await self._known_stores(region, holding=owed, repair=repair)
             if stores:
-                expected = Expected.in_region(name, versions, region.name)
                 reports.append(
                     await scrub_region(
                         stores, name, expected=expected, repair=repair, within=manifest_prefixes(where)

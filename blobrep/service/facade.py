@@ -14,6 +14,7 @@ from blobrep.service.deployments import _Deployments
 from blobrep.service.fsck import _Fsck
 from blobrep.service.galleries import _Galleries
 from blobrep.service.home import Home
+from blobrep.service.regions import _Regions
 from blobrep.service.replication import _Replication
 from blobrep.service.sharing import _Sharing
 from blobrep.service.tokens import _Tokens
@@ -21,7 +22,15 @@ from blobrep.service.version_uploads import _VersionUploads
 
 
 class GalleryService(
-    _Galleries, _Deployments, _VersionUploads, _Replication, _Fsck, _Sharing, _Tokens, _AsyncOperations
+    _Galleries,
+    _Regions,
+    _Deployments,
+    _VersionUploads,
+    _Replication,
+    _Fsck,
+    _Sharing,
+    _Tokens,
+    _AsyncOperations,
 ):
     """Galleries, image definitions, versions, replication, deployments, regions, access and
     bearer tokens, in one home.

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-import anyio.to_thread
-
 from blobrep.core.access import Action
 from blobrep.service.recovery import _Recovery
 
@@ -96,8 +94,9 @@ class _Fsck(_Recovery):
             tuple(run.marked),
         )
 
-    async def _replica_stores(self, region: RegionConfig, at_least: int) -> list[Store]:
-        """Every replica of ``region`` that exists, and those the catalog counts on, in order."""
-        numbers = await anyio.to_thread.run_sync(self._home.replica_numbers, region)
-        wanted = sorted(set(numbers) | set(range(1, at_least + 1)))
-        return [self._store(region, number, create=False) for number in wanted]
+    async def _replica_stores(
+        self, region: RegionConfig, at_least: int, *, repair: bool = False
+    ) -> list[Store]:
+        """Every replica of ``region`` the catalog knows of, and at least those its versions
+        count on, in order (see :meth:`_known_stores`)."""
+        return await self._known_stores(region, holding=at_least, repair=repair)

@@ -92,7 +92,7 @@ class _Run:
         for region in regions:
             expected = Expected.in_region(gallery, versions, region.name)
             owed = max((wanted.replicas for wanted in expected.values()), default=0)
-            stores = await self.service._replica_stores(region, owed)
+            stores = await self.service._replica_stores(region, owed, repair=self.repair)
             if not stores:
                 continue
             donors = [

@@ -1,13 +1,10 @@
-"""Galleries, image definitions and regions: the metadata half of the gallery service."""
+"""Galleries and image definitions: the metadata half of the gallery service (regions are
+in :mod:`blobrep.service.regions`)."""
 
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass
-from pathlib import Path
-
-import anyio.to_thread
 
 from blobrep.core.access import Action
 from blobrep.core.definitions import (
@@ -31,22 +28,9 @@ from blobrep.core.gallery import (
 from blobrep.core.ids import ResourceId
 from blobrep.core.names import validate_image_name
 from blobrep.core.regions import normalize_region
-from blobrep.errors import AlreadyExistsError, InvalidParameterError
+from blobrep.errors import InvalidParameterError
 from blobrep.service import queries
 from blobrep.service._base import _Base
-from blobrep.service.home import LOCAL_KIND, REGIONS_DIR, RegionConfig
-
-
-@dataclass(frozen=True, slots=True)
-class RegionInfo:
-    """A region as users see it: names, where its replicas live, how many exist."""
-
-    name: str
-    display_name: str
-    kind: str
-    path: Path
-    replicas: int
-    """Replica directories that exist now."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,64 +57,6 @@ class DefinitionFields:
 
 
 class _Galleries(_Base):
-    # --- regions --------------------------------------------------------------------------
-
-    async def _region_info(self, region: RegionConfig) -> RegionInfo:
-        numbers = await anyio.to_thread.run_sync(self._home.replica_numbers, region)
-        return RegionInfo(region.name, region.display_name, region.kind, region.path, len(numbers))
-
-    async def list_regions(self, caller: str) -> list[RegionInfo]:
-        """Every region of the home; any known principal may list them."""
-        await self._authorizer(caller)
-        return [await self._region_info(region) for region in (await self._regions()).values()]
-
-    async def show_region(self, caller: str, name: str) -> RegionInfo:
-        await self._authorizer(caller)
-        return await self._region_info(await self._region(normalize_region(name)))
-
-    async def unready_regions(self) -> dict[str, str]:
-        """Each region whose storage cannot be reached now, with why; empty when all can.
-
-        What a daemon's readiness reports: no caller, since it names regions and paths only.
-        A local region is reachable when its directory, or the nearest directory above it that
-        exists, is a directory this process may write.
-        """
-        return await anyio.to_thread.run_sync(_unreachable, list((await self._regions()).values()))
-
-    async def add_region(self, caller: str, name: str, *, path: str | Path | None = None) -> RegionInfo:
-        """Add a local-directory region (Contributor at ``/``); ``name`` may be a display name.
-
-        The region's directory must be its own: removing a region from a version's targets
-        deletes its replicas, which must never be another region's data or the home's.
-
-        Raises:
-            AlreadyExistsError: the region exists.
-            InvalidParameterError: ``path`` is empty; is something other than a directory (a
-                file, a device); or is, contains or lies inside another region's directory,
-                contains the home directory, or is one of the home's files (symbolic links
-                resolved); the message names the other region and both paths.
-        """
-        await self._check(caller, Action.WRITE, ResourceId.home())
-        short = normalize_region(name)
-        if path is not None and not str(path).strip():
-            # Path("") is Path("."): an empty value (a variable expanded to nothing) would
-            # quietly put the region in whatever directory the command ran in.
-            raise InvalidParameterError(
-                f"cannot add region {short!r}: its path is empty; give a directory of its own, or"
-                f" leave the path out to keep its replicas in {self._home.root / REGIONS_DIR / short}"
-            )
-        display = " ".join(name.split()) if short != name.strip() else short
-        regions = await self._regions()
-        if short in regions:
-            raise AlreadyExistsError(f"region {short!r} already exists (at {regions[short].path})")
-        where = (Path(path) if path is not None else self._home.root / REGIONS_DIR / short).absolute()
-        regions[short] = RegionConfig(short, display, LOCAL_KIND, where)
-        problem = await anyio.to_thread.run_sync(self._home.storage_problem, regions)
-        if problem is not None:
-            raise InvalidParameterError(f"cannot add region {short!r}: {problem}")
-        await anyio.to_thread.run_sync(self._home.save_regions, regions)
-        return await self._region_info(regions[short])
-
     # --- galleries ------------------------------------------------------------------------
 
     async def create_gallery(
@@ -284,15 +210,3 @@ def _apply(definition: ImageDefinition, fields: DefinitionFields) -> ImageDefini
 
 def _pick(given: int | None, old: int | None) -> int | None:
     return old if given is None else given
-
-
-def _unreachable(regions: list[RegionConfig]) -> dict[str, str]:
-    """Blocking part of :meth:`_Galleries.unready_regions`."""
-    problems: dict[str, str] = {}
-    for region in regions:
-        place = next((path for path in (region.path, *region.path.parents) if path.exists()), None)
-        if place is None or not place.is_dir():
-            problems[region.name] = f"{region.path}: {place} above it is not a directory"
-        elif not os.access(place, os.W_OK | os.X_OK):
-            problems[region.name] = f"{region.path}: {place} is not writable by this process"
-    return problems

@@ -17,129 +17,44 @@ links first, so a link to another region's directory is seen for what it is.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Final
 
 from blobrep.core.regions import normalize_region
 from blobrep.errors import InvalidParameterError, StorageError
+from blobrep.service.region_config import (
+    LOCAL_KIND,
+    RegionConfig,
+    parse_config,
+    parse_profiles,
+    render_config,
+)
 
-if TYPE_CHECKING:
-    from blobrep.storage.local import LocalStore
+__all__ = [
+    "CATALOG_NAME",
+    "CONFIG_NAME",
+    "LOCAL_KIND",
+    "REGIONS_DIR",
+    "Home",
+    "Place",
+    "RegionConfig",
+    "parse_config",
+    "object_storage_problem",
+    "render_config",
+    "storage_problem",
+]
 
 CONFIG_NAME: Final = "blobrep.toml"
 CATALOG_NAME: Final = "catalog.db"
 REGIONS_DIR: Final = "regions"
-LOCAL_KIND: Final = "local"
 
 #: The regions of a fresh home: (display name) -> a local directory region each.
 DEFAULT_REGIONS: Final = ("West Central US", "South Central US", "East US 2", "Southeast Asia", "West Europe")
-
-
-@dataclass(frozen=True, slots=True)
-class RegionConfig:
-    """One region: its name, how people spell it, and where its replicas live."""
-
-    name: str
-    display_name: str
-    kind: str
-    path: Path
-    """Absolute directory holding ``replica-{n}`` for a local region."""
-
-    def replica_path(self, number: int) -> Path:
-        return self.path / f"replica-{number}"
-
-    def replica_name(self, number: int) -> str:
-        return f"{self.name}/replica-{number}"
-
-    def store(self, number: int, *, create: bool) -> LocalStore:
-        """Replica ``number`` (1-based) as a store; ``create`` makes its directory if needed."""
-        from blobrep.storage.local import LocalStore  # imported here: most commands read no replica
-
-        return LocalStore(self.replica_path(number), name=self.replica_name(number), create=create)
-
-
-def _toml_string(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
-
-
-def render_config(regions: dict[str, RegionConfig], home: Path) -> str:
-    """The TOML text for ``regions``; paths under ``home`` are written relative to it."""
-    lines = [
-        "# blobrep home configuration: the regions of this deployment.",
-        "# Each region keeps replica n of a version in {path}/replica-{n}; relative paths are",
-        "# relative to this file's directory.",
-        "",
-    ]
-    for region in sorted(regions.values(), key=lambda item: item.name):
-        try:
-            path = str(region.path.relative_to(home))
-        except ValueError:
-            path = str(region.path)
-        lines += [
-            f"[regions.{region.name}]",
-            f"display_name = {_toml_string(region.display_name)}",
-            f"kind = {_toml_string(region.kind)}",
-            f"path = {_toml_string(path)}",
-            "",
-        ]
-    return "\n".join(lines)
-
-
-def _field(table: dict[str, Any], key: str, where: str) -> str:
-    value = table.get(key)
-    if not isinstance(value, str) or not value:
-        raise InvalidParameterError(f"{where}: '{key}' must be a non-empty string")
-    return value
-
-
-def parse_config(text: str, home: Path, source: Path) -> dict[str, RegionConfig]:
-    """Regions from the TOML ``text`` of ``source``, validated.
-
-    Raises:
-        InvalidParameterError: the file is not TOML, or a region entry is malformed.
-    """
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidParameterError(f"{source} is not valid TOML: {exc}") from exc
-    unknown = set(document) - {"regions"}
-    if unknown:
-        raise InvalidParameterError(
-            f"{source}: unknown section(s) {sorted(unknown)}; expected [regions.NAME]"
-        )
-    tables = document.get("regions", {})
-    if not isinstance(tables, dict):
-        raise InvalidParameterError(f"{source}: 'regions' must be a table of [regions.NAME] entries")
-    regions: dict[str, RegionConfig] = {}
-    for key, table in tables.items():
-        where = f"{source} [regions.{key}]"
-        if not isinstance(table, dict):
-            raise InvalidParameterError(f"{where} must be a table")
-        name = normalize_region(key)
-        if name != key:
-            raise InvalidParameterError(f"{where}: write the region's short name {name!r} as the key")
-        extra = set(table) - {"display_name", "kind", "path"}
-        if extra:
-            raise InvalidParameterError(
-                f"{where}: unknown key(s) {sorted(extra)}; expected display_name, kind, path"
-            )
-        kind = _field(table, "kind", where)
-        if kind != LOCAL_KIND:
-            raise InvalidParameterError(f"{where}: kind {kind!r} is not supported; use {LOCAL_KIND!r}")
-        display = _field(table, "display_name", where)
-        if normalize_region(display) != name:
-            raise InvalidParameterError(
-                f"{where}: display_name {display!r} does not spell the region {name!r}"
-            )
-        path = Path(_field(table, "path", where))
-        regions[name] = RegionConfig(name, display, kind, path if path.is_absolute() else home / path)
-    return regions
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +126,40 @@ def storage_problem(regions: Mapping[str, Place], home: Place, home_files: Itera
                     f" other serves; {suggestion}"
                 )
         seen.append((name, place))
+    return None
+
+
+def object_storage_problem(regions: Mapping[str, RegionConfig]) -> str | None:
+    """Why two object regions would share storage, or None: as with directories, a region's
+    prefix may not be, contain or lie inside another's in the same bucket or container of the
+    same service (removing one region's replicas would delete the other's data). Regions on
+    different profiles or endpoints may be different services, so only the same kind, bucket,
+    profile and endpoint are compared. Pure."""
+    seen: list[RegionConfig] = []
+    for region in regions.values():
+        url = region.url
+        if url is None:
+            continue
+        for other in seen:
+            there = other.url
+            assert there is not None
+            same_service = (other.kind, other.profile, other.options.get("endpoint")) == (
+                region.kind,
+                region.profile,
+                region.options.get("endpoint"),
+            )
+            if not same_service or there.bucket != url.bucket:
+                continue
+            mine, theirs = f"{url.prefix}/" if url.prefix else "", f"{there.prefix}/" if there.prefix else ""
+            if mine.startswith(theirs) or theirs.startswith(mine):
+                relation = "is the same place as" if mine == theirs else "overlaps"
+                return (
+                    f"region {region.name!r} at {url} {relation} region {other.name!r} at {there}: two"
+                    " regions never share storage, since removing a version from one would delete the"
+                    f" data the other serves; give {region.name!r} a prefix of its own, for example"
+                    f" {dataclasses.replace(url, prefix=region.name)}"
+                )
+        seen.append(region)
     return None
 
 
@@ -351,12 +300,14 @@ class Home:
         return regions
 
     def storage_problem(self, regions: Mapping[str, RegionConfig]) -> str | None:
-        """:func:`storage_problem` for ``regions`` in this home, symbolic links resolved."""
-        places = {name: _place(region.path) for name, region in regions.items()}
+        """:func:`storage_problem` for the local regions of ``regions`` in this home, symbolic
+        links resolved, then :func:`object_storage_problem` for the others."""
+        places = {name: _place(region.path) for name, region in regions.items() if region.path is not None}
         files = [_place(self.config_path), _place(self.catalog_path)]
-        return storage_problem(places, _place(self.root), files)
+        return storage_problem(places, _place(self.root), files) or object_storage_problem(regions)
 
     def save_regions(self, regions: dict[str, RegionConfig]) -> None:
+        """Write ``regions``, keeping the file's ``[profiles.NAME]`` tables as they are."""
         self._loaded = None
         self._write(regions, replace=True)
 
@@ -369,19 +320,12 @@ class Home:
         """
         from blobrep.storage.files import write_file  # imported here: only writes need it
 
-        write_file(self.config_path, render_config(regions, self.root).encode(), replace=replace)
-
-    def replica_numbers(self, region: RegionConfig) -> list[int]:
-        """The replica directories that exist in a local region, by number."""
-        numbers = []
-        try:
-            entries = list(region.path.iterdir())
-        except (FileNotFoundError, NotADirectoryError):
-            return []  # nothing there yet (or nothing can be: replication says why, per region)
-        except OSError as exc:
-            raise StorageError(f"cannot list region {region.name} at {region.path}: {exc.strerror}") from exc
-        for entry in entries:
-            prefix, _, number = entry.name.partition("-")
-            if prefix == "replica" and number.isdigit() and entry.is_dir():
-                numbers.append(int(number))
-        return sorted(numbers)
+        profiles = {}
+        if replace:
+            try:
+                profiles = parse_profiles(self.config_path.read_text(encoding="utf-8"), self.config_path)
+            except (OSError, UnicodeDecodeError):
+                profiles = {}  # nothing readable to keep: the regions were read from it just now
+        text = render_config(regions, self.root, profiles).encode()
+        # Profiles may hold credentials: a file that has them is for its owner alone.
+        write_file(self.config_path, text, replace=replace, mode=0o600 if profiles else None)

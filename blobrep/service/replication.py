@@ -27,7 +27,7 @@ from blobrep.core.names import BlobName
 from blobrep.core.operations import OperationKind
 from blobrep.core.version import ImageVersion
 from blobrep.errors import BlobrepError, BusyError, UnavailableError
-from blobrep.service._base import _Base
+from blobrep.service._base import _Base, counted_on
 from blobrep.service.operations import hold_operation
 
 if TYPE_CHECKING:
@@ -212,6 +212,8 @@ class _Replication(_Base):
         # Every replica the source region should hold: which of them hold the pinned manifest
         # is for the read path to find out, not for a status that may lag behind.
         source_count = profile.effective_replica_count(source_target) if source_target is not None else 1
+        # A read may repair a source replica from another: the catalog knows of them all first.
+        await self._note_replicas(record.location, source_count)
         sources = [
             self._store(configs[record.location], number, create=False)
             for number in range(1, source_count + 1)
@@ -224,8 +226,12 @@ class _Replication(_Base):
             if status is not None and status.state is ReplicationState.FAILED and not retry_failed:
                 continue
             count = profile.effective_replica_count(target)
+            config = configs.get(target.name)
+            if config is not None:
+                # Before the first write to its replicas (opening one may already make it).
+                await self._note_replicas(target.name, count)
             try:
-                stores = self._region_stores(configs.get(target.name), target.name, count)
+                stores = self._region_stores(config, target.name, count)
             except BlobrepError as exc:
                 await self._set_status(record, _failed(target.name, count, str(exc)))
                 continue
@@ -349,11 +355,10 @@ class _Replication(_Base):
             if regions is None
             else list(dict.fromkeys([(await self._region(region)).name for region in regions]))
         )
+        versions = await self._versions_of(gallery)
         stores: list[Store] = []
         for name in names:
-            region = configs[name]
-            for number in await anyio.to_thread.run_sync(self._home.replica_numbers, region):
-                stores.append(self._store(region, number, create=False))
+            stores += await self._known_stores(configs[name], holding=counted_on(versions, name))
         return await gc_gallery(stores, gallery, grace=grace, dry_run=dry_run)
 
 

@@ -13,8 +13,6 @@ import dataclasses
 from collections.abc import Collection
 from typing import TYPE_CHECKING
 
-import anyio
-
 from blobrep.core.access import Action
 from blobrep.core.definitions import parse_datetime
 from blobrep.core.gallery import (
@@ -174,9 +172,10 @@ class _VersionUpdates(_Base):
 
         if region is None:
             return
-        numbers = await anyio.to_thread.run_sync(self._home.replica_numbers, region)
         blob = BlobName(version.image, version.version)
-        dropped = [self._store(region, replica, create=False) for replica in numbers if replica > keep]
+        # Any of them may be absent (removed before, or never written): nothing to remove there.
+        numbers = await self._replica_numbers(region)
+        dropped = [self._store(region, replica, create=True) for replica in numbers if replica > keep]
         for store in dropped:
             await delete_manifest(store, version.gallery, blob)
         if dropped and collect:

@@ -176,6 +176,8 @@ class _Versions(_VersionUpdates):
         count = profile.effective_replica_count(source_target)
         region = regions[source_region]
         try:
+            # The catalog knows of every replica before the first byte goes into one.
+            await self._note_replicas(source_region, count)
             stores = [self._store(region, replica, create=True) for replica in range(1, count + 1)]
             result = await publish(
                 source,

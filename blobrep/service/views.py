@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from blobrep.core.gallery import Gallery, GalleryImageVersion, ImageDefinition, ResourceRange
     from blobrep.engine.deploy import DeploymentSummary
     from blobrep.engine.version_read import ReaderStatistics
-    from blobrep.service.galleries import RegionInfo
+    from blobrep.service.regions import RegionInfo
 
 JSON = dict[str, Any]
 
@@ -37,8 +37,12 @@ def region_view(region: RegionInfo) -> JSON:
         "name": region.name,
         "displayName": region.display_name,
         "kind": region.kind,
-        "path": str(region.path),
+        "path": None if region.path is None else str(region.path),
+        "url": region.url,
+        "profile": region.profile,
         "replicas": region.replicas,
+        "reachable": region.reachable,
+        "problem": region.problem,
     }
 
 

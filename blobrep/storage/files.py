@@ -151,9 +151,10 @@ class AtomicFile:
     fd: int
 
     @classmethod
-    def create(cls, target: Path, size: int = 0) -> Self:
+    def create(cls, target: Path, size: int = 0, *, mode: int = 0o644) -> Self:
         """Clear dead writers' temporaries of ``target``, then open a fresh temporary beside it,
-        sized to ``size`` bytes (sparse: what is never written stays a hole).
+        sized to ``size`` bytes (sparse: what is never written stays a hole), with permissions
+        ``mode`` (less the umask) from its first byte.
 
         Raises:
             StorageError, StorageFullError: the temporary cannot be created or sized (naming
@@ -162,7 +163,7 @@ class AtomicFile:
         remove_stale_temporaries(target)
         temp = temporary_for(target, this_process())
         with translate(target):
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
         made = cls(target, temp, fd)
         if size:
             try:
@@ -229,17 +230,18 @@ class AtomicFile:
             self.temp.unlink(missing_ok=True)
 
 
-def write_file(target: Path, data: bytes, *, replace: bool = True) -> bool:
+def write_file(target: Path, data: bytes, *, replace: bool = True, mode: int | None = None) -> bool:
     """Write ``data`` as the file ``target``, whole or not at all; True if written.
 
     With ``replace=False`` an existing ``target`` is kept (and False returned), also when
-    another process creates it at the same moment.
+    another process creates it at the same moment. ``mode`` (default 0o644, less the umask)
+    holds from the first byte written, so a file of secrets is never readable by others.
 
     Raises:
         StorageError, StorageFullError: naming ``target`` and the cause; ``target`` is as it
             was and no temporary is left.
     """
-    out = AtomicFile.create(target)
+    out = AtomicFile.create(target, mode=0o644 if mode is None else mode)
     try:
         out.write_at(data, 0)
         return out.finish(replace=replace)

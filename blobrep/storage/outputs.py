@@ -68,7 +68,7 @@ class OutputFile(AtomicFile):
     __slots__ = ()
 
     @classmethod
-    def create(cls, target: Path, size: int = 0) -> Self:
+    def create(cls, target: Path, size: int = 0, *, mode: int = 0o644) -> Self:
         """Check ``target``, clear dead writers' temporaries, and open a sparse temporary of ``size``.
 
         Raises:
@@ -77,4 +77,4 @@ class OutputFile(AtomicFile):
                 the output and the cause); nothing is left behind.
         """
         check_output(target)
-        return super().create(target, size)
+        return super().create(target, size, mode=mode)

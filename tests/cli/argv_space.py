@@ -30,7 +30,9 @@ from blobrep.cli.main import build_parser, main
 from blobrep.core.codec import MAX_LEVEL, MIN_LEVEL
 from blobrep.core.gallery import MAX_REPLICA_COUNT
 from blobrep.core.selection import Policy
+from blobrep.errors import InvalidInputError
 from blobrep.service import SyntheticImage
+from blobrep.storage.object_url import ObjectUrl
 
 GLOBAL: Final[tuple[str, ...]] = ("(global)",)
 
@@ -60,7 +62,19 @@ HOSTILE: Final = (
 #: Kinds whose domain argparse checks before the command runs: a value outside it is exit 2
 #: whatever else the command line holds.
 PARSED: Final = frozenset(
-    {"integer", "size", "duration", "region", "target", "regional", "bool", "choice", "directory", "output"}
+    {
+        "integer",
+        "size",
+        "duration",
+        "region",
+        "target",
+        "regional",
+        "bool",
+        "choice",
+        "directory",
+        "store",
+        "output",
+    }
 )
 
 
@@ -163,6 +177,7 @@ def kind_of(action: argparse.Action) -> str:
         _types.target_region: "target",
         _types.regional_flag: "regional",
         _types.directory: "directory",
+        _types.store_place: "store",
         _types.output_file: "output",
         _types.source_file: "source",
     }
@@ -236,7 +251,13 @@ def never_works(option: Option, text: str) -> bool:
         choices = option.action.choices or [policy.value for policy in Policy]
         return text not in choices
     blank = not text.strip() or "\0" in text
-    if kind == "directory":
+    if kind == "store" and "://" in text:
+        try:
+            ObjectUrl.parse(text)
+        except InvalidInputError:
+            return True
+        return False
+    if kind in ("directory", "store"):
         return blank or _kind_on_disk(text) not in (None, "directory")
     if kind == "output":
         return blank or _kind_on_disk(text) not in (None, "file")

@@ -25,7 +25,10 @@ async def test_fresh_home_has_default_local_regions_and_a_bootstrap_admin(tmp_pa
         regions = await service.list_regions(service.bootstrap_admin)
         assert {region.name for region in regions} == DEFAULTS
         assert all(region.kind == "local" and region.replicas == 0 for region in regions)
-        assert all(region.path.is_relative_to(tmp_path / "home" / "regions") for region in regions)
+        assert all(
+            region.path is not None and region.path.is_relative_to(tmp_path / "home" / "regions")
+            for region in regions
+        )
         assert service.bootstrap_admin == "admin"
     assert (tmp_path / "home" / "blobrep.toml").is_file()
     assert (tmp_path / "home" / "catalog.db").is_file()
@@ -75,7 +78,27 @@ def test_config_renders_and_parses_back(tmp_path: Path) -> None:
     [
         ("[regions.eastus2\n", "not valid TOML"),
         ("[other]\nx = 1\n", "unknown section"),
-        ('[regions.eastus2]\ndisplay_name = "East US 2"\nkind = "s3"\npath = "x"\n', "kind 's3'"),
+        ('[regions.eastus2]\ndisplay_name = "East US 2"\nkind = "ftp"\npath = "x"\n', "kind 'ftp'"),
+        (
+            '[regions.eastus2]\ndisplay_name = "East US 2"\nkind = "s3"\npath = "x"\n',
+            r"unknown key.*'path'.*s3 region",
+        ),
+        ('[regions.eastus2]\ndisplay_name = "East US 2"\nkind = "s3"\n', "'url' must be"),
+        (
+            '[regions.eastus2]\ndisplay_name = "East US 2"\nkind = "s3"\nurl = "az://images/p"\n',
+            "s3://BUCKET",
+        ),
+        (
+            '[regions.eastus2]\ndisplay_name = "East US 2"\nkind = "azure"\nurl = "az://images/p"\n'
+            'profile = "lab"\n',
+            r"profile 'lab' is not a \[profiles.NAME\].*profiles: none",
+        ),
+        (
+            '[regions.eastus2]\ndisplay_name = "East US 2"\nkind = "s3"\nurl = "s3://images"\n'
+            'profile = "lab"\n[profiles.lab]\naccount_key = "k"\n',
+            r"unknown key.*'account_key'.*s3 region",
+        ),
+        ("[profiles.lab]\nendpoint = 5\n", "must be a string or true/false"),
         ('[regions.eastus2]\ndisplay_name = "West US"\nkind = "local"\npath = "x"\n', "does not spell"),
         ('[regions.eastus2]\ndisplay_name = "East US 2"\nkind = "local"\n', "'path'"),
         ('[regions.EastUS2]\ndisplay_name = "East US 2"\nkind = "local"\npath = "x"\n', "short name"),
@@ -132,6 +155,7 @@ def test_a_region_directory_swapped_for_a_link_is_refused_once_the_paths_are_che
     home.ensure()
     regions = home.load_regions()
     east, west = regions["eastus2"].path, regions["westeurope"].path
+    assert east is not None and west is not None
     west.mkdir(parents=True)
     east.parent.mkdir(parents=True, exist_ok=True)
     east.symlink_to(west)  # eastus2 now stores into westeurope's directory

@@ -18,7 +18,9 @@ from tests.service.conftest import ADMIN
 
 
 async def region_path(service: GalleryService, name: str) -> Path:
-    return (await service.show_region(ADMIN, name)).path
+    path = (await service.show_region(ADMIN, name)).path
+    assert path is not None, f"{name} is a local region"
+    return path
 
 
 async def region_names(service: GalleryService) -> set[str]:
