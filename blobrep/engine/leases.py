@@ -57,7 +57,8 @@ from blobrep.core.keys import lease_key
 from blobrep.core.names import validate_gallery_name
 from blobrep.engine._concurrency import IO_TASKS, task_group
 from blobrep.engine.lease_bodies import LeaseInfo, decode_body, encode_body, judge
-from blobrep.errors import BlobrepError, BusyError, InvalidParameterError, NotFoundError
+from blobrep.errors import BlobrepError, BusyError, InvalidParameterError, NotFoundError, PreconditionError
+from blobrep.storage.base import ConditionalWrite
 from blobrep.storage.processes import this_process
 
 if TYPE_CHECKING:
@@ -94,6 +95,10 @@ class Lease:
     """Store time at which the lease was acquired (the store's clock, not this host's)."""
     cleared: tuple[str, ...] = ()
     """Keys of the leases of dead holders that acquiring this one deleted."""
+    version: str | None = None
+    """The version (ETag) of the lease object this holder last wrote, where the store can make
+    writes conditional on it (:class:`~blobrep.storage.base.ConditionalWrite`): refreshes
+    then replace exactly that object, and fail if anyone removed or replaced it."""
 
 
 def leases_prefix(gallery: str) -> str:
@@ -195,7 +200,11 @@ async def _try_acquire(
     """
     lease_id = uuid.uuid4().hex
     key = lease_key(gallery, lease_id, exclusive=exclusive)
-    await store.put(key, body, if_absent=True)
+    version = None
+    if isinstance(store, ConditionalWrite):
+        version = await store.put_if_absent(key, body)
+    else:
+        await store.put(key, body, if_absent=True)
     try:
         prefix = leases_prefix(gallery)
         others: dict[str, tuple[str, bool]] = {}
@@ -217,7 +226,16 @@ async def _try_acquire(
         await _release(store, key)
         return conflicts
     return Lease(
-        store.name, gallery, key, lease_id, exclusive, holder, ttl, own.modified, tuple(cleared or ())
+        store.name,
+        gallery,
+        key,
+        lease_id,
+        exclusive,
+        holder,
+        ttl,
+        own.modified,
+        tuple(cleared or ()),
+        version,
     )
 
 
@@ -262,13 +280,23 @@ async def _release(store: Store, key: str) -> None:
 async def _keep_fresh(store: Store, lease: Lease, body: bytes, written: float) -> None:
     """Re-write the lease every TTL/3 until cancelled.
 
+    Where the store makes writes conditional (:class:`ConditionalWrite`), each refresh replaces
+    exactly the object this holder wrote last, in one request: a lease removed (judged stale)
+    or replaced meanwhile is never written back. Elsewhere a refresh checks that the lease is
+    still there, then rewrites it.
+
     Raises:
         BusyError: the lease may have been judged stale (no successful refresh for a whole
             TTL) or it was removed; the work it protects must stop.
     """
     interval = lease.ttl / 3
     failure: BlobrepError | None = None
+    version = lease.version
     lost = f"{lease.holder} lost its lease on gallery {lease.gallery!r} in replica {lease.replica}"
+    removed = (
+        f"{lost}: it was removed (judged stale?); stopped so that garbage collection"
+        " cannot delete chunks this work still needs; retry later"
+    )
     while True:
         await anyio.sleep(interval)
         attempt = anyio.current_time()
@@ -279,12 +307,15 @@ async def _keep_fresh(store: Store, lease: Lease, body: bytes, written: float) -
                 " garbage collection cannot delete chunks this work still needs; retry later"
             ) from failure
         try:
-            if not await store.exists(lease.key):
-                raise BusyError(
-                    f"{lost}: it was removed (judged stale?); stopped so that garbage collection"
-                    " cannot delete chunks this work still needs; retry later"
-                )
-            await store.put(lease.key, body)
+            if version is not None and isinstance(store, ConditionalWrite):
+                try:
+                    version = await store.put_if_match(lease.key, body, version)
+                except PreconditionError:
+                    raise BusyError(removed) from None
+            else:
+                if not await store.exists(lease.key):
+                    raise BusyError(removed)
+                await store.put(lease.key, body)
         except BusyError:
             raise
         except BlobrepError as exc:

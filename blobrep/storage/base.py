@@ -125,3 +125,27 @@ class ServerSideCopy(Protocol):
             NotFoundError: ``key`` is not in ``source``.
         """
         ...
+
+
+@runtime_checkable
+class ConditionalWrite(Protocol):
+    """A store whose writes can be made conditional on the version of what is there (an
+    ETag): leases are created with :meth:`put_if_absent` and refreshed with
+    :meth:`put_if_match`, so a holder never writes back a lease that someone else removed.
+    """
+
+    async def put_if_absent(self, key: str, data: bytes | bytearray | memoryview) -> str:
+        """Create ``key`` only if it does not exist; return its version (ETag).
+
+        Raises:
+            AlreadyExistsError: ``key`` exists.
+        """
+        ...
+
+    async def put_if_match(self, key: str, data: bytes | bytearray | memoryview, etag: str) -> str:
+        """Replace ``key`` only while it is still the version ``etag``; return the new version.
+
+        Raises:
+            PreconditionError: ``key`` changed or is gone.
+        """
+        ...
