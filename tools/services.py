@@ -17,10 +17,11 @@ directory under ``.services/run``, picks free loopback ports for every listener 
 mini`` runs six servers, each with an HTTP and a gRPC port), waits until each answers a
 signed request (``services_probe.py``, run with the venv's Python and obstore), records the
 pids in ``.services/run/state.json``, and prints on standard output only ``export
-NAME=value`` lines (also kept in ``.services/run/env.sh``), in the variables that object-store region URLs read, so a shell can
-``source`` them; progress goes to standard error. ``stop`` stops them by pid (their whole
-process groups); ``status`` says which run. A server that cannot be installed or started
-ends the command with exit status 1 and why: the tests never skip for want of one.
+NAME=value`` lines (kept in ``.services/run/env.sh`` too), in the variables that object-store
+region URLs read, so a shell can ``source`` them; progress goes to standard error. ``stop``
+stops them by pid (their whole process groups); ``status`` says which run. A server that
+cannot be installed or started ends the command with exit status 1 and why: the tests never
+skip for want of one.
 
 Standard library only: this module runs under whatever ``python3`` started ``tools/dev.py``.
 """
