@@ -15,7 +15,7 @@ import pytest
 
 from blobrep.core.gallery import AggregatedState, ReplicationState
 from blobrep.errors import StorageAccessDeniedError, StorageMissingBucketError
-from blobrep.service import GalleryService, VersionOptions
+from blobrep.service import DefinitionFields, GalleryService, VersionOptions
 from blobrep.storage.object_url import ObjectKind, ObjectUrl
 from tests.object_servers import raw_backend
 from tests.service.conftest import ADMIN, GALLERY, IMAGE
@@ -134,3 +134,32 @@ async def test_a_corrupt_chunk_in_an_object_replica_fails_over_is_repaired_and_f
     assert repaired != b"not a zstd frame at all", "the bad copy was written over with a good one"
     report = await service.fsck(ADMIN, gallery=GALLERY, location="northeurope")
     assert report.ok and report.chunks_checked > 0, report.problems
+
+
+@pytest.mark.parametrize(("source_kind", "other_kind"), [("s3", "azure"), ("azure", "s3")])
+async def test_a_gallery_in_an_object_region_publishes_there_and_replicates_to_every_kind(
+    service: GalleryService,
+    source: Path,
+    prefixes: dict[ObjectKind, ObjectUrl],
+    tmp_path: Path,
+    source_kind: ObjectKind,
+    other_kind: ObjectKind,
+) -> None:
+    await service.add_region(ADMIN, "North Europe", url=str(prefixes[source_kind]))
+    await service.add_region(ADMIN, "West US", url=str(prefixes[other_kind]))
+    await service.create_gallery(ADMIN, "objects", location="northeurope")
+    fields = DefinitionFields(publisher="contoso", offer="ubuntu", sku="22_04", os_type="Linux")
+    await service.create_definition(ADMIN, "objects", IMAGE, fields)
+    targets = VersionOptions(target_regions=["northeurope=2", "westus", "eastus2"])
+    await service.create_version(ADMIN, "objects", IMAGE, "1.0.0", source=source, options=targets)
+    version = await service.replicate_version(ADMIN, "objects", IMAGE, "1.0.0")
+    assert {(s.region, s.state, s.completed_replicas) for s in version.regions} == {
+        ("northeurope", ReplicationState.COMPLETED, 2),
+        ("westus", ReplicationState.COMPLETED, 1),
+        ("eastus2", ReplicationState.COMPLETED, 1),
+    }
+    image_id = f"/galleries/objects/images/{IMAGE}/versions/latest"
+    for region in ("eastus2", "westus", "northeurope"):
+        out = tmp_path / f"{region}.raw"
+        await service.deploy_vm(ADMIN, image_id, location=region, output=out)
+        assert out.read_bytes() == source.read_bytes(), region
