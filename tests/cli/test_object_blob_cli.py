@@ -8,6 +8,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
 import pytest
 
 from blobrep.storage.object_url import ObjectKind, ObjectUrl
@@ -83,3 +84,51 @@ def test_a_malformed_store_url_is_a_usage_error(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "S3 bucket name 'Bad_Bucket' is not valid" in result.stderr
+
+
+def test_two_processes_creating_one_version_in_an_s3_region_one_wins_the_other_conflicts(
+    tmp_path: Path,
+) -> None:
+    service_environment("s3")
+    url = fresh_prefix("s3")
+    try:
+        assert (
+            blobrep("region", "add", "--name", "North Europe", "--url", str(url), cwd=tmp_path).returncode
+            == 0
+        )
+        assert blobrep("sig", "create", "-r", "g", "--location", "northeurope", cwd=tmp_path).returncode == 0
+        fields = ("--publisher", "p", "--offer", "o", "--sku", "s", "--os-type", "Linux")
+        made = blobrep("sig", "image-definition", "create", "-r", "g", "-i", "img", *fields, cwd=tmp_path)
+        assert made.returncode == 0, made.stderr
+        sources = [tmp_path / "a.img", tmp_path / "b.img"]
+        for source in sources:
+            source.write_bytes(os.urandom(12 * MIB))
+        environment = {key: value for key, value in os.environ.items() if not key.startswith("BLOBREP_")}
+        command = (sys.executable, "-m", "blobrep", "sig", "image-version", "create", "-r", "g", "-i", "img")
+        racers = [
+            subprocess.Popen(
+                [*command, "-e", "1.0.0", "--source", str(source), "--target-regions", "northeurope=2"],
+                cwd=tmp_path,
+                env=environment,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for source in sources
+        ]
+        results = [(racer.wait(timeout=120), *racer.communicate()) for racer in racers]
+        assert sorted(code for code, _, _ in results) == [0, 1], results
+        loser = next(err for code, _, err in results if code == 1)
+        assert "already exists" in loser and "Traceback" not in loser
+        winner = sources[next(index for index, (code, _, _) in enumerate(results) if code == 0)]
+        out = tmp_path / "deployed.img"
+        image = "/galleries/g/images/img/versions/1.0.0"
+        deployed = blobrep(
+            "vm", "create", "--image", image, "--location", "northeurope", "--output", out, cwd=tmp_path
+        )
+        assert deployed.returncode == 0, deployed.stderr
+        assert out.read_bytes() == winner.read_bytes(), "the region holds the winner's disk, whole"
+        checked = blobrep("fsck", "--location", "northeurope", cwd=tmp_path)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+    finally:
+        anyio.run(remove_prefix, url)

@@ -29,9 +29,10 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[ObjectStore]:
 
 
 async def test_a_shared_lease_keeps_garbage_collection_out_and_is_removed_after(store: ObjectStore) -> None:
-    async with hold_lease(store, GALLERY, exclusive=False, holder=PUBLISH, ttl=0.6) as lease:
+    # Object stores tell modification times to the second: a TTL of a few seconds at least.
+    async with hold_lease(store, GALLERY, exclusive=False, holder=PUBLISH, ttl=2.4) as lease:
         assert lease.version, "created if absent, its version kept for the refreshes"
-        await anyio.sleep(1.5)  # past the ttl: only the refreshes keep it live
+        await anyio.sleep(3.5)  # past the ttl: only the refreshes keep it live
         with pytest.raises(BusyError, match=PUBLISH):
             async with hold_lease(store, GALLERY, exclusive=True, holder=GC, wait=0):
                 pass
