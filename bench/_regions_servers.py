@@ -69,14 +69,11 @@ def _services() -> Any:
 
 
 def _start(where: Path) -> dict[str, str]:
-    """``services.start()`` with its run directory, pid file and export lines in ``where``."""
+    """``services.start()`` with its run directory (data, logs, pids) in ``where``."""
     services = _services()
-    services.RUN = where
-    services.STATE = where / "state.json"
-    services.ENV = where / "env.sh"  # not .services/run's, should start ever write it
     for attempt in range(1, START_ATTEMPTS + 1):
         try:
-            exports: dict[str, str] = services.start()
+            exports: dict[str, str] = services.start(where)
             return exports
         except services.ServiceError as exc:
             if attempt == START_ATTEMPTS:
@@ -113,5 +110,5 @@ def object_servers(where: Path) -> Iterator[str]:
                 else:
                     os.environ[name] = before
     finally:
-        _services().stop()
+        _services().stop(where)
         signal.signal(signal.SIGTERM, previous)

