@@ -16,6 +16,7 @@ import re
 import urllib.parse
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
@@ -24,6 +25,9 @@ import pytest
 from obstore.store import AzureStore, S3Store
 
 from blobrep.storage.object_url import ObjectKind, ObjectUrl
+
+if TYPE_CHECKING:
+    from obstore import ObjectMeta
 
 SERVICES_HINT = "run `python3 tools/dev.py services start` and export the variables it prints"
 
@@ -64,10 +68,16 @@ def raw_backend(url: ObjectUrl) -> S3Store | AzureStore:
     return S3Store(url.bucket) if url.kind == "s3" else AzureStore(url.bucket)
 
 
+async def listed(url: ObjectUrl, below: str = "") -> list[ObjectMeta]:
+    """Every object under ``url``'s prefix (and ``below`` it), read from the server directly."""
+    prefix = "/".join(part for part in (url.prefix, below.strip("/")) if part)
+    return [meta async for page in obstore.list(raw_backend(url), prefix) for meta in page]
+
+
 async def remove_prefix(url: ObjectUrl) -> None:
     """Delete every object under ``url``'s prefix."""
     backend = raw_backend(url)
-    paths = [meta["path"] async for page in obstore.list(backend, url.prefix) for meta in page]
+    paths = [meta["path"] for meta in await listed(url)]
     for start in range(0, len(paths), 200):
         await obstore.delete_async(backend, paths[start : start + 200])
 

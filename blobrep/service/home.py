@@ -280,8 +280,25 @@ class Home:
         return dict(regions)
 
     def _read_regions(self) -> dict[str, RegionConfig]:
+        regions = parse_config(self._text(), self.root, self.config_path)
+        problem = self.storage_problem(regions)
+        if problem is not None:
+            raise InvalidParameterError(f"{self.config_path}: {problem}")
+        return regions
+
+    def profiles(self) -> dict[str, dict[str, str | bool]]:
+        """The ``[profiles.NAME]`` tables of the configuration, secrets included: never show them.
+
+        Raises:
+            StorageError: the configuration cannot be read.
+            InvalidParameterError: a profile is malformed.
+        """
+        return parse_profiles(self._text(), self.config_path)
+
+    def _text(self) -> str:
+        """The configuration file's text, its read errors said in words."""
         try:
-            text = self.config_path.read_text(encoding="utf-8")
+            return self.config_path.read_text(encoding="utf-8")
         except FileNotFoundError as exc:
             raise StorageError(f"{self.config_path} is missing: is {self.root} a blobrep home?") from exc
         except OSError as exc:
@@ -293,11 +310,6 @@ class Home:
                 f"cannot read {self.config_path}: it is not UTF-8 text (byte {exc.start}); restore the"
                 " file or write it again as TOML"
             ) from exc
-        regions = parse_config(text, self.root, self.config_path)
-        problem = self.storage_problem(regions)
-        if problem is not None:
-            raise InvalidParameterError(f"{self.config_path}: {problem}")
-        return regions
 
     def storage_problem(self, regions: Mapping[str, RegionConfig]) -> str | None:
         """:func:`storage_problem` for the local regions of ``regions`` in this home, symbolic
@@ -323,8 +335,8 @@ class Home:
         profiles = {}
         if replace:
             try:
-                profiles = parse_profiles(self.config_path.read_text(encoding="utf-8"), self.config_path)
-            except (OSError, UnicodeDecodeError):
+                profiles = self.profiles()
+            except StorageError:
                 profiles = {}  # nothing readable to keep: the regions were read from it just now
         text = render_config(regions, self.root, profiles).encode()
         # Profiles may hold credentials: a file that has them is for its owner alone.

@@ -23,7 +23,7 @@ from blobrep.core.regions import normalize_region
 from blobrep.errors import AlreadyExistsError, BlobrepError, InvalidParameterError
 from blobrep.service._base import _Base
 from blobrep.service.home import LOCAL_KIND, REGIONS_DIR, RegionConfig
-from blobrep.service.region_config import object_url, parse_profiles, profile_options
+from blobrep.service.region_config import object_url, profile_options
 
 #: Seconds a reachability probe of one region may take before the region counts as unreachable.
 PROBE_TIMEOUT_S: Final = 10.0
@@ -180,8 +180,7 @@ class _Regions(_Base):
         parsed = object_url(url.strip(), kind, where)
         if profile is None:
             return RegionConfig(short, display, kind, None, parsed)
-        text = await anyio.to_thread.run_sync(self._home.config_path.read_text)
-        profiles = parse_profiles(text, self._home.config_path)
+        profiles = await anyio.to_thread.run_sync(self._home.profiles)
         if profile not in profiles:
             known = ", ".join(sorted(profiles)) or "none"
             raise InvalidParameterError(

@@ -5,26 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import anyio
-import pytest
 
 from blobrep.storage.object_url import ObjectKind, ObjectUrl
 from tests.cli.helpers import GALLERY, NAME, blobrep
-from tests.object_servers import fresh_prefix, remove_prefix, service_environment
 
 MIB = 1024 * 1024
-
-
-@pytest.fixture(params=["s3", "azure"])
-async def prefix(request: pytest.FixtureRequest) -> AsyncIterator[ObjectUrl]:
-    kind: ObjectKind = request.param
-    service_environment(kind)
-    url = fresh_prefix(kind)
-    yield url
-    await remove_prefix(url)
 
 
 def _publish(source: Path, store: ObjectUrl, cwd: Path) -> subprocess.Popen[str]:
@@ -43,12 +29,12 @@ def _publish(source: Path, store: ObjectUrl, cwd: Path) -> subprocess.Popen[str]
 
 
 async def test_two_processes_publishing_one_version_into_one_store_one_wins_nothing_corrupt(
-    prefix: ObjectUrl, tmp_path: Path
+    object_prefix: ObjectUrl, tmp_path: Path
 ) -> None:
     sources = [tmp_path / "a.img", tmp_path / "b.img"]
     for seed, source in enumerate(sources):
         source.write_bytes(os.urandom(12 * MIB) if seed else bytes(4 * MIB) + os.urandom(8 * MIB))
-    racers = [_publish(source, prefix, tmp_path) for source in sources]
+    racers = [_publish(source, object_prefix, tmp_path) for source in sources]
     results = [(racer.wait(timeout=120), *racer.communicate()) for racer in racers]
     codes = sorted(code for code, _, _ in results)
     assert codes == [0, 1], results
@@ -57,7 +43,7 @@ async def test_two_processes_publishing_one_version_into_one_store_one_wins_noth
     winner = sources[next(index for index, (code, _, _) in enumerate(results) if code == 0)]
 
     checked = blobrep(
-        "blob", "verify", "--store", str(prefix), "--gallery", GALLERY, "--name", NAME, cwd=tmp_path
+        "blob", "verify", "--store", str(object_prefix), "--gallery", GALLERY, "--name", NAME, cwd=tmp_path
     )
     assert checked.returncode == 0, checked.stderr
     out = tmp_path / "restored.img"
@@ -65,7 +51,7 @@ async def test_two_processes_publishing_one_version_into_one_store_one_wins_noth
         "blob",
         "restore",
         "--store",
-        str(prefix),
+        str(object_prefix),
         "--gallery",
         GALLERY,
         "--name",
@@ -87,48 +73,41 @@ def test_a_malformed_store_url_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_two_processes_creating_one_version_in_an_s3_region_one_wins_the_other_conflicts(
-    tmp_path: Path,
+    tmp_path: Path, prefixes: dict[ObjectKind, ObjectUrl]
 ) -> None:
-    service_environment("s3")
-    url = fresh_prefix("s3")
-    try:
-        assert (
-            blobrep("region", "add", "--name", "North Europe", "--url", str(url), cwd=tmp_path).returncode
-            == 0
+    url = prefixes["s3"]
+    assert blobrep("region", "add", "--name", "North Europe", "--url", str(url), cwd=tmp_path).returncode == 0
+    assert blobrep("sig", "create", "-r", "g", "--location", "northeurope", cwd=tmp_path).returncode == 0
+    fields = ("--publisher", "p", "--offer", "o", "--sku", "s", "--os-type", "Linux")
+    made = blobrep("sig", "image-definition", "create", "-r", "g", "-i", "img", *fields, cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    sources = [tmp_path / "a.img", tmp_path / "b.img"]
+    for source in sources:
+        source.write_bytes(os.urandom(12 * MIB))
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("BLOBREP_")}
+    command = (sys.executable, "-m", "blobrep", "sig", "image-version", "create", "-r", "g", "-i", "img")
+    racers = [
+        subprocess.Popen(
+            [*command, "-e", "1.0.0", "--source", str(source), "--target-regions", "northeurope=2"],
+            cwd=tmp_path,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
-        assert blobrep("sig", "create", "-r", "g", "--location", "northeurope", cwd=tmp_path).returncode == 0
-        fields = ("--publisher", "p", "--offer", "o", "--sku", "s", "--os-type", "Linux")
-        made = blobrep("sig", "image-definition", "create", "-r", "g", "-i", "img", *fields, cwd=tmp_path)
-        assert made.returncode == 0, made.stderr
-        sources = [tmp_path / "a.img", tmp_path / "b.img"]
-        for source in sources:
-            source.write_bytes(os.urandom(12 * MIB))
-        environment = {key: value for key, value in os.environ.items() if not key.startswith("BLOBREP_")}
-        command = (sys.executable, "-m", "blobrep", "sig", "image-version", "create", "-r", "g", "-i", "img")
-        racers = [
-            subprocess.Popen(
-                [*command, "-e", "1.0.0", "--source", str(source), "--target-regions", "northeurope=2"],
-                cwd=tmp_path,
-                env=environment,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for source in sources
-        ]
-        results = [(racer.wait(timeout=120), *racer.communicate()) for racer in racers]
-        assert sorted(code for code, _, _ in results) == [0, 1], results
-        loser = next(err for code, _, err in results if code == 1)
-        assert "already exists" in loser and "Traceback" not in loser
-        winner = sources[next(index for index, (code, _, _) in enumerate(results) if code == 0)]
-        out = tmp_path / "deployed.img"
-        image = "/galleries/g/images/img/versions/1.0.0"
-        deployed = blobrep(
-            "vm", "create", "--image", image, "--location", "northeurope", "--output", out, cwd=tmp_path
-        )
-        assert deployed.returncode == 0, deployed.stderr
-        assert out.read_bytes() == winner.read_bytes(), "the region holds the winner's disk, whole"
-        checked = blobrep("fsck", "--location", "northeurope", cwd=tmp_path)
-        assert checked.returncode == 0, checked.stdout + checked.stderr
-    finally:
-        anyio.run(remove_prefix, url)
+        for source in sources
+    ]
+    results = [(racer.wait(timeout=120), *racer.communicate()) for racer in racers]
+    assert sorted(code for code, _, _ in results) == [0, 1], results
+    loser = next(err for code, _, err in results if code == 1)
+    assert "already exists" in loser and "Traceback" not in loser
+    winner = sources[next(index for index, (code, _, _) in enumerate(results) if code == 0)]
+    out = tmp_path / "deployed.img"
+    image = "/galleries/g/images/img/versions/1.0.0"
+    deployed = blobrep(
+        "vm", "create", "--image", image, "--location", "northeurope", "--output", out, cwd=tmp_path
+    )
+    assert deployed.returncode == 0, deployed.stderr
+    assert out.read_bytes() == winner.read_bytes(), "the region holds the winner's disk, whole"
+    checked = blobrep("fsck", "--location", "northeurope", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

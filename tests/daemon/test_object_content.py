@@ -5,33 +5,23 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import pytest
 
-from blobrep.storage.object_url import ObjectKind, ObjectUrl
+from blobrep.storage.object_url import ObjectUrl
 from tests.daemon.conftest import ok, start, stop
-from tests.object_servers import fresh_prefix, remove_prefix, service_environment
 
 GALLERY = "gal"
 IMAGE = "img"
 
 
-@pytest.fixture(params=["s3", "azure"])
-async def prefix(request: pytest.FixtureRequest) -> AsyncIterator[ObjectUrl]:
-    kind: ObjectKind = request.param
-    service_environment(kind)
-    url = fresh_prefix(kind)
-    yield url
-    await remove_prefix(url)
-
-
-def test_a_disk_in_an_object_region_is_served_whole_and_by_ranges(prefix: ObjectUrl, tmp_path: Path) -> None:
+def test_a_disk_in_an_object_region_is_served_whole_and_by_ranges(
+    object_prefix: ObjectUrl, tmp_path: Path
+) -> None:
     disk = os.urandom(5 * 1024 * 1024) + bytes(3 * 1024 * 1024) + os.urandom(1234)
     (tmp_path / "disk.raw").write_bytes(disk)
-    ok(tmp_path, "region", "add", "--name", "North Europe", "--url", str(prefix))
+    ok(tmp_path, "region", "add", "--name", "North Europe", "--url", str(object_prefix))
     ok(tmp_path, "sig", "create", "-r", GALLERY, "--location", "westcentralus")
     fields = ("--publisher", "p", "--offer", "o", "--sku", "s", "--os-type", "Linux")
     ok(tmp_path, "sig", "image-definition", "create", "-r", GALLERY, "-i", IMAGE, *fields)

@@ -7,8 +7,6 @@ import pytest
 
 from blobrep.service import DefinitionFields, GalleryService, Store, SyntheticImage
 from blobrep.storage.faulty import Fault, FaultyStore
-from blobrep.storage.object_url import ObjectKind, ObjectUrl
-from tests.object_servers import fresh_prefix, remove_prefix
 
 MIB = 1024 * 1024
 GALLERY = "gallery1"
@@ -24,15 +22,6 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for block in SyntheticImage(3 * MIB, seed=7).blocks():
             out.write(block)
     return path
-
-
-@pytest.fixture
-async def prefixes() -> AsyncIterator[dict[ObjectKind, ObjectUrl]]:
-    """A fresh prefix on each object-store test server (S3 and Azure), removed after the test."""
-    made: dict[ObjectKind, ObjectUrl] = {"s3": fresh_prefix("s3"), "azure": fresh_prefix("azure")}
-    yield made
-    for url in made.values():
-        await remove_prefix(url)
 
 
 @pytest.fixture

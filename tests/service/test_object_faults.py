@@ -8,13 +8,12 @@ import os
 from pathlib import Path
 
 import anyio
-import obstore
 import pytest
 
 from blobrep.core.gallery import ReplicationState
 from blobrep.service import GalleryService, SyntheticImage, VersionOptions
 from blobrep.storage.object_url import ObjectKind, ObjectUrl
-from tests.object_servers import Outage, raw_backend, service_environment
+from tests.object_servers import Outage, listed, service_environment
 from tests.service.conftest import ADMIN, GALLERY, MIB
 
 TARGETS = VersionOptions(target_regions=["westcentralus", "northeurope=2", "westus"])
@@ -32,8 +31,16 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 async def stored_chunks(url: ObjectUrl) -> set[str]:
     """Chunk objects under ``url``, read from the server directly."""
-    paths = [meta["path"] async for page in obstore.list(raw_backend(url), url.prefix) for meta in page]
-    return {path for path in paths if "/chunks/" in path}
+    return {meta["path"] for meta in await listed(url) if "/chunks/" in meta["path"]}
+
+
+async def relayed_region(service: GalleryService, url: ObjectUrl, relay: Outage) -> None:
+    """Region northeurope at ``url``, reached through ``relay`` (a profile naming its endpoint)."""
+    config = service.home / "blobrep.toml"
+    config.write_text(
+        config.read_text() + f'\n[profiles.relayed]\nendpoint = "{relay.endpoint}"\nallow_http = true\n'
+    )
+    await service.add_region(ADMIN, "North Europe", url=str(url), profile="relayed")
 
 
 async def test_a_server_down_mid_replication_fails_its_region_alone_and_a_retry_copies_nothing_twice(
@@ -43,11 +50,7 @@ async def test_a_server_down_mid_replication_fails_its_region_alone_and_a_retry_
     async with anyio.create_task_group() as group:
         outage = Outage(environment["AWS_ENDPOINT_URL"], group)
         await outage.up()
-        config = service.home / "blobrep.toml"
-        config.write_text(
-            config.read_text() + f'\n[profiles.relayed]\nendpoint = "{outage.endpoint}"\nallow_http = true\n'
-        )
-        await service.add_region(ADMIN, "North Europe", url=str(prefixes["s3"]), profile="relayed")
+        await relayed_region(service, prefixes["s3"], outage)
         await service.add_region(ADMIN, "West US", url=str(prefixes["azure"]))
         await service.create_version(ADMIN, GALLERY, definition, "1.0.0", source=image, options=TARGETS)
 
@@ -111,11 +114,7 @@ async def test_replicas_in_one_object_store_are_filled_by_copies_inside_it(
     async with anyio.create_task_group() as group:
         relay = Outage(service_environment(kind)[variable], group)
         await relay.up()
-        config = service.home / "blobrep.toml"
-        config.write_text(
-            config.read_text() + f'\n[profiles.relayed]\nendpoint = "{relay.endpoint}"\nallow_http = true\n'
-        )
-        await service.add_region(ADMIN, "North Europe", url=str(prefixes[kind]), profile="relayed")
+        await relayed_region(service, prefixes[kind], relay)
         options = VersionOptions(target_regions=["westcentralus", "northeurope=3"])
         await service.create_version(ADMIN, GALLERY, definition, "1.0.0", source=image, options=options)
         version = await service.replicate_version(ADMIN, GALLERY, definition, "1.0.0")
@@ -124,8 +123,7 @@ async def test_replicas_in_one_object_store_are_filled_by_copies_inside_it(
             ReplicationState.COMPLETED,
             3,
         )
-        listing = obstore.list(raw_backend(prefixes[kind]), f"{prefixes[kind].prefix}/replica-1/")
-        one_replica = sum([meta["size"] async for page in listing for meta in page])
+        one_replica = sum(meta["size"] for meta in await listed(prefixes[kind], "replica-1/"))
         assert relay.sent < 1.5 * one_replica, (
             f"{relay.sent} bytes sent for 3 replicas of {one_replica}: the siblings were uploaded, not copied"
         )

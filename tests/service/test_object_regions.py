@@ -17,7 +17,7 @@ from blobrep.core.gallery import AggregatedState, ReplicationState
 from blobrep.errors import StorageAccessDeniedError, StorageMissingBucketError
 from blobrep.service import DefinitionFields, GalleryService, VersionOptions
 from blobrep.storage.object_url import ObjectKind, ObjectUrl
-from tests.object_servers import raw_backend
+from tests.object_servers import listed, raw_backend
 from tests.service.conftest import ADMIN, GALLERY, IMAGE
 
 
@@ -120,8 +120,9 @@ async def test_a_corrupt_chunk_in_an_object_replica_fails_over_is_repaired_and_f
     await service.replicate_version(ADMIN, GALLERY, definition, "1.0.0")
     # Damage one chunk object in replica 2, behind blobrep's back.
     backend = raw_backend(prefixes[kind])
-    listing = obstore.list(backend, f"{prefixes[kind].prefix}/replica-2/galleries/{GALLERY}/chunks/")
-    chunks = sorted([meta["path"] async for page in listing for meta in page])
+    chunks = sorted(
+        meta["path"] for meta in await listed(prefixes[kind], f"replica-2/galleries/{GALLERY}/chunks/")
+    )
     await obstore.put_async(backend, chunks[0], b"not a zstd frame at all")
 
     image_id = f"/galleries/{GALLERY}/images/{IMAGE}/versions/1.0.0"
