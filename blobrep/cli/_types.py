@@ -178,6 +178,21 @@ def chunk_size(text: str) -> int:
     return Size(MIN_CHUNK_SIZE, MAX_CHUNK_SIZE)(text)
 
 
+def zero_run(text: str) -> int | None:
+    """``off`` (None: FastCDC alone), or the shortest zero run that ends a chunk: whole 4 KiB blocks."""
+    from blobrep.core.chunking import MAX_ZERO_RUN
+    from blobrep.core.zero_runs import BLOCK_SIZE
+
+    if text.strip().lower() == "off":
+        return None
+    size = Size(BLOCK_SIZE, MAX_ZERO_RUN)(text)
+    if size % BLOCK_SIZE:
+        raise _fail(
+            f"{text!r} is not a whole number of {BLOCK_SIZE} byte blocks: give 4KiB, 8KiB, ... or off"
+        )
+    return size
+
+
 def zstd_level(text: str) -> int:
     """A zstd level blobrep accepts (``MIN_LEVEL`` to ``MAX_LEVEL`` of the codec)."""
     from blobrep.core.codec import MAX_LEVEL, MIN_LEVEL

@@ -54,6 +54,12 @@ def register(commands: Any) -> None:
         default=None,
         help="average (fastcdc, default 1MiB) or exact (fixed, default 4MiB) chunk size",
     )
+    publish.add_argument(
+        "--zero-run",
+        type=_types.zero_run,
+        default="4KiB",
+        help="fastcdc: zero runs this long (whole 4KiB blocks) end a chunk, or off (default: 4KiB)",
+    )
     publish.add_argument("--level", type=_types.zstd_level, default=1, help="zstd level 1..19 (default: 1)")
     publish.set_defaults(handler=_publish)
 
@@ -87,7 +93,8 @@ def _publish(args: argparse.Namespace) -> int:
     if args.chunking == "fixed":
         spec = ChunkingSpec.fixed(4 * 1024 * 1024 if args.chunk_size is None else args.chunk_size)
     else:
-        spec = ChunkingSpec.fastcdc(1024 * 1024 if args.chunk_size is None else args.chunk_size)
+        average = 1024 * 1024 if args.chunk_size is None else args.chunk_size
+        spec = ChunkingSpec.fastcdc(average, zero_run=args.zero_run)
     stores = [store_at(place, create=True) for place in args.store]
     result, seconds = run_with_progress(
         "publishing",

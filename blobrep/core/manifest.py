@@ -1,8 +1,13 @@
-"""The manifest, format ``blobrep.manifest/1``: what makes a blob readable in a replica.
+"""The manifest, formats ``blobrep.manifest/1`` and ``/2``: what makes a blob readable in a replica.
 
 A manifest lists a blob's chunks in order; offsets are implied by the running sum of
 lengths. Writing it is the commit point of a publish or a replication, so it is written only
 after every chunk it names is durable.
+
+Format 2 is format 1 with chunking ended by zero runs (``"zero_run": 4096`` in ``chunking``,
+:mod:`blobrep.core.chunking`): a data chunk may then be shorter than ``min_size`` where a zero
+run follows it. A manifest is written in the oldest format that can say what it holds, so
+blobs chunked without zero runs keep format 1, byte for byte; both formats are read.
 
 ::
 
@@ -38,7 +43,10 @@ from blobrep.core.codec import max_stored_length, validate_level
 from blobrep.core.keys import is_digest
 from blobrep.errors import BlobrepError, ManifestError
 
-FORMAT: Final = "blobrep.manifest/1"
+FORMAT_1: Final = "blobrep.manifest/1"
+FORMAT_2: Final = "blobrep.manifest/2"
+#: The formats this version reads (and writes, as :func:`format_of` chooses).
+FORMATS: Final = (FORMAT_1, FORMAT_2)
 #: No blob may be larger than this (1 PiB); it bounds arithmetic and stops absurd input.
 MAX_BLOB_SIZE: Final = 1 << 50
 #: A manifest document larger than this is refused before it is parsed.
@@ -95,6 +103,11 @@ class Manifest:
         return sum(chunk.stored_length for chunk in self.stored_digests().values())
 
     @property
+    def format(self) -> str:
+        """The format this manifest is written in: 2 for chunking ended by zero runs, else 1."""
+        return FORMAT_1 if self.chunking.zero_run is None else FORMAT_2
+
+    @property
     def zero_bytes(self) -> int:
         """Bytes of the blob that are zero chunks (holes on restore)."""
         return sum(chunk.length for chunk in self.chunks if chunk.digest is None)
@@ -114,7 +127,7 @@ class Manifest:
                     }
                 )
         return {
-            "format": FORMAT,
+            "format": self.format,
             "size": self.size,
             "digest": self.digest,
             "chunking": self.chunking.to_json(),
@@ -182,16 +195,20 @@ def _digest(value: Any, where: str) -> str:
     return value
 
 
-def _parse_chunking(value: Any) -> ChunkingSpec:
-    obj = _object(value, "chunking", {"method", "min_size", "avg_size", "max_size"})
+def _parse_chunking(value: Any, form: str) -> ChunkingSpec:
+    if form == FORMAT_1:
+        obj = _object(value, "chunking", {"method", "min_size", "avg_size", "max_size"})
+    else:
+        obj = _object(value, "chunking", {"method", "min_size", "avg_size", "max_size", "zero_run"})
     method = obj["method"]
     if method not in ("fastcdc", "fixed"):
         raise _fail("chunking.method", f"is {json.dumps(method)[:40]}, expected 'fastcdc' or 'fixed'")
     sizes = [
         _int(obj[name], f"chunking.{name}", 1, MAX_BLOB_SIZE) for name in ("min_size", "avg_size", "max_size")
     ]
+    zero_run = None if form == FORMAT_1 else _int(obj["zero_run"], "chunking.zero_run", 1, MAX_BLOB_SIZE)
     try:
-        return ChunkingSpec(method, sizes[0], sizes[1], sizes[2]).validated()
+        return ChunkingSpec(method, sizes[0], sizes[1], sizes[2], zero_run).validated()
     except BlobrepError as exc:
         raise _fail("chunking", str(exc)) from exc
 
@@ -214,13 +231,16 @@ def _parse_chunk(value: Any, index: int, spec: ChunkingSpec) -> ChunkRef:
 def _check_lengths(chunks: Sequence[ChunkRef], spec: ChunkingSpec) -> None:
     """Every chunk but the last is at least ``min_size`` (fixed: exactly the size).
 
-    Zero chunks are exempt from the lower bound: a writer may split a zero run anywhere.
+    Zero chunks are exempt from the lower bound: a writer may split a zero run anywhere. With
+    zero runs (format 2) a data chunk followed by a zero chunk is too: it ends a segment.
     """
     for index, chunk in enumerate(chunks[:-1]):
         if chunk.digest is None:
             continue
         if spec.method == "fixed" and chunk.length != spec.max_size:
             raise _fail(f"chunks[{index}].length", f"is {chunk.length}, fixed chunks are {spec.max_size}")
+        if spec.zero_run is not None and chunks[index + 1].digest is None:
+            continue
         if chunk.length < spec.min_size:
             raise _fail(f"chunks[{index}].length", f"is {chunk.length}, below the minimum {spec.min_size}")
 
@@ -249,11 +269,12 @@ def parse_manifest(document: bytes) -> Manifest:
     except ValueError as exc:  # int() refuses numbers of more than 4300 digits
         raise ManifestError("invalid manifest: a number has too many digits") from exc
     obj = _object(raw, "document", {"format", "size", "digest", "chunking", "compression", "chunks"})
-    if obj["format"] != FORMAT:
-        raise _fail("format", f"is {json.dumps(obj['format'])[:60]}, expected {FORMAT!r}")
+    form = obj["format"]
+    if form not in FORMATS:
+        raise _fail("format", f"is {json.dumps(form)[:60]}, expected {' or '.join(map(repr, FORMATS))}")
     size = _int(obj["size"], "size", 0, MAX_BLOB_SIZE)
     digest = _digest(obj["digest"], "digest")
-    spec = _parse_chunking(obj["chunking"])
+    spec = _parse_chunking(obj["chunking"], form)
     compression = _object(obj["compression"], "compression", {"codec", "level"})
     if compression["codec"] != "zstd":
         raise _fail("compression.codec", f"is {json.dumps(compression['codec'])[:40]}, expected 'zstd'")

@@ -131,7 +131,7 @@ async def publish(
     """
     validate_gallery_name(gallery)
     validate_level(level)
-    spec = (chunking or ChunkingSpec.fastcdc()).validated()
+    spec = (chunking or ChunkingSpec.default()).validated()
     if not stores:
         raise InvalidParameterError("publish needs at least one store to write to")
     opened: FileSource | None = None

@@ -136,8 +136,11 @@ class SourceReader:
         self._hasher.update(view[start:filled])
         self._position += filled - start
         chunks: list[tuple[int, str | None]] = []
+        # The whole buffer itself when it is full: the finder scans it for zero runs in place.
+        window = buffer if filled == len(buffer) else view[:filled]
+        offset = self._position - filled
         start = 0
-        for length in self._finder.cut(view[:filled], final=self.eof):
+        for length in self._finder.cut(window, final=self.eof, offset=offset):
             piece = view[start : start + length]
             chunks.append((length, None if is_zero(piece) else digest_of(piece)))
             start += length

@@ -65,6 +65,7 @@ PARSED: Final = frozenset(
     {
         "integer",
         "size",
+        "zero run",
         "duration",
         "region",
         "target",
@@ -173,6 +174,7 @@ def kind_of(action: argparse.Action) -> str:
         _types.zstd_level: "integer",
         _types.replica_count: "integer",
         _types.chunk_size: "size",
+        _types.zero_run: "zero run",
         _types.region: "region",
         _types.target_region: "target",
         _types.regional_flag: "regional",
@@ -238,6 +240,12 @@ def never_works(option: Option, text: str) -> bool:
         return number is None or number < low or (high is not None and number > high)
     if kind == "region":
         return _bad_region(text)
+    if kind == "zero run":
+        # off, or whole 4 KiB blocks from one block to 1 MiB.
+        if text.strip().lower() == "off":
+            return False
+        number = _number("size", text)
+        return number is None or not 4096 <= number <= 1024**2 or number % 4096 != 0
     if kind == "target":
         parts = text.split("=", 2)
         count = parts[1].strip() if len(parts) > 1 else "1"
@@ -381,6 +389,7 @@ VALID: Final[dict[str, str]] = {
     "level": "3",
     "chunking": "fixed",
     "chunk_size": "64KiB",
+    "zero_run": "8KiB",
     "replica_count": "1",
     "target_regions": "westcentralus",
     "storage_account_type": "Standard_LRS",

@@ -14,7 +14,8 @@ from blobrep.core import manifest as manifest_module
 from blobrep.core.chunking import MIB, ChunkingSpec
 from blobrep.core.codec import MAX_LEVEL, MIN_LEVEL, max_stored_length
 from blobrep.core.manifest import (
-    FORMAT,
+    FORMAT_1,
+    FORMAT_2,
     MAX_BLOB_SIZE,
     MAX_MANIFEST_BYTES,
     ChunkRef,
@@ -43,6 +44,11 @@ def explicit_fastcdc_specs(draw: st.DrawFn) -> ChunkingSpec:
 specs = st.one_of(
     st.integers(min_value=256, max_value=4 * MIB).map(ChunkingSpec.fastcdc),
     explicit_fastcdc_specs(),
+    st.builds(
+        lambda avg, blocks: ChunkingSpec.fastcdc(avg, zero_run=4096 * blocks),
+        st.integers(min_value=1, max_value=4096).map(lambda kib: kib * 1024),
+        st.integers(min_value=1, max_value=256),
+    ),
     st.integers(min_value=64, max_value=16 * MIB).map(ChunkingSpec.fixed),
 )
 
@@ -112,7 +118,9 @@ def test_document_is_compact_json_with_the_format_and_one_newline(manifest: Mani
     assert document.endswith(b"\n")
     assert document.count(b"\n") == 1
     raw = json.loads(document)
-    assert raw["format"] == FORMAT == "blobrep.manifest/1"
+    with_zero_runs = manifest.chunking.zero_run is not None
+    assert raw["format"] == (FORMAT_2 if with_zero_runs else FORMAT_1)
+    assert (FORMAT_1, FORMAT_2) == ("blobrep.manifest/1", "blobrep.manifest/2")
     assert raw["size"] == manifest.size
     assert raw["digest"] == manifest.digest
     assert raw["chunking"] == manifest.chunking.to_json()
@@ -195,7 +203,7 @@ BLOB_DIGEST = "00112233445566778899aabbccddeeff"
 
 def valid() -> dict[str, Any]:
     return {
-        "format": FORMAT,
+        "format": FORMAT_1,
         "size": 29384,
         "digest": BLOB_DIGEST,
         "chunking": {"method": "fastcdc", "min_size": 1024, "avg_size": 4096, "max_size": 16384},
@@ -295,7 +303,8 @@ def test_a_document_that_is_not_an_object_is_refused(top: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["blobrep.manifest/2", "BLOBREP.MANIFEST/1", "", None, 1, ["blobrep.manifest/1"]]
+    "value",
+    ["blobrep.manifest/3", "blobrep.manifest/0", "BLOBREP.MANIFEST/1", "", None, 1, ["blobrep.manifest/1"]],
 )
 def test_a_wrong_format_is_refused(value: Any) -> None:
     rejected({**valid(), "format": value}, "format")
@@ -647,3 +656,67 @@ def test_a_very_long_chunk_list_is_parsed() -> None:
     manifest = parse_manifest(encode(document))
     assert len(manifest.chunks) == count
     assert manifest.zero_bytes == manifest.size
+
+
+# --- format 2: chunking ended by zero runs ------------------------------------------------------
+
+
+def valid_2() -> dict[str, Any]:
+    """A format 2 document: a data chunk shorter than the minimum where a zero run follows."""
+    document = valid()
+    document["format"] = FORMAT_2
+    document["chunking"] = {**document["chunking"], "zero_run": 4096}
+    document["chunks"] = [
+        {"digest": DIGEST_A, "length": 300, "stored_length": 200},
+        {"zero": True, "length": 8192},
+        {"digest": DIGEST_B, "length": 5000, "stored_length": 5100},
+    ]
+    document["size"] = 300 + 8192 + 5000
+    return document
+
+
+def test_a_format_2_document_reads_with_its_zero_run_and_short_segment_ends() -> None:
+    manifest = parse_manifest(encode(valid_2()))
+    assert manifest.chunking == ChunkingSpec.fastcdc(4096, zero_run=4096)
+    assert [chunk.length for chunk in manifest.chunks] == [300, 8192, 5000]
+    assert manifest.format == FORMAT_2
+    assert json.loads(encode_manifest(manifest))["format"] == FORMAT_2
+
+
+def test_format_2_still_refuses_a_short_data_chunk_followed_by_data() -> None:
+    document = valid_2()
+    document["chunks"].insert(1, {"digest": DIGEST_B, "length": 700, "stored_length": 300})
+    document["size"] += 700
+    rejected(document, "chunks[0].length", "300", "minimum")
+
+
+def test_format_1_refuses_a_short_data_chunk_even_before_zeros() -> None:
+    document = valid_2()
+    document["format"] = FORMAT_1
+    del document["chunking"]["zero_run"]
+    rejected(document, "chunks[0].length", "300", "minimum")
+
+
+def test_each_format_refuses_the_others_chunking_fields() -> None:
+    document = valid_2()
+    del document["chunking"]["zero_run"]
+    rejected(document, "chunking", "zero_run")
+    document = valid()
+    document["chunking"]["zero_run"] = 4096
+    rejected(document, "chunking", "zero_run")
+
+
+@pytest.mark.parametrize("zero_run", [0, 4095, 6000, 2 * MIB, True, "4096", None])
+def test_an_unusable_zero_run_is_refused_by_name(zero_run: Any) -> None:
+    document = valid_2()
+    document["chunking"]["zero_run"] = zero_run
+    rejected(document, "zero")
+
+
+def test_manifests_without_zero_runs_keep_format_1_byte_for_byte() -> None:
+    # Blobs published before format 2 re-encode exactly as written, so the catalog's pins of
+    # them (and replication, which re-encodes) still match.
+    document = json.dumps(valid(), separators=(",", ":")).encode() + b"\n"
+    manifest = parse_manifest(document)
+    assert manifest.format == FORMAT_1
+    assert encode_manifest(manifest) == document
