@@ -60,6 +60,7 @@ from _harness import (
     warm,
 )
 from _images import ensure_image, ensure_version2
+from _real_chain import available_tools, chain_rows, chain_table, run_chain
 from _report import Row, Timings, noise_note, pct, ratio_note, render
 from _run import Run, add_run_options, add_size_options, fill_defaults
 from _steps import TimedSteps, child_main
@@ -417,6 +418,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=parse_size,
         help="image size for the memory check (default 4GiB; 512MiB with --quick)",
     )
+    parser.add_argument(
+        "--chain-size",
+        type=parse_size,
+        default=parse_size("1GiB"),
+        help="size of each real Debian image of the chain (bench/real_images.py; default 1GiB)",
+    )
+    parser.add_argument(
+        "--no-chain", action="store_true", help="skip the real image chain (it needs root and the apt mirror)"
+    )
     add_run_options(parser, BENCHMARK, quick_help="smoke run: 256MiB, 1 repeat, 512MiB big-size")
     args = parser.parse_args(argv)
     fill_defaults(args, BENCHMARK)
@@ -435,23 +445,43 @@ def main(argv: list[str] | None = None) -> int:
     big_size: int = args.big_size
     repeat: int = args.repeat
     seed: int = args.seed
-    # The images, and the largest step's outputs: 3 copies of the image, or 2 of the big one.
-    run = Run.start(BENCHMARK, argv, needed_bytes=2 * size + big_size + max(3 * size, 2 * big_size))
+    # The images, and the largest step's outputs: 3 copies of the image, or 2 of the big one;
+    # the chain's stores and a restored image (restic writes no holes).
+    chain_bytes = 0 if args.no_chain else 2 * args.chain_size
+    run = Run.start(
+        BENCHMARK, argv, needed_bytes=2 * size + big_size + max(3 * size, 2 * big_size) + chain_bytes
+    )
     image = ensure_image(size, seed)
     version2, version2_info = ensure_version2(image, size, seed)
     big_image = ensure_image(big_size, seed)
+    chain: list[Path] = []
+    tools: dict[str, str | None] = {}
+    if not args.no_chain:
+        from real_images import real_chain
+
+        chain = real_chain(size=args.chain_size)
+        tools = available_tools()
     with run.directory() as run_dir:
         steps = Steps(run_dir)
         run_repeats(steps, image, repeat)
         run_dedup(steps, image, version2, repeat)
         run_memory(steps, big_image)
+        if chain:
+            run_chain(steps, chain, repeat, tools)
     rows, dedup = build_rows(steps, size, big_size, version2_info)
+    chain_text, chain_figures = "", dict[str, Any]()
+    if chain:
+        rows += chain_rows(steps, tools, chain)
+        chain_text, chain_figures = chain_table(steps, tools, len(chain))
     table = render(rows, steps.samples)
     print(
         f"blobrep {blobrep.__version__} pipeline benchmark: image {format_size(size)} (seed {seed}),"
         f" {repeat} repeat(s), memory check {format_size(big_size)}, {os.cpu_count()} CPUs"
     )
     print(table)
+    if chain_text:
+        print(f"real image chain ({len(chain)} Debian images of {format_size(args.chain_size)}, medians):")
+        print(chain_text)
     print(ratio_note())
     print(noise_note(steps.samples))
     stored = steps.samples["publish_fastcdc"][0].details["stored_bytes"]
@@ -464,6 +494,8 @@ def main(argv: list[str] | None = None) -> int:
     def size_of(key: str) -> int:
         if key.endswith("_big"):
             return big_size
+        if key.startswith("chain_"):
+            return int(args.chain_size)
         return int(version2_info["size"]) if key.startswith("dedup_v2") else size
 
     run.finish(
@@ -479,6 +511,7 @@ def main(argv: list[str] | None = None) -> int:
             "big_image": str(big_image),
             "fixed_chunk_size": FIXED_CHUNK,
             "gallery": GALLERY,
+            "chain_size": None if args.no_chain else args.chain_size,
         },
         goals={
             "publish_ratio_max": PUBLISH_RATIO_GOAL,
@@ -486,12 +519,19 @@ def main(argv: list[str] | None = None) -> int:
             "republish_new_chunks": 0,
             "dedup_v2_fastcdc_written_over_v1_stored_max": DEDUP_GOAL,
             "big_publish_peak_rss_mib_max": RSS_GOAL_MIB,
+            "chain_growth": "<= restic per version after the first, and in total",
+            "chain_publish_ratio_max": 1.0,
+            "chain_restore_ratio_max": 1.0,
         },
         rows=rows,
         samples=steps.samples,
         size_of=size_of,
-        extra={"dedup": dedup, "restores_compared_with_image": steps.verified},
-        table=table,
+        extra={
+            "dedup": dedup,
+            "restores_compared_with_image": steps.verified,
+            "real_chain": {"images": [str(path) for path in chain], "tools": chain_figures},
+        },
+        table=table if not chain_text else f"{table}\n{chain_text}",
     )
     return 0
 

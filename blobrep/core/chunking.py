@@ -23,10 +23,11 @@ a small upgrade to a quarter (see docs/architecture.md for the figures).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from blobrep.core.zero_runs import BLOCK_SIZE, zero_block_runs
+from blobrep.core.zero_runs import BLOCK_SIZE, cut_at_zero_runs
 from blobrep.errors import InvalidParameterError
 
 if TYPE_CHECKING:
@@ -173,18 +174,34 @@ class BoundaryFinder:
     def spec(self) -> ChunkingSpec:
         return self._spec
 
-    def cut(self, window: bytes | bytearray | memoryview, *, final: bool, offset: int = 0) -> list[int]:
+    def cut(
+        self,
+        window: bytes | bytearray | memoryview,
+        *,
+        final: bool,
+        offset: int = 0,
+        length: int | None = None,
+        zeros: int = 0,
+    ) -> list[int]:
         """Lengths of the complete chunks at the start of ``window``, in order.
 
-        ``window`` begins at a chunk boundary, ``offset`` bytes into the blob (zero runs are
-        found on blocks aligned to the blob). Unless ``final``, the bytes after the returned
-        chunks are not yet a chunk and must lead the next window: at most ``max_size`` bytes,
-        or less than ``max_size + zero_run + 4096`` with zero runs. Pass windows larger than
-        twice that, so each yields chunks; pass ``bytes`` or ``bytearray`` rather than a
-        memoryview where zero runs are looked for, which saves a copy.
+        ``window`` (its first ``length`` bytes, if given) begins at a chunk boundary, ``offset``
+        bytes into the blob (zero runs are found on blocks aligned to the blob). Unless
+        ``final``, the bytes after the returned chunks are not yet a chunk and must lead the
+        next window: at most ``max_size`` bytes, or less than ``max_size + zero_run + 4096``
+        with zero runs. Pass windows larger than twice that, so each yields chunks; pass
+        ``bytes`` or ``bytearray`` rather than a memoryview where zero runs are looked for,
+        which saves a copy.
+
+        ``zeros`` says that many zero bytes follow the window, known without being read (a
+        hole in a sparse file): with zero runs only, not ``final``, the window ending on the
+        block grid and ``zeros`` at least ``zero_run``. The chunks returned may then reach into
+        them, and the tail to carry over may be zeros too.
         """
-        size = len(window)
-        if size == 0:
+        size = len(window) if length is None else length
+        if zeros:
+            self._check_zeros(size, offset, zeros, final=final)
+        elif size == 0:
             return []
         if self._cdc is None:
             step = self._spec.max_size
@@ -194,9 +211,24 @@ class BoundaryFinder:
                 lengths.append(rest)
             return lengths
         if self._spec.zero_run is None:
-            return self._content_defined(memoryview(window), final=final)
-        buffer = window if isinstance(window, bytes | bytearray) else bytes(window)
-        return self._segmented(buffer, final=final, offset=offset)
+            return self._content_defined(memoryview(window)[:size], final=final)
+        if isinstance(window, memoryview):
+            window = bytes(window[:size])
+        return self._segmented(window, size, final=final, offset=offset, zeros=zeros)
+
+    def _check_zeros(self, size: int, offset: int, zeros: int, *, final: bool) -> None:
+        zero_run = self._spec.zero_run
+        if zero_run is None or final or (offset + size) % BLOCK_SIZE or zeros < self.least_known_zeros:
+            raise ValueError(
+                f"{zeros} known zeros after {size} bytes at {offset} need zero runs, a window"
+                " that is not final and ends on the block grid, and a long zero run of them"
+                f" (at least {self.least_known_zeros} bytes)"
+            )
+
+    @property
+    def least_known_zeros(self) -> int:
+        """The fewest known zeros :meth:`cut` takes: a run long enough to end any chunk."""
+        return max(self._spec.avg_size, self._spec.zero_run or 0)
 
     def _content_defined(self, view: memoryview, *, final: bool) -> list[int]:
         """FastCDC over one data segment; unless ``final``, its last piece is left uncut."""
@@ -208,41 +240,24 @@ class BoundaryFinder:
             lengths.pop()
         return lengths
 
-    def _zero_pieces(self, length: int) -> list[int]:
-        step = self._spec.max_size
-        return [step] * (length // step) + ([length % step] if length % step else [])
+    def _segmented(
+        self, buffer: bytes | bytearray, size: int, *, final: bool, offset: int, zeros: int
+    ) -> list[int]:
+        """Cut by FastCDC and zero runs (:func:`blobrep.core.zero_runs.cut_at_zero_runs`)."""
+        spec = self._spec
+        assert spec.zero_run is not None and self._cdc is not None
+        cdc = self._cdc
 
-    def _segmented(self, buffer: bytes | bytearray, *, final: bool, offset: int) -> list[int]:
-        """Cut data segments with FastCDC and zero runs into zero chunks (see the module docstring).
+        def content_cuts(view: memoryview) -> Iterator[int]:
+            # Lazy: a chunk cut short by a zero run stops the scan there.
+            return (chunk.length for chunk in cdc.cut_buf(view)) if view else iter(())
 
-        A run that reaches the last block looked at may go on into the next window. If it is
-        already long enough it ends the segment before it; it is cut into whole zero chunks
-        while at least ``zero_run`` of it is left over, so the next window sees the rest as a
-        run too and splits it where one long window would. A shorter one is undecided: the
-        segment's last piece and the run lead the next window.
-        """
-        zero_run = self._spec.zero_run
-        assert zero_run is not None
-        view = memoryview(buffer)
-        runs, scanned = zero_block_runs(buffer, len(buffer), offset)
-        lengths: list[int] = []
-        segment = 0
-        for start, end in runs:
-            open_ended = end == scanned and not final
-            if end - start < zero_run:
-                if open_ended:
-                    # Should the run prove long, the segment ends at its start; either way
-                    # every piece but the last before it stands.
-                    return lengths + self._content_defined(view[segment:start], final=False)
-                continue
-            lengths += self._content_defined(view[segment:start], final=True)
-            if open_ended:
-                whole = (end - start - zero_run) // self._spec.max_size
-                return lengths + [self._spec.max_size] * whole
-            lengths += self._zero_pieces(end - start)
-            segment = end
-        if final:
-            return lengths + self._content_defined(view[segment:], final=True)
-        # A run may begin at the first block not looked at, which would end the segment
-        # there: pieces reaching past it are left for the next window.
-        return lengths + self._content_defined(view[segment:scanned], final=False)
+        return cut_at_zero_runs(
+            buffer,
+            size,
+            final=final,
+            offset=offset,
+            zeros=zeros,
+            sizes=(spec.min_size, spec.avg_size, spec.max_size, spec.zero_run),
+            content_cuts=content_cuts,
+        )

@@ -10,6 +10,12 @@ the pool once every chunk cut from it has been dealt with and the reader has cop
 unfinished tail into the next window, so the pool size bounds memory (and holds back any
 source faster than the pipeline), and reused buffers spare the page faults of fresh
 allocations (expensive on virtual machines).
+
+A sparse file's large holes are not read at all: with chunking ended by zero runs, the
+reader asks the file where its next hole is (:meth:`FileSource.next_hole`), fills the window
+only up to it, hashes the hole's zeros from a zero page and tells the boundary finder they
+follow the window. The hole's zero chunks then point into one shared zero buffer, not into
+the window. An image that is mostly free space is read for its data alone.
 """
 
 from __future__ import annotations
@@ -21,9 +27,10 @@ import anyio
 import anyio.to_thread
 
 from blobrep.core.chunking import BoundaryFinder, ChunkingSpec
-from blobrep.core.codec import digest_of, is_zero, new_blob_hasher
+from blobrep.core.codec import digest_of, hash_zeros, is_zero, new_blob_hasher
+from blobrep.core.zero_runs import BLOCK_SIZE
 from blobrep.engine.buffers import BufferPool
-from blobrep.engine.source import AsyncBlobSource, BlobSource
+from blobrep.engine.source import MIN_SKIPPED_HOLE, AsyncBlobSource, BlobSource, FileSource
 
 if TYPE_CHECKING:
     import xxhash
@@ -89,6 +96,16 @@ class SourceReader:
         self._carry: memoryview = memoryview(b"")
         self._previous: Window | None = None
         self.eof = False
+        # Holes are skipped only where zero runs end segments: then a hole's chunks are the
+        # same whether it is read or not.
+        self._holes: FileSource | None = None
+        self._zeros = memoryview(b"")
+        self._least_hole = max(MIN_SKIPPED_HOLE, self._finder.least_known_zeros)
+        if isinstance(source, FileSource) and spec.zero_run is not None:
+            self._holes = source
+            # Zero chunks of a hole, and a carried-over tail of one, are views of this (calloc'd:
+            # its pages are never touched by the views nobody reads).
+            self._zeros = memoryview(bytes(spec.max_size + spec.zero_run + BLOCK_SIZE))
 
     @property
     def size(self) -> int:
@@ -119,32 +136,45 @@ class SourceReader:
             filled += got
         return filled
 
-    def _fill(self, buffer: bytearray, received: int | None) -> tuple[int, list[tuple[int, str | None]]]:
+    def _fill(self, buffer: bytearray, received: int | None) -> tuple[int, int, list[tuple[int, str | None]]]:
         """Blocking part: carry over, read (unless ``received`` says how far the window is
         filled already), hash the new bytes, cut, name the chunks.
 
-        Returns the bytes in the window and each chunk's (length, digest or None if zero).
+        Returns the bytes in the window, the zeros of a skipped hole after them, and each
+        chunk's (length, digest or None if zero).
         """
         view = memoryview(buffer)
         start = len(self._carry)
+        zeros = 0
         if received is None:
             assert self._blocking is not None
             view[:start] = self._carry
-            filled = self._read(self._blocking, view, start)
+            end = len(view)
+            hole = None if self._holes is None else self._holes.next_hole(end - start, self._least_hole)
+            if hole is not None:
+                end = start + hole[0]
+            filled = self._read(self._blocking, view[:end], start)
+            if hole is not None and filled == end and self._holes is not None:
+                self._holes.skip(hole[1])
+                zeros = hole[1]
         else:
             filled = received
         self._hasher.update(view[start:filled])
-        self._position += filled - start
+        hash_zeros(self._hasher, zeros)
+        self._position += filled - start + zeros
+        # The whole buffer itself: the finder scans it for zero runs in place.
+        offset = self._position - filled - zeros
+        cut = self._finder.cut(buffer, final=self.eof, offset=offset, length=filled, zeros=zeros)
         chunks: list[tuple[int, str | None]] = []
-        # The whole buffer itself when it is full: the finder scans it for zero runs in place.
-        window = buffer if filled == len(buffer) else view[:filled]
-        offset = self._position - filled
         start = 0
-        for length in self._finder.cut(window, final=self.eof, offset=offset):
-            piece = view[start : start + length]
-            chunks.append((length, None if is_zero(piece) else digest_of(piece)))
+        for length in cut:
+            if start + length > filled:
+                chunks.append((length, None))  # in the hole
+            else:
+                piece = view[start : start + length]
+                chunks.append((length, None if is_zero(piece) else digest_of(piece)))
             start += length
-        return filled, chunks
+        return filled, zeros, chunks
 
     async def next_chunks(self) -> list[SourceChunk]:
         """The chunks of the next window (empty at the end of the source)."""
@@ -154,7 +184,7 @@ class SourceReader:
             view = memoryview(buffer)
             view[: len(self._carry)] = self._carry
             received = await self._receive(self._streaming, view, len(self._carry))
-        filled, lengths = await anyio.to_thread.run_sync(self._fill, buffer, received)
+        filled, zeros, lengths = await anyio.to_thread.run_sync(self._fill, buffer, received)
         if self._previous is not None:
             self._previous.release()  # its tail is copied; only its chunks hold it now
         window = Window(self._pool, buffer, len(lengths) + 1)
@@ -162,13 +192,22 @@ class SourceReader:
         chunks = []
         start = 0
         for length, digest in lengths:
-            chunks.append(SourceChunk(self._index, view[start : start + length], digest, window))
+            data = view[start : start + length] if start + length <= filled else self._zeros[:length]
+            chunks.append(SourceChunk(self._index, data, digest, window))
             self._index += 1
             start += length
-        self._carry = view[start:]
+        self._carry = self._tail(view, start, zeros)
         if self.eof:
             self._previous = None
             window.release()
         else:
             self._previous = window
         return chunks
+
+    def _tail(self, view: memoryview, cut: int, zeros: int) -> memoryview:
+        """What leads the next window: the window's bytes after ``cut``; after a hole, the
+        rest of the zero run it belongs to (the finder stops in it: shorter than a chunk
+        and a run)."""
+        if not zeros:
+            return view[cut:]
+        return self._zeros[: len(view) + zeros - cut]

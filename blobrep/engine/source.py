@@ -45,6 +45,11 @@ from blobrep.storage.files import cause, translate
 STANDARD_INPUT: Final = "standard input"
 #: The pipe buffer a stream source asks for: the default most users may set (pipe-max-size).
 PIPE_BYTES: Final = 1024 * 1024
+#: Holes shorter than this are read like data: skipping one ends a window early, which costs
+#: more than reading a few zero pages.
+MIN_SKIPPED_HOLE: Final = 1024 * 1024
+#: The grid skipped holes are trimmed to (chunk boundaries' block size).
+_HOLE_GRID: Final = 4096
 
 
 @runtime_checkable
@@ -166,6 +171,38 @@ class FileSource:
             got = os.preadv(self._fd, [view], self._position)
         self._position += got
         return got
+
+    def next_hole(self, within: int, least: int = MIN_SKIPPED_HOLE) -> tuple[int, int] | None:
+        """The next hole of at least ``least`` bytes that starts within ``within`` bytes: the
+        bytes of data before it and its length, both trimmed to the 4 KiB grid; None if none.
+
+        Asks the filesystem (``SEEK_HOLE``/``SEEK_DATA``), which knows without reading; one
+        that cannot tell has no holes.
+        """
+        position = self._position
+        try:
+            start = os.lseek(self._fd, position, os.SEEK_HOLE)
+            while start < min(position + within, self._size):
+                try:
+                    end = os.lseek(self._fd, start, os.SEEK_DATA)
+                except OSError as exc:
+                    if exc.errno != errno.ENXIO:
+                        raise
+                    end = self._size  # a hole up to the end
+                first = -(-start // _HOLE_GRID) * _HOLE_GRID
+                last = min(end, self._size) // _HOLE_GRID * _HOLE_GRID
+                if last - first >= least and first - position <= within:
+                    return first - position, last - first
+                if end >= self._size:
+                    return None
+                start = os.lseek(self._fd, end, os.SEEK_HOLE)
+        except OSError:
+            return None  # no hole support here (or the file shrank): read everything
+        return None
+
+    def skip(self, length: int) -> None:
+        """Move past ``length`` bytes of a hole that :meth:`next_hole` found, without reading them."""
+        self._position += length
 
     def close(self) -> None:
         os.close(self._fd)

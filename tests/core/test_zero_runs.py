@@ -53,7 +53,7 @@ def disk_like(draw: st.DrawFn, max_blocks: int = 96) -> bytes:
 def zero_run_specs() -> st.SearchStrategy[ChunkingSpec]:
     return st.builds(
         lambda avg, blocks: ChunkingSpec.fastcdc(avg, zero_run=blocks * BLOCK),
-        st.sampled_from([1024, 2048, 4096, 8192]),
+        st.sampled_from([1024, 4096, 8192, 16384, 32768]),
         st.integers(min_value=1, max_value=4),
     )
 
@@ -122,19 +122,28 @@ def test_scan_of_a_window_shorter_than_a_block_finds_nothing() -> None:
 
 @ZERO_RUNS
 @given(data=disk_like(), spec=zero_run_specs())
-def test_segments_end_where_long_zero_runs_begin(data: bytes, spec: ChunkingSpec) -> None:
+def test_chunks_end_where_zero_runs_begin_unless_the_run_is_short_and_near_the_chunk_start(
+    data: bytes, spec: ChunkingSpec
+) -> None:
     lengths = cut_whole(spec, data)
     assert sum(lengths) == len(data)
     assert all(0 < length <= spec.max_size for length in lengths)
     cut = pieces(data, lengths)
+    starts = [at for at, _ in cut]
     assert spec.zero_run is not None
+    long_run = max(spec.avg_size, spec.zero_run)
     for start, end in zero_block_runs(data, len(data), 0)[0]:
-        if end - start >= spec.zero_run:
-            ends = set(itertools.accumulate(lengths))
-            # The run is chunks of its own: a boundary where it begins and where it ends.
-            assert start == 0 or start in ends
-            assert end in ends
+        if end - start < spec.zero_run:
+            continue
+        if start in starts:
+            # A run where a chunk starts is zero chunks, up to its end.
+            assert end in starts or end == len(data)
             assert all(is_zero(piece) for at, piece in cut if start <= at < end)
+            continue
+        # Otherwise it is data of the chunk it falls in: short, and near that chunk's start.
+        holder = max(at for at in starts if at < start)
+        assert end - start < long_run
+        assert start - holder < spec.min_size
     # A data chunk below the minimum is the last, or the next chunk is zeros.
     for (_, piece), (_, after) in itertools.pairwise(cut):
         if len(piece) < spec.min_size and not is_zero(piece):
@@ -226,3 +235,71 @@ def test_unusable_zero_runs_are_refused_naming_the_value(make: object, said: str
     with pytest.raises(InvalidParameterError) as caught:
         make()  # type: ignore[operator]
     assert said in str(caught.value)
+
+
+# --- holes: zeros known without being read ------------------------------------------------------
+
+
+def cut_around_holes(spec: ChunkingSpec, data: bytes, window_size: int, least_hole: int) -> list[int]:
+    """Cut as the reader does over a sparse file: aligned zero runs of ``least_hole`` or more
+    are holes, passed to the finder as ``zeros`` and never read; the rest window by window."""
+    holes = [
+        (start, end)
+        for start, end in zero_block_runs(data, len(data), 0)[0]
+        if end - start >= least_hole and end < len(data)
+    ]
+    finder = BoundaryFinder(spec)
+    lengths: list[int] = []
+    carry = b""
+    position = 0  # of the next byte to read
+    while True:
+        limit = position + window_size - len(carry)
+        hole = next(((start, end) for start, end in holes if position <= start < limit), None)
+        stop = hole[0] if hole else limit
+        offset = position - len(carry)
+        window = carry + data[position:stop]
+        final = hole is None and stop >= len(data)
+        zeros = hole[1] - hole[0] if hole else 0
+        cut = finder.cut(window, final=final, offset=offset, zeros=zeros)
+        lengths.extend(cut)
+        if final:
+            assert sum(cut) == len(window)
+            return lengths
+        tail = window + bytes(zeros)
+        carry = tail[sum(cut) :]
+        position = hole[1] if hole else stop
+
+
+@ZERO_RUNS
+@given(data=disk_like(max_blocks=160), spec=zero_run_specs(), extra=st.integers(min_value=0, max_value=9000))
+def test_holes_given_as_known_zeros_cut_like_the_bytes_they_stand_for(
+    data: bytes, spec: ChunkingSpec, extra: int
+) -> None:
+    assert spec.zero_run is not None
+    window_size = 2 * (spec.max_size + spec.zero_run + BLOCK) + extra
+    least_hole = BoundaryFinder(spec).least_known_zeros
+    assert cut_around_holes(spec, data, window_size, least_hole) == cut_whole(spec, data)
+
+
+def test_a_hole_longer_than_many_windows_is_cut_as_its_bytes() -> None:
+    spec = ChunkingSpec.fastcdc(4096, zero_run=BLOCK)
+    rng = random.Random(9)
+    data = rng.randbytes(30_001) + bytes(3 * BLOCK - 30_001 % BLOCK) + bytes(90 * spec.max_size + 5 * BLOCK)
+    data += rng.randbytes(50_000)
+    assert cut_around_holes(spec, data, 2 * (spec.max_size + 2 * BLOCK), 2 * BLOCK) == cut_whole(spec, data)
+
+
+@pytest.mark.parametrize(
+    ("spec", "size", "zeros", "final"),
+    [
+        (ChunkingSpec.fastcdc(4096), 8192, 8192, False),  # no zero runs
+        (ChunkingSpec.fastcdc(4096, zero_run=8192), 8192, 4096, False),  # fewer than a run
+        (ChunkingSpec.fastcdc(4096, zero_run=4096), 8000, 8192, False),  # off the block grid
+        (ChunkingSpec.fastcdc(4096, zero_run=4096), 8192, 8192, True),  # final
+    ],
+)
+def test_known_zeros_the_finder_cannot_honour_are_refused(
+    spec: ChunkingSpec, size: int, zeros: int, final: bool
+) -> None:
+    with pytest.raises(ValueError, match="known zeros"):
+        BoundaryFinder(spec).cut(bytes(size), final=final, zeros=zeros)
