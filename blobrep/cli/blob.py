@@ -60,7 +60,7 @@ def register(commands: Any) -> None:
         default="4KiB",
         help="fastcdc: zero runs this long (whole 4KiB blocks) end a chunk, or off (default: 4KiB)",
     )
-    publish.add_argument("--level", type=_types.zstd_level, default=1, help="zstd level 1..19 (default: 1)")
+    publish.add_argument("--level", type=_types.zstd_level, default=2, help="zstd level 1..19 (default: 2)")
     publish.set_defaults(handler=_publish)
 
     restore = actions.add_parser("restore", help="write a blob to a sparse file, verified")
