@@ -61,6 +61,7 @@ from _harness import (
     warm,
 )
 from _images import REWRITE_RUNS, ensure_image, ensure_rewritten
+from _replication_chain import chain_replication_rows, run_chain_replication
 from _report import Row, Timings, noise_note, pct, ratio_note, render
 from _run import Run, add_run_options, add_size_options, fill_defaults
 from _steps import TimedSteps, child_main
@@ -458,6 +459,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Benchmark blobrep replication (1 source replica -> 3 regions x 2) against cp -r + sync.",
     )
     add_size_options(parser)
+    parser.add_argument(
+        "--no-chain", action="store_true", help="skip the real image chain (it needs root and the apt mirror)"
+    )
     add_run_options(parser, BENCHMARK, quick_help="smoke run: 256MiB, 1 repeat")
     args = parser.parse_args(argv)
     fill_defaults(args, BENCHMARK)
@@ -478,10 +482,31 @@ def main(argv: list[str] | None = None) -> int:
     run = Run.start(BENCHMARK, argv, needed_bytes=2 * size + (1 + 2 * len(REPLICAS)) * size)
     image = ensure_image(size, seed)
     version2, version2_info = ensure_rewritten(image, size, seed)
+    chain: list[Path] = []
+    if not args.no_chain:
+        from real_images import real_chain
+
+        chain = real_chain()
+    chain_figures: list[dict[str, Any]] = []
     with run.directory("replication-") as run_dir:
         steps = Steps(run_dir)
         rounds = run_repeats(steps, image, version2, repeat)
+        if chain:
+            chain_figures = run_chain_replication(
+                run_dir,
+                chain,
+                lambda key, home, path, version: steps.publish(
+                    key, home, path, version, setup=version == "1.0.0"
+                ),
+                steps.replicate,
+                lambda home: {
+                    f"{region}/replica-{number}": replica_dir(home, region, number)
+                    for region, number in REPLICAS
+                },
+                lambda home: replica_dir(home, SOURCE_REGION, 1),
+            )
     rows, delta = build_rows(steps, size, rounds, version2_info)
+    rows += chain_replication_rows(chain_figures)
     table = render(rows, steps.samples)
     source_bytes = int(median(round_["source_replica_bytes"] for round_ in rounds))
     targets = ", ".join(f"{region}={count}" for region, count in TARGETS.items())
@@ -507,6 +532,10 @@ def main(argv: list[str] | None = None) -> int:
         "cp_sync": len(REPLICAS) * source_bytes,
         "cp_nosync": len(REPLICAS) * source_bytes,
         "replicate_v2": int(median(sum(round_["v2_moved_bytes"].values()) for round_ in rounds)),
+        **{
+            f"chain_replicate_v{number}": sum(figure["moved"].values())
+            for number, figure in enumerate(chain_figures, 1)
+        },
     }
     run.finish(
         args.out,
@@ -529,11 +558,12 @@ def main(argv: list[str] | None = None) -> int:
             "replicate_over_cp_sync_max": FANOUT_RATIO_GOAL,
             "replicate_over_cp_sync_aim": FANOUT_RATIO_AIM,
             "v2_moved_over_v1_stored_per_replica_max": DELTA_GOAL,
+            "chain_moved_per_replica": "= the source replica's growth, per version",
         },
         rows=rows,
         samples=steps.samples,
         size_of=lambda key: sizes.get(key, size),
-        extra={"delta": delta, "verified": steps.verified},
+        extra={"delta": delta, "verified": steps.verified, "real_chain": chain_figures},
         table=table,
     )
     return 0
