@@ -4,6 +4,7 @@
 Run from the repository root::
 
     .venv/bin/python bench/pipeline.py [--size 1GiB] [--repeat 3] [--big-size 4GiB]
+                                       [--chain-size 1GiB] [--no-chain]
                                        [--out bench/results/pipeline.json] [--quick]
 
 On a deterministic VM-like image (``SyntheticImage``, fixed seed; cached under ``bench/.work/``
@@ -23,6 +24,10 @@ on the repository's filesystem and reused across runs) it measures:
    FastCDC, and is shown for fixed-size chunking next to it.
 5. memory: the peak RSS of a publish of a ``--big-size`` image, goal < 300 MiB; the peak RSS
    of every other run (ours and the baselines) is reported too.
+6. the real image chain (``bench/real_images.py``, skipped with ``--no-chain``): blobrep,
+   restic, casync and zstd store and restore each Debian version (``bench/_real_chain.py``);
+   goals: growth <= restic's for every version after the first and in total, and each publish
+   and restore <= zstd's with fsync.
 
 Every timed operation runs in a child process of its own: this script with ``--child`` for
 blobrep (its time is taken inside the child, around the operation, so interpreter start-up is
@@ -46,7 +51,6 @@ from typing import Any, Final
 
 import anyio
 from _harness import (
-    KIB,
     MIB,
     Finished,
     Sample,
@@ -60,8 +64,9 @@ from _harness import (
     warm,
 )
 from _images import ensure_image, ensure_version2
+from _pipeline_rows import DEDUP_GOAL, PUBLISH_RATIO_GOAL, RESTORE_RATIO_GOAL, RSS_GOAL_MIB, build_rows
 from _real_chain import available_tools, chain_rows, chain_table, run_chain
-from _report import Row, Timings, noise_note, pct, ratio_note, render
+from _report import noise_note, ratio_note, render
 from _run import Run, add_run_options, add_size_options, fill_defaults
 from _steps import TimedSteps, child_main
 
@@ -75,10 +80,6 @@ V1: Final = f"{IMAGE_NAME}/versions/1.0.0"
 V2: Final = f"{IMAGE_NAME}/versions/1.0.1"
 FIXED_CHUNK: Final = 4 * MIB
 
-PUBLISH_RATIO_GOAL: Final = 1.0
-RESTORE_RATIO_GOAL: Final = 1.0
-DEDUP_GOAL: Final = 0.10
-RSS_GOAL_MIB: Final = 300
 
 ZSTD_COMPRESS: Final = ("zstd", "-1", "-T0", "-q")
 
@@ -278,133 +279,6 @@ def run_memory(steps: Steps, big_image: Path) -> None:
 # --- report ---------------------------------------------------------------------------------
 
 
-def build_rows(
-    steps: Steps, size: int, big_size: int, version2: dict[str, Any]
-) -> tuple[list[Row], dict[str, Any]]:
-    samples = steps.samples
-    timings = Timings(samples)
-    med, paired, ratio_text = timings.median, timings.paired, timings.ratio_text
-    rows: list[Row] = []
-    zstd_fsync = "zstd -1 -T0 -o +fsync"
-    publish_ratio = med("publish_fastcdc") / med("zstd_compress_fsync")
-    rows.append(
-        Row(
-            "publish fastcdc (ours)",
-            size,
-            "publish_fastcdc",
-            zstd_fsync,
-            med("zstd_compress_fsync"),
-            ratio_text("publish_fastcdc", "zstd_compress_fsync"),
-            f"<= {PUBLISH_RATIO_GOAL:.2f}x",
-            publish_ratio <= PUBLISH_RATIO_GOAL,
-            {
-                "ratio": round(publish_ratio, 4),
-                "paired_ratios": paired("publish_fastcdc", "zstd_compress_fsync"),
-                "ratio_to_zstd_no_fsync": round(med("publish_fastcdc") / med("zstd_compress"), 4),
-            },
-        )
-    )
-    fixed_ratio = med("publish_fixed") / med("zstd_compress_fsync")
-    rows.append(
-        Row(
-            "publish fixed 4 MiB (ours)",
-            size,
-            "publish_fixed",
-            zstd_fsync,
-            med("zstd_compress_fsync"),
-            ratio_text("publish_fixed", "zstd_compress_fsync"),
-            "info",
-            None,
-            {"ratio": round(fixed_ratio, 4), "paired_ratios": paired("publish_fixed", "zstd_compress_fsync")},
-        )
-    )
-    rows.append(Row("baseline zstd -1 -T0 -c >file", size, "zstd_compress", goal="ref"))
-    rows.append(Row("baseline zstd -1 -T0 -o +fsync", size, "zstd_compress_fsync", goal="ref"))
-    restore_ratio = med("restore") / med("zstd_decompress_fsync")
-    rows.append(
-        Row(
-            "restore fastcdc (ours)",
-            size,
-            "restore",
-            "zstd -d -o +fsync",
-            med("zstd_decompress_fsync"),
-            ratio_text("restore", "zstd_decompress_fsync"),
-            f"<= {RESTORE_RATIO_GOAL:.2f}x",
-            restore_ratio <= RESTORE_RATIO_GOAL,
-            {"ratio": round(restore_ratio, 4), "paired_ratios": paired("restore", "zstd_decompress_fsync")},
-        )
-    )
-    rows.append(Row("baseline zstd -d -o +fsync", size, "zstd_decompress_fsync", goal="ref"))
-    rows.append(Row("reference cp +fsync", size, "cp_fsync", goal="ref"))
-
-    new_chunks = [sample.details["new_chunks"] for sample in samples["republish_same"]]
-    written = [sample.details["written_bytes"] for sample in samples["republish_same"]]
-    rows.append(
-        Row(
-            "republish same image",
-            size,
-            "republish_same",
-            "new chunks",
-            None,
-            str(max(new_chunks)),
-            "0 new",
-            max(new_chunks) == 0 and max(written) == 0,
-            {"new_chunks": new_chunks, "written_bytes": written},
-        )
-    )
-    dedup: dict[str, Any] = {"version2": version2}
-    for method, label, goal in (("fastcdc", "fastcdc", DEDUP_GOAL), ("fixed", "fixed 4 MiB", None)):
-        v1 = samples[f"dedup_v1_{method}"][0].details
-        v2 = samples[f"dedup_v2_{method}"][0].details
-        fraction = v2["written_bytes"] / v1["stored_bytes"]
-        values = {
-            "v1_stored_bytes": v1["stored_bytes"],
-            "v2_written_bytes": v2["written_bytes"],
-            "v2_new_chunks": v2["new_chunks"],
-            "v2_chunks": v2["chunks"],
-            "written_over_v1_stored": round(fraction, 5),
-        }
-        dedup[method] = values
-        rows.append(
-            Row(
-                f"v2 publish, {label}",
-                version2["size"],
-                f"dedup_v2_{method}",
-                f"v1 stored {format_size(v1['stored_bytes'])}",
-                None,
-                f"{pct(fraction)} new",
-                "info" if goal is None else f"<= {pct(goal)}",
-                None if goal is None else fraction <= goal,
-                values,
-            )
-        )
-
-    big_rss = max(sample.peak_rss_kib for sample in samples["publish_big"]) / KIB
-    big_ratio = med("publish_big") / med("zstd_compress_fsync_big")
-    rows.append(
-        Row(
-            f"publish {format_size(big_size)} fastcdc (memory)",
-            big_size,
-            "publish_big",
-            zstd_fsync,
-            med("zstd_compress_fsync_big"),
-            f"{big_ratio:.2f}x",
-            f"RSS < {RSS_GOAL_MIB} MiB",
-            big_rss < RSS_GOAL_MIB,
-            {"ratio": round(big_ratio, 4), "peak_rss_mib": round(big_rss, 1)},
-        )
-    )
-    rows.append(
-        Row(
-            f"baseline zstd {format_size(big_size)} -o +fsync",
-            big_size,
-            "zstd_compress_fsync_big",
-            goal="ref",
-        )
-    )
-    return rows, dedup
-
-
 # --- main -----------------------------------------------------------------------------------
 
 
@@ -468,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         run_memory(steps, big_image)
         if chain:
             run_chain(steps, chain, repeat, tools)
-    rows, dedup = build_rows(steps, size, big_size, version2_info)
+    rows, dedup = build_rows(steps.samples, size, big_size, version2_info)
     chain_text, chain_figures = "", dict[str, Any]()
     if chain:
         rows += chain_rows(steps, tools, chain)

@@ -99,13 +99,13 @@ class SourceReader:
         # Holes are skipped only where zero runs end segments: then a hole's chunks are the
         # same whether it is read or not.
         self._holes: FileSource | None = None
-        self._zeros = memoryview(b"")
-        self._least_hole = max(MIN_SKIPPED_HOLE, self._finder.least_known_zeros)
         if isinstance(source, FileSource) and spec.zero_run is not None:
             self._holes = source
-            # Zero chunks of a hole, and a carried-over tail of one, are views of this (calloc'd:
-            # its pages are never touched by the views nobody reads).
-            self._zeros = memoryview(bytes(spec.max_size + spec.zero_run + BLOCK_SIZE))
+        self._least_hole = max(MIN_SKIPPED_HOLE, self._finder.least_known_zeros)
+        # Zero chunks of a hole, and a carried-over tail of one, are views of this, made at the
+        # first hole (calloc'd: the pages that nobody reads are never touched).
+        self._zeros = memoryview(b"")
+        self._zeros_size = spec.max_size + (spec.zero_run or 0) + BLOCK_SIZE
 
     @property
     def size(self) -> int:
@@ -157,6 +157,8 @@ class SourceReader:
             if hole is not None and filled == end and self._holes is not None:
                 self._holes.skip(hole[1])
                 zeros = hole[1]
+                if not self._zeros:
+                    self._zeros = memoryview(bytes(self._zeros_size))
         else:
             filled = received
         self._hasher.update(view[start:filled])

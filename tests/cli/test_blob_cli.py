@@ -184,3 +184,29 @@ def test_help_for_blob_publish(tmp_path: Path) -> None:
         assert option in result.stdout
     assert result.stderr == ""
     assert os.listdir(tmp_path) == []
+
+
+def test_publish_ends_chunks_at_zero_runs_unless_told_off(image: Path, tmp_path: Path) -> None:
+    default = publish(image, tmp_path / "default", cwd=tmp_path)
+    manifest = json.loads(manifest_file(tmp_path / "default").read_bytes())
+    assert manifest["format"] == "blobrep.manifest/2"
+    assert manifest["chunking"]["zero_run"] == 4096
+    assert manifest["compression"] == {"codec": "zstd", "level": 2}
+
+    off = publish(image, tmp_path / "off", cwd=tmp_path, extra=("--zero-run", "off", "--level", "1"))
+    manifest = json.loads(manifest_file(tmp_path / "off").read_bytes())
+    assert manifest["format"] == "blobrep.manifest/1"
+    assert "zero_run" not in manifest["chunking"]
+    # The same bytes either way, cut differently.
+    assert off["digest"] == default["digest"]
+
+
+@pytest.mark.parametrize("value", ["3KiB", "6KiB", "0", "2MiB", "of"])
+def test_a_zero_run_off_the_block_grid_is_refused_naming_it(image: Path, tmp_path: Path, value: str) -> None:
+    result = blobrep(
+        "blob", "publish", image, "--store", tmp_path / "r", "--gallery", GALLERY, "--name", NAME,
+        "--zero-run", value, cwd=tmp_path,
+    )  # fmt: skip
+
+    assert_one_line_error(result, 2, "--zero-run", repr(value))
+    assert not (tmp_path / "r").exists()
