@@ -101,6 +101,7 @@ class Placement:
         # Keys allow 255-character segments (NAME_MAX); keep the temp name within it too.
         temp = f"{name[:200]}{_walk.TEMP_MARK}{secrets.token_hex(6)}"
         fd = os.open(temp, _WRITE_FLAGS, 0o644, dir_fd=parent)
+        replaced = False
         try:
             try:
                 _write_all(fd, data)
@@ -112,10 +113,12 @@ class Placement:
             else:
                 # Replaces a regular file, FIFO, device, socket or link (not its target).
                 os.replace(temp, name, src_dir_fd=parent, dst_dir_fd=parent)
+                replaced = True
         finally:
             # After os.replace the temp name is gone; after os.link (or a failure) it stays.
-            with suppress(FileNotFoundError):
-                os.unlink(temp, dir_fd=parent)
+            if not replaced:
+                with suppress(FileNotFoundError):
+                    os.unlink(temp, dir_fd=parent)
 
     def _clear_entry(self, parent: int, name: str, if_absent: bool) -> None:
         """Make room at the key's entry: refuse a key or a prefix of keys, remove damage.
