@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Final
 
-#: The block grid zero runs are found on: the block size of ext4, XFS, NTFS and VHD sectors' pages.
+#: The block grid zero runs are found on: the default block size of ext4, XFS and NTFS, and the page size.
 BLOCK_SIZE: Final = 4096
 _ZERO_BLOCK: Final = bytes(BLOCK_SIZE)
 

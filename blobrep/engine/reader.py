@@ -212,4 +212,7 @@ class SourceReader:
         and a run)."""
         if not zeros:
             return view[cut:]
-        return self._zeros[: len(view) + zeros - cut]
+        tail = len(view) + zeros - cut
+        if tail > len(self._zeros):  # never: a slice would quietly come out short
+            raise RuntimeError(f"the tail after a hole is {tail} bytes, more than a run and a chunk")
+        return self._zeros[:tail]

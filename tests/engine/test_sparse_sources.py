@@ -34,7 +34,6 @@ def dense_copy(source: Path, target: Path) -> Path:
     with open(source, "rb") as reader, open(target, "wb") as writer:
         while block := reader.read(MIB):
             writer.write(block)
-    os.fsync(os.open(target, os.O_RDONLY))
     return target
 
 
@@ -166,3 +165,27 @@ def test_a_file_without_holes_has_none(tmp_path: Path) -> None:
         assert source.next_hole(8 * MIB) is None
     finally:
         source.close()
+
+
+async def test_written_zeros_next_to_holes_cut_as_the_dense_copy(
+    service: BlobService, tmp_path: Path
+) -> None:
+    # Zero blocks written out just before and after holes join the holes' runs; a chunk of data
+    # ending mid-block, holes shorter than are skipped, and a hole running to the end.
+    rng = random.Random(8)
+    extents = [
+        (0, rng.randbytes(700_001) + bytes(5 * BLOCK)),
+        (2 * MIB, bytes(3 * BLOCK) + rng.randbytes(BLOCK + 17)),
+        (2 * MIB + 40 * BLOCK, rng.randbytes(2 * BLOCK) + bytes(BLOCK)),
+        (9 * MIB - 2 * BLOCK, bytes(2 * BLOCK) + rng.randbytes(3 * MIB)),
+    ]
+    sparse = sparse_image(tmp_path / "sparse.img", 20 * MIB, extents)
+    assert holes_supported(sparse), "the test directory's filesystem must support holes"
+    dense = dense_copy(sparse, tmp_path / "dense.img")
+    spec = ChunkingSpec.fastcdc(256 * 1024, zero_run=BLOCK)
+    first, second = LocalStore(tmp_path / "a", create=True), LocalStore(tmp_path / "b", create=True)
+
+    await service.publish(sparse, [first], GALLERY, "img/versions/1.0.0", chunking=spec)
+    await service.publish(dense, [second], GALLERY, "img/versions/1.0.0", chunking=spec)
+
+    assert read_manifest_json(first, "img/versions/1.0.0") == read_manifest_json(second, "img/versions/1.0.0")
