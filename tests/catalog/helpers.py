@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import re
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
+from blobrep.catalog.schema import MIGRATIONS
 from blobrep.core.gallery import (
     Architecture,
     BlobInfo,
@@ -115,3 +120,29 @@ def full_version(text: str = "1.0.0", gallery: str = "g", image: str = "img") ->
 def exactly(message: str) -> str:
     """A ``pytest.raises(match=...)`` pattern matching ``message`` whole and literally."""
     return f"^{re.escape(message)}$"
+
+
+@contextmanager
+def old_catalog(path: Path, schema: int) -> Iterator[sqlite3.Connection]:
+    """A catalog as blobrep wrote it at ``schema``, holding gallery ``g`` and definition ``img``:
+    the caller adds what that schema's test needs; it is committed and closed on leaving."""
+    path.parent.mkdir(parents=True)
+    connection = sqlite3.connect(path)
+    try:
+        for script in MIGRATIONS[:schema]:
+            connection.executescript(script)
+        connection.execute(f"PRAGMA user_version = {schema}")
+        connection.execute(
+            "INSERT INTO galleries"
+            " VALUES ('g', 'westus', '', 'Succeeded', '2024-01-01T00:00:00.000000+00:00')"
+        )
+        connection.execute(
+            "INSERT INTO image_definitions (gallery, name, publisher, offer, sku, os_type, os_state,"
+            " hyper_v_generation, architecture, description, provisioning_state)"
+            " VALUES ('g', 'img', 'contoso', 'ubuntu', 'img', 'Linux', 'Generalized', 'V1', 'x64', '',"
+            " 'Succeeded')"
+        )
+        yield connection
+        connection.commit()
+    finally:
+        connection.close()

@@ -11,7 +11,6 @@ from typing import Any, cast
 import pytest
 
 from blobrep.catalog import SCHEMA_VERSION, Catalog
-from blobrep.catalog.schema import MIGRATIONS
 from blobrep.core.gallery import (
     BlobInfo,
     GalleryImageVersion,
@@ -25,7 +24,7 @@ from blobrep.core.holders import ProcessIdentity
 from blobrep.core.operations import OperationKind
 from blobrep.core.pins import ManifestPin
 from blobrep.errors import InvalidParameterError
-from tests.catalog.helpers import exactly, full_version, v, version
+from tests.catalog.helpers import exactly, full_version, old_catalog, v, version
 
 PIN = ManifestPin(1234, hashlib.sha256(b"the manifest").hexdigest())
 BLOB = BlobInfo(size=2**30, digest="0123456789abcdef0123456789abcdef", stored_bytes=2**29, chunks=1024)
@@ -122,21 +121,7 @@ async def test_the_file_refuses_a_pin_without_a_blob_or_half_a_pin(
 
 def write_schema_1_catalog(path: Path) -> None:
     """A catalog as blobrep wrote it before migration 2: one published version, with status."""
-    path.parent.mkdir(parents=True)
-    connection = sqlite3.connect(path)
-    try:
-        connection.executescript(MIGRATIONS[0])
-        connection.execute("PRAGMA user_version = 1")
-        connection.execute(
-            "INSERT INTO galleries"
-            " VALUES ('g', 'westus', '', 'Succeeded', '2024-01-01T00:00:00.000000+00:00')"
-        )
-        connection.execute(
-            "INSERT INTO image_definitions (gallery, name, publisher, offer, sku, os_type, os_state,"
-            " hyper_v_generation, architecture, description, provisioning_state)"
-            " VALUES ('g', 'img', 'contoso', 'ubuntu', 'img', 'Linux', 'Generalized', 'V1', 'x64', '',"
-            " 'Succeeded')"
-        )
+    with old_catalog(path, 1) as connection:
         connection.execute(
             "INSERT INTO image_versions (id, gallery, image, major, minor, patch, location, replica_count,"
             " storage_type, exclude_from_latest, allow_deletion_of_replicated_locations,"
@@ -151,9 +136,6 @@ def write_schema_1_catalog(path: Path) -> None:
             "INSERT INTO region_status VALUES (1, 'westus', 'Completed', 100, 1, 1, '',"
             " '2024-01-01T00:00:00.000000+00:00')"
         )
-        connection.commit()
-    finally:
-        connection.close()
 
 
 OLD_VERSION = GalleryImageVersion(

@@ -10,8 +10,8 @@ import pytest
 
 from blobrep.catalog import SCHEMA_VERSION, Catalog
 from blobrep.catalog.reads import read_snapshot
-from blobrep.catalog.schema import MIGRATIONS
 from blobrep.errors import InvalidParameterError
+from tests.catalog.helpers import old_catalog
 
 # --- the mark -----------------------------------------------------------------------------------
 
@@ -86,22 +86,7 @@ def write_schema_4_catalog(path: Path) -> None:
     complete replicas there when its count was lowered to 2 (the replicas above it not yet
     removed), version 1.0.0 is still on its way to 3.
     """
-    path.parent.mkdir(parents=True)
-    connection = sqlite3.connect(path)
-    try:
-        for script in MIGRATIONS[:4]:
-            connection.executescript(script)
-        connection.execute("PRAGMA user_version = 4")
-        connection.execute(
-            "INSERT INTO galleries"
-            " VALUES ('g', 'westus', '', 'Succeeded', '2024-01-01T00:00:00.000000+00:00')"
-        )
-        connection.execute(
-            "INSERT INTO image_definitions (gallery, name, publisher, offer, sku, os_type, os_state,"
-            " hyper_v_generation, architecture, description, provisioning_state)"
-            " VALUES ('g', 'img', 'contoso', 'ubuntu', 'img', 'Linux', 'Generalized', 'V1', 'x64', '',"
-            " 'Succeeded')"
-        )
+    with old_catalog(path, 4) as connection:
         for version_id, major in ((1, 1), (2, 2)):
             connection.execute(
                 "INSERT INTO image_versions (id, gallery, image, major, minor, patch, location,"
@@ -121,9 +106,6 @@ def write_schema_4_catalog(path: Path) -> None:
                 (2, "southeastasia", "Unknown", 0, 0, 0),
             ],
         )
-        connection.commit()
-    finally:
-        connection.close()
 
 
 def user_version(path: Path) -> int:
