@@ -3,6 +3,7 @@
 Layout (identical for every kind of store)::
 
     galleries/{g}/chunks/{d[0:2]}/{d[2:4]}/{d}            zstd frame of one chunk
+    galleries/{g}/packs/{p[0:2]}/{p}                       zstd frames of many chunks
     galleries/{g}/images/{i}/versions/{v}/manifest.json    written last
 
 Chunks are deduplicated within a gallery and never across galleries: xxh3 is fast but not
@@ -67,6 +68,23 @@ def chunk_key(gallery: str, digest: str) -> str:
     if not is_digest(digest):
         raise InvalidKeyError(f"chunk digest {digest!r} is not 32 lower-case hex characters")
     return f"galleries/{gallery}/chunks/{digest[0:2]}/{digest[2:4]}/{digest}"
+
+
+def pack_key(gallery: str, digest: str) -> str:
+    """The key of the pack named ``digest`` (the xxh3-128 of its bytes) in ``gallery``.
+
+    Packs are few (one per several MiB of new data), so one level of fan-out keeps each
+    directory of a local replica small.
+    """
+    validate_gallery_name(gallery)
+    if not is_digest(digest):
+        raise InvalidKeyError(f"pack digest {digest!r} is not 32 lower-case hex characters")
+    return f"galleries/{gallery}/packs/{digest[0:2]}/{digest}"
+
+
+def packs_prefix(gallery: str) -> str:
+    """The prefix under which every pack of ``gallery`` lives."""
+    return f"galleries/{validate_gallery_name(gallery)}/packs/"
 
 
 def chunks_prefix(gallery: str) -> str:

@@ -1,4 +1,4 @@
-"""The manifest, formats ``blobrep.manifest/1`` and ``/2``: what makes a blob readable in a replica.
+"""The manifest, formats ``blobrep.manifest/1`` to ``/3``: what makes a blob readable in a replica.
 
 A manifest lists a blob's chunks in order; offsets are implied by the running sum of
 lengths. Writing it is the commit point of a publish or a replication, so it is written only
@@ -7,7 +7,14 @@ after every chunk it names is durable.
 Format 2 is format 1 with chunking ended by zero runs (``"zero_run": 4096`` in ``chunking``,
 :mod:`blobrep.core.chunking`): a data chunk may then be shorter than ``min_size`` where a zero
 run follows it. A manifest is written in the oldest format that can say what it holds, so
-blobs chunked without zero runs keep format 1, byte for byte; both formats are read.
+blobs chunked without zero runs keep format 1, byte for byte; every format is read.
+
+Format 3 stores chunks in packs: objects that hold the zstd frames of many chunks back to back
+(:mod:`blobrep.core.packs`), so a publish writes a few large objects rather than one file per
+chunk. It adds ``packs``, each pack's xxh3-128 digest and size, and a chunk's ``pack`` (an
+index into ``packs``) and ``offset`` (where its frame starts in the pack). A chunk without
+``pack`` is its own object, as in formats 1 and 2, so a new version can reuse the chunks of
+older ones where they are. ``zero_run`` is optional in its ``chunking``.
 
 ::
 
@@ -25,28 +32,43 @@ blobs chunked without zero runs keep format 1, byte for byte; both formats are r
       ]
     }
 
+    format 3 adds:
+      "packs": [{"digest": "<xxh3-128 of the pack's bytes>", "size": 8421033}, ...],
+      "chunks": [{"digest": "...", "length": 1310720, "stored_length": 501234,
+                  "pack": 0, "offset": 0}, ...]
+
 A manifest is input like any other: :func:`parse_manifest` checks every field's type and
 range, that lengths add up to the size, that chunk lengths respect the chunking parameters,
-that no key outside the store can be derived from it, and rejects unknown fields, duplicate
-JSON keys and oversized documents. It never returns a half-trusted manifest.
+that every frame lies inside its pack without overlapping another, that every pack is used
+and no chunk is stored in two places, that no key outside the store can be derived from it,
+and rejects unknown fields, duplicate JSON keys and oversized documents. It never returns a
+half-trusted manifest.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from blobrep.core._document import digest_field as _digest
+from blobrep.core._document import fail as _fail
+from blobrep.core._document import integer as _int
+from blobrep.core._document import no_duplicates as _no_duplicates
+from blobrep.core._document import object_fields as _object
 from blobrep.core.chunking import ChunkingSpec
 from blobrep.core.codec import max_stored_length, validate_level
-from blobrep.core.keys import is_digest
+from blobrep.core.keys import chunk_key, pack_key
+from blobrep.core.packs import MAX_PACK_SIZE, PackRef
 from blobrep.errors import BlobrepError, ManifestError
 
 FORMAT_1: Final = "blobrep.manifest/1"
 FORMAT_2: Final = "blobrep.manifest/2"
-#: The formats this version reads (and writes, as :func:`format_of` chooses).
-FORMATS: Final = (FORMAT_1, FORMAT_2)
+FORMAT_3: Final = "blobrep.manifest/3"
+#: The formats this version reads (and writes, as :attr:`Manifest.format` chooses).
+FORMATS: Final = (FORMAT_1, FORMAT_2, FORMAT_3)
 #: No blob may be larger than this (1 PiB); it bounds arithmetic and stops absurd input.
 MAX_BLOB_SIZE: Final = 1 << 50
 #: A manifest document larger than this is refused before it is parsed.
@@ -55,15 +77,29 @@ MAX_MANIFEST_BYTES: Final = 256 * 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class ChunkRef:
-    """One entry of a manifest: a stored chunk (``digest`` set) or a run of zeros (``None``)."""
+    """One entry of a manifest: a stored chunk (``digest`` set) or a run of zeros (``None``).
+
+    A stored chunk's frame is its own object (``pack`` None) or ``stored_length`` bytes at
+    ``offset`` in the pack whose digest is ``pack``.
+    """
 
     digest: str | None
     length: int
     stored_length: int
+    pack: str | None = None
+    offset: int = 0
 
     @property
     def is_zero(self) -> bool:
         return self.digest is None
+
+    def location(self, gallery: str) -> tuple[str, int]:
+        """The key of the object holding this chunk's frame, and where in it the frame starts."""
+        if self.digest is None:
+            raise ValueError("a zero chunk is not stored")
+        if self.pack is None:
+            return chunk_key(gallery, self.digest), 0
+        return pack_key(gallery, self.pack), self.offset
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +111,7 @@ class Manifest:
     chunking: ChunkingSpec
     level: int
     chunks: tuple[ChunkRef, ...]
+    packs: tuple[PackRef, ...] = ()
     _offsets: tuple[int, ...] = field(default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -102,9 +139,21 @@ class Manifest:
         """Bytes the distinct chunks take in a replica."""
         return sum(chunk.stored_length for chunk in self.stored_digests().values())
 
+    def objects(self, gallery: str) -> dict[str, int]:
+        """Every object a replica needs to serve this blob, by key, with its size: the packs,
+        then the chunks stored as their own objects, in order of first use."""
+        needed = {pack_key(gallery, pack.digest): pack.size for pack in self.packs}
+        for chunk in self.stored_digests().values():
+            if chunk.digest is not None and chunk.pack is None:
+                needed[chunk_key(gallery, chunk.digest)] = chunk.stored_length
+        return needed
+
     @property
     def format(self) -> str:
-        """The format this manifest is written in: 2 for chunking ended by zero runs, else 1."""
+        """The oldest format that can say what this manifest holds: 3 if it uses packs, else
+        2 for chunking ended by zero runs, else 1."""
+        if self.packs:
+            return FORMAT_3
         return FORMAT_1 if self.chunking.zero_run is None else FORMAT_2
 
     @property
@@ -114,33 +163,47 @@ class Manifest:
 
     def to_json(self) -> dict[str, Any]:
         """The document form, ready for :func:`encode_manifest`."""
+        index = {pack.digest: position for position, pack in enumerate(self.packs)}
         chunks: list[dict[str, Any]] = []
         for chunk in self.chunks:
             if chunk.digest is None:
                 chunks.append({"zero": True, "length": chunk.length})
-            else:
-                chunks.append(
-                    {
-                        "digest": chunk.digest,
-                        "length": chunk.length,
-                        "stored_length": chunk.stored_length,
-                    }
-                )
-        return {
+                continue
+            entry: dict[str, Any] = {
+                "digest": chunk.digest,
+                "length": chunk.length,
+                "stored_length": chunk.stored_length,
+            }
+            if chunk.pack is not None:
+                entry["pack"] = index[chunk.pack]
+                entry["offset"] = chunk.offset
+            chunks.append(entry)
+        document: dict[str, Any] = {
             "format": self.format,
             "size": self.size,
             "digest": self.digest,
             "chunking": self.chunking.to_json(),
             "compression": {"codec": "zstd", "level": self.level},
-            "chunks": chunks,
         }
+        if self.packs:
+            document["packs"] = [{"digest": pack.digest, "size": pack.size} for pack in self.packs]
+        document["chunks"] = chunks
+        return document
 
 
 def build_manifest(
-    *, size: int, digest: str, chunking: ChunkingSpec, level: int, chunks: Sequence[ChunkRef]
+    *,
+    size: int,
+    digest: str,
+    chunking: ChunkingSpec,
+    level: int,
+    chunks: Sequence[ChunkRef],
+    packs: Sequence[PackRef] = (),
 ) -> Manifest:
-    """Make a manifest from parts, checked by the same rules as a parsed one."""
-    manifest = Manifest(size, digest, chunking, level, tuple(chunks))
+    """Make a manifest from parts, checked by the same rules as a parsed one. ``packs`` lists
+    the packs the chunks name, in the order the manifest lists them; one that no chunk names
+    is refused."""
+    manifest = Manifest(size, digest, chunking, level, tuple(chunks), tuple(packs))
     return parse_manifest(encode_manifest(manifest))
 
 
@@ -153,67 +216,45 @@ def encode_manifest(manifest: Manifest) -> bytes:
 # --- parsing ----------------------------------------------------------------------------
 
 
-def _fail(where: str, problem: str) -> ManifestError:
-    return ManifestError(f"invalid manifest: {where} {problem}")
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _fail(f"field {key!r}", "appears twice")
-        result[key] = value
-    return result
-
-
-def _object(
-    value: Any, where: str, required: set[str], optional: frozenset[str] = frozenset()
-) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _fail(where, f"must be an object, not {type(value).__name__}")
-    missing = required - value.keys()
-    if missing:
-        raise _fail(where, f"lacks field(s) {', '.join(sorted(missing))}")
-    unknown = value.keys() - required - optional
-    if unknown:
-        raise _fail(where, f"has unknown field(s) {', '.join(sorted(unknown))}")
-    return value
-
-
-def _int(value: Any, where: str, low: int, high: int) -> int:
-    # bool is an int in Python; a manifest saying "length": true is wrong, not 1.
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _fail(where, f"must be an integer, not {json.dumps(value)[:40]}")
-    if not low <= value <= high:
-        raise _fail(where, f"is {value}, outside {low}..{high}")
-    return value
-
-
-def _digest(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not is_digest(value):
-        raise _fail(where, f"must be 32 lower-case hex characters, not {json.dumps(value)[:60]}")
-    return value
-
-
 def _parse_chunking(value: Any, form: str) -> ChunkingSpec:
+    sizes_fields = {"method", "min_size", "avg_size", "max_size"}
     if form == FORMAT_1:
-        obj = _object(value, "chunking", {"method", "min_size", "avg_size", "max_size"})
+        obj = _object(value, "chunking", sizes_fields)
+    elif form == FORMAT_2:
+        obj = _object(value, "chunking", sizes_fields | {"zero_run"})
     else:
-        obj = _object(value, "chunking", {"method", "min_size", "avg_size", "max_size", "zero_run"})
+        obj = _object(value, "chunking", sizes_fields, frozenset({"zero_run"}))
     method = obj["method"]
     if method not in ("fastcdc", "fixed"):
         raise _fail("chunking.method", f"is {json.dumps(method)[:40]}, expected 'fastcdc' or 'fixed'")
     sizes = [
         _int(obj[name], f"chunking.{name}", 1, MAX_BLOB_SIZE) for name in ("min_size", "avg_size", "max_size")
     ]
-    zero_run = None if form == FORMAT_1 else _int(obj["zero_run"], "chunking.zero_run", 1, MAX_BLOB_SIZE)
+    zero_run = None if "zero_run" not in obj else _int(obj["zero_run"], "chunking.zero_run", 1, MAX_BLOB_SIZE)
     try:
         return ChunkingSpec(method, sizes[0], sizes[1], sizes[2], zero_run).validated()
     except BlobrepError as exc:
         raise _fail("chunking", str(exc)) from exc
 
 
-def _parse_chunk(value: Any, index: int, spec: ChunkingSpec) -> ChunkRef:
+def _parse_packs(value: Any) -> list[PackRef]:
+    if not isinstance(value, list):
+        raise _fail("packs", f"must be a list, not {type(value).__name__}")
+    packs: list[PackRef] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(value):
+        where = f"packs[{index}]"
+        obj = _object(entry, where, {"digest", "size"})
+        digest = _digest(obj["digest"], f"{where}.digest")
+        if digest in seen:
+            raise _fail(f"{where}.digest", f"names pack {digest} a second time")
+        seen.add(digest)
+        packs.append(PackRef(digest, _int(obj["size"], f"{where}.size", 1, MAX_PACK_SIZE)))
+    return packs
+
+
+def _parse_chunk(value: Any, index: int, spec: ChunkingSpec, packs: Sequence[PackRef] | None) -> ChunkRef:
+    """One chunk entry; ``packs`` is None in formats without packs."""
     where = f"chunks[{index}]"
     if isinstance(value, dict) and "zero" in value:
         obj = _object(value, where, {"zero", "length"})
@@ -221,11 +262,48 @@ def _parse_chunk(value: Any, index: int, spec: ChunkingSpec) -> ChunkRef:
             raise _fail(f"{where}.zero", "must be true when present")
         length = _int(obj["length"], f"{where}.length", 1, spec.max_size)
         return ChunkRef(None, length, 0)
-    obj = _object(value, where, {"digest", "length", "stored_length"})
+    located = frozenset() if packs is None else frozenset({"pack", "offset"})
+    obj = _object(value, where, {"digest", "length", "stored_length"}, located)
     digest = _digest(obj["digest"], f"{where}.digest")
     length = _int(obj["length"], f"{where}.length", 1, spec.max_size)
     stored = _int(obj["stored_length"], f"{where}.stored_length", 1, max_stored_length(length))
-    return ChunkRef(digest, length, stored)
+    if packs is None or ("pack" not in obj and "offset" not in obj):
+        return ChunkRef(digest, length, stored)
+    if "pack" not in obj or "offset" not in obj:
+        raise _fail(where, "needs both 'pack' and 'offset', or neither")
+    if not packs:
+        raise _fail(f"{where}.pack", "names a pack, but the manifest lists none")
+    pack = packs[_int(obj["pack"], f"{where}.pack", 0, len(packs) - 1)]
+    offset = _int(obj["offset"], f"{where}.offset", 0, pack.size - 1)
+    if offset + stored > pack.size:
+        raise _fail(where, f"ends at {offset + stored}, past the end of its {pack.size} byte pack")
+    return ChunkRef(digest, length, stored, pack.digest, offset)
+
+
+def _check_locations(chunks: Sequence[ChunkRef], packs: Sequence[PackRef]) -> None:
+    """Each stored chunk has one place; frames in a pack never overlap; every pack is used."""
+    placed: dict[str, ChunkRef] = {}
+    frames: dict[str, list[tuple[int, int, int]]] = {pack.digest: [] for pack in packs}
+    for index, chunk in enumerate(chunks):
+        if chunk.digest is None:
+            continue
+        first = placed.setdefault(chunk.digest, chunk)
+        if first is not chunk:
+            # Formats 1 and 2 never checked a repeated chunk's stored length (the first
+            # counts); a frame in a pack is named by its offset and length, so both must agree.
+            moved = (first.pack, first.offset) != (chunk.pack, chunk.offset)
+            if moved or (chunk.pack is not None and first.stored_length != chunk.stored_length):
+                raise _fail(f"chunks[{index}]", f"stores chunk {chunk.digest} somewhere else than before")
+            continue
+        if chunk.pack is not None:
+            frames[chunk.pack].append((chunk.offset, chunk.offset + chunk.stored_length, index))
+    for position, pack in enumerate(packs):
+        spans = sorted(frames[pack.digest])
+        if not spans:
+            raise _fail(f"packs[{position}]", "is named by no chunk")
+        for (_, end, _), (start, _, index) in itertools.pairwise(spans):
+            if start < end:
+                raise _fail(f"chunks[{index}]", f"overlaps another chunk's frame in pack {pack.digest}")
 
 
 def _check_lengths(chunks: Sequence[ChunkRef], spec: ChunkingSpec) -> None:
@@ -268,8 +346,11 @@ def parse_manifest(document: bytes) -> Manifest:
         raise ManifestError("invalid manifest: nested too deeply") from exc
     except ValueError as exc:  # int() refuses numbers of more than 4300 digits
         raise ManifestError("invalid manifest: a number has too many digits") from exc
-    obj = _object(raw, "document", {"format", "size", "digest", "chunking", "compression", "chunks"})
-    form = obj["format"]
+    if not isinstance(raw, dict):
+        raise _fail("document", f"must be an object, not {type(raw).__name__}")
+    form = raw.get("format")
+    fields = {"format", "size", "digest", "chunking", "compression", "chunks"}
+    obj = _object(raw, "document", fields | {"packs"} if form == FORMAT_3 else fields)
     if form not in FORMATS:
         raise _fail("format", f"is {json.dumps(form)[:60]}, expected {' or '.join(map(repr, FORMATS))}")
     size = _int(obj["size"], "size", 0, MAX_BLOB_SIZE)
@@ -282,12 +363,16 @@ def parse_manifest(document: bytes) -> Manifest:
         level = validate_level(compression["level"])
     except BlobrepError as exc:
         raise _fail("compression.level", str(exc)) from exc
+    packs = _parse_packs(obj["packs"]) if form == FORMAT_3 else None
+    if packs is not None and not packs:
+        raise _fail("packs", f"is empty; a manifest without packs is written as {FORMAT_2} or {FORMAT_1}")
     raw_chunks = obj["chunks"]
     if not isinstance(raw_chunks, list):
         raise _fail("chunks", f"must be a list, not {type(raw_chunks).__name__}")
-    chunks = [_parse_chunk(value, index, spec) for index, value in enumerate(raw_chunks)]
+    chunks = [_parse_chunk(value, index, spec, packs) for index, value in enumerate(raw_chunks)]
     total = sum(chunk.length for chunk in chunks)
     if total != size:
         raise _fail("chunks", f"add up to {total} bytes but size is {size}")
     _check_lengths(chunks, spec)
-    return Manifest(size, digest, spec, level, tuple(chunks))
+    _check_locations(chunks, packs or ())
+    return Manifest(size, digest, spec, level, tuple(chunks), tuple(packs or ()))

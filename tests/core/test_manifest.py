@@ -304,7 +304,7 @@ def test_a_document_that_is_not_an_object_is_refused(top: Any) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["blobrep.manifest/3", "blobrep.manifest/0", "BLOBREP.MANIFEST/1", "", None, 1, ["blobrep.manifest/1"]],
+    ["blobrep.manifest/4", "blobrep.manifest/0", "BLOBREP.MANIFEST/1", "", None, 1, ["blobrep.manifest/1"]],
 )
 def test_a_wrong_format_is_refused(value: Any) -> None:
     rejected({**valid(), "format": value}, "format")
