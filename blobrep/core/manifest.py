@@ -80,13 +80,13 @@ class ChunkRef:
     """One entry of a manifest: a stored chunk (``digest`` set) or a run of zeros (``None``).
 
     A stored chunk's frame is its own object (``pack`` None) or ``stored_length`` bytes at
-    ``offset`` in the pack whose digest is ``pack``.
+    ``offset`` in ``pack``.
     """
 
     digest: str | None
     length: int
     stored_length: int
-    pack: str | None = None
+    pack: PackRef | None = None
     offset: int = 0
 
     @property
@@ -99,7 +99,7 @@ class ChunkRef:
             raise ValueError("a zero chunk is not stored")
         if self.pack is None:
             return chunk_key(gallery, self.digest), 0
-        return pack_key(gallery, self.pack), self.offset
+        return pack_key(gallery, self.pack.digest), self.offset
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +175,7 @@ class Manifest:
                 "stored_length": chunk.stored_length,
             }
             if chunk.pack is not None:
-                entry["pack"] = index[chunk.pack]
+                entry["pack"] = index[chunk.pack.digest]
                 entry["offset"] = chunk.offset
             chunks.append(entry)
         document: dict[str, Any] = {
@@ -277,7 +277,7 @@ def _parse_chunk(value: Any, index: int, spec: ChunkingSpec, packs: Sequence[Pac
     offset = _int(obj["offset"], f"{where}.offset", 0, pack.size - 1)
     if offset + stored > pack.size:
         raise _fail(where, f"ends at {offset + stored}, past the end of its {pack.size} byte pack")
-    return ChunkRef(digest, length, stored, pack.digest, offset)
+    return ChunkRef(digest, length, stored, pack, offset)
 
 
 def _check_locations(chunks: Sequence[ChunkRef], packs: Sequence[PackRef]) -> None:
@@ -296,7 +296,7 @@ def _check_locations(chunks: Sequence[ChunkRef], packs: Sequence[PackRef]) -> No
                 raise _fail(f"chunks[{index}]", f"stores chunk {chunk.digest} somewhere else than before")
             continue
         if chunk.pack is not None:
-            frames[chunk.pack].append((chunk.offset, chunk.offset + chunk.stored_length, index))
+            frames[chunk.pack.digest].append((chunk.offset, chunk.offset + chunk.stored_length, index))
     for position, pack in enumerate(packs):
         spans = sorted(frames[pack.digest])
         if not spans:

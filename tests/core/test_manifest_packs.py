@@ -75,7 +75,7 @@ def test_a_format_3_document_reads_with_each_chunks_place() -> None:
     assert manifest.format == FORMAT_3
     assert manifest.packs == (PackRef(PACK_1, 9000),)
     a, _, b, again, c = manifest.chunks
-    assert (a.pack, a.offset, b.pack, b.offset) == (PACK_1, 0, PACK_1, 3000)
+    assert (a.pack, a.offset, b.pack, b.offset) == (PackRef(PACK_1, 9000), 0, PackRef(PACK_1, 9000), 3000)
     assert again == a
     assert (c.pack, c.offset) == (None, 0)
     assert a.location("g") == (pack_key("g", PACK_1), 0)
@@ -172,7 +172,7 @@ def packed_manifests(draw: st.DrawFn) -> Manifest:
         packs.append(closed.ref)
         for name, offset in closed.offsets.items():
             old = placed[name]
-            placed[name] = ChunkRef(name, old.length, old.stored_length, closed.ref.digest, offset)
+            placed[name] = ChunkRef(name, old.length, old.stored_length, closed.ref, offset)
             pending.remove(name)
 
     for _ in range(draw(st.integers(min_value=1, max_value=10))):
