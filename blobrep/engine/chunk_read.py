@@ -252,7 +252,8 @@ class ReplicaSet:
         """The stored frame of ``ref`` in replica ``index``, counted as outstanding while awaited.
 
         At most one byte more than the manifest's stored length is read, so a file of any
-        size where the chunk should be costs no more memory than the chunk.
+        size where the chunk should be costs no more memory than the chunk. A frame in a
+        pack is read by its range: exactly its stored length (the pack goes on past it).
 
         Raises:
             ChunkMissingError: the replica lacks the chunk.
@@ -265,7 +266,9 @@ class ReplicaSet:
         self._requests[index] += 1
         self._outstanding[index] += ref.stored_length
         try:
-            frame = await store.get(chunk_key(self.gallery, digest), 0, ref.stored_length + 1)
+            key, offset = ref.location(self.gallery)
+            extra = 1 if ref.pack is None else 0
+            frame = await store.get(key, offset, ref.stored_length + extra)
         except NotFoundError:
             raise ChunkMissingError(digest, store.name) from None
         except DamagedObjectError as exc:
