@@ -29,8 +29,9 @@ async def pack_blob(store: Store, gallery: str, name: str, *, target: int = 64 *
         object_key, _ = chunk.location(gallery)
         frame = await store.get(object_key)
         moved.append(object_key)
-        full = builder.add(digest, frame)
-        if full is not None:
+        if builder.add(digest, chunk.length, frame):
+            full = builder.close()
+            assert full is not None
             closed.append(full)
     last = builder.close()
     if last is not None:

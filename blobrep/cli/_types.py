@@ -193,6 +193,15 @@ def zero_run(text: str) -> int | None:
     return size
 
 
+def pack_size(text: str) -> int | None:
+    """``off`` (None: each chunk stored on its own), or the size at which a pack is full."""
+    from blobrep.core.packs import MAX_PACK_SIZE
+
+    if text.strip().lower() == "off":
+        return None
+    return Size(1, MAX_PACK_SIZE // 2)(text)
+
+
 def zstd_level(text: str) -> int:
     """A zstd level blobrep accepts (``MIN_LEVEL`` to ``MAX_LEVEL`` of the codec)."""
     from blobrep.core.codec import MAX_LEVEL, MIN_LEVEL

@@ -60,6 +60,13 @@ def register(commands: Any) -> None:
         default="4KiB",
         help="fastcdc: zero runs this long (whole 4KiB blocks) end a chunk, or off (default: 4KiB)",
     )
+    publish.add_argument(
+        "--pack-size",
+        type=_types.pack_size,
+        default="4MiB",
+        help="gather new chunks into packs of this size (up to 32MiB), or off to store each on its"
+        " own (default: 4MiB)",
+    )
     publish.add_argument("--level", type=_types.zstd_level, default=2, help="zstd level 1..19 (default: 2)")
     publish.set_defaults(handler=_publish)
 
@@ -99,7 +106,14 @@ def _publish(args: argparse.Namespace) -> int:
     result, seconds = run_with_progress(
         "publishing",
         lambda bar: BlobService().publish(
-            args.source, stores, args.gallery, args.name, chunking=spec, level=args.level, progress=bar
+            args.source,
+            stores,
+            args.gallery,
+            args.name,
+            chunking=spec,
+            level=args.level,
+            pack_size=args.pack_size,
+            progress=bar,
         ),
     )
     _print_timed(asdict(result), result.size, seconds, args.format)

@@ -2,14 +2,24 @@
 for what comes before and after: the lease, the replicas' sync and the manifest commit).
 
 Work moves between stages in batches of one window, so the cost of a thread hop is paid per
-window, not per chunk; only the writes (each ending in an fsync) go one by one, on
-:data:`WRITE_TASKS` tasks so that their waits overlap. The streams between the stages are
-bounded, so at most a few windows are alive at once whatever the size of the source.
+window, not per chunk. The streams between the stages are bounded, so at most a few windows
+are alive at once whatever the size of the source.
+
+A chunk is looked up first among the chunks the gallery already holds in packs (the index
+:mod:`blobrep.engine.pack_index` builds), then as an object of its own in every replica;
+only a chunk found in neither is compressed and written. New chunks are written one of two
+ways:
+
+* into packs (``pack_size`` set, the default): one task appends each frame to the pack being
+  filled (:class:`~blobrep.core.packs.PackBuilder`) and hands each full pack to a writer that
+  puts it to every replica while the next one fills. At most two packs are in memory;
+* as objects of their own (``pack_size`` None, formats 1 and 2): put one by one, on
+  :data:`WRITE_TASKS` tasks so that their fsyncs overlap.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
@@ -17,7 +27,9 @@ import anyio
 import anyio.to_thread
 
 from blobrep.core.codec import decode_chunk, encode_chunk, new_compressor
-from blobrep.core.keys import chunk_key
+from blobrep.core.keys import chunk_key, pack_key
+from blobrep.core.manifest import ChunkRef
+from blobrep.core.packs import ClosedPack, PackBuilder
 from blobrep.engine._concurrency import CPU_THREADS, task_group, thread_decompressor
 from blobrep.engine.reader import SourceChunk, SourceReader
 from blobrep.errors import ChunkCorruptError
@@ -43,6 +55,10 @@ class Stats:
     written_bytes: int = 0
     done_bytes: int = 0
     stored_sizes: dict[str, int] = field(default_factory=dict)
+    """The stored length of each distinct chunk."""
+    placed: dict[str, ChunkRef] = field(default_factory=dict)
+    """Where each chunk that sits in a pack (a new one or one reused) is."""
+    new_packs: int = 0
 
 
 @dataclass(slots=True)
@@ -53,10 +69,16 @@ class _Batch:
     keys: list[str]
     sizes: list[list[int | None]]
     """Per chunk, the size each replica holds it at (None: missing)."""
+    first: int = 0
+    """The number of the first chunk among every chunk sent to be compressed, in source order."""
 
 
 @dataclass(slots=True)
 class _Write:
+    number: int
+    """Its place among the chunks compressed (the order they go into packs)."""
+    digest: str
+    length: int
     key: str
     frame: bytes
     stores: list[Store]
@@ -92,7 +114,7 @@ def _split(batch: _Batch, parts: int) -> list[_Batch]:
     total = sum(len(chunk.data) for chunk in batch.chunks)
     share = total / parts
     result: list[_Batch] = []
-    current = _Batch([], [], [])
+    current = _Batch([], [], [], batch.first)
     size = 0
     for chunk, key, sizes in zip(batch.chunks, batch.keys, batch.sizes, strict=True):
         current.chunks.append(chunk)
@@ -101,7 +123,7 @@ def _split(batch: _Batch, parts: int) -> list[_Batch]:
         size += len(chunk.data)
         if size >= share * (len(result) + 1) and len(result) < parts - 1:
             result.append(current)
-            current = _Batch([], [], [])
+            current = _Batch([], [], [], current.first + len(current.chunks))
     if current.chunks:
         result.append(current)
     return result
@@ -120,8 +142,13 @@ class Pipeline:
         spec: ChunkingSpec,
         level: int,
         progress: PublishProgressCallback | None,
+        *,
+        pack_size: int | None,
+        known: Mapping[str, ChunkRef],
     ) -> None:
         self._reader = SourceReader(source, spec)
+        self._pack_size = pack_size
+        self._known = known
         self._total = source.size
         self._stores = stores
         self._gallery = gallery
@@ -131,6 +158,7 @@ class Pipeline:
         self._refs: list[tuple[str | None, int]] = []
         self._cpu = anyio.CapacityLimiter(CPU_THREADS)
         self._claimed: set[str] = set()
+        self._compressed = 0
 
     async def run(self) -> tuple[list[tuple[str | None, int]], Stats]:
         """The chunks in order, as ``(digest, plain length)``, and the publish's figures."""
@@ -142,8 +170,13 @@ class Pipeline:
             group.start_soon(self._look_up, window_receive, batch_send)
             for _ in range(CPU_THREADS):
                 group.start_soon(self._compress, batch_receive.clone(), write_send.clone())
-            for _ in range(WRITE_TASKS):
-                group.start_soon(self._write, write_receive.clone())
+            if self._pack_size is None:
+                for _ in range(WRITE_TASKS):
+                    group.start_soon(self._write, write_receive.clone())
+            else:
+                pack_send, pack_receive = anyio.create_memory_object_stream[ClosedPack](0)
+                group.start_soon(self._pack, self._pack_size, write_receive.clone(), pack_send)
+                group.start_soon(self._put_packs, pack_receive)
             batch_receive.close()
             write_send.close()
             write_receive.close()
@@ -175,8 +208,15 @@ class Pipeline:
                     if chunk.digest is None or chunk.digest in self._claimed:
                         chunk.window.release()
                         self._advance(len(chunk.data))
+                        continue
+                    self._claimed.add(chunk.digest)
+                    packed = self._known.get(chunk.digest)
+                    if packed is not None and packed.length == len(chunk.data):
+                        self._stats.stored_sizes[chunk.digest] = packed.stored_length
+                        self._stats.placed[chunk.digest] = packed
+                        chunk.window.release()
+                        self._advance(len(chunk.data))
                     else:
-                        self._claimed.add(chunk.digest)
                         fresh.append(chunk)
                 if not fresh:
                     continue
@@ -196,6 +236,8 @@ class Pipeline:
                         batch.keys.append(keys[position])
                         batch.sizes.append(sizes)
                 if batch.chunks:
+                    batch.first = self._compressed
+                    self._compressed += len(batch.chunks)
                     for part in _split(batch, CPU_THREADS):
                         await send.send(part)
 
@@ -214,18 +256,24 @@ class Pipeline:
                 finally:
                     for chunk in batch.chunks:
                         chunk.window.release()
-                for chunk, key, sizes, frame in zip(
-                    batch.chunks, batch.keys, batch.sizes, frames, strict=True
+                for number, (chunk, key, sizes, frame) in enumerate(
+                    zip(batch.chunks, batch.keys, batch.sizes, frames, strict=True), batch.first
                 ):
-                    await send.send(await self._job(chunk, key, sizes, frame))
+                    await send.send(await self._job(number, chunk, key, sizes, frame))
                     self._advance(len(chunk.data))
 
-    async def _job(self, chunk: SourceChunk, key: str, sizes: list[int | None], frame: bytes) -> _Write:
+    async def _job(
+        self, number: int, chunk: SourceChunk, key: str, sizes: list[int | None], frame: bytes
+    ) -> _Write:
         """The write of one compressed chunk: to the replicas whose copy does not match."""
         assert chunk.digest is not None
         # A replica holding a valid copy (perhaps at another level) keeps it, and the others
         # get the same frame: older manifests name its stored length.
         holders = [store for store, size in zip(self._stores, sizes, strict=True) if size is not None]
+        if self._pack_size is not None:
+            # Into a new pack for every replica: a replica's own copy stays where it is,
+            # named by the manifests that name it.
+            holders, sizes = [], [None] * len(sizes)
         if holders:
             held = await holders[0].get(key)
             if await anyio.to_thread.run_sync(
@@ -237,7 +285,7 @@ class Pipeline:
         # A damaged copy of another size is rewritten so that every replica matches the
         # manifest's stored length.
         targets = [store for store, size in zip(self._stores, sizes, strict=True) if size != len(frame)]
-        return _Write(key, frame, targets)
+        return _Write(number, chunk.digest, len(chunk.data), key, frame, targets)
 
     async def _write(self, receive: MemoryObjectReceiveStream[_Write]) -> None:
         async with receive:
@@ -245,3 +293,49 @@ class Pipeline:
                 for store in job.stores:
                     await store.put(job.key, job.frame)
                     self._stats.written_bytes += len(job.frame)
+
+    async def _pack(
+        self,
+        target: int,
+        receive: MemoryObjectReceiveStream[_Write],
+        send: MemoryObjectSendStream[ClosedPack],
+    ) -> None:
+        """Fill packs with the new frames in source order; hand over each full one.
+
+        Frames arrive in the order the compress tasks finish them; those ahead of their turn
+        wait here (no more than the batches being compressed), so the same source always
+        makes the same packs and the same manifest.
+        """
+        builder = PackBuilder(target=target)
+        waiting: dict[int, _Write] = {}
+        turn = 0
+        async with receive, send:
+            async for arrived in receive:
+                waiting[arrived.number] = arrived
+                while turn in waiting:
+                    job = waiting.pop(turn)
+                    turn += 1
+                    if builder.add(job.digest, job.length, job.frame):
+                        await send.send(await self._close(builder))
+            if builder.pending:
+                await send.send(await self._close(builder))
+
+    async def _close(self, builder: PackBuilder) -> ClosedPack:
+        closed = await anyio.to_thread.run_sync(builder.close, limiter=self._cpu)
+        assert closed is not None
+        return closed
+
+    async def _put_packs(self, receive: MemoryObjectReceiveStream[ClosedPack]) -> None:
+        """Put each full pack to every replica at once; then its chunks have their place."""
+        async with receive:
+            async for closed in receive:
+                key = pack_key(self._gallery, closed.ref.digest)
+                async with task_group() as group:
+                    for store in self._stores:
+                        group.start_soon(store.put, key, closed.data)
+                self._stats.written_bytes += closed.ref.size * len(self._stores)
+                self._stats.new_packs += 1
+                sizes = self._stats.stored_sizes
+                for digest, offset in closed.offsets.items():
+                    # The plain length is filled in when the manifest is built.
+                    self._stats.placed[digest] = ChunkRef(digest, 0, sizes[digest], closed.ref, offset)

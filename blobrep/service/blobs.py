@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from blobrep.core.codec import DEFAULT_LEVEL
 from blobrep.core.names import BlobName
+from blobrep.core.packs import DEFAULT_PACK_SIZE
 from blobrep.engine.publish import ProgressCallback, PublishProgressCallback, PublishResult, publish
 from blobrep.engine.restore import RestoreResult, restore
 from blobrep.engine.verify import VerifyReport, verify
@@ -59,15 +60,24 @@ class BlobService:
         *,
         chunking: ChunkingSpec | None = None,
         level: int = DEFAULT_LEVEL,
+        pack_size: int | None = DEFAULT_PACK_SIZE,
         progress: PublishProgressCallback | None = None,
     ) -> PublishResult:
         """Chunk, compress and write ``source`` into every store, manifest last.
 
         ``source`` is a file's path or an open source (standard input, a request body: see
-        :mod:`blobrep.engine.source`), read once to its end.
+        :mod:`blobrep.engine.source`), read once to its end. New chunks go into packs of about
+        ``pack_size`` bytes, or each into an object of its own with None.
         """
         return await publish(
-            source, stores, gallery, BlobName.parse(name), chunking=chunking, level=level, progress=progress
+            source,
+            stores,
+            gallery,
+            BlobName.parse(name),
+            chunking=chunking,
+            level=level,
+            progress=progress,
+            pack_size=pack_size,
         )
 
     async def restore(

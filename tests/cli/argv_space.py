@@ -175,6 +175,7 @@ def kind_of(action: argparse.Action) -> str:
         _types.replica_count: "integer",
         _types.chunk_size: "size",
         _types.zero_run: "zero run",
+        _types.pack_size: "pack size",
         _types.region: "region",
         _types.target_region: "target",
         _types.regional_flag: "regional",
@@ -246,6 +247,12 @@ def never_works(option: Option, text: str) -> bool:
             return False
         number = _number("size", text)
         return number is None or not 4096 <= number <= 1024**2 or number % 4096 != 0
+    if kind == "pack size":
+        # off, or 1 byte to 32 MiB.
+        if text.strip().lower() == "off":
+            return False
+        number = _number("size", text)
+        return number is None or not 1 <= number <= 32 * 1024**2
     if kind == "target":
         parts = text.split("=", 2)
         count = parts[1].strip() if len(parts) > 1 else "1"
@@ -390,6 +397,7 @@ VALID: Final[dict[str, str]] = {
     "chunking": "fixed",
     "chunk_size": "64KiB",
     "zero_run": "8KiB",
+    "pack_size": "1MiB",
     "replica_count": "1",
     "target_regions": "westcentralus",
     "storage_account_type": "Standard_LRS",

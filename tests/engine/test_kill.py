@@ -1,4 +1,5 @@
-"""A publish killed at any moment leaves a replica that is consistent and can be resumed."""
+"""A publish killed at any moment leaves a replica that is consistent and can be resumed,
+whether it stores new chunks in packs (the default) or each on its own."""
 
 from __future__ import annotations
 
@@ -14,19 +15,21 @@ import anyio
 import pytest
 import zstandard
 
-from blobrep.core.codec import decode_chunk, new_decompressor
-from blobrep.core.keys import chunk_key, chunks_prefix
+from blobrep.core.codec import decode_chunk, digest_of, new_decompressor
+from blobrep.core.keys import chunk_key, chunks_prefix, pack_key, packs_prefix
+from blobrep.core.packs import read_table
 from blobrep.service import BlobService, LocalStore
-from tests.engine.helpers import GALLERY, MIB, NAME, chunk_files, manifest_path, same_file
+from tests.engine.helpers import GALLERY, MIB, NAME, manifest_path, same_file
 
 SIZE = 512 * MIB
 
 
-def _publish_command(image: Path, store: LocalStore) -> list[str]:
+def _publish_command(image: Path, store: LocalStore, layout: str) -> list[str]:
     return [
         sys.executable,
         *("-m", "blobrep", "blob", "publish", str(image)),
         *("--store", str(store.root), "--gallery", GALLERY, "--name", NAME),
+        *(("--pack-size", "off") if layout == "lone" else ()),
     ]
 
 
@@ -38,7 +41,13 @@ def _write_random_image(path: Path) -> Path:
 
 
 def _has_a_chunk(store: LocalStore) -> bool:
-    return any("~" not in name for name in chunk_files(store))
+    """True once a chunk object or a pack is in place (not a temporary)."""
+    base = store.root / "galleries" / GALLERY
+    return any(
+        path.is_file() and "~" not in path.name
+        for kind in ("chunks", "packs")
+        for path in (base / kind).rglob("*")
+    )
 
 
 def _kill_after(command: list[str], store: LocalStore, when: float | str) -> bool:
@@ -63,10 +72,11 @@ def _kill_after(command: list[str], store: LocalStore, when: float | str) -> boo
 
 
 async def _assert_consistent(service: BlobService, store: LocalStore) -> int:
-    """Every chunk key holds a whole, valid chunk; a manifest, if any, verifies. Returns the chunk count."""
-    keys = [key async for key in store.list(chunks_prefix(GALLERY))]
+    """Every chunk key holds a whole, valid chunk and every pack key a whole pack of valid
+    frames; a manifest, if any, verifies. Returns the number of distinct chunks held."""
+    held: set[str] = set()
     decompressor = new_decompressor()
-    for key in keys:
+    async for key in store.list(chunks_prefix(GALLERY)):
         digest = key.rsplit("/", 1)[1]
         assert key == chunk_key(GALLERY, digest)
         frame = await store.get(key)
@@ -77,22 +87,39 @@ async def _assert_consistent(service: BlobService, store: LocalStore) -> int:
             length=length,
             stored_length=len(frame),
             decompressor=decompressor,
-            replica=store.name,
+            replica=key,
         )
+        held.add(digest)
+    async for key in store.list(packs_prefix(GALLERY)):
+        name = key.rsplit("/", 1)[1]
+        assert key == pack_key(GALLERY, name)
+        data = await store.get(key)
+        assert digest_of(data) == name
+        for entry in read_table(data, key):
+            decode_chunk(
+                data[entry.offset : entry.offset + entry.stored_length],
+                digest=entry.digest,
+                length=entry.length,
+                stored_length=entry.stored_length,
+                decompressor=decompressor,
+                replica=key,
+            )
+            held.add(entry.digest)
     if manifest_path(store).exists():
         report = await service.verify(store, GALLERY, NAME)
         assert report.ok, report.problems
-    return len(keys)
+    return len(held)
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("layout", ["packs", "lone"])
 def test_a_killed_publish_leaves_a_consistent_replica_that_can_be_resumed(
-    tmp_path: Path, out_dir: Path
+    tmp_path: Path, out_dir: Path, layout: str
 ) -> None:
     service = BlobService()
     image = _write_random_image(tmp_path / "image-512m.raw")
     store = LocalStore(tmp_path / "replica-1", name="replica-1")
-    command = _publish_command(image, store)
+    command = _publish_command(image, store, layout)
 
     # The first kill lands while chunks are being written: the blob is far from complete.
     assert _kill_after(command, store, "first-chunk")

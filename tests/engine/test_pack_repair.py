@@ -22,7 +22,7 @@ def stores(tmp_path: Path, count: int) -> list[LocalStore]:
 def build() -> tuple[bytes, PackRef, dict[str, int]]:
     builder = PackBuilder(target=1 << 20)
     for digest, frame in FRAMES.items():
-        assert builder.add(digest, frame) is None
+        assert not builder.add(digest, 4 * len(frame), frame)
     closed = builder.close()
     assert closed is not None
     return bytes(closed.data), closed.ref, closed.offsets

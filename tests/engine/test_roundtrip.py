@@ -18,8 +18,11 @@ from tests.engine.helpers import (
     NAME,
     SMALL_CHUNKS,
     chunk_files,
+    object_files,
+    pack_files,
     read_manifest_json,
     same_file,
+    stored_chunks,
     write_bytes,
     write_zeros,
 )
@@ -66,7 +69,7 @@ async def test_single_zero_byte_round_trips_without_storing_a_chunk(
     await service.restore(store, GALLERY, NAME, out_dir / "zero.raw")
 
     assert (published.chunks, published.zero_chunks, published.stored_bytes) == (1, 1, 0)
-    assert chunk_files(store) == {}
+    assert object_files(store) == {}
     assert (out_dir / "zero.raw").read_bytes() == b"\x00"
 
 
@@ -134,9 +137,15 @@ async def test_two_replicas_written_in_one_pass_are_each_restorable_alone(
     published = await service.publish(image_8m, [first, second], GALLERY, NAME, chunking=SMALL_CHUNKS)
 
     assert published.replicas == 2
-    assert published.written_bytes == 2 * published.stored_bytes
-    assert set(chunk_files(first)) == set(chunk_files(second))
-    assert len(chunk_files(first)) == published.distinct_chunks
+    packs = pack_files(first)
+    # Every new chunk went into a pack, each pack to both replicas: frames and pack tables.
+    assert published.new_packs == len(packs) > 0 and chunk_files(first) == {}
+    assert published.written_bytes == 2 * sum(path.stat().st_size for path in packs.values())
+    assert published.written_bytes > 2 * published.stored_bytes
+    assert set(object_files(first)) == set(object_files(second))
+    entries = read_manifest_json(first)["chunks"]
+    assert sorted(stored_chunks(first)) == sorted({entry["digest"] for entry in entries if "digest" in entry})
+    assert len(stored_chunks(first)) == published.distinct_chunks
 
     # Each replica on its own: the other one moved out of the way.
     shutil.move(second.root, tmp_path / "away")

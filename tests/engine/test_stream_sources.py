@@ -74,7 +74,7 @@ def descriptor_at(path: Path, offset: int) -> Iterator[int]:
 
 
 class HeldPuts(FaultyStore):
-    """Holds every chunk ``put`` until ``resume`` is set; ``held`` is set by the first."""
+    """Holds every ``put`` of a chunk or a pack until ``resume`` is set; ``held`` is set by the first."""
 
     def __init__(self, inner: Store) -> None:
         super().__init__(inner)
@@ -82,7 +82,7 @@ class HeldPuts(FaultyStore):
         self.held = anyio.Event()
 
     async def put(self, key: str, data: bytes | bytearray | memoryview, *, if_absent: bool = False) -> None:
-        if "/chunks/" in key:
+        if "/chunks/" in key or "/packs/" in key:
             self.held.set()
             await self.resume.wait()
         await super().put(key, data, if_absent=if_absent)
