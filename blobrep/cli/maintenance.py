@@ -166,9 +166,10 @@ def _fsck(args: argparse.Namespace) -> int:
         }
         for problem in report.problems
     ]
+    packs = f" ({report.packs_checked} pack copies read whole)" if report.packs_checked else ""
     checked = (
         f"{len(report.galleries)} galleries, {len(report.regions)} regions,"
-        f" {report.versions_checked} versions, {report.chunks_checked} chunk copies checked"
+        f" {report.versions_checked} versions, {report.chunks_checked} chunk copies checked{packs}"
     )
     emit(args, dataclasses.asdict(report) | {"ok": report.ok}, rows or [{"result": f"{checked}: no problem"}])
     for marked in report.marked_failed:

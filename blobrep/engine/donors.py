@@ -1,9 +1,12 @@
 """Donors: replicas of other regions, read as a last resort for a good copy.
 
-Scrub repairs a replica from its siblings first; only a chunk (or a pinned manifest) that no
-replica of the region holds whole is looked for in the other regions. Chunks are read from the
-donors through the one read path (:class:`~blobrep.engine.chunk_read.ReplicaSet`), so whatever
-they give is verified, and the donors are never written or checked themselves.
+Scrub repairs a replica from its siblings first; only a chunk, a pack (or a pinned manifest)
+that no replica of the region holds whole is looked for in the other regions. Chunks are read
+from the donors through the one read path (:class:`~blobrep.engine.chunk_read.ReplicaSet`),
+so whatever they give is verified; a pack is taken from a donor only whole and checked by size
+and digest (:func:`~blobrep.engine.pack_repair.mend_pack` reads :attr:`Donors.stores`), and a
+frame of one for patching comes through :meth:`Donors.frame` like any chunk. The donors are
+never written or checked themselves.
 """
 
 from __future__ import annotations

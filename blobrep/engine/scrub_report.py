@@ -14,7 +14,11 @@ from blobrep.core.gallery import BlobInfo, GalleryImageVersion, ReplicationState
 from blobrep.core.keys import manifest_key
 from blobrep.core.names import BlobName
 
-ProblemKind = Literal["missing", "corrupt", "manifest"]
+ProblemKind = Literal["missing", "corrupt", "manifest", "pack-missing", "pack-corrupt", "pack-size"]
+"""What is wrong: a chunk stored as its own object is ``missing`` or ``corrupt``; a manifest
+is damaged (``manifest``); a pack is missing, is not the bytes its name (their digest) says
+(``pack-corrupt``, also a key that is not a regular file), or has another size than the
+manifests record (``pack-size``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +48,10 @@ class ScrubProblem:
     """One thing wrong in one replica.
 
     ``key_or_digest`` is the chunk digest for ``missing`` and ``corrupt``, the manifest's
-    storage key for ``manifest``. ``detail`` says what is wrong and, after a repair run,
-    where the good copy came from or why there was none.
+    storage key for ``manifest``, the pack's storage key for the ``pack-`` kinds (a pack is
+    one object: a bad pack is one problem, however many chunks it holds). ``detail`` says
+    what is wrong and, after a repair run, where the good copy came from or why there was
+    none.
     """
 
     replica: str
@@ -63,10 +69,18 @@ class ReplicaSummary:
     manifests: int
     """Manifests of the gallery found, damaged ones included."""
     chunks_checked: int
-    """Distinct chunks read and verified (a chunk several versions share counts once)."""
+    """Distinct chunks checked (a chunk several versions share counts once): one stored as its
+    own object is read and verified alone, one in a pack through the check of its pack, so
+    the count means the same whichever way the chunks are stored."""
     bytes_checked: int
     """Plain bytes of those chunks."""
     problems: int
+    packs_checked: int = 0
+    """Distinct packs read whole and checked by size and digest (one object, one problem if bad)."""
+    pack_bytes_checked: int = 0
+    """Stored bytes of those packs, as the manifests record them."""
+    packed_chunks: int = 0
+    """Of ``chunks_checked``, those checked through their pack."""
 
 
 @dataclass(frozen=True, slots=True)

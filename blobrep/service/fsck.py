@@ -9,16 +9,21 @@ checked, fsck finds:
   missing, damaged or not the pinned one;
 * ``missing`` / ``corrupt``: a chunk such a manifest names that the replica lacks or holds bad
   (every chunk of every Completed version is read and verified, through the one read path);
+* ``pack-missing`` / ``pack-corrupt`` / ``pack-size``: a pack such a manifest names that the
+  replica lacks, holds with other bytes than its name (its digest) says or as something else
+  than a regular file, or holds at another size than recorded (every pack is read whole and
+  checked by size and digest, which covers every frame in it); ``what`` is the pack's key;
 * ``unknown-manifest``: a manifest the catalog does not know there (its version was deleted,
   or never targeted that region or replica): a reader must never find one;
 * ``temporary``: a temporary file older than the grace, left by a killed writer.
 
-With ``repair``: chunks and manifests are repaired from a good copy in the same region, else
-from any other region (verified against the pin, manifest written only after its chunks); a
-version that still cannot be served whole in a region is marked ``Failed`` there with the
-reason; unknown manifests are deleted (their chunks go at the next ``gc``); old temporaries
-are removed. A problem fsck repaired is reported as repaired; the check is clean when nothing
-is left.
+With ``repair``: chunks, packs and manifests are repaired from a good copy in the same region,
+else from any other region (verified against the pin, a pack against its size and digest, or
+patched with verified frames when no whole copy is left; a manifest written only after its
+chunks and packs); a version that still cannot be served whole in a region is marked
+``Failed`` there with the reason; unknown manifests are deleted (their chunks and packs go at
+the next ``gc``); old temporaries are removed. A problem fsck repaired is reported as
+repaired; the check is clean when nothing is left.
 """
 
 from __future__ import annotations
@@ -92,6 +97,7 @@ class _Fsck(_Recovery):
             run.chunks,
             tuple(problems),
             tuple(run.marked),
+            run.packs,
         )
 
     async def _replica_stores(

@@ -24,7 +24,18 @@ if TYPE_CHECKING:
     from blobrep.service.home import RegionConfig
     from blobrep.storage.base import Store
 
-FsckKind = Literal["operation", "manifest", "missing", "corrupt", "unknown-manifest", "temporary", "region"]
+FsckKind = Literal[
+    "operation",
+    "manifest",
+    "missing",
+    "corrupt",
+    "pack-missing",
+    "pack-corrupt",
+    "pack-size",
+    "unknown-manifest",
+    "temporary",
+    "region",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +47,7 @@ class FsckProblem:
     region: str
     replica: str
     what: str
-    """The chunk digest, manifest key, temporary file or version the problem is about."""
+    """The chunk digest, manifest key, pack key, temporary file or version the problem is about."""
     detail: str
     repaired: bool = False
 
@@ -49,9 +60,12 @@ class FsckReport:
     regions: tuple[str, ...]
     versions_checked: int
     chunks_checked: int
+    """Chunk copies checked over every replica: alone, or through the check of their pack."""
     problems: tuple[FsckProblem, ...]
     marked_failed: tuple[str, ...]
     """``version id in region`` for each version a repair could not make whole there."""
+    packs_checked: int = 0
+    """Pack copies read whole and checked by size and digest, over every replica."""
 
     @property
     def ok(self) -> bool:
@@ -77,6 +91,7 @@ class _Run:
         self.problems = problems
         self.versions = 0
         self.chunks = 0
+        self.packs = 0
         self.marked: list[str] = []
 
     async def gallery(
@@ -117,6 +132,7 @@ class _Run:
             stores, gallery, expected=expected, donors=donors, repair=self.repair, within=within
         )
         self.chunks += sum(summary.chunks_checked for summary in report.replicas)
+        self.packs += sum(summary.packs_checked for summary in report.replicas)
         for problem in report.problems:
             self.problems.append(
                 FsckProblem(
@@ -190,7 +206,7 @@ class _Run:
                     store.name,
                     key,
                     "the catalog has no such version in this replica; a reader must never find it"
-                    + ("; deleted (its chunks go at the next gc)" if repaired else ""),
+                    + ("; deleted (its chunks and packs go at the next gc)" if repaired else ""),
                     repaired,
                 )
             )

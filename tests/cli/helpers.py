@@ -65,6 +65,15 @@ def chunk_files(store: Path, gallery: str = GALLERY) -> dict[str, Path]:
     return found
 
 
+def pack_files(store: Path, gallery: str = GALLERY) -> dict[str, Path]:
+    """Every file under the gallery's packs directory of a replica, by file name."""
+    found: dict[str, Path] = {}
+    for directory, _, names in os.walk(store / "galleries" / gallery / "packs"):
+        for name in names:
+            found[name] = Path(directory) / name
+    return found
+
+
 def manifest_file(store: Path, name: str = NAME, gallery: str = GALLERY) -> Path:
     image, _, version = name.split("/")
     return store / "galleries" / gallery / "images" / image / "versions" / version / "manifest.json"

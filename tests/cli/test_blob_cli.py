@@ -6,10 +6,12 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import xxhash
 
+from blobrep.core.packs import read_table
 from tests.cli.helpers import (
     GALLERY,
     NAME,
@@ -18,6 +20,7 @@ from tests.cli.helpers import (
     chunk_files,
     files_under,
     manifest_file,
+    pack_files,
 )
 
 
@@ -35,7 +38,7 @@ def publish(source: Path, *stores: Path, cwd: Path, extra: tuple[str, ...] = ())
 def test_publish_prints_a_summary_that_matches_the_replica(image: Path, tmp_path: Path) -> None:
     store = tmp_path / "replica"
 
-    summary = publish(image, store, cwd=tmp_path, extra=("--chunk-size", "64KiB"))
+    summary = publish(image, store, cwd=tmp_path, extra=("--chunk-size", "64KiB", "--pack-size", "off"))
 
     data = image.read_bytes()
     files = chunk_files(store)
@@ -54,6 +57,31 @@ def test_publish_prints_a_summary_that_matches_the_replica(image: Path, tmp_path
     assert summary["chunks"] >= len(files) + summary["zero_chunks"]
     assert len(json.loads(manifest_file(store).read_bytes())["chunks"]) == summary["chunks"]
     assert summary["replicas"] == 1
+    assert summary["new_packs"] == 0 and pack_files(store) == {}
+
+
+def test_a_publish_into_packs_prints_a_summary_that_matches_them(image: Path, tmp_path: Path) -> None:
+    store = tmp_path / "replica"
+
+    summary = publish(image, store, cwd=tmp_path, extra=("--chunk-size", "64KiB", "--pack-size", "256KiB"))
+
+    packs = pack_files(store)
+    tables = [read_table(path.read_bytes(), str(path)) for path in packs.values()]
+    assert chunk_files(store) == {}
+    assert summary["new_packs"] == len(packs) > 1
+    assert all(re.fullmatch(r"[0-9a-f]{32}", name) for name in packs)
+    assert summary["distinct_chunks"] == summary["new_chunks"] == sum(map(len, tables))
+    assert summary["stored_bytes"] == sum(entry.stored_length for table in tables for entry in table)
+    assert summary["written_bytes"] == sum(path.stat().st_size for path in packs.values())
+    manifest = json.loads(manifest_file(store).read_bytes())
+    assert manifest["format"] == "blobrep.manifest/3"
+    assert [pack["digest"] for pack in manifest["packs"]] == [
+        name for name, _ in sorted(packs.items(), key=lambda item: manifest_order(manifest, item[0]))
+    ]
+
+
+def manifest_order(manifest: dict[str, Any], pack: str) -> int:
+    return [entry["digest"] for entry in manifest["packs"]].index(pack)
 
 
 def test_publishing_again_writes_nothing(image: Path, tmp_path: Path) -> None:
@@ -75,7 +103,10 @@ def test_publish_into_two_stores_writes_both(image: Path, tmp_path: Path) -> Non
 
     assert summary["replicas"] == 2
     assert isinstance(summary["stored_bytes"], int)
-    assert summary["written_bytes"] == 2 * summary["stored_bytes"]
+    # The packs (their frames and tables) went to both replicas.
+    packs = pack_files(first)
+    assert summary["written_bytes"] == 2 * sum(path.stat().st_size for path in packs.values())
+    assert summary["written_bytes"] > 2 * summary["stored_bytes"]
     assert files_under(first) == files_under(second)
 
 
@@ -102,7 +133,7 @@ def test_restore_writes_an_identical_file(image: Path, tmp_path: Path, chunking:
 
 def test_verify_passes_then_names_a_corrupt_chunk(image: Path, tmp_path: Path) -> None:
     store = tmp_path / "replica"
-    publish(image, store, cwd=tmp_path, extra=("--chunk-size", "64KiB"))
+    publish(image, store, cwd=tmp_path, extra=("--chunk-size", "64KiB", "--pack-size", "off"))
     verify = ("blob", "verify", "--store", store, "--gallery", GALLERY, "--name", NAME)
 
     clean = blobrep(*verify, cwd=tmp_path)
@@ -134,9 +165,37 @@ def test_verify_passes_then_names_a_corrupt_chunk(image: Path, tmp_path: Path) -
     ]
 
 
+def test_verify_names_a_corrupt_chunk_in_a_pack_and_every_chunk_of_a_missing_pack(
+    image: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "replica"
+    publish(image, store, cwd=tmp_path, extra=("--chunk-size", "64KiB", "--pack-size", "256KiB"))
+    verify = ("blob", "verify", "--store", store, "--gallery", GALLERY, "--name", NAME)
+    path = sorted(pack_files(store).values())[0]
+    table = read_table(path.read_bytes(), str(path))
+    data = bytearray(path.read_bytes())
+    data[table[1].offset + table[1].stored_length // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+    damaged = blobrep(*verify, cwd=tmp_path)
+    assert damaged.returncode == 1
+    assert [(p["digest"], p["problem"]) for p in json.loads(damaged.stdout)["problems"]] == [
+        (table[1].digest, "corrupt")
+    ]
+    assert "1 corrupt" in damaged.stderr
+
+    path.unlink()
+    missing = blobrep(*verify, cwd=tmp_path)
+    assert missing.returncode == 1
+    problems = json.loads(missing.stdout)["problems"]
+    assert sorted((p["digest"], p["problem"]) for p in problems) == sorted(
+        (entry.digest, "missing") for entry in table
+    )
+
+
 def test_restore_of_a_corrupt_chunk_fails_naming_it(image: Path, tmp_path: Path) -> None:
     store = tmp_path / "replica"
-    publish(image, store, cwd=tmp_path, extra=("--chunk-size", "64KiB"))
+    publish(image, store, cwd=tmp_path, extra=("--chunk-size", "64KiB", "--pack-size", "off"))
     digest, path = sorted(chunk_files(store).items())[-1]
     path.write_bytes(b"not a zstd frame")
     out = tmp_path / "out"
@@ -189,16 +248,26 @@ def test_help_for_blob_publish(tmp_path: Path) -> None:
 def test_publish_ends_chunks_at_zero_runs_unless_told_off(image: Path, tmp_path: Path) -> None:
     default = publish(image, tmp_path / "default", cwd=tmp_path)
     manifest = json.loads(manifest_file(tmp_path / "default").read_bytes())
-    assert manifest["format"] == "blobrep.manifest/2"
+    assert manifest["format"] == "blobrep.manifest/3"
     assert manifest["chunking"]["zero_run"] == 4096
     assert manifest["compression"] == {"codec": "zstd", "level": 2}
 
-    off = publish(image, tmp_path / "off", cwd=tmp_path, extra=("--zero-run", "off", "--level", "1"))
+    lone = publish(image, tmp_path / "lone", cwd=tmp_path, extra=("--pack-size", "off"))
+    manifest = json.loads(manifest_file(tmp_path / "lone").read_bytes())
+    assert manifest["format"] == "blobrep.manifest/2"
+    assert manifest["chunking"]["zero_run"] == 4096
+
+    off = publish(
+        image,
+        tmp_path / "off",
+        cwd=tmp_path,
+        extra=("--zero-run", "off", "--level", "1", "--pack-size", "off"),
+    )
     manifest = json.loads(manifest_file(tmp_path / "off").read_bytes())
     assert manifest["format"] == "blobrep.manifest/1"
     assert "zero_run" not in manifest["chunking"]
-    # The same bytes either way, cut differently.
-    assert off["digest"] == default["digest"]
+    # The same bytes every way, cut and stored differently.
+    assert off["digest"] == lone["digest"] == default["digest"]
 
 
 @pytest.mark.parametrize("value", ["3KiB", "6KiB", "0", "2MiB", "of"])
