@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from blobrep.engine.publish import PublishProgressCallback
     from blobrep.engine.source import PublishSource
     from blobrep.storage.base import ObjectInfo, Store
+
+_T = TypeVar("_T")
 
 #: Tasks writing compressed chunks: many, since each put waits for its fsync.
 WRITE_TASKS: Final = 8
@@ -82,6 +84,15 @@ class _Write:
     key: str
     frame: bytes
     stores: list[Store]
+
+
+async def _hand_over(send: MemoryObjectSendStream[_T], item: _T) -> None:
+    """Send ``item`` to a stage of one task; if that task failed (its end of the stream is
+    closed), wait to be cancelled with the rest, so that the caller sees its error alone."""
+    try:
+        await send.send(item)
+    except anyio.BrokenResourceError:
+        await anyio.sleep_forever()
 
 
 def _size(info: ObjectInfo | None) -> int | None:
@@ -259,7 +270,7 @@ class Pipeline:
                 for number, (chunk, key, sizes, frame) in enumerate(
                     zip(batch.chunks, batch.keys, batch.sizes, frames, strict=True), batch.first
                 ):
-                    await send.send(await self._job(number, chunk, key, sizes, frame))
+                    await _hand_over(send, await self._job(number, chunk, key, sizes, frame))
                     self._advance(len(chunk.data))
 
     async def _job(
@@ -316,9 +327,9 @@ class Pipeline:
                     job = waiting.pop(turn)
                     turn += 1
                     if builder.add(job.digest, job.length, job.frame):
-                        await send.send(await self._close(builder))
+                        await _hand_over(send, await self._close(builder))
             if builder.pending:
-                await send.send(await self._close(builder))
+                await _hand_over(send, await self._close(builder))
 
     async def _close(self, builder: PackBuilder) -> ClosedPack:
         closed = await anyio.to_thread.run_sync(builder.close, limiter=self._cpu)

@@ -96,15 +96,17 @@ def region_stores(root: Path) -> tuple[LocalStore, LocalStore]:
 
 
 async def build_published(directory: Path) -> Published:
-    """Publish both versions with small chunks into a region under ``directory``."""
+    """Publish both versions with small chunks into a region under ``directory``, each chunk
+    stored on its own: the damage below is planted at one chunk's object (damage to packs
+    is planted in test_packed_reads.py and test_packed_scrub.py)."""
     image = write_image(directory / "image.raw", seed=21)
     edited = directory / "image-v2.raw"
     shutil.copyfile(image, edited)
     apply_edits(edited, rewrite_runs(edited.stat().st_size, fraction=0.03, runs=4, seed=5))
     region = directory / "region"
     stores = region_stores(region)
-    first = await publish(image, stores, GALLERY, V1, chunking=SMALL_CHUNKS)
-    second = await publish(edited, stores, GALLERY, V2, chunking=SMALL_CHUNKS)
+    first = await publish(image, stores, GALLERY, V1, chunking=SMALL_CHUNKS, pack_size=None)
+    second = await publish(edited, stores, GALLERY, V2, chunking=SMALL_CHUNKS, pack_size=None)
     document = json.loads(manifest_file(stores[0], V1).read_bytes())
     digests = tuple(dict.fromkeys(entry["digest"] for entry in document["chunks"] if "digest" in entry))
     assert len(digests) >= 8 and first.zero_chunks > 0, "the image should give many chunks and zero runs"

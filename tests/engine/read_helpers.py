@@ -23,9 +23,11 @@ def region(root: Path, count: int = 3) -> list[LocalStore]:
 
 
 async def publish_region(image: Path, root: Path, count: int = 3) -> list[LocalStore]:
-    """A region of ``count`` replicas, each holding ``image`` as the test blob (small chunks)."""
+    """A region of ``count`` replicas, each holding ``image`` as the test blob (small chunks,
+    each stored on its own: :func:`damage` damages chunks one by one; reads of damaged packs
+    are in test_packed_reads.py)."""
     stores = region(root, count)
-    await publish(image, stores, GALLERY, BLOB, chunking=SMALL_CHUNKS)
+    await publish(image, stores, GALLERY, BLOB, chunking=SMALL_CHUNKS, pack_size=None)
     return stores
 
 

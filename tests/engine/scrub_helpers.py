@@ -49,13 +49,15 @@ class Region:
 
 
 async def build_region(home: Path, image: Path) -> Region:
-    """Publish ``image`` as ``V1`` and an edited copy as ``V2`` into a 3-replica region."""
+    """Publish ``image`` as ``V1`` and an edited copy as ``V2`` into a 3-replica region, each
+    chunk stored on its own: these tests damage chunks one by one (packs have their own, in
+    test_packed_scrub.py)."""
     stores = region_stores(home, "eastus", 3)
     edited = home / "image-v2.raw"
     shutil.copyfile(image, edited)
     apply_edits(edited, rewrite_runs(edited.stat().st_size, fraction=0.02, runs=6, seed=5))
-    await publish(image, stores, GALLERY, V1, chunking=SMALL_CHUNKS)
-    await publish(edited, stores, GALLERY, V2, chunking=SMALL_CHUNKS)
+    await publish(image, stores, GALLERY, V1, chunking=SMALL_CHUNKS, pack_size=None)
+    await publish(edited, stores, GALLERY, V2, chunking=SMALL_CHUNKS, pack_size=None)
     v1 = (await read_manifest(stores[0], GALLERY, V1)).stored_digests()
     v2 = (await read_manifest(stores[0], GALLERY, V2)).stored_digests()
     return Region(stores, v1, v2)

@@ -20,32 +20,44 @@ def _replicas(tmp_path: Path) -> tuple[LocalStore, LocalStore]:
     )
 
 
+#: Where puts go, and the put after which a fault leaves some done: chunk objects, or packs
+#: of 1 MiB (an 8 MiB image makes several).
+LAYOUTS = {"lone": (None, "/chunks/", 5), "packs": (1 << 20, "/packs/", 2)}
+
+
 @pytest.mark.parametrize(
     ("make_fault", "expected"),
     [
-        pytest.param(lambda: Fault("put", "error", "/chunks/", after=5), StorageError, id="put-error"),
-        pytest.param(lambda: Fault("put", "full", "/chunks/", after=5), StorageFullError, id="put-full"),
-        pytest.param(lambda: Fault("put", "error", "/chunks/"), StorageError, id="first-put-error"),
-        pytest.param(lambda: Fault("sync", "error"), StorageError, id="sync-error"),
+        pytest.param(
+            lambda key, after: Fault("put", "error", key, after=after), StorageError, id="put-error"
+        ),
+        pytest.param(
+            lambda key, after: Fault("put", "full", key, after=after), StorageFullError, id="put-full"
+        ),
+        pytest.param(lambda key, _: Fault("put", "error", key), StorageError, id="first-put-error"),
+        pytest.param(lambda *_: Fault("sync", "error"), StorageError, id="sync-error"),
     ],
 )
 @pytest.mark.parametrize("faulty_position", [0, 1], ids=["first-replica-fails", "second-replica-fails"])
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
 async def test_a_failing_replica_fails_the_publish_without_a_manifest(
     service: BlobService,
     tmp_path: Path,
     image_8m: Path,
     out_dir: Path,
-    make_fault: Callable[[], Fault],
+    make_fault: Callable[[str, int], Fault],
     expected: type[StorageError],
     faulty_position: int,
+    layout: str,
 ) -> None:
-    fault = make_fault()
+    pack_size, key, after = LAYOUTS[layout]
+    fault = make_fault(key, after)
     replicas = _replicas(tmp_path)
     stores: list[Store] = list(replicas)
     stores[faulty_position] = FaultyStore(replicas[faulty_position], [fault])
 
     with pytest.raises(StorageError) as caught:
-        await service.publish(image_8m, stores, GALLERY, NAME, chunking=SMALL_CHUNKS)
+        await service.publish(image_8m, stores, GALLERY, NAME, chunking=SMALL_CHUNKS, pack_size=pack_size)
 
     # Exactly the injected error, not an ExceptionGroup or a wrapper around it.
     assert type(caught.value) is expected
@@ -56,7 +68,9 @@ async def test_a_failing_replica_fails_the_publish_without_a_manifest(
         assert [key async for key in replica.list(f"galleries/{GALLERY}/images/")] == []
 
     # Once the replica is healthy again, the same publish completes and restores exactly.
-    retried = await service.publish(image_8m, list(replicas), GALLERY, NAME, chunking=SMALL_CHUNKS)
+    retried = await service.publish(
+        image_8m, list(replicas), GALLERY, NAME, chunking=SMALL_CHUNKS, pack_size=pack_size
+    )
     assert retried.committed
     for replica in replicas:
         output = out_dir / f"{replica.name}.raw"
@@ -68,7 +82,8 @@ async def test_a_failing_chunk_read_fails_the_restore_with_the_replica_named(
     service: BlobService, store: LocalStore, image_8m: Path, out_dir: Path
 ) -> None:
     await service.publish(image_8m, [store], GALLERY, NAME, chunking=SMALL_CHUNKS)
-    faulty = FaultyStore(store, [Fault("get", "error", key_contains="/chunks/", after=3, times=1)])
+    # The fourth chunk read, from one of the blob's packs.
+    faulty = FaultyStore(store, [Fault("get", "error", key_contains="/packs/", after=3, times=1)])
 
     with pytest.raises(StorageError) as caught:
         await service.restore(faulty, GALLERY, NAME, out_dir / "restored.raw")

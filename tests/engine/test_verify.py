@@ -22,7 +22,9 @@ from tests.engine.helpers import (
 
 @pytest.fixture
 async def published(service: BlobService, store: LocalStore, image_8m: Path) -> PublishResult:
-    return await service.publish(image_8m, [store], GALLERY, NAME, chunking=SMALL_CHUNKS)
+    """The blob with each chunk stored on its own: the tests damage chunks one by one (a
+    damaged pack is verified in test_packed_reads.py)."""
+    return await service.publish(image_8m, [store], GALLERY, NAME, chunking=SMALL_CHUNKS, pack_size=None)
 
 
 def stored_digests(store: LocalStore) -> list[str]:
