@@ -1,17 +1,22 @@
-"""Replication planning: desired state (a manifest's chunks in every target replica) versus
-actual state (what each replica holds) turned into the chunk copies that close the gap.
+"""Replication planning: desired state (every object a manifest needs in every target replica)
+versus actual state (what each replica holds) turned into the copies that close the gap.
 
 The planner is pure so that the one question that decides what moves over the network, "which
-replica lacks which chunk", is answered in one place and tested exhaustively; the engine only
+replica lacks which object", is answered in one place and tested exhaustively; the engine only
 carries the plan out.
 
+Objects are named opaquely: the engine passes storage keys (a pack's, or a chunk's stored as
+its own object, :meth:`blobrep.core.manifest.Manifest.objects`), so a pack and a chunk can
+never be mistaken for each other even if their digests were equal. A copy's ``digest`` and a
+replica's ``missing`` hold those names.
+
 * A replica whose manifest is already present (and equal to the source's) is complete: it
-  receives nothing, even if a chunk of it went bad since (finding that is the scrubber's job).
-* Any other replica must receive every chunk of the manifest it does not hold at the stored
-  length the manifest records. A copy of another length is damaged or from a foreign writer
-  and is overwritten; chunks a replica holds that the manifest does not name are ignored.
-* Each chunk that at least one replica lacks is one :class:`ChunkCopy`: read once from the
-  source, written to each of its targets. Chunks nobody lacks are not in the plan at all.
+  receives nothing, even if an object of it went bad since (finding that is the scrubber's job).
+* Any other replica must receive every object of the manifest it does not hold at the size
+  the manifest records. A copy of another size is damaged or from a foreign writer and is
+  overwritten; objects a replica holds that the manifest does not name are ignored.
+* Each object that at least one replica lacks is one :class:`ChunkCopy`: read once from the
+  source, written to each of its targets. Objects nobody lacks are not in the plan at all.
 * Progress is counted in stored bytes written, per region, so 0..100 moves evenly with the
   work and a region that needs nothing is complete (100) at once.
 """
@@ -34,7 +39,7 @@ class ReplicaState:
     has_manifest: bool
     """True if the replica already holds this very manifest (so the blob is readable there)."""
     held: Mapping[str, int] = field(default_factory=dict)
-    """Stored size of every chunk of the manifest the replica holds, by digest; absent if missing."""
+    """Size of every object of the manifest the replica holds, by name; absent if missing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,18 +51,21 @@ class ReplicaPlan:
     complete: bool
     """The manifest is already there: nothing to copy, nothing to commit."""
     missing: tuple[str, ...]
-    """Digests to write into this replica, in manifest order."""
+    """Names of the objects to write into this replica, in manifest order."""
     missing_bytes: int
 
 
 @dataclass(frozen=True, slots=True)
 class ChunkCopy:
-    """One chunk to read once and write to every replica that lacks it."""
+    """One object (a pack, or a chunk stored alone) to read once and write to every replica
+    that lacks it."""
 
     digest: str
+    """The object's name as the caller gave it (the engine's are storage keys)."""
     stored_length: int
+    """Its size in a replica."""
     targets: tuple[int, ...]
-    """Positions in :attr:`ReplicationPlan.replicas` of the replicas that lack the chunk."""
+    """Positions in :attr:`ReplicationPlan.replicas` of the replicas that lack the object."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +75,7 @@ class ReplicationPlan:
     replicas: tuple[ReplicaPlan, ...]
     """One per input replica, in input order."""
     copies: tuple[ChunkCopy, ...]
-    """One per distinct chunk some replica lacks, in manifest order."""
+    """One per object some replica lacks, in manifest order."""
     region_bytes: Mapping[str, int]
     """Stored bytes to write into each region (all its replicas); every region appears."""
 
@@ -76,12 +84,12 @@ class ReplicationPlan:
         return sum(self.region_bytes.values())
 
 
-def plan_replication(chunks: Mapping[str, int], replicas: Sequence[ReplicaState]) -> ReplicationPlan:
-    """Plan the chunk copies that fill every incomplete replica.
+def plan_replication(objects: Mapping[str, int], replicas: Sequence[ReplicaState]) -> ReplicationPlan:
+    """Plan the copies that fill every incomplete replica.
 
     Args:
-        chunks: the manifest's distinct stored chunks, digest -> stored length, in manifest
-            order (``Manifest.stored_digests()``).
+        objects: every object the manifest needs, name -> size in a replica, in manifest
+            order (the engine passes ``Manifest.objects(gallery)``).
         replicas: the actual state of every target replica; (region, index) pairs are unique.
 
     Raises:
@@ -98,16 +106,14 @@ def plan_replication(chunks: Mapping[str, int], replicas: Sequence[ReplicaState]
         seen.add(ident)
         missing: list[str] = []
         if not replica.has_manifest:
-            missing = [digest for digest, size in chunks.items() if replica.held.get(digest) != size]
-        for digest in missing:
-            targets.setdefault(digest, []).append(position)
-        size = sum(chunks[digest] for digest in missing)
+            missing = [name for name, size in objects.items() if replica.held.get(name) != size]
+        for name in missing:
+            targets.setdefault(name, []).append(position)
+        size = sum(objects[name] for name in missing)
         region_bytes[replica.region] = region_bytes.get(replica.region, 0) + size
         plans.append(ReplicaPlan(replica.region, replica.index, replica.has_manifest, tuple(missing), size))
     copies = tuple(
-        ChunkCopy(digest, size, tuple(targets[digest]))
-        for digest, size in chunks.items()
-        if digest in targets
+        ChunkCopy(name, size, tuple(targets[name])) for name, size in objects.items() if name in targets
     )
     return ReplicationPlan(tuple(plans), copies, region_bytes)
 

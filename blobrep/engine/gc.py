@@ -1,17 +1,22 @@
-"""Garbage collection: delete the chunks of a gallery that no manifest in a replica references.
+"""Garbage collection: delete the chunk data of a gallery that no manifest in a replica references.
 
-Chunks are shared between the versions of a gallery, so deleting a version removes only its
-manifest; what it alone used stays until this mark-and-sweep removes it, one replica at a time:
+A replica holds a gallery's chunk data as *objects*: chunks stored alone and packs (many
+chunks' frames in one object, manifest format 3). Objects are shared between the versions of a
+gallery, so deleting a version removes only its manifest; what it alone used stays until this
+mark-and-sweep removes it, one replica at a time. A pack is deleted only once no manifest names
+it at all (packs are never rewritten in part), so a pack some of whose chunks are still used
+stays whole.
 
 1. take an *exclusive* lease on the gallery in the replica (see :mod:`blobrep.engine.leases`),
    failing fast if a publish or a replication holds a live shared lease: such a writer may
-   have found a chunk present and skipped it, or written chunks its manifest does not yet name;
-2. mark every chunk that any manifest of the gallery names. A manifest that does not parse
-   stops the collection of that replica before anything is deleted: the chunks it names
-   cannot be known, and deleting them could lose a version;
-3. sweep: delete each unreferenced chunk last written more than ``grace`` seconds ago (by the
-   store's clock). The grace protects writers outside the lease protocol and holders stalled
-   past their lease; ``0`` trusts the leases alone;
+   have found an object present and skipped it, or written objects its manifest does not yet
+   name;
+2. mark every object that any manifest of the gallery names (:mod:`blobrep.engine.gc_mark`).
+   A manifest that does not parse stops the collection of that replica before anything is
+   deleted: the objects it names cannot be known, and deleting them could lose a version;
+3. sweep: delete each unreferenced chunk or pack last written more than ``grace`` seconds ago
+   (by the store's clock). The grace protects writers outside the lease protocol and holders
+   stalled past their lease; ``0`` trusts the leases alone;
 4. remove the temporary objects that interrupted puts left under the gallery (stores do not
    list them, so nothing else ever would), again only those older than ``grace``, and never
    younger than a minute: acquirers retrying their leases keep writing under the gallery
@@ -35,7 +40,7 @@ import anyio
 
 from blobrep.core.names import validate_gallery_name
 from blobrep.engine._concurrency import IO_TASKS, task_group
-from blobrep.engine.gc_mark import SWEEP_BATCH, chunk_keys, mark_manifests, stat_unreferenced
+from blobrep.engine.gc_mark import SWEEP_BATCH, is_pack, mark_manifests, object_keys, stat_unreferenced
 from blobrep.engine.gc_room import Room, take_lease
 from blobrep.engine.leases import Lease, list_leases
 from blobrep.errors import BlobrepError, InvalidParameterError
@@ -46,19 +51,23 @@ if TYPE_CHECKING:
 #: Replicas collected at once by :func:`gc_gallery`.
 GC_REPLICAS: Final = 4
 #: Temporaries of leases younger than this are never removed, whatever the grace (seconds):
-#: a writer waiting for this gc writes its lease attempts while gc runs. Chunk and manifest
-#: writers hold shared leases, so while gc holds its exclusive one, none of theirs is live.
+#: a writer waiting for this gc writes its lease attempts while gc runs. Chunk, pack and
+#: manifest writers hold shared leases, so while gc holds its exclusive one, none of theirs is
+#: live.
 _TEMPORARY_MIN_AGE: Final = 60.0
 
 GcProgress = Callable[[int, int], None]
-"""Called on the event loop with (chunks examined, chunks listed) as the sweep advances."""
+"""Called on the event loop with (objects examined, objects listed) as the sweep advances."""
 
 
 @dataclass(frozen=True, slots=True)
 class GcReport:
     """What garbage collection did (or, with ``dry_run``, would do) in one replica.
 
-    Every chunk seen is referenced, deleted, kept young, or vanished meanwhile.
+    The ``*_chunks`` counts are of objects holding chunk data: chunks stored alone and packs,
+    one each (a pack holding a hundred chunks is one object to keep or delete); the
+    ``*_packs`` counts say how many of them were packs. Every object seen is referenced,
+    deleted, kept young, or vanished meanwhile.
     """
 
     replica: str
@@ -66,14 +75,15 @@ class GcReport:
     manifests: int = 0
     """Manifests read (and marked)."""
     chunks_seen: int = 0
-    """Chunks of the gallery the replica holds."""
+    """Objects of the gallery's chunk data the replica holds (chunks stored alone, packs)."""
     referenced_chunks: int = 0
-    """Chunks held that some manifest names."""
+    """Objects held that some manifest names."""
     deleted_chunks: int = 0
+    """Objects deleted."""
     deleted_bytes: int = 0
-    """Stored bytes of the deleted chunks."""
+    """Stored bytes of the deleted objects."""
     kept_young: int = 0
-    """Unreferenced chunks kept because they were written within the grace period."""
+    """Unreferenced objects kept because they were written within the grace period."""
     stale_leases_removed: int = 0
     dry_run: bool = False
     error: str | None = None
@@ -84,6 +94,12 @@ class GcReport:
     grace, and than a minute)."""
     temporary_bytes: int = 0
     """Their bytes."""
+    packs_seen: int = 0
+    """Of ``chunks_seen``, the packs."""
+    referenced_packs: int = 0
+    """Of ``referenced_chunks``, the packs."""
+    deleted_packs: int = 0
+    """Of ``deleted_chunks``, the packs."""
 
     @property
     def ok(self) -> bool:
@@ -103,12 +119,12 @@ async def collect_garbage(
     dry_run: bool = False,
     progress: GcProgress | None = None,
 ) -> GcReport:
-    """Delete the chunks of ``gallery`` in ``store`` that no manifest there references.
+    """Delete the chunks and packs of ``gallery`` in ``store`` that no manifest there references.
 
     Args:
         store: the replica.
-        gallery: the gallery whose chunks to collect (chunks are per gallery).
-        grace: seconds; an unreferenced chunk written more recently than this is kept.
+        gallery: the gallery whose objects to collect (chunks and packs are per gallery).
+        grace: seconds; an unreferenced object written more recently than this is kept.
         dry_run: count what would be deleted, delete nothing (not even stale leases, nor the
             leases of dead holders).
         progress: see :data:`GcProgress`.
@@ -120,7 +136,7 @@ async def collect_garbage(
         StorageFullError: the replica is full and nothing could be deleted to make room for
             the lease (or this is a dry run, which deletes nothing).
         InvalidParameterError: ``grace`` is negative.
-        StorageError: the store failed; chunks deleted before that stay deleted (they were
+        StorageError: the store failed; objects deleted before that stay deleted (they were
             unreferenced), the rest stay.
     """
     validate_gallery_name(gallery)
@@ -136,19 +152,23 @@ async def collect_garbage(
         if not dry_run:
             await store.sync()
     temporaries = room.temporaries + temporaries
+    room_packs = sum(1 for info in room.deleted if is_pack(gallery, info.key))
     return GcReport(
         replica=store.name,
         gallery=gallery,
         manifests=manifests,
-        chunks_seen=sweep.seen + len(room.chunks),
+        chunks_seen=sweep.seen + len(room.deleted),
         referenced_chunks=sweep.referenced,
-        deleted_chunks=sweep.deleted + len(room.chunks),
-        deleted_bytes=sweep.deleted_bytes + sum(info.size for info in room.chunks),
+        deleted_chunks=sweep.deleted + len(room.deleted),
+        deleted_bytes=sweep.deleted_bytes + sum(info.size for info in room.deleted),
         kept_young=sweep.young,
         stale_leases_removed=removed,
         dry_run=dry_run,
         temporaries_removed=len(temporaries),
         temporary_bytes=sum(info.size for info in temporaries),
+        packs_seen=sweep.packs_seen + room_packs,
+        referenced_packs=sweep.packs_referenced,
+        deleted_packs=sweep.packs_deleted + room_packs,
     )
 
 
@@ -213,6 +233,15 @@ class _Sweep:
     deleted: int = 0
     deleted_bytes: int = 0
     young: int = 0
+    packs_seen: int = 0
+    packs_referenced: int = 0
+    packs_deleted: int = 0
+
+    def count_deleted(self, gallery: str, info: ObjectInfo) -> None:
+        self.deleted += 1
+        self.deleted_bytes += info.size
+        if is_pack(gallery, info.key):
+            self.packs_deleted += 1
 
 
 async def _sweep(
@@ -223,24 +252,24 @@ async def _sweep(
     dry_run: bool,
     progress: GcProgress | None,
 ) -> _Sweep:
-    """Delete unreferenced chunks last written at or before ``cutoff`` (store time).
+    """Delete unreferenced chunks and packs last written at or before ``cutoff`` (store time).
 
-    "At" counts as old: file times tick coarsely, and with ``grace=0`` a chunk stamped in the
+    "At" counts as old: file times tick coarsely, and with ``grace=0`` an object stamped in the
     same tick as our lease was still written before it (no writer can hold a lease now).
     """
-    keys = await chunk_keys(store, gallery)
-    result = _Sweep(seen=len(keys))
+    keys = await object_keys(store, gallery)
+    packs = {key for key in keys if is_pack(gallery, key)}
+    result = _Sweep(seen=len(keys), packs_seen=len(packs), packs_referenced=len(packs & referenced))
     limiter = anyio.CapacityLimiter(IO_TASKS)
 
     async def delete(info: ObjectInfo) -> None:
         async with limiter:
             if await store.delete(info.key):
-                result.deleted += 1
-                result.deleted_bytes += info.size
+                result.count_deleted(gallery, info)
 
     for start in range(0, len(keys), SWEEP_BATCH):
         batch = keys[start : start + SWEEP_BATCH]
-        unreferenced = await stat_unreferenced(store, gallery, batch, referenced)
+        unreferenced = await stat_unreferenced(store, batch, referenced)
         result.referenced += len(batch) - len(unreferenced)
         old: list[ObjectInfo] = []
         for info in unreferenced:
@@ -251,8 +280,8 @@ async def _sweep(
             else:
                 old.append(info)
         if dry_run:
-            result.deleted += len(old)
-            result.deleted_bytes += sum(info.size for info in old)
+            for info in old:
+                result.count_deleted(gallery, info)
         else:
             async with task_group() as group:
                 for info in old:
@@ -265,10 +294,11 @@ async def _sweep(
 async def _sweep_temporaries(
     store: Store, gallery: str, grace: float, lease_age: float, dry_run: bool
 ) -> list[ObjectInfo]:
-    """Remove temporaries of killed writers: chunks' and manifests' older than the grace,
-    leases' older than ``lease_age``."""
+    """Remove temporaries of killed writers: chunks', packs' and manifests' older than the
+    grace, leases' older than ``lease_age``."""
     found: list[ObjectInfo] = []
-    for part, older_than in (("chunks/", grace), ("images/", grace), ("leases/", lease_age)):
+    parts = (("chunks/", grace), ("packs/", grace), ("images/", grace), ("leases/", lease_age))
+    for part, older_than in parts:
         found += await store.sweep_temporaries(
             f"galleries/{gallery}/{part}", older_than=older_than, dry_run=dry_run
         )

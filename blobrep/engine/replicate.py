@@ -1,35 +1,40 @@
 """Replicate: bring a published blob from its source region into every target region.
 
 One pass of the reconcile loop for one blob: survey every target replica (the actual state),
-let the pure planner (:mod:`blobrep.core.replication`) say which replica lacks which chunk,
-copy exactly that, and commit each replica's manifest once its chunks are durable.
+let the pure planner (:mod:`blobrep.core.replication`) say which replica lacks which object,
+copy exactly that, and commit each replica's manifest once its objects are durable. A
+replica's objects are the blob's packs and the chunks it stores as their own objects
+(:meth:`~blobrep.core.manifest.Manifest.objects`); a pack moves whole, never in part.
 
 * Source: the manifest comes from the first source replica whose copy is the one the catalog
   pinned (``expect``); a source replica holding anything else is passed over.
 * Survey: a replica holding the pinned manifest is complete. One holding another manifest is
   damaged when there is a pin (the catalog is the authority): it is filled like an empty one
   and its manifest replaced; without a pin it is a conflict that fails its region. For the
-  rest, ``stat_many`` says which chunks are there at the right stored length. Only what is
-  missing moves, so a run after a failure or a kill copies only the rest.
-* Copy: each planned chunk is read once through the one read path (a
-  :class:`~blobrep.engine.chunk_read.ReplicaSet` over the source replicas: least loaded first,
-  failing over when a copy is missing, corrupt or its store errs, and repairing the bad
-  source copy), decoded and hashed on a CPU thread before anything is written, so a corrupt
-  chunk never spreads. The same stored bytes then go to every replica that lacks them, all regions at
-  once. (Siblings are not filled by reading a region's first replica again: one verified read
-  feeds every write. Replicas in one object store, though, copy the chunk inside it from the
-  replica that has it, which moves no byte through this process:
-  :mod:`blobrep.engine.server_copies`.) ``copy_tasks`` tasks take
-  chunks from an unbuffered stream: at most that many chunks are in memory at once.
-* Failure: a region whose store raises (survey, put, sync) or that needs a chunk with no
+  rest, ``stat_many`` says which objects are there at the size the manifest records (a pack
+  or a chunk of another size, or a key that is not a regular file, is rewritten). Only what
+  is missing moves, so a run after a failure or a kill copies only the rest, and a new
+  version sharing packs or chunks with an older one moves only its new ones.
+* Copy: each planned object is read once from the source replicas and verified before
+  anything is written, so a bad copy never spreads: a chunk through the one read path,
+  decoded and hashed; a pack whole, by its size and digest; either failing over to another
+  source replica and mending the bad copy (:mod:`blobrep.engine.replicate_sources`). The same
+  stored bytes then go to every replica that lacks them, all regions at once. (Siblings are not
+  filled by reading a region's first replica again: one verified read feeds every write.
+  Replicas in one object store, though, copy the object inside it from the replica that has
+  it, which moves no byte through this process: :mod:`blobrep.engine.server_copies`.)
+  ``copy_tasks`` tasks take objects from an unbuffered stream: at most that many are in
+  memory at once, and at most :data:`~blobrep.engine.replicate_sources.PACKS_IN_FLIGHT` of
+  them packs.
+* Failure: a region whose store raises (survey, put, sync) or that needs an object with no
   good source copy is marked failed with the reason, gets no further writes and no manifest,
   and the other regions carry on.
 * Busy: a region with a replica leased by another live operation (garbage collection) is
   *deferred*: it gets no writes, and its outcome says why, so the caller leaves its state as it
   was (a busy replica is no evidence that anything is wrong) and the next run does the work.
-* Commit: a replica is committed as soon as every chunk it lacked has landed: ``sync()``,
+* Commit: a replica is committed as soon as every object it lacked has landed: ``sync()``,
   then the manifest. One committed before a sibling failed stays committed (it is complete)
-  and counts in ``completed_replicas``. No manifest is ever written before its chunks are
+  and counts in ``completed_replicas``. No manifest is ever written before its objects are
   durable, so a kill at any point leaves each replica complete or simply not yet readable.
 """
 
@@ -41,12 +46,10 @@ from typing import TYPE_CHECKING, Final
 
 import anyio
 
-from blobrep.core.keys import chunk_key
 from blobrep.core.manifest import Manifest, encode_manifest
 from blobrep.core.names import BlobName, validate_gallery_name
 from blobrep.core.replication import ChunkCopy, ReplicaState, plan_replication
 from blobrep.engine._concurrency import task_group
-from blobrep.engine.chunk_read import ReplicaSet, failure_detail
 from blobrep.engine.leases import hold_lease
 from blobrep.engine.manifests import (
     commit_manifest,
@@ -54,6 +57,7 @@ from blobrep.engine.manifests import (
     read_manifest,
     read_manifest_document,
 )
+from blobrep.engine.replicate_sources import PACKS_IN_FLIGHT, Needed, SourceObjects, needed_objects
 from blobrep.engine.replicate_state import (
     RegionOutcome,
     RegionProgress,
@@ -62,19 +66,16 @@ from blobrep.engine.replicate_state import (
     RegionTarget,
     ReplicaRun,
 )
-from blobrep.engine.server_copies import plan_writes
+from blobrep.engine.server_copies import copy_inside, plan_writes
 from blobrep.errors import (
     BlobrepError,
     BusyError,
-    ChunkCorruptError,
-    ChunkMissingError,
+    IntegrityError,
     InvalidParameterError,
     ManifestError,
     ManifestNotFoundError,
-    NotFoundError,
     StorageError,
 )
-from blobrep.storage.base import ServerSideCopy
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -85,7 +86,7 @@ if TYPE_CHECKING:
 
 #: Puts in flight per copy task: enough to overlap the fsync of each put with the next ones.
 WRITES_PER_COPY: Final = 2
-#: Chunk keys asked of a replica in one ``stat_many``.
+#: Object keys asked of a replica in one ``stat_many``.
 SURVEY_BATCH: Final = 4096
 #: Seconds between two progress reports of one region.
 PROGRESS_INTERVAL: Final = 0.25
@@ -119,11 +120,12 @@ async def replicate(
     """Copy ``blob`` of ``gallery`` from the source region's replicas into every target region.
 
     Args:
-        sources: replicas of the source region holding the blob's manifest and chunks.
+        sources: replicas of the source region holding the blob's manifest and objects.
         targets: the regions to fill, each with all its desired replicas.
         expect: what the catalog recorded of the blob (its manifest pin): source manifests
             that differ are passed over, target manifests that differ are replaced.
-        copy_tasks: chunks in flight at once over all regions (bounds memory too).
+        copy_tasks: objects (packs or chunks) in flight at once over all regions (bounds
+            memory too).
         progress: receives :class:`RegionProgress` reports, batched per region.
 
     Returns:
@@ -140,7 +142,7 @@ async def replicate(
     if not sources:
         raise InvalidParameterError("replication needs at least one source replica")
     if copy_tasks < 1:
-        raise InvalidParameterError(f"copy_tasks is {copy_tasks}; at least 1 chunk must be in flight")
+        raise InvalidParameterError(f"copy_tasks is {copy_tasks}; at least 1 object must be in flight")
     names = [target.region for target in targets]
     if len(set(names)) != len(names):
         raise InvalidParameterError(f"a region is listed twice among the targets {names}")
@@ -175,16 +177,17 @@ class _Replication:
         progress: RegionProgressCallback | None,
         pinned: bool,
     ) -> None:
-        self.sources = ReplicaSet(sources, gallery, repair=True)
+        self.sources = SourceObjects(sources, gallery)
         self.pinned = pinned
         self.gallery = gallery
         self.blob = blob
         self.manifest = manifest
         self.document = encode_manifest(manifest)
-        self.chunks = manifest.stored_digests()
+        self.objects = needed_objects(manifest, gallery)
         self.copy_tasks = copy_tasks
         self.progress = progress
         self.writes = anyio.CapacityLimiter(copy_tasks * WRITES_PER_COPY)
+        self.packs = anyio.CapacityLimiter(min(copy_tasks, PACKS_IN_FLIGHT))
 
     async def run(self, targets: Sequence[RegionTarget]) -> list[RegionOutcome]:
         regions = [RegionRun(target) for target in targets]
@@ -195,7 +198,7 @@ class _Replication:
         everyone = [replica for region in regions for replica in region.replicas]
         async with AsyncExitStack() as leases:
             # Shared leases on every target replica from before the survey until after the
-            # manifests are committed: garbage collection must not delete a chunk found
+            # manifests are committed: garbage collection must not delete an object found
             # present meanwhile. A replica that cannot be leased fails its region only.
             for replica in everyone:
                 if replica.region.stopped:
@@ -229,8 +232,7 @@ class _Replication:
         ]
         planned = [replica for replica, _ in pending]
         plan = plan_replication(
-            {digest: chunk.stored_length for digest, chunk in self.chunks.items()},
-            [state for _, state in pending],
+            {key: needed.size for key, needed in self.objects.items()}, [state for _, state in pending]
         )
         for replica, replica_plan in zip(planned, plan.replicas, strict=True):
             replica.remaining = len(replica_plan.missing)
@@ -277,12 +279,12 @@ class _Replication:
                 return
             if existing is not None and not self.pinned:
                 raise conflict_error(store, self.gallery, self.blob)
-            digests = list(self.chunks)
+            keys = list(self.objects)
             held: dict[str, int] = {}
-            for start in range(0, len(digests), SURVEY_BATCH):
-                batch = digests[start : start + SURVEY_BATCH]
-                infos = await store.stat_many([chunk_key(self.gallery, digest) for digest in batch])
-                held.update((digest, info.size) for digest, info in zip(batch, infos, strict=True) if info)
+            for start in range(0, len(keys), SURVEY_BATCH):
+                batch = keys[start : start + SURVEY_BATCH]
+                infos = await store.stat_many(batch)
+                held.update((key, info.size) for key, info in zip(batch, infos, strict=True) if info)
         except BlobrepError as exc:
             replica.region.fail(str(exc))
             return
@@ -308,55 +310,63 @@ class _Replication:
                     await send.send(copy)
 
     async def _copy(self, copy: ChunkCopy, targets: list[ReplicaRun], group: TaskGroup) -> None:
-        """Read one chunk once, verified, and place it in every live replica that lacks it:
-        sent, or copied inside an object store from a replica that holds it
-        (:mod:`blobrep.engine.server_copies`)."""
+        """Read one object once, verified, and place it in every live replica that lacks it."""
         if all(replica.region.stopped for replica in targets):
             return
-        chunk = self.chunks[copy.digest]
-        try:
-            served = await self.sources.read(chunk)
-        except (ChunkMissingError, ChunkCorruptError, StorageError) as exc:
-            reason = f"chunk {copy.digest} has no good copy in the source region: {failure_detail(exc)}"
-            for replica in targets:
-                replica.region.fail(reason)
+        needed = self.objects[copy.digest]
+        if needed.pack is None:
+            await self._copy_object(needed, targets, group)
             return
-        key, frame = chunk_key(self.gallery, copy.digest), served.frame
-        source = self.sources.stores[served.index]
-        plan = plan_writes(source, [(replica, replica.store) for replica in targets])
+        async with self.packs:  # a pack is held whole until every target has it
+            await self._copy_object(needed, targets, group)
+
+    async def _copy_object(self, needed: Needed, targets: list[ReplicaRun], group: TaskGroup) -> None:
+        """Sent, or copied inside an object store from a replica that holds it
+        (:mod:`blobrep.engine.server_copies`); a bad source copy of a pack is mended alongside."""
+        if all(replica.region.stopped for replica in targets):
+            return
+        try:
+            read = await self.sources.read(needed)
+        except (IntegrityError, StorageError) as exc:
+            for replica in targets:
+                replica.region.fail(str(exc))
+            return
+        plan = plan_writes(read.source, [(replica, replica.store) for replica in targets])
         async with task_group() as writes:
             for replica in plan.uploads:
-                writes.start_soon(self._write, replica, key, frame, group, None)
+                writes.start_soon(self._write, replica, needed, read.data, group, None)
             for replica in plan.from_source:
-                writes.start_soon(self._write, replica, key, frame, group, source)
+                writes.start_soon(self._write, replica, needed, read.data, group, read.source)
+            if read.damaged:
+                writes.start_soon(self.sources.mend, needed, read)
         async with task_group() as writes:
             for replica, holder in plan.after_upload:
-                writes.start_soon(self._write, replica, key, frame, group, holder.store)
+                writes.start_soon(self._write, replica, needed, read.data, group, holder.store)
 
     async def _write(
-        self, replica: ReplicaRun, key: str, frame: bytes, group: TaskGroup, holder: Store | None
+        self, replica: ReplicaRun, needed: Needed, data: bytes, group: TaskGroup, holder: Store | None
     ) -> None:
-        """Put ``frame`` at ``key`` in ``replica``, or copy it there from ``holder`` inside
-        their service (the bytes are put after all if that cannot be done)."""
+        """Put ``data`` at ``needed.key`` in ``replica``, or copy it there from ``holder``
+        inside their service (the bytes are put after all if that cannot be done)."""
         region = replica.region
         async with self.writes:
             if region.stopped:
                 return
             try:
-                if holder is None or not await _copied(replica.store, holder, key):
-                    await replica.store.put(key, frame)
+                if holder is None or not await copy_inside(replica.store, holder, needed.key):
+                    await replica.store.put(needed.key, data)
             except BlobrepError as exc:
                 region.fail(str(exc))
                 return
-        region.done_bytes += len(frame)
-        region.copied_chunks += 1
+        region.done_bytes += len(data)
+        region.copied_chunks += needed.chunks
         replica.remaining -= 1
         self._report(region)
         if replica.remaining == 0:
             group.start_soon(self._commit, replica)
 
     async def _commit(self, replica: ReplicaRun) -> None:
-        """Make the replica's chunks durable, then write its manifest: the commit point."""
+        """Make the replica's objects durable, then write its manifest: the commit point."""
         region = replica.region
         try:
             await replica.store.sync()
@@ -387,14 +397,3 @@ class _Replication:
             self.progress(
                 RegionProgress(name, region.done_bytes, region.total_bytes, region.completed, replicas)
             )
-
-
-async def _copied(store: Store, holder: Store, key: str) -> bool:
-    """True once ``key`` is copied from ``holder`` into ``store`` inside their service; False
-    if it cannot be (another service, or ``holder`` lost it: its own write failed)."""
-    if not isinstance(store, ServerSideCopy):
-        return False
-    try:
-        return await store.copy_from(holder, key)
-    except NotFoundError:
-        return False

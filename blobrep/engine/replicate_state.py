@@ -44,9 +44,11 @@ class RegionOutcome:
     completed_replicas: int
     target_replicas: int
     copied_chunks: int
-    """Chunk writes into this region, summed over its replicas."""
+    """Chunks written into this region, summed over its replicas: a chunk stored alone counts
+    once, a pack counts the chunks of the blob it carries."""
     copied_bytes: int
-    """Chunk bytes written into this region, summed over its replicas."""
+    """Bytes written into this region (packs and chunks stored alone, as stored), summed over
+    its replicas."""
     error: str | None
     """None if every replica of the region is complete (or the region was deferred); else the
     reason in words."""
@@ -102,4 +104,4 @@ class ReplicaRun:
     complete: bool = False
     state: ReplicaState | None = None
     remaining: int = 0
-    """Chunks still to land before the manifest may be written."""
+    """Objects (packs, chunks stored alone) still to land before the manifest may be written."""

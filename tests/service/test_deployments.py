@@ -24,8 +24,12 @@ def disk_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def chunk_files(root: Path) -> list[Path]:
-    return sorted(path for path in (root / "galleries" / GALLERY / "chunks").rglob("*") if path.is_file())
+def stored_objects(root: Path) -> list[Path]:
+    """The replica's packs and chunk objects: a publish stores this image in packs."""
+    gallery = root / "galleries" / GALLERY
+    return sorted(
+        path for kind in ("chunks", "packs") for path in (gallery / kind).rglob("*") if path.is_file()
+    )
 
 
 async def replicated(service: GalleryService, disk_image: Path, targets: list[str]) -> None:
@@ -74,7 +78,8 @@ async def test_a_scale_set_spreads_over_replicas_and_survives_a_damaged_one(
 ) -> None:
     await replicated(service, disk_image, ["westcentralus=3"])
     damaged = service.home / "regions" / "westcentralus" / "replica-2"
-    files = chunk_files(damaged)
+    files = stored_objects(damaged)
+    assert [path.parent.parent.name for path in files] == ["packs", "packs"]
     corrupt, missing = files[0], files[-1]
     frame = bytearray(corrupt.read_bytes())
     frame[len(frame) // 2] ^= 0xFF  # flip, so the copy differs whatever the byte was
@@ -96,9 +101,9 @@ async def test_scrub_finds_and_repairs_a_damaged_replica(
 ) -> None:
     await replicated(service, disk_image, ["westcentralus=2"])
     damaged = service.home / "regions" / "westcentralus" / "replica-1"
-    chunk_files(damaged)[0].unlink()
+    stored_objects(damaged)[0].unlink()
     (found,) = await service.scrub(ADMIN, "West Central US")
-    assert not found.ok and [problem.kind for problem in found.problems] == ["missing"]
+    assert not found.ok and [problem.kind for problem in found.problems] == ["pack-missing"]
     (fixed,) = await service.scrub(ADMIN, "westcentralus", repair=True)
     assert fixed.repaired == 1 and fixed.ok
     (clean,) = await service.scrub(ADMIN, "westcentralus", gallery=GALLERY)
