@@ -82,9 +82,10 @@ def version_id(version: str = V1) -> str:
     return f"/galleries/{GALLERY}/images/{IMAGE}/versions/{version}"
 
 
-def chunks_under(replica: str) -> str:
-    """The chunk directory (or object prefix) under a replica's directory or prefix."""
-    return f"{replica}/galleries/{GALLERY}/chunks"
+def stored_under(replica: str) -> str:
+    """The gallery's directory (or object prefix) under a replica's: its packs, chunk objects
+    and manifests, what a replica of the version holds."""
+    return f"{replica}/galleries/{GALLERY}"
 
 
 # --- obstore, directly: the baselines, listing and cleanup ----------------------------------
@@ -263,12 +264,12 @@ async def replica_chunk_bytes(service: GalleryService, region: str, replicas: in
     found: dict[str, int] = {}
     for number in range(1, replicas + 1):
         if info.path is not None:
-            where = chunks_under(str(info.path / f"replica-{number}"))
+            where = stored_under(str(info.path / f"replica-{number}"))
             found[f"{region}/replica-{number}"] = await anyio.to_thread.run_sync(tree_bytes, Path(where))
         else:
             assert info.url is not None
             url = ObjectUrl.parse(info.url)
-            _, size = await prefix_bytes(url.kind, url.bucket, chunks_under(f"{url.prefix}/replica-{number}"))
+            _, size = await prefix_bytes(url.kind, url.bucket, stored_under(f"{url.prefix}/replica-{number}"))
             found[f"{region}/replica-{number}"] = size
     return found
 

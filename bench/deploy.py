@@ -180,8 +180,10 @@ def replica_dir(home: Path, number: int) -> Path:
     return home / "regions" / REGION / f"replica-{number}"
 
 
-def chunk_files(replica: Path) -> list[Path]:
-    return sorted(files_under(replica / "galleries" / GALLERY / "chunks"))
+def object_files(replica: Path) -> list[Path]:
+    """The replica's stored objects: its packs (where a publish puts new chunks) and chunk files."""
+    gallery = replica / "galleries" / GALLERY
+    return sorted([*files_under(gallery / "packs"), *files_under(gallery / "chunks")])
 
 
 # --- the child: one blobrep operation, timed inside ----------------------------------------
@@ -424,10 +426,11 @@ def run_matrix(
 
 
 def damage(replica: Path, seed: int) -> dict[str, Any]:
-    """Corrupt (flip one byte of) 1 % of the chunk files and delete another 1 %, at least one each."""
-    files = chunk_files(replica)
+    """Corrupt (flip one byte of) 1 % of the stored objects (packs, chunk files) and delete
+    another 1 %, at least one each."""
+    files = object_files(replica)
     if len(files) < 2:
-        raise BenchmarkError(f"{replica} holds {len(files)} chunk files: too few to damage")
+        raise BenchmarkError(f"{replica} holds {len(files)} stored objects: too few to damage")
     each = max(1, round(DAMAGE_FRACTION * len(files)))
     chosen = random.Random(seed).sample(files, 2 * each)
     corrupted, deleted = chosen[:each], chosen[each:]
@@ -442,7 +445,7 @@ def damage(replica: Path, seed: int) -> dict[str, Any]:
         path.unlink()
     return {
         "replica": str(replica),
-        "chunk_files": len(files),
+        "object_files": len(files),
         "corrupted": [path.name for path in corrupted],
         "deleted": [path.name for path in deleted],
     }

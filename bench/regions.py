@@ -90,7 +90,7 @@ from _regions_children import (
     V1,
     V2,
     KindLayout,
-    chunks_under,
+    stored_under,
 )
 from _regions_report import Results, build_rows, print_report
 from _regions_servers import ServersError, bucket_url, object_servers
@@ -130,7 +130,7 @@ def one_repeat(steps: Steps, round_: int, image: Path, version2: Path) -> dict[s
     ]
     targets = [SOURCE, *(token for kind in KINDS for token in LAYOUTS[kind].target_tokens())]
     setup = {"regions": regions, "definitions": [LAYOUTS[kind].definition for kind in KINDS]}
-    source_chunks = Path(chunks_under(str(home / "regions" / SOURCE / "replica-1")))
+    source_chunks = Path(stored_under(str(home / "regions" / SOURCE / "replica-1")))
     found: dict[str, Any] = {"repeat": round_ + 1, "order": kinds, "publish": {}, "v1": {}, "v2": {}}
     try:
         found["publish"]["local"] = steps.publish(

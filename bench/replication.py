@@ -18,8 +18,8 @@ in a fresh gallery home per repeat, it measures:
    ``cp -r`` x6 without ``sync`` is a reference row.
 2. delta: version 1.0.1, the same image with 1 % of its bytes rewritten in place in 16 runs at
    random offsets, is published and replicated. The bytes it moves into each target replica
-   (the growth of the files under that replica's ``galleries/{g}/chunks``) must be at most
-   10 % of what version 1.0.0 stored there.
+   (the growth of the files under that replica's ``galleries/{g}``: packs, chunks and
+   manifests) must be at most 10 % of what version 1.0.0 stored there.
 3. memory: the peak RSS of every child, the replication child's in particular (no goal).
 
 Every blobrep operation runs in a child process of its own (this script with ``--child``),
@@ -84,8 +84,9 @@ def replica_dir(home: Path, region: str, number: int) -> Path:
     return home / "regions" / region / f"replica-{number}"
 
 
-def chunks_dir(replica: Path) -> Path:
-    return replica / "galleries" / GALLERY / "chunks"
+def stored_dir(replica: Path) -> Path:
+    """Where the gallery's objects live in a replica: its packs, chunk files and manifests."""
+    return replica / "galleries" / GALLERY
 
 
 def blob_name(version: str) -> str:
@@ -275,9 +276,9 @@ class Steps(TimedSteps):
 
 
 def chunk_bytes(home: Path) -> dict[str, int]:
-    """The bytes under ``galleries/{g}/chunks`` of every target replica, by ``region/replica-n``."""
+    """The bytes under ``galleries/{g}`` of every target replica, by ``region/replica-n``."""
     return {
-        f"{region}/replica-{number}": tree_bytes(chunks_dir(replica_dir(home, region, number)))
+        f"{region}/replica-{number}": tree_bytes(stored_dir(replica_dir(home, region, number)))
         for region, number in REPLICAS
     }
 
