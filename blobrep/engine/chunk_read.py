@@ -15,40 +15,48 @@ Restore, verify, scrub, replication and deployments all read chunks through a
   in the same thread hop by the caller's ``then`` (a restore writes the plain bytes there,
   so a chunk costs one hop however it is consumed);
 * **fail over**: a replica that lacks the chunk, holds it corrupt or fails is passed over for
-  the next choice among those not tried; every fault is reported with the replica it was in;
-* **repair**: with ``repair=True``, once another replica served a good copy, the verified
-  frame is written back over each missing or corrupt copy, in the set's own task group so it
-  never delays the read that found the damage, at most once per (replica, chunk), and
-  finished (or cancelled, on error) before the set closes. A replica that merely failed
-  with an I/O error is not repaired: nothing says its copy is bad.
+  the next choice among those not tried; every fault is reported with the replica it was in.
+  A replica that lacks the pack a chunk is in may still hold the chunk as its own object
+  (stored so by an older version, or by a publish before packs): :meth:`ReplicaSet.read`
+  serves that copy, verified like any other, before counting the replica as missing it;
+* **repair**: with ``repair=True``, once another replica served a good copy, each missing or
+  corrupt copy is repaired in the set's own task group, so it never delays the read that
+  found the damage, and finished (or cancelled, on error) before the set closes: a chunk
+  stored alone gets the verified frame, a chunk in a pack gets its whole pack mended, once
+  per (replica, pack); see :mod:`blobrep.engine.read_repair`. A replica that merely failed
+  with an I/O error is not repaired: nothing says its copy is bad. A replica that served a
+  chunk from its own object because its pack is missing gets the pack.
 
-Memory: pending repairs are bounded (:data:`PENDING_REPAIRS`, each holding one frame);
-callers bound their own reads in flight.
+Memory: pending repairs are bounded (:data:`~blobrep.engine.read_repair.PENDING_REPAIRS`
+chunks, :data:`~blobrep.engine.read_repair.PENDING_PACK_REPAIRS` packs); callers bound their
+own reads in flight.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable, Collection, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from types import MappingProxyType, TracebackType
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
 
 from blobrep.core.codec import decode_chunk, decode_chunk_into
-from blobrep.core.keys import chunk_key
 from blobrep.core.names import validate_gallery_name
 from blobrep.core.selection import Policy, choose_replica
 from blobrep.engine._concurrency import CPU_THREADS, task_group, thread_decompressor
+from blobrep.engine.read_faults import ChunkFault, FaultKind, Served, exhausted, failure_detail, fault_kind
+from blobrep.engine.read_repair import PENDING_PACK_REPAIRS, PENDING_REPAIRS, ReadRepairs
 from blobrep.engine.read_stats import ReaderStatistics, ReplicaStatistics
 from blobrep.errors import (
     BlobrepError,
     ChunkCorruptError,
     ChunkMissingError,
     DamagedObjectError,
+    InvalidKeyError,
     InvalidParameterError,
     NotFoundError,
     StorageError,
@@ -61,6 +69,7 @@ if TYPE_CHECKING:
     from blobrep.storage.base import Store
 
 __all__ = [
+    "PENDING_PACK_REPAIRS",
     "PENDING_REPAIRS",
     "ChunkFault",
     "Consumer",
@@ -69,59 +78,12 @@ __all__ = [
     "ReplicaSet",
     "ReplicaStatistics",
     "Served",
+    "failure_detail",
     "fault_kind",
 ]
 
-#: Repairs written or waiting at once; each holds one stored frame.
-PENDING_REPAIRS: Final = 16
-
-FaultKind = Literal["missing", "corrupt", "failed"]
 Consumer = Callable[[memoryview], None]
 """Runs on the worker thread with a chunk's verified plain bytes, right after decoding."""
-
-_Damage = ChunkMissingError | ChunkCorruptError
-
-
-@dataclass(frozen=True, slots=True)
-class ChunkFault:
-    """Why one replica could not serve one chunk."""
-
-    replica: str
-    index: int
-    """Position of the replica in the set."""
-    kind: FaultKind
-    """``missing`` or ``corrupt`` (the copy is bad: repairable), ``failed`` (the store failed)."""
-    detail: str
-
-
-@dataclass(frozen=True, slots=True)
-class Served:
-    """A chunk read that succeeded: its verified plain bytes, its frame, and who served it."""
-
-    plain: bytes | memoryview
-    frame: bytes
-    index: int
-    faults: tuple[ChunkFault, ...]
-    """Replicas tried before this one, and what was wrong with each."""
-
-
-_EVERY_REPLICA: Final = "every replica failed: "
-
-
-def failure_detail(error: BlobrepError) -> str:
-    """What a failed :meth:`ReplicaSet.read` says: every replica's fault when several were
-    tried (the note the read added), else the error itself."""
-    notes = [note for note in getattr(error, "__notes__", ()) if note.startswith(_EVERY_REPLICA)]
-    return notes[-1] if notes else str(error)
-
-
-def fault_kind(error: BlobrepError) -> FaultKind:
-    """How a read error counts: a bad copy (``missing``/``corrupt``) or a failing store."""
-    if isinstance(error, ChunkMissingError):
-        return "missing"
-    if isinstance(error, ChunkCorruptError):
-        return "corrupt"
-    return "failed"
 
 
 class _ConsumerError(Exception):
@@ -132,32 +94,43 @@ class _ConsumerError(Exception):
         self.error = error
 
 
+def _where(ref: ChunkRef) -> str:
+    """Where a chunk's frame is, for the reason of an error about it: its pack, if in one."""
+    return "" if ref.pack is None else f" (its frame at {ref.offset} in pack {ref.pack.digest})"
+
+
 def _decode(
     frame: bytes, ref: ChunkRef, replica: str, buffer: bytearray | None, then: Consumer | None
 ) -> bytes | memoryview:
     """On a worker thread: decode and verify ``frame``, then hand the plain bytes to ``then``."""
     assert ref.digest is not None
     decompressor = thread_decompressor()
+    digest, length, stored = ref.digest, ref.length, ref.stored_length
     plain: bytes | memoryview
-    if buffer is None:
-        plain = decode_chunk(
-            frame,
-            digest=ref.digest,
-            length=ref.length,
-            stored_length=ref.stored_length,
-            decompressor=decompressor,
-            replica=replica,
-        )
-    else:
-        plain = decode_chunk_into(
-            frame,
-            memoryview(buffer),
-            digest=ref.digest,
-            length=ref.length,
-            stored_length=ref.stored_length,
-            decompressor=decompressor,
-            replica=replica,
-        )
+    try:
+        if buffer is None:
+            plain = decode_chunk(
+                frame,
+                digest=digest,
+                length=length,
+                stored_length=stored,
+                decompressor=decompressor,
+                replica=replica,
+            )
+        else:
+            plain = decode_chunk_into(
+                frame,
+                memoryview(buffer),
+                digest=digest,
+                length=length,
+                stored_length=stored,
+                decompressor=decompressor,
+                replica=replica,
+            )
+    except ChunkCorruptError as exc:
+        if ref.pack is None:
+            raise
+        raise ChunkCorruptError(ref.digest, replica, exc.reason + _where(ref)) from exc
     if then is not None:
         try:
             then(memoryview(plain))
@@ -208,10 +181,9 @@ class ReplicaSet:
         self._bytes = [0] * count
         self._requests = [0] * count
         self._failures = [0] * count
-        self._chunks = self._failovers = self._repairs = self._repair_failures = 0
-        self._repairs_started: set[tuple[int, str]] = set()
+        self._chunks = self._failovers = 0
+        self._repairs = ReadRepairs(self.stores, self.gallery)
         self._cpu = anyio.CapacityLimiter(CPU_THREADS)
-        self._repair_slots = anyio.Semaphore(PENDING_REPAIRS)
         self._stack: AsyncExitStack | None = None
         self._group: TaskGroup | None = None
         self._closed = False
@@ -244,8 +216,14 @@ class ReplicaSet:
             store.name: ReplicaStatistics(self._bytes[index], self._requests[index], self._failures[index])
             for index, store in enumerate(self.stores)
         }
+        repairs = self._repairs
         return ReaderStatistics(
-            MappingProxyType(replicas), self._chunks, self._failovers, self._repairs, self._repair_failures
+            MappingProxyType(replicas),
+            self._chunks,
+            self._failovers,
+            repairs.repairs,
+            repairs.failures,
+            repairs.repaired_bytes,
         )
 
     async def fetch(self, index: int, ref: ChunkRef) -> bytes:
@@ -256,8 +234,9 @@ class ReplicaSet:
         pack is read by its range: exactly its stored length (the pack goes on past it).
 
         Raises:
-            ChunkMissingError: the replica lacks the chunk.
-            ChunkCorruptError: the key is not a regular file there.
+            ChunkMissingError: the replica lacks the chunk (or the pack it is in).
+            ChunkCorruptError: the key is not a regular file there, or is reached through a
+                link leading out of the replica.
             StorageError: the store failed.
         """
         digest = ref.digest
@@ -272,7 +251,10 @@ class ReplicaSet:
         except NotFoundError:
             raise ChunkMissingError(digest, store.name) from None
         except DamagedObjectError as exc:
-            raise ChunkCorruptError(digest, store.name, f"{exc.kind}, not a regular file") from None
+            what = "" if ref.pack is None else f"its pack {ref.pack.digest} is "
+            raise ChunkCorruptError(digest, store.name, f"{what}{exc.kind}, not a regular file") from None
+        except InvalidKeyError as exc:  # a link on the way out of the replica: damage there
+            raise ChunkCorruptError(digest, store.name, str(exc)) from None
         finally:
             self._outstanding[index] -= ref.stored_length
         self._bytes[index] += len(frame)
@@ -306,6 +288,38 @@ class ReplicaSet:
         )
         return plain, frame
 
+    async def decode(self, index: int, ref: ChunkRef, frame: bytes) -> bytes | memoryview:
+        """The verified plain bytes of ``ref`` from ``frame``, which replica ``index`` holds
+        (read by the caller, e.g. with the whole pack it is in), on a worker thread.
+
+        Raises:
+            ChunkCorruptError: ``frame`` is not the chunk.
+        """
+        return await anyio.to_thread.run_sync(
+            _decode, frame, ref, self.stores[index].name, None, None, limiter=self._cpu
+        )
+
+    async def _read_any_copy(
+        self, index: int, ref: ChunkRef, buffer: bytearray | None, then: Consumer | None
+    ) -> tuple[bytes | memoryview, bytes, bool]:
+        """:meth:`_read_from`, or, where the replica lacks the pack ``ref`` is in, the chunk's
+        copy stored alone there; True in the last place if that copy served.
+
+        Raises:
+            ChunkMissingError: the pack's, if the replica holds no good copy alone either.
+        """
+        try:
+            return (*await self._read_from(index, ref, buffer, then), False)
+        except ChunkMissingError as missing:
+            if ref.pack is None:
+                raise
+            lacking = missing
+        alone = dataclasses.replace(ref, pack=None, offset=0)
+        try:
+            return (*await self._read_from(index, alone, buffer, then), True)
+        except (ChunkMissingError, ChunkCorruptError, StorageError):
+            raise lacking from None
+
     async def read(
         self,
         ref: ChunkRef,
@@ -316,7 +330,8 @@ class ReplicaSet:
     ) -> Served:
         """``ref`` from whichever replica serves it well, failing over; see the module docstring.
 
-        ``exclude`` names replicas not to ask (known bad for this chunk).
+        ``exclude`` names replicas not to ask (known bad for this chunk). A replica that
+        lacks the pack ``ref`` is in serves the chunk's own object if it holds a good one.
 
         An error raised by ``then`` propagates as itself at once: it is not counted against
         the replica, and no other replica is tried.
@@ -341,7 +356,7 @@ class ReplicaSet:
             self._turn += 1
             tried.add(index)
             try:
-                plain, frame = await self._read_from(index, ref, buffer, then)
+                plain, frame, alone = await self._read_any_copy(index, ref, buffer, then)
             except _ConsumerError as carried:
                 # The caller's own failure (its output disk is full): not the replica's fault,
                 # and no other replica would do better.
@@ -357,49 +372,31 @@ class ReplicaSet:
                 continue
             self._chunks += 1
             damaged = [fault.index for fault in faults if fault.kind != "failed"]
+            if alone:  # served, but its pack is missing there
+                damaged.append(index)
             if damaged and self._repair:
-                await self._schedule_repairs(damaged, digest, frame)
+                if self._group is None or self._closed:
+                    raise RuntimeError(
+                        "a repairing ReplicaSet must be open: use 'async with ReplicaSet(...)'"
+                    )
+                await self._repairs.schedule(self._group, damaged, index, ref, frame)
             return Served(plain, frame, index, tuple(faults))
         if not errors:
             raise InvalidParameterError(f"no replica left to read chunk {digest} from: all are excluded")
-        raise self._exhausted(digest, errors)
+        raise exhausted(digest, errors, len(self.stores))
 
-    async def write_back(self, index: int, ref: ChunkRef, frame: bytes) -> None:
-        """Write the verified ``frame`` of ``ref`` over the copy in replica ``index`` (atomically).
+    async def write_back(self, index: int, ref: ChunkRef, frame: bytes) -> str:
+        """Put the verified ``frame`` of ``ref`` into replica ``index`` now (atomically); what
+        was written: "the frame given", or where the pack came from (a replica's name, or
+        "NAME (patched)").
+
+        A chunk stored alone gets ``frame``. A chunk in a pack gets its whole pack mended:
+        copied from another replica holding it whole, else the replica's own copy patched
+        with ``frame`` if that gives the pack back (a pack is never written in part).
 
         Raises:
             StorageError: the write failed.
+            ChunkCorruptError: the chunk is in a pack of which no verified copy was found
+                (nothing was written).
         """
-        assert ref.digest is not None
-        await self.stores[index].put(chunk_key(self.gallery, ref.digest), frame)
-
-    def _exhausted(self, digest: str, errors: list[BlobrepError]) -> BlobrepError:
-        last = errors[-1]
-        if not isinstance(last, _Damage):
-            return StorageError(
-                f"chunk {digest} could not be read from any of the {len(self.stores)} replicas;"
-                f" the last failed with: {last}"
-            )
-        if len(errors) > 1:
-            last.add_note(_EVERY_REPLICA + "; ".join(str(error) for error in errors))
-        return last
-
-    async def _schedule_repairs(self, damaged: list[int], digest: str, frame: bytes) -> None:
-        if self._group is None or self._closed:
-            raise RuntimeError("a repairing ReplicaSet must be open: use 'async with ReplicaSet(...)'")
-        for index in damaged:
-            if (index, digest) in self._repairs_started:
-                continue
-            self._repairs_started.add((index, digest))
-            await self._repair_slots.acquire()
-            self._group.start_soon(self._repair_one, index, digest, frame)
-
-    async def _repair_one(self, index: int, digest: str, frame: bytes) -> None:
-        try:
-            await self.stores[index].put(chunk_key(self.gallery, digest), frame)
-        except BlobrepError:
-            self._repair_failures += 1
-        else:
-            self._repairs += 1
-        finally:
-            self._repair_slots.release()
+        return await self._repairs.write_back(index, ref, frame)

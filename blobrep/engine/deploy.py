@@ -52,7 +52,8 @@ class DeploymentResult:
     ok: bool
     """The digest matched (always, for a returned result: a mismatch raises)."""
     bytes_read: int
-    """Stored bytes of the chunks read (zero chunks read nothing)."""
+    """Stored bytes of the chunks read (zero chunks read nothing): a chunk in a pack costs its
+    frame's range, not the pack. Failovers and repairs are in the reader's statistics."""
 
 
 @dataclass(frozen=True, slots=True)

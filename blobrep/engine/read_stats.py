@@ -17,9 +17,11 @@ class ReplicaStatistics:
     """What one replica did for a reader."""
 
     bytes_served: int
-    """Stored (compressed) bytes it returned, good or bad."""
+    """Stored (compressed) bytes it returned to chunk reads, good or bad: a chunk in a pack
+    costs its frame's range, not the pack. What repairs read is not counted here."""
     requests: int
-    """Chunk reads sent to it."""
+    """Reads sent to it: one per chunk tried there, and one more where the pack a chunk is in
+    is missing there and the chunk's own object was asked for instead."""
     failures: int
     """Reads that found the chunk missing or corrupt there, or failed with an I/O error."""
 
@@ -34,9 +36,15 @@ class ReaderStatistics:
     failovers: int
     """Times a read moved on to another replica after one failed."""
     repairs: int
-    """Chunks written back to a replica that lacked them or held them corrupt."""
+    """Copies written back to a replica that lacked them or held them corrupt: a chunk's frame,
+    or the whole pack holding a bad chunk (once per replica and pack, however many of its
+    chunks were bad)."""
     repair_failures: int
-    """Repairs whose write failed; the damage stays and a later read or scrub meets it again."""
+    """Repairs whose write failed, or pack mends that found no verified copy (no replica held
+    the pack whole, and patching the damaged copy did not give it back); the damage stays and
+    a later read or scrub meets it again."""
+    repaired_bytes: int = 0
+    """Bytes of the copies written by repairs: a pack repair writes the whole pack."""
 
     @property
     def bytes_served(self) -> int:
@@ -59,4 +67,5 @@ class ReaderStatistics:
             self.failovers - earlier.failovers,
             self.repairs - earlier.repairs,
             self.repair_failures - earlier.repair_failures,
+            self.repaired_bytes - earlier.repaired_bytes,
         )

@@ -71,6 +71,7 @@ class RestoreResult:
     chunks: int
     zero_chunks: int
     fetched_bytes: int
+    """Stored bytes read: each stored chunk's frame (for a chunk in a pack, its range)."""
     written_bytes: int
 
 

@@ -4,7 +4,9 @@ A region with k replicas holds k full copies of a version. A :class:`VersionRead
 version once and then serves chunk reads for any number of concurrent consumers (one per
 deployed VM) through the one read path, :class:`~blobrep.engine.chunk_read.ReplicaSet`:
 a replica chosen per chunk by the policy, every chunk verified, failover to another replica
-when one is missing or corrupt, and a repair of the bad copy.
+when one is missing or corrupt, and a repair of the bad copy: the chunk's object, or the whole
+pack it is in (a chunk in a pack is read by its frame's range; the pack is only ever replaced
+whole, once per replica and pack however many of its chunks were bad).
 
 The manifest is taken from the first replica whose copy is the one expected (the catalog's
 pin, see :mod:`blobrep.engine.manifests`); a replica holding another version's manifest, a
@@ -61,7 +63,8 @@ class VersionReader:
         policy: how a replica is chosen for each chunk.
         seed: seeds the policy's random choices, for reproducible runs; None for fresh ones.
         max_inflight: chunk reads in progress at once over every consumer.
-        repair: write good copies back over missing or corrupt ones.
+        repair: write good copies back over missing or corrupt ones (for a chunk in a pack,
+            the pack mended whole).
 
     Raises:
         InvalidParameterError: no stores, duplicate names, or ``max_inflight`` below 1.
