@@ -142,13 +142,15 @@ def _verify(args: argparse.Namespace) -> int:
     )
     if args.format == "table":
         rows = [asdict(problem) for problem in report.problems]
+        rows += [{"pack": problem.digest} | asdict(problem) for problem in report.pack_problems]
         print_table(rows or [{"result": f"all {report.checked_chunks} chunks verified"}])
     else:
         print_result(asdict(report) | {"ok": report.ok}, "json")
     if not report.ok:
+        bad_packs = f" and {len(report.pack_problems)} bad pack(s)" if report.pack_problems else ""
         sys.stderr.write(
             f"blobrep: error: {len(report.missing)} missing and {len(report.corrupt)} corrupt chunk(s)"
-            f" in {report.replica}\n"
+            f"{bad_packs} in {report.replica}\n"
         )
         return 1
     return 0

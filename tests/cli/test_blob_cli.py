@@ -279,3 +279,26 @@ def test_a_zero_run_off_the_block_grid_is_refused_naming_it(image: Path, tmp_pat
 
     assert_one_line_error(result, 2, "--zero-run", repr(value))
     assert not (tmp_path / "r").exists()
+
+
+def test_verify_fails_on_a_pack_that_is_not_what_its_name_says_even_if_every_chunk_reads(
+    image: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "replica"
+    publish(image, store, cwd=tmp_path, extra=("--chunk-size", "64KiB", "--pack-size", "256KiB"))
+    path = sorted(pack_files(store).values())[0]
+    path.write_bytes(path.read_bytes() + b"trailing")
+    verify = ("blob", "verify", "--store", store, "--gallery", GALLERY, "--name", NAME)
+
+    result = blobrep(*verify, cwd=tmp_path)
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["ok"] is False and report["problems"] == []
+    assert [problem["digest"] for problem in report["pack_problems"]] == [path.name]
+    assert result.stderr.strip().endswith(
+        "0 missing and 0 corrupt chunk(s) and 1 bad pack(s) in " + str(store)
+    )
+
+    table = blobrep("-o", "table", *verify, cwd=tmp_path)
+    assert table.returncode == 1
+    assert path.name in table.stdout and "all " not in table.stdout
