@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from tests.cli.helpers import blobrep
+from blobrep.core.packs import read_table
+from tests.cli.helpers import blobrep, pack_files
 
 MIB: Final = 1024 * 1024
 IMAGE_SIZE: Final = 24 * MIB
@@ -50,8 +51,11 @@ def _block(rng: random.Random) -> bytes:
 def write_images(directory: Path) -> dict[str, Path]:
     """Three versions of one disk, each a third rewritten from the one before (so they share chunks).
 
-    1.0.0 rewrites the blocks 0, 3, 6, ... of 0.9.0; 1.1.0 the blocks 1, 4, 7, ... of 1.0.0, so
-    the blocks only 1.0.0 and 1.1.0 hold are what a gc after deleting 1.0.0 must keep.
+    1.0.0 rewrites the blocks 0, 3, 6, ... of 0.9.0; 1.1.0 the blocks 1, 4, 7, ... of 1.0.0.
+    Each publish stores its new chunks in packs of its own, and a pack lives while any
+    manifest names it: 1.1.0 names packs of 0.9.0 and of 1.0.0, which a gc after deleting
+    1.1.0 must keep, and the packs only 1.1.0 names, which it deletes. (Deleting 1.0.0 would
+    free no pack: 1.1.0 names every one of them.)
     """
     rng = random.Random(20240917)
     blocks = [_block(rng) for _ in range(IMAGE_SIZE // MIB)]
@@ -265,7 +269,7 @@ def output_temporaries(directory: Path) -> list[Path]:
 
 
 def snapshot(home: Path) -> dict[str, tuple[int, int]]:
-    """Every chunk and manifest file under the home's regions: relative path -> (size, mtime)."""
+    """Every pack, chunk and manifest file under the home's regions: relative path -> (size, mtime)."""
     found = {}
     for path in (home / "regions").rglob("*"):
         if path.is_file() and "~tmp~" not in path.name and "/leases/" not in path.as_posix():
@@ -294,22 +298,26 @@ def age(paths: Iterable[Path], seconds: float) -> None:
 
 
 def damage_replica(root: Path, deleted: int, flipped: int) -> dict[str, str]:
-    """Delete ``deleted`` chunk files of a replica and flip a bit in ``flipped`` others.
+    """Delete ``deleted`` packs of a replica and flip a bit in a chunk's frame in ``flipped``
+    others (the service stores chunks in packs, and checks and repairs each pack whole).
 
     Returns:
-        digest -> ``"missing"`` or ``"corrupt"``, for each chunk damaged.
+        pack key -> ``"pack-missing"`` or ``"pack-corrupt"`` (the kind fsck reports), for each
+        pack damaged.
     """
-    chunks = sorted(path for path in (root / "galleries" / GALLERY / "chunks").rglob("*") if path.is_file())
-    assert len(chunks) >= deleted + flipped, f"only {len(chunks)} chunk files in {root}"
+    packs = sorted(pack_files(root, GALLERY).values())
+    assert len(packs) >= deleted + flipped, f"only {len(packs)} packs in {root}"
     damaged = {}
-    for path in chunks[:deleted]:
+    for path in packs[:deleted]:
         path.unlink()
-        damaged[path.name] = "missing"
-    for path in chunks[deleted : deleted + flipped]:
+        damaged[path.relative_to(root).as_posix()] = "pack-missing"
+    for path in packs[deleted : deleted + flipped]:
         data = bytearray(path.read_bytes())
-        data[len(data) // 2] ^= 0x10
+        entries = read_table(data, str(path))
+        frame = entries[len(entries) // 2]
+        data[frame.offset + frame.stored_length // 2] ^= 0x10
         path.write_bytes(bytes(data))
-        damaged[path.name] = "corrupt"
+        damaged[path.relative_to(root).as_posix()] = "pack-corrupt"
     return damaged
 
 
@@ -331,7 +339,7 @@ class Prepared:
     duration: float
     """Seconds from then until it closes the home, unkilled (median of three runs in copies)."""
     damaged: Mapping[str, str]
-    """Chunks planted damaged in westcentralus replica-1 (the scrub operation), else empty."""
+    """Packs planted damaged in westcentralus replica-1 (the scrub operation), else empty."""
     files: Mapping[str, tuple[int, int]]
     """:func:`snapshot` of the home."""
 
@@ -378,7 +386,7 @@ def _build(
     """Make ``home`` ready for ``operation``; return the command to kill and the planted damage."""
     _new_gallery(home, cwd)
     if operation == "scrub":
-        # Every version at 2 replicas in westcentralus, so each damaged chunk has a good sibling.
+        # Every version at 2 replicas in westcentralus, so each damaged pack has a good sibling.
         for version in ("0.9.0", "1.0.0"):
             _create(home, images, version, "westcentralus=2", "eastus2", cwd=cwd)
         return SCRUB_COMMAND, damage_replica(replica(home, "westcentralus", 1), deleted=3, flipped=3)
@@ -400,7 +408,12 @@ def _build(
     if operation == "gc":
         for version in ("1.0.0", "1.1.0"):
             _create(home, images, version, "westcentralus", "eastus2=2", cwd=cwd)
-        ok(home, "sig", "image-version", "delete", "-r", GALLERY, "-i", IMAGE, "-e", "1.0.0", cwd=cwd)
+        ok(home, "sig", "image-version", "delete", "-r", GALLERY, "-i", IMAGE, "-e", "1.1.0", cwd=cwd)
+        # In every replica the gc has packs to delete, and live ones to keep.
+        planned = json.loads(ok(home, *GC_COMMAND, "--dry-run", cwd=cwd))
+        assert len(planned) == 3, planned
+        for report in planned:
+            assert report["deleted_packs"] > 0 and report["referenced_packs"] > 0, report
         return GC_COMMAND, {}
     raise AssertionError(f"no such operation in the crash matrix: {operation}")
 

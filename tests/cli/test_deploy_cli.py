@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.cli.helpers import assert_one_line_error, blobrep
+from tests.cli.helpers import assert_one_line_error, blobrep, pack_files
 
 DEFINITION = ("-r", "gal", "-i", "disk")
 LATEST = "/galleries/gal/images/disk/versions/latest"
@@ -73,11 +73,12 @@ def test_reading_where_it_is_not_completed_or_without_access_fails_clearly(
 def test_scrub_reports_then_repairs(tmp_path: Path, image: Path) -> None:
     setup_version(tmp_path, image, "westcentralus=2")
     replica = tmp_path / ".blobrep" / "regions" / "westcentralus" / "replica-2"
-    victim = next(path for path in (replica / "galleries" / "gal" / "chunks").rglob("*") if path.is_file())
+    # The service stores the 4 MiB image in one pack: lose it.
+    (victim,) = pack_files(replica, "gal").values()
     victim.unlink()
     found = blobrep("-o", "table", "scrub", "-l", "westcentralus", cwd=tmp_path)
     assert found.returncode == 1 and "1 problem(s) left in westcentralus" in found.stderr
-    assert "missing" in found.stdout and victim.name in found.stdout
+    assert "pack-missing" in found.stdout and victim.name in found.stdout
     repaired = json.loads(ok(tmp_path, "scrub", "-l", "westcentralus", "--repair"))
     assert repaired[0]["repaired"] == 1 and repaired[0]["ok"] is True
     assert victim.is_file()

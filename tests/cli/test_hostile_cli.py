@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -10,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from tests.cli.helpers import assert_one_line_error, blobrep
+from tests.stored_frames import frames
 
-VERSIONS = "regions/westcentralus/replica-1/galleries/gal/images/disk/versions"
+REPLICA = "regions/westcentralus/replica-1"
+VERSIONS = f"{REPLICA}/galleries/gal/images/disk/versions"
 
 
 @pytest.fixture
@@ -33,14 +34,14 @@ def home(tmp_path: Path, image: Path) -> Path:
     return home
 
 
-def _chunk(home: Path) -> Path:
-    """The file of a chunk that version 1.0.0 names (1.0.1 has chunks of its own)."""
-    manifest = json.loads((home / VERSIONS / "1.0.0" / "manifest.json").read_text())
-    digest = str(next(entry["digest"] for entry in manifest["chunks"] if "digest" in entry))
-    return home / "regions/westcentralus/replica-1/galleries/gal/chunks" / digest[:2] / digest[2:4] / digest
+def _pack(home: Path) -> Path:
+    """The pack holding the first chunk version 1.0.0 names (1.0.1 has chunks of its own)."""
+    frame = next(iter(frames(home / REPLICA, "gal", home / VERSIONS / "1.0.0" / "manifest.json").values()))
+    assert frame.packed
+    return frame.path
 
 
-@pytest.mark.parametrize("fault", ["swapped manifest", "linked version", "fifo manifest", "fifo chunk"])
+@pytest.mark.parametrize("fault", ["swapped manifest", "linked version", "fifo manifest", "fifo pack"])
 def test_vm_create_from_a_damaged_only_replica_fails_in_one_line_and_writes_nothing(
     home: Path, tmp_path: Path, fault: str
 ) -> None:
@@ -54,9 +55,9 @@ def test_vm_create_from_a_damaged_only_replica_fails_in_one_line_and_writes_noth
         (versions / "1.0.0" / "manifest.json").unlink()
         os.mkfifo(versions / "1.0.0" / "manifest.json")
     else:
-        chunk = _chunk(home)
-        chunk.unlink()
-        os.mkfifo(chunk)
+        pack = _pack(home)
+        pack.unlink()
+        os.mkfifo(pack)
     output = tmp_path / "out" / "vm.img"
     output.parent.mkdir()
 

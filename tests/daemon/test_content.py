@@ -28,6 +28,7 @@ from blobrep.daemon.budget import ByteBudget
 from blobrep.service import Store, SyntheticImage, ThrottledStore
 from tests.cli.helpers import blobrep
 from tests.daemon.conftest import Daemon, free_port, ok, start, stop
+from tests.stored_frames import Frame, frames
 
 GALLERY = "gal"
 IMAGE = "img"
@@ -415,28 +416,27 @@ async def test_downloads_share_one_reader_and_give_it_back_when_their_clients_go
 # --- last: it damages a replica ---------------------------------------------------------------
 
 
-def chunk_files(served: Served, replica: int, version: str) -> dict[str, Path]:
+def chunk_frames(served: Served, replica: int, version: str) -> dict[str, Frame]:
+    """Where the replica keeps each stored chunk of ``version`` (in packs: the daemon's home
+    publishes into them)."""
     root = served.daemon.home / "regions" / SOURCE / f"replica-{replica}"
-    manifest = json.loads(
-        (root / f"galleries/{GALLERY}/images/{IMAGE}/versions/{version}/manifest.json").read_text()
-    )
-    digests = {chunk["digest"] for chunk in manifest["chunks"] if "digest" in chunk}
-    return {d: root / f"galleries/{GALLERY}/chunks/{d[:2]}/{d[2:4]}/{d}" for d in digests}
+    manifest = root / f"galleries/{GALLERY}/images/{IMAGE}/versions/{version}/manifest.json"
+    return frames(root, GALLERY, manifest)
 
 
 def test_a_corrupt_replica_is_failed_over_and_repaired(served: Served) -> None:
-    damaged = chunk_files(served, 1, "1.0.0")
-    for shared in chunk_files(served, 1, "1.0.1"):
+    damaged = chunk_frames(served, 1, "1.0.0")
+    for shared in chunk_frames(served, 1, "1.0.1"):
         damaged.pop(shared, None)
-    healthy = chunk_files(served, 2, "1.0.0")
-    for path in damaged.values():
-        frame = bytearray(path.read_bytes())
-        frame[len(frame) // 2] ^= 0xFF
-        path.write_bytes(bytes(frame))
+    healthy = served.daemon.home / "regions" / SOURCE / "replica-2"
+    for frame in damaged.values():
+        assert frame.packed
+        frame.flip()
     assert len(damaged) >= 10
+    packs = {frame.key: frame.path for frame in damaged.values()}
     assert get(served).content == served.disk
-    # The copies the download met were rewritten from the good replica once it was done.
-    wait_for(lambda: any(path.read_bytes() == healthy[d].read_bytes() for d, path in damaged.items()))
+    # The packs the download met were rewritten whole from the good replica once it was done.
+    wait_for(lambda: any(path.read_bytes() == (healthy / key).read_bytes() for key, path in packs.items()))
     assert get(served, range="bytes=-3000000").content == served.disk[-3000000:]
 
 

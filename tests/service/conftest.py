@@ -44,5 +44,7 @@ async def definition(service: GalleryService) -> str:
 
 
 def chunk_writes_full(region: str, number: int, store: Store) -> Store:
-    """A ``wrap_store`` for :meth:`GalleryService.open`: every chunk put fails as on a full disk."""
-    return FaultyStore(store, [Fault("put", "full", key_contains="/chunks/")])
+    """A ``wrap_store`` for :meth:`GalleryService.open`: every put of chunk data fails as on a
+    full disk, a pack's as a lone chunk's (the service publishes into packs)."""
+    faults = [Fault("put", "full", key_contains=kind) for kind in ("/chunks/", "/packs/")]
+    return FaultyStore(store, faults)

@@ -12,6 +12,7 @@ from blobrep.core.gallery import ReplicationState
 from blobrep.errors import AccessDeniedError
 from blobrep.service import GalleryService, VersionOptions
 from tests.service.conftest import ADMIN, GALLERY, IMAGE
+from tests.stored_frames import Frame, frames, stored_objects
 
 TWO_REGIONS = VersionOptions(target_regions=["westcentralus", "eastus2"])
 
@@ -20,9 +21,10 @@ def _replica(service: GalleryService, region: str, number: int = 1) -> Path:
     return service.home / "regions" / region / f"replica-{number}"
 
 
-def _chunks(service: GalleryService, region: str, number: int = 1) -> list[Path]:
-    root = _replica(service, region, number) / "galleries" / GALLERY / "chunks"
-    return sorted(path for path in root.rglob("*") if path.is_file() and "~" not in path.name)
+def _frames(service: GalleryService, region: str, number: int = 1) -> list[Frame]:
+    """Where the replica keeps each stored chunk of 1.0.0 (in packs: the service writes them)."""
+    found = frames(_replica(service, region, number), GALLERY, _manifest(service, region, number=number))
+    return list(found.values())
 
 
 def _manifest(service: GalleryService, region: str, version: str = "1.0.0", number: int = 1) -> Path:
@@ -49,18 +51,20 @@ async def test_a_healthy_home_is_clean(service: GalleryService) -> None:
 async def test_a_chunk_bad_in_the_only_replica_of_a_region_is_repaired_from_another_region(
     service: GalleryService, source: Path, tmp_path: Path
 ) -> None:
-    bad = _chunks(service, "westcentralus")[-1]
-    data = bytearray(bad.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    bad.write_bytes(bytes(data))
+    bad = _frames(service, "westcentralus")[-1]
+    assert bad.packed
+    good = (_replica(service, "eastus2") / bad.key).read_bytes()
+    bad.flip()
 
+    # A chunk in a pack is checked with its pack: the problem is the pack, named by its key.
     found = await service.fsck(ADMIN)
     assert [(p.kind, p.region, p.what, p.repaired) for p in found.problems] == [
-        ("corrupt", "westcentralus", bad.name, False)
+        ("pack-corrupt", "westcentralus", bad.key, False)
     ]
     repaired = await service.fsck(ADMIN, repair=True)
     assert repaired.ok and repaired.marked_failed == ()
     assert "eastus2/replica-1" in repaired.problems[0].detail
+    assert bad.path.read_bytes() == good
     assert (await service.fsck(ADMIN)).problems == ()
     output = tmp_path / "vm.img"
     await service.deploy_vm(ADMIN, f"/galleries/{GALLERY}/images/{IMAGE}/versions/1.0.0", output=output)
@@ -80,11 +84,9 @@ async def test_a_lost_manifest_is_brought_back_from_another_region(service: Gall
 
 @pytest.mark.usefixtures("replicated")
 async def test_data_no_region_holds_is_marked_failed_there(service: GalleryService) -> None:
-    lost = _chunks(service, "westcentralus")[0].name
+    lost = _frames(service, "westcentralus")[0].key  # the pack holding the first chunk
     for region in ("westcentralus", "eastus2"):
-        for chunk in _chunks(service, region):
-            if chunk.name == lost:
-                chunk.unlink()
+        (_replica(service, region) / lost).unlink()
 
     report = await service.fsck(ADMIN, repair=True)
     assert not report.ok
@@ -112,9 +114,10 @@ async def test_a_manifest_the_catalog_does_not_know_is_reported_and_deleted(serv
 
 @pytest.mark.usefixtures("replicated")
 async def test_old_temporaries_are_reported_and_removed_young_ones_kept(service: GalleryService) -> None:
-    chunk = _chunks(service, "westcentralus")[0]
-    old = chunk.with_name(chunk.name + "~tmp~0123456789ab")
-    young = chunk.with_name(chunk.name + "~tmp~ba9876543210")
+    stored = stored_objects(_replica(service, "westcentralus"), GALLERY)[0]
+    assert stored.parent.parent.name == "packs"
+    old = stored.with_name(stored.name + "~tmp~0123456789ab")
+    young = stored.with_name(stored.name + "~tmp~ba9876543210")
     old.write_bytes(b"x" * 10)
     young.write_bytes(b"y" * 10)
     hours_ago = time.time() - 7200

@@ -4,7 +4,6 @@ anything reveals whether a gallery, definition or version exists."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -28,6 +27,7 @@ from blobrep.errors import (
 from blobrep.service import DefinitionFields, GalleryService, LocalStore, SyntheticImage, VersionOptions
 from tests.core import test_access as access_world
 from tests.service.conftest import ADMIN, GALLERY, IMAGE, MIB
+from tests.stored_frames import Frame, frames
 
 OTHER_IMAGE = "debian"
 FIELDS = DefinitionFields(publisher="contoso", offer="debian", sku="12", os_type="Linux")
@@ -255,21 +255,23 @@ def _write_image(path: Path) -> None:
             out.write(block)
 
 
-def _corrupt_every_chunk(service: GalleryService, image: str) -> None:
-    """Flip a byte in every chunk only ``image`` names, in replica 1 of westcentralus."""
-    replica = service.home / "regions" / "westcentralus" / "replica-1" / "galleries" / GALLERY
-    mine: set[str] = set()
-    others: set[str] = set()
+def _corrupt_every_chunk(service: GalleryService, image: str) -> set[str]:
+    """Flip the last byte of every chunk frame only ``image`` names in westcentralus replica-1;
+    the keys of the packs that hold them (the service publishes into packs), each named by
+    ``image``'s manifests alone, so the damage is found only by checking ``image``."""
+    root = service.home / "regions" / "westcentralus" / "replica-1"
+    replica = root / "galleries" / GALLERY
+    mine: dict[str, Frame] = {}
+    others: dict[str, Frame] = {}
     for manifest in (replica / "images").glob("*/versions/*/manifest.json"):
-        digests = {chunk["digest"] for chunk in json.loads(manifest.read_bytes())["chunks"]}
-        (mine if manifest.parts[-4] == image else others).update(digests)
-    names = mine - others
-    assert names, f"{image} shares every chunk with the other definitions"
-    for path in (replica / "chunks").rglob("*"):
-        if path.is_file() and path.name in names:
-            data = bytearray(path.read_bytes())
-            data[-1] ^= 0xFF
-            path.write_bytes(bytes(data))
+        (mine if manifest.parts[-4] == image else others).update(frames(root, GALLERY, manifest))
+    shared = {frame.key for frame in others.values()}
+    names = [frame for digest, frame in mine.items() if digest not in others and frame.key not in shared]
+    assert names, f"{image} shares every chunk or pack with the other definitions"
+    assert all(frame.packed for frame in names)
+    for frame in names:
+        frame.flip(-1)
+    return {frame.key for frame in names}
 
 
 @pytest.mark.usefixtures("published")
@@ -304,12 +306,15 @@ async def test_a_definition_scoped_scrub_finds_and_repairs_damage_in_that_defini
     await _second_definition(service, tmp_path)
     await service.update_version(ADMIN, GALLERY, IMAGE, "1.0.0", VersionOptions(replica_count=2))
     await service.replicate_version(ADMIN, GALLERY, IMAGE, "1.0.0")
-    _corrupt_every_chunk(service, IMAGE)
+    damaged = _corrupt_every_chunk(service, IMAGE)
     await service.create_principal(ADMIN, "dev", "user")
     await service.create_assignment(ADMIN, "dev", "Contributor", f"/galleries/{GALLERY}/images/{IMAGE}")
 
     (found,) = await service.scrub("dev", "westcentralus")
-    assert found.problems and {problem.kind for problem in found.problems} == {"corrupt"}
+    # Packed chunks are checked with their pack: one problem per damaged pack, named by its key.
+    assert sorted((p.replica, p.kind, p.key_or_digest) for p in found.problems) == sorted(
+        ("westcentralus/replica-1", "pack-corrupt", key) for key in damaged
+    )
     (repaired,) = await service.scrub("dev", "westcentralus", repair=True)
     assert repaired.ok and repaired.repaired == len(found.problems)
     assert (await service.scrub(ADMIN, "westcentralus"))[0].ok
