@@ -101,8 +101,8 @@ class Outage:
     relay reads the request lines that pass (``PUT /bucket/key HTTP/1.1``) into :attr:`puts`,
     so a test can tell which objects were written while it was up, and counts the bytes sent
     to the server in :attr:`sent`. With :attr:`cut_after` set to n, it goes down by itself as
-    the server answers the n-th chunk write, that answer lost: a server stopped in the middle of
-    a copy, after some chunks landed.
+    the server answers the n-th write of chunk data (a pack, or a chunk stored alone), that
+    answer lost: a server stopped in the middle of a copy, after some of it landed.
     """
 
     _REQUEST = re.compile(rb"(PUT|GET|HEAD|DELETE|POST) (/[^ \r\n]*) HTTP/1\.1\r\n")
@@ -149,8 +149,8 @@ class Outage:
 
     def _answered(self, path: str) -> bool:
         """Note that the server answered the write of ``path``; go down (then True) if it was
-        the :attr:`cut_after`-th chunk write answered."""
-        if "/chunks/" not in path or self.cut_after is None:
+        the :attr:`cut_after`-th write of chunk data answered."""
+        if ("/chunks/" not in path and "/packs/" not in path) or self.cut_after is None:
             return False
         self._answered_chunks += 1
         if self._answered_chunks < self.cut_after:

@@ -162,14 +162,17 @@ def _replica(home: Path, region: str, number: int = 1) -> Path:
     return home / "regions" / region / f"replica-{number}"
 
 
-def _chunks(replica: Path) -> dict[Path, tuple[int, int]]:
-    """Every finished chunk file of the gallery in ``replica``: path -> (inode, mtime)."""
+def _objects(replica: Path) -> dict[Path, tuple[int, int]]:
+    """Every finished file of chunk data of the gallery in ``replica`` (the packs a version
+    published through the service is stored in, and any chunk stored alone):
+    path -> (inode, mtime)."""
     found = {}
-    for directory, _, names in os.walk(replica / "galleries" / GALLERY / "chunks"):
-        for name in names:
-            if "~" not in name:  # a temporary file being written
-                stat = (Path(directory) / name).stat()
-                found[Path(directory) / name] = (stat.st_ino, stat.st_mtime_ns)
+    for kind in ("packs", "chunks"):
+        for directory, _, names in os.walk(replica / "galleries" / GALLERY / kind):
+            for name in names:
+                if "~" not in name:  # a temporary file being written
+                    stat = (Path(directory) / name).stat()
+                    found[Path(directory) / name] = (stat.st_ino, stat.st_mtime_ns)
     return found
 
 
@@ -255,20 +258,24 @@ def test_a_daemon_killed_mid_replication_resumes_on_restart_and_copies_nothing_t
     home, disk, token = _home(tmp_path, 128 * MIB, random_halves=True)
     ok(tmp_path, "sig", "image-version", "create", *DEFINITION, "-e", "1.0.0", "--source", disk,
        "--target-regions", "westcentralus", "eastus2", "--no-wait")  # fmt: skip
-    total = len(_chunks(_replica(home, "westcentralus")))
+    # The version is in packs of 4 MiB: its 64 MiB of random data make about sixteen.
+    published = _objects(_replica(home, "westcentralus"))
+    total = len(published)
+    assert total >= 12 and all(path.parent.parent.name == "packs" for path in published)
     target = _replica(home, "eastus2")
 
     # The first pass starts replicating as the daemon starts: watch the target from the outset.
+    # Killed once two packs (8 MiB, as eight chunks of 1 MiB were) have landed.
     process, _ = _launch(tmp_path, home, tmp_path / "serve.log")
     deadline = time.monotonic() + 30
-    while process.poll() is None and time.monotonic() < deadline and len(_chunks(target)) < 8:
+    while process.poll() is None and time.monotonic() < deadline and len(_objects(target)) < 2:
         time.sleep(0.001)
     alive = process.poll() is None
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert alive, (tmp_path / "serve.log").read_text()
-    present = _chunks(target)
-    assert 8 <= len(present) < total, f"{len(present)} of {total} chunks: the kill came too late"
+    present = _objects(target)
+    assert 2 <= len(present) < total, f"{len(present)} of {total} packs: the kill came too late"
 
     daemon = _serve(tmp_path, home, token)
     try:
@@ -279,9 +286,9 @@ def test_a_daemon_killed_mid_replication_resumes_on_restart_and_copies_nothing_t
 
     assert _summary(document)["eastus2"]["state"] == "Completed"
     assert _restores_exactly(tmp_path, target, "1.0.0", disk)
-    after = _chunks(target)
+    after = _objects(target)
     assert len(after) == total
-    # Every chunk there at the kill is the same file, untouched: nothing was copied twice.
+    # Every pack there at the kill is the same file, untouched: nothing was copied twice.
     assert {path: after[path] for path in present} == present
 
 

@@ -9,10 +9,11 @@ import anyio
 import anyio.lowlevel
 
 from blobrep.core.names import BlobName
+from blobrep.core.packs import read_table
 from blobrep.engine.replicate import RegionTarget
 from blobrep.engine.verify import verify
 from blobrep.storage import FaultyStore, LocalStore, Store
-from tests.engine.helpers import GALLERY, NAME, chunk_files, manifest_path
+from tests.engine.helpers import GALLERY, NAME, chunk_files, manifest_path, pack_files
 
 BLOB = BlobName.parse(NAME)
 REGIONS = ("eastus", "westus", "northeurope")
@@ -31,8 +32,18 @@ def targets_of(layout: dict[str, list[LocalStore]]) -> list[RegionTarget]:
 
 
 def held_chunks(store: LocalStore) -> set[str]:
-    """Digests of the chunk files ``store`` holds (temporary files left by a kill excluded)."""
-    return {name for name in chunk_files(store) if "~" not in name}
+    """Digests of the chunks ``store`` holds: its chunk files, and the chunks its packs' tables
+    list (temporary files left by a kill excluded; a pack, put whole, holds all its chunks)."""
+    held = {name for name in chunk_files(store) if "~" not in name}
+    for name, path in pack_files(store).items():
+        if "~" not in name:
+            held.update(entry.digest for entry in read_table(path.read_bytes(), str(path)))
+    return held
+
+
+def is_object_key(key: str) -> bool:
+    """True for the key of a chunk stored alone or of a pack (not a manifest, not a lease)."""
+    return "/chunks/" in key or "/packs/" in key
 
 
 async def assert_committed_replicas_verify(stores: list[LocalStore], name: str = NAME) -> int:
@@ -56,7 +67,8 @@ class Gauge:
 
 
 class CountingStore(FaultyStore):
-    """Measures concurrent chunk reads (shared ``gauge``); each read takes ``delay`` seconds."""
+    """Measures concurrent reads of chunk data, a chunk object or a pack (or a range of one),
+    in a shared ``gauge``; each read takes ``delay`` seconds."""
 
     def __init__(self, inner: Store, gauge: Gauge, delay: float = 0.002) -> None:
         super().__init__(inner)
@@ -64,7 +76,7 @@ class CountingStore(FaultyStore):
         self.delay = delay
 
     async def get(self, key: str, offset: int = 0, length: int | None = None) -> bytes:
-        if "/chunks/" not in key:
+        if not is_object_key(key):
             return await super().get(key, offset, length)
         self.gauge.now += 1
         self.gauge.total += 1
@@ -77,8 +89,8 @@ class CountingStore(FaultyStore):
 
 
 class InterruptingStore(FaultyStore):
-    """Cancels ``scope`` on the ``limit``-th chunk write it is asked for (that write is lost),
-    as a killed replication would stop: some chunks written, the rest not."""
+    """Cancels ``scope`` on the ``limit``-th write of a chunk or a pack it is asked for (that
+    write is lost), as a killed replication would stop: some objects written, the rest not."""
 
     def __init__(self, inner: Store, scope: anyio.CancelScope, puts: list[int], limit: int) -> None:
         super().__init__(inner)
@@ -87,7 +99,7 @@ class InterruptingStore(FaultyStore):
         self.limit = limit
 
     async def put(self, key: str, data: bytes | bytearray | memoryview, *, if_absent: bool = False) -> None:
-        if "/chunks/" in key:
+        if is_object_key(key):
             self.puts[0] += 1
             if self.puts[0] >= self.limit:
                 self.scope.cancel()

@@ -1,5 +1,12 @@
 """Replication: a version published once appears, verified, in every replica of every target
-region; only missing chunks move; one region failing leaves the others complete."""
+region; only missing chunks move; one region failing leaves the others complete.
+
+The source replicas hold the blob as publish writes it by default, in packs. The tests whose
+subject holds for both layouts run on each: every chunk an object of its own (``lone``), and
+packs small enough to be many (:data:`SMALL_PACKS`). The tests that damage single chunk
+objects keep chunks on their own; their counterparts for packs are in
+test_packed_replication.py.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +14,13 @@ import math
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Final
 
 import anyio
 import pytest
 
 from blobrep.core.names import BlobName
+from blobrep.core.packs import DEFAULT_PACK_SIZE
 from blobrep.engine.publish import PublishResult, publish
 from blobrep.engine.replicate import RegionOutcome, RegionProgress, RegionTarget, replicate
 from blobrep.engine.restore import restore
@@ -25,10 +34,12 @@ from tests.engine.helpers import (
     chunk_files,
     flip_byte,
     manifest_path,
+    pack_files,
     same_file,
     tree,
     write_synthetic,
 )
+from tests.engine.pack_helpers import objects
 from tests.engine.replication_helpers import (
     BLOB,
     REGIONS,
@@ -43,12 +54,28 @@ from tests.engine.replication_helpers import (
 
 Layout = dict[str, list[LocalStore]]
 
+#: Packs of 256 KiB: the 8 MiB image fills about twenty, so that faults, interruptions and the
+#: bound on reads in flight fall among many packs (packs of 4 MiB would be two).
+SMALL_PACKS: Final = 256 * 1024
+#: Runs a test on each chunk stored alone, and on packs.
+BOTH_LAYOUTS: Final = pytest.mark.parametrize("pack_size", [None, SMALL_PACKS], ids=["lone", "packs"])
+#: Runs a test on chunks stored alone only: it damages single chunk objects.
+LONE: Final = pytest.mark.parametrize("pack_size", [None], ids=["lone"])
+
 
 @pytest.fixture
-async def sources(tmp_path: Path, image_8m: Path) -> tuple[list[LocalStore], PublishResult]:
+def pack_size() -> int | None:
+    """How the source replicas store the blob's chunks: in packs, as publish does by default."""
+    return DEFAULT_PACK_SIZE
+
+
+@pytest.fixture
+async def sources(
+    tmp_path: Path, image_8m: Path, pack_size: int | None
+) -> tuple[list[LocalStore], PublishResult]:
     """Two replicas of the source region holding the published blob."""
     stores = region_stores(tmp_path, "source")
-    result = await publish(image_8m, stores, GALLERY, BLOB, chunking=SMALL_CHUNKS)
+    result = await publish(image_8m, stores, GALLERY, BLOB, chunking=SMALL_CHUNKS, pack_size=pack_size)
     return stores, result
 
 
@@ -69,10 +96,21 @@ def ok(outcome: RegionOutcome) -> bool:
 # --- the happy path ---------------------------------------------------------------------------
 
 
+@BOTH_LAYOUTS
 async def test_every_replica_of_every_region_verifies_and_restores_byte_exact(
-    sources: tuple[list[LocalStore], PublishResult], layout: Layout, image_8m: Path, out_dir: Path
+    sources: tuple[list[LocalStore], PublishResult],
+    layout: Layout,
+    image_8m: Path,
+    out_dir: Path,
+    pack_size: int | None,
 ) -> None:
     stores, published = sources
+    if pack_size is None:
+        moved = published.stored_bytes  # every chunk's frame, each an object of its own
+    else:  # every pack whole: its chunks' frames and the table of contents after them
+        packs = pack_files(stores[0])
+        assert len(packs) == published.new_packs > 1 and not chunk_files(stores[0])
+        moved = sum(path.stat().st_size for path in packs.values())
 
     outcomes = await replicate(stores, targets_of(layout), GALLERY, BLOB)
 
@@ -80,11 +118,12 @@ async def test_every_replica_of_every_region_verifies_and_restores_byte_exact(
     for outcome in outcomes:
         assert ok(outcome), outcome
         assert outcome.copied_chunks == 2 * published.distinct_chunks
-        assert outcome.copied_bytes == 2 * published.stored_bytes
+        assert outcome.copied_bytes == 2 * moved
     for store in everything(layout):
         report = await verify(store, GALLERY, BLOB)
         assert report.ok and report.checked_chunks == published.distinct_chunks
         assert manifest_path(store).read_bytes() == manifest_path(stores[0]).read_bytes()
+        assert objects(store) == objects(stores[0])
     target = layout["northeurope"][1]
     await restore(target, GALLERY, BLOB, out_dir / "restored.raw")
     assert same_file(image_8m, out_dir / "restored.raw")
@@ -131,17 +170,21 @@ async def test_a_new_version_copies_only_its_new_chunks(
     assert same_file(edited, out_dir / "v2.raw")
 
 
+@BOTH_LAYOUTS
 async def test_each_chunk_is_read_once_with_at_most_copy_tasks_reads_in_flight(
-    sources: tuple[list[LocalStore], PublishResult], layout: Layout
+    sources: tuple[list[LocalStore], PublishResult], layout: Layout, pack_size: int | None
 ) -> None:
     stores, published = sources
     gauge = Gauge()
     counted = [CountingStore(store, gauge) for store in stores]
+    # Each object once: every chunk stored alone, or every pack (read whole).
+    objects_read = published.distinct_chunks if pack_size is None else published.new_packs
+    assert objects_read > 3
 
     outcomes = await replicate(counted, targets_of(layout), GALLERY, BLOB, copy_tasks=3)
 
     assert all(ok(outcome) for outcome in outcomes)
-    assert gauge.total == published.distinct_chunks  # one read feeds all six replicas
+    assert gauge.total == objects_read  # one read feeds all six replicas
     assert 2 <= gauge.peak <= 3
     assert all(store.calls["get"] > 1 for store in counted), "the load is spread over both sources"
 
@@ -161,9 +204,10 @@ async def test_a_source_replica_without_the_manifest_is_passed_over(
 # --- failing regions ------------------------------------------------------------------------
 
 
-def _put_fault(kind: str) -> Callable[[LocalStore], Store]:
-    return lambda store: FaultyStore(
-        store, [Fault("put", "error" if kind == "error" else "full", "/chunks/", 3)]
+def _put_fault(kind: str) -> Callable[[LocalStore, str], Store]:
+    """A replica whose fourth put of a chunk or pack (under ``where``) and later ones fail."""
+    return lambda store, where: FaultyStore(
+        store, [Fault("put", "error" if kind == "error" else "full", where, 3)]
     )
 
 
@@ -173,22 +217,26 @@ def _put_fault(kind: str) -> Callable[[LocalStore], Store]:
         pytest.param(_put_fault("error"), "injected fault", id="store-raises"),
         pytest.param(_put_fault("full"), "out of space", id="disk-full"),
         pytest.param(
-            lambda store: LocalStore(store.root, name=store.name, create=False),
+            lambda store, _: LocalStore(store.root, name=store.name, create=False),
             "does not exist",
             id="missing-directory",
         ),
     ],
 )
+@BOTH_LAYOUTS
 async def test_a_failing_region_fails_alone_and_a_retry_copies_only_what_is_missing(
     sources: tuple[list[LocalStore], PublishResult],
     layout: Layout,
-    breaks: Callable[[LocalStore], Store],
+    breaks: Callable[[LocalStore, str], Store],
     reason: str,
+    pack_size: int | None,
 ) -> None:
     stores, published = sources
     west = layout["westus"]
+    where = "/chunks/" if pack_size is None else "/packs/"
     broken = [
-        RegionTarget(region, [breaks(s) if s is west[1] else s for s in layout[region]]) for region in layout
+        RegionTarget(region, [breaks(s, where) if s is west[1] else s for s in layout[region]])
+        for region in layout
     ]
 
     outcomes = await replicate(stores, broken, GALLERY, BLOB)
@@ -242,6 +290,7 @@ async def test_a_target_holding_other_content_under_the_name_fails_with_a_confli
 # --- bad source copies ----------------------------------------------------------------------
 
 
+@LONE
 async def test_chunks_bad_in_one_source_replica_are_read_from_the_other(
     sources: tuple[list[LocalStore], PublishResult], layout: Layout
 ) -> None:
@@ -258,6 +307,7 @@ async def test_chunks_bad_in_one_source_replica_are_read_from_the_other(
     assert await assert_committed_replicas_verify(everything(layout)) == 6
 
 
+@LONE
 async def test_a_chunk_bad_in_every_source_replica_fails_the_regions_naming_it(
     sources: tuple[list[LocalStore], PublishResult], layout: Layout
 ) -> None:
@@ -281,6 +331,7 @@ async def test_a_chunk_bad_in_every_source_replica_fails_the_regions_naming_it(
 # --- progress and interruption --------------------------------------------------------------
 
 
+@BOTH_LAYOUTS
 async def test_progress_is_batched_per_region_and_ends_at_done_equal_total(
     sources: tuple[list[LocalStore], PublishResult], layout: Layout
 ) -> None:
@@ -307,7 +358,12 @@ async def test_progress_is_batched_per_region_and_ends_at_done_equal_total(
     assert sorted(reports, key=lambda r: r.region) == [RegionProgress(r, 0, 0, 2, 2) for r in sorted(REGIONS)]
 
 
-@pytest.mark.parametrize("limit", [1, 100, 300, 500])
+@pytest.mark.parametrize(
+    ("pack_size", "limit"),
+    # Puts of objects in all: 6 x 85 chunks alone; 6 x about 20 packs.
+    [pytest.param(None, limit, id=f"lone-{limit}") for limit in (1, 100, 300, 500)]
+    + [pytest.param(SMALL_PACKS, limit, id=f"packs-{limit}") for limit in (1, 30, 70, 110)],
+)
 async def test_an_interrupted_replication_resumes_copying_only_what_is_missing(
     sources: tuple[list[LocalStore], PublishResult], layout: Layout, limit: int
 ) -> None:

@@ -21,7 +21,8 @@ TARGETS = VersionOptions(target_regions=["westcentralus", "northeurope=2", "west
 
 @pytest.fixture(scope="module")
 def image(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 12 MiB VM-like image: a dozen chunks, so replication has a middle to fail in."""
+    """A 12 MiB VM-like image: a dozen chunks in three packs, so replication has a middle to
+    fail in."""
     path = tmp_path_factory.mktemp("faults") / "disk.raw"
     with open(path, "wb") as out:
         for block in SyntheticImage(12 * MIB, seed=11).blocks():
@@ -29,9 +30,12 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-async def stored_chunks(url: ObjectUrl) -> set[str]:
-    """Chunk objects under ``url``, read from the server directly."""
-    return {meta["path"] for meta in await listed(url) if "/chunks/" in meta["path"]}
+async def stored_objects(url: ObjectUrl) -> set[str]:
+    """Objects of chunk data under ``url`` (packs, chunks stored alone), read from the server
+    directly."""
+    return {
+        meta["path"] for meta in await listed(url) if "/chunks/" in meta["path"] or "/packs/" in meta["path"]
+    }
 
 
 async def relayed_region(service: GalleryService, url: ObjectUrl, relay: Outage) -> None:
@@ -54,7 +58,8 @@ async def test_a_server_down_mid_replication_fails_its_region_alone_and_a_retry_
         await service.add_region(ADMIN, "West US", url=str(prefixes["azure"]))
         await service.create_version(ADMIN, GALLERY, definition, "1.0.0", source=image, options=TARGETS)
 
-        outage.cut_after = 6  # of about twenty chunk writes: the server stops mid-replication
+        # Of six pack writes (three packs, two replicas): the server stops mid-replication.
+        outage.cut_after = 2
         version = await service.replicate_version(ADMIN, GALLERY, definition, "1.0.0")
         states = {status.region: status for status in version.regions}
         assert states["westcentralus"].state is ReplicationState.COMPLETED
@@ -64,8 +69,8 @@ async def test_a_server_down_mid_replication_fails_its_region_alone_and_a_retry_
         assert "cannot reach" in failed.details and "connection refused" in failed.details
         assert "northeurope" in failed.details, failed.details
 
-        present = await stored_chunks(prefixes["s3"])
-        assert present, "the outage came after some chunks were copied"
+        present = await stored_objects(prefixes["s3"])
+        assert present, "the outage came after some packs were copied"
         await outage.up()
         written_before = len(outage.puts)
         version = await service.replicate_version(ADMIN, GALLERY, definition, "1.0.0", retry_failed=True)
@@ -74,8 +79,9 @@ async def test_a_server_down_mid_replication_fails_its_region_alone_and_a_retry_
         after = outage.puts[written_before:]
         rewritten = {path.split("/", 2)[2] for path in after} & present
         assert not rewritten, f"copied twice: {sorted(rewritten)}"
-        complete = await stored_chunks(prefixes["s3"])
-        assert present < complete, "the outage came mid-way: the retry had chunks left to copy"
+        complete = await stored_objects(prefixes["s3"])
+        assert len(complete) == 6 and all("/packs/" in path for path in complete)
+        assert present < complete, "the outage came mid-way: the retry had packs left to copy"
         group.cancel_scope.cancel()
 
 

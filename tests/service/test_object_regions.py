@@ -14,6 +14,7 @@ import obstore
 import pytest
 
 from blobrep.core.gallery import AggregatedState, ReplicationState
+from blobrep.core.packs import read_table
 from blobrep.errors import StorageAccessDeniedError, StorageMissingBucketError
 from blobrep.service import DefinitionFields, GalleryService, VersionOptions
 from blobrep.storage.object_url import ObjectKind, ObjectUrl
@@ -87,8 +88,9 @@ async def test_a_version_moves_between_kinds_and_deploys_scrubs_and_collects_eve
     reports = await service.scrub(ADMIN, "northeurope", gallery=GALLERY)
     assert [(report.ok, len(report.replicas)) for report in reports] == [(True, 2)]
 
-    # 1.1.0, a different disk, keeps the regions; 1.0.0 goes, and gc on S3 removes the chunks
-    # only 1.0.0 used, in both replicas, and nothing 1.1.0 needs.
+    # 1.1.0, a different disk, keeps the regions; 1.0.0 goes. 1.0.0 is one pack, and 1.1.0
+    # names it too (for the chunks the two share) beside a pack of its own, so gc on S3 keeps
+    # both whole in both replicas: nothing 1.1.0 needs goes.
     changed = tmp_path / "changed.raw"
     data = bytearray(source.read_bytes())
     data[len(data) // 2 : len(data) // 2 + 4096] = bytes(range(256)) * 16
@@ -98,12 +100,34 @@ async def test_a_version_moves_between_kinds_and_deploys_scrubs_and_collects_eve
     await service.delete_version(ADMIN, GALLERY, definition, "1.0.0")
     collected = await service.collect_garbage(ADMIN, GALLERY, regions=["northeurope"], grace=0)
     assert [report.replica for report in collected] == ["northeurope/replica-1", "northeurope/replica-2"]
-    assert all(report.deleted_chunks > 0 for report in collected)
+    # (objects seen, referenced, deleted; packs seen, referenced, deleted)
+    counts = [
+        (
+            r.chunks_seen,
+            r.referenced_chunks,
+            r.deleted_chunks,
+            r.packs_seen,
+            r.referenced_packs,
+            r.deleted_packs,
+        )
+        for r in collected
+    ]
+    assert counts == [(2, 2, 0, 2, 2, 0)] * 2
     after = await service.scrub(ADMIN, "northeurope", gallery=GALLERY)
     assert [report.ok for report in after] == [True], "what 1.1.0 needs is all still there"
     out = tmp_path / "deployed-1.1.0.raw"
     await service.deploy_vm(ADMIN, image_id.replace("1.0.0", "1.1.0"), location="northeurope", output=out)
     assert out.read_bytes() == bytes(data)
+
+    # Once 1.1.0 goes too, gc on S3 removes both packs from both replicas.
+    await service.delete_version(ADMIN, GALLERY, definition, "1.1.0")
+    collected = await service.collect_garbage(ADMIN, GALLERY, regions=["northeurope"], grace=0)
+    deleted = [(r.replica, r.deleted_chunks, r.deleted_packs, r.error) for r in collected]
+    assert deleted == [(f"northeurope/replica-{n}", 2, 2, None) for n in (1, 2)]
+    for number in (1, 2):
+        below = f"replica-{number}/galleries/{GALLERY}/"
+        assert [meta["path"] for meta in await listed(prefixes["s3"], below + "packs/")] == []
+        assert [meta["path"] for meta in await listed(prefixes["s3"], below + "chunks/")] == []
 
 
 @pytest.mark.parametrize("kind", ["s3", "azure"])
@@ -118,12 +142,18 @@ async def test_a_corrupt_chunk_in_an_object_replica_fails_over_is_repaired_and_f
     targets = VersionOptions(target_regions=["westcentralus", "northeurope=3"])
     await service.create_version(ADMIN, GALLERY, definition, "1.0.0", source=source, options=targets)
     await service.replicate_version(ADMIN, GALLERY, definition, "1.0.0")
-    # Damage one chunk object in replica 2, behind blobrep's back.
+    # Damage one chunk in replica 2, behind blobrep's back: a byte in the middle of its frame
+    # in the pack that holds it (the service publishes into packs; this image makes one).
     backend = raw_backend(prefixes[kind])
-    chunks = sorted(
-        meta["path"] for meta in await listed(prefixes[kind], f"replica-2/galleries/{GALLERY}/chunks/")
+    packs = sorted(
+        meta["path"] for meta in await listed(prefixes[kind], f"replica-2/galleries/{GALLERY}/packs/")
     )
-    await obstore.put_async(backend, chunks[0], b"not a zstd frame at all")
+    assert len(packs) == 1
+    good = bytes(await (await obstore.get_async(backend, packs[0])).bytes_async())
+    first = read_table(good, packs[0])[0]
+    damaged = bytearray(good)
+    damaged[first.offset + first.stored_length // 2] ^= 0xFF
+    await obstore.put_async(backend, packs[0], bytes(damaged))
 
     image_id = f"/galleries/{GALLERY}/images/{IMAGE}/versions/1.0.0"
     summary = await service.deploy_scale_set(ADMIN, image_id, 12, location="northeurope")
@@ -131,8 +161,8 @@ async def test_a_corrupt_chunk_in_an_object_replica_fails_over_is_repaired_and_f
     served = summary.statistics
     assert served is not None and served.failovers >= 1 and served.repairs >= 1
     assert sum(1 for replica in served.replicas.values() if replica.bytes_served) == 3, "spread over all 3"
-    repaired = bytes(await (await obstore.get_async(backend, chunks[0])).bytes_async())
-    assert repaired != b"not a zstd frame at all", "the bad copy was written over with a good one"
+    repaired = bytes(await (await obstore.get_async(backend, packs[0])).bytes_async())
+    assert repaired == good, "the bad copy was written over with a good one, whole"
     report = await service.fsck(ADMIN, gallery=GALLERY, location="northeurope")
     assert report.ok and report.chunks_checked > 0, report.problems
 

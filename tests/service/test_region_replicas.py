@@ -90,6 +90,11 @@ def files_in(root: Path) -> builtins.list[Path]:
     return [path for path in root.rglob("*") if path.is_file()] if root.exists() else []
 
 
+def chunk_data(root: Path) -> builtins.list[Path]:
+    """The replica's files of chunk data: packs (what the service publishes) and lone chunks."""
+    return [path for path in files_in(root) if "/chunks/" in str(path) or "/packs/" in str(path)]
+
+
 async def test_a_publish_tells_the_catalog_of_its_replicas_before_it_writes_to_them(
     watched: GalleryService, elsewhere: Elsewhere, source: Path
 ) -> None:
@@ -132,6 +137,7 @@ async def test_a_lowered_count_removes_the_replicas_above_it_and_they_are_still_
     await watched.replicate_version(ADMIN, GALLERY, IMAGE, "1.0.0")
     for number in (1, 2, 3):
         assert (replica(watched, elsewhere, "eastus2", number) / MANIFEST).is_file()
+        assert chunk_data(replica(watched, elsewhere, "eastus2", number))
 
     await watched.update_version(
         ADMIN, GALLERY, IMAGE, "1.0.0", VersionOptions(target_regions=[SOURCE_REGION, "eastus2=1"])
@@ -141,7 +147,7 @@ async def test_a_lowered_count_removes_the_replicas_above_it_and_they_are_still_
         # The removal found the replicas above the new count, wherever they are kept.
         dropped = replica(watched, elsewhere, "eastus2", number)
         assert not (dropped / MANIFEST).exists()
-        assert [path for path in files_in(dropped) if "/chunks/" in str(path)] == []
+        assert chunk_data(dropped) == []
     assert await watched._catalog.region_replicas("eastus2") == 3, "the mark is not lowered"
 
     (report,) = await watched.scrub(ADMIN, "eastus2", gallery=GALLERY)
@@ -172,6 +178,9 @@ async def test_deleting_a_version_removes_it_from_every_replica_the_catalog_know
     options = VersionOptions(target_regions=[SOURCE_REGION, "eastus2=2"], replica_count=2)
     await watched.create_version(ADMIN, GALLERY, IMAGE, "1.0.0", source=source, options=options)
     await watched.replicate_version(ADMIN, GALLERY, IMAGE, "1.0.0")
+    for region in (SOURCE_REGION, "eastus2"):
+        for number in (1, 2):
+            assert chunk_data(replica(watched, elsewhere, region, number)), (region, number)
     await watched.delete_version(ADMIN, GALLERY, IMAGE, "1.0.0")
     for region in (SOURCE_REGION, "eastus2"):
         for number in (1, 2):
@@ -182,11 +191,7 @@ async def test_deleting_a_version_removes_it_from_every_replica_the_catalog_know
     }
     for region in (SOURCE_REGION, "eastus2"):
         for number in (1, 2):
-            assert [
-                path
-                for path in files_in(replica(watched, elsewhere, region, number))
-                if "/chunks/" in str(path)
-            ] == []
+            assert chunk_data(replica(watched, elsewhere, region, number)) == []
 
 
 async def test_a_replica_directory_made_by_hand_is_no_replica(

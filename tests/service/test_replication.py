@@ -22,6 +22,11 @@ def replica_root(service: GalleryService, region: str, number: int) -> Path:
     return service.home / "regions" / region / f"replica-{number}"
 
 
+def stored_files(root: Path, kind: str) -> list[Path]:
+    """The files under the gallery's ``chunks`` or ``packs`` directory of a replica."""
+    return [path for path in (root / "galleries" / GALLERY / kind).rglob("*") if path.is_file()]
+
+
 async def assert_verified(service: GalleryService, region: str, number: int, version: str = "1.0.0") -> None:
     report = await BlobService().verify(
         LocalStore(replica_root(service, region, number)), GALLERY, f"{IMAGE}/versions/{version}"
@@ -82,7 +87,8 @@ async def test_a_failing_region_fails_alone_and_a_retry_completes_it(
 ) -> None:
     service = switched
     await service.create_version(ADMIN, GALLERY, IMAGE, "1.0.0", source=source, options=TARGETS)
-    switch.faults = [Fault("put", kind, key_contains="chunks/")]
+    # Every put of chunk data: a pack's (the service publishes into packs) as a lone chunk's.
+    switch.faults = [Fault("put", kind, key_contains=where) for where in ("/chunks/", "/packs/")]
     version = await service.replicate_version(ADMIN, GALLERY, IMAGE, "1.0.0")
     failed = version.status("westeurope")
     assert failed is not None and failed.state is ReplicationState.FAILED
@@ -136,12 +142,13 @@ async def test_removing_a_region_deletes_its_manifest_and_unreferenced_chunks(
     )
     await service.create_version(ADMIN, GALLERY, definition, "1.0.0", source=source, options=options)
     await service.replicate_version(ADMIN, GALLERY, definition, "1.0.0")
-    chunks = replica_root(service, "eastus2", 1) / "galleries" / GALLERY / "chunks"
-    assert any(path.is_file() for path in chunks.rglob("*"))
+    replica = replica_root(service, "eastus2", 1)
+    # The service publishes into packs: the version's chunks are in packs, none alone.
+    assert stored_files(replica, "packs") and not stored_files(replica, "chunks")
     await service.update_version(
         ADMIN, GALLERY, definition, "1.0.0", VersionOptions(target_regions=["westcentralus"])
     )
-    assert not any(path.is_file() for path in chunks.rglob("*"))
+    assert stored_files(replica, "packs") == [] and stored_files(replica, "chunks") == []
     await assert_verified(service, "westcentralus", 1)
 
 
@@ -173,14 +180,18 @@ async def test_gc_deletes_what_no_manifest_references(
     service: GalleryService, definition: str, source: Path
 ) -> None:
     await service.create_version(ADMIN, GALLERY, definition, "1.0.0", source=source)
+    replica = replica_root(service, "westcentralus", 1)
+    packs = stored_files(replica, "packs")
+    assert packs and not stored_files(replica, "chunks"), "the service publishes into packs"
     await service.delete_version(ADMIN, GALLERY, definition, "1.0.0")
     dry = await service.collect_garbage(ADMIN, GALLERY, grace=0, dry_run=True)
     reports = [report for report in dry if report.deleted_chunks]
     assert len(reports) == 1 and reports[0].replica.startswith("westcentralus")
+    # Every object of the version is a pack.
+    assert reports[0].deleted_chunks == reports[0].deleted_packs == len(packs)
     done = await service.collect_garbage(ADMIN, GALLERY, grace=0)
     assert sum(report.deleted_chunks for report in done) == reports[0].deleted_chunks
-    chunks = replica_root(service, "westcentralus", 1) / "galleries" / GALLERY / "chunks"
-    assert not any(path.is_file() for path in chunks.rglob("*"))
+    assert stored_files(replica, "packs") == [] and stored_files(replica, "chunks") == []
 
 
 async def test_a_version_whose_source_cannot_be_read_fails_its_waiting_regions(
