@@ -22,9 +22,9 @@ FIELDS = DefinitionFields(publisher="contoso", offer="ubuntu", sku="22_04", os_t
 
 
 class LockOnFirstChunk(FaultyStore):
-    """A target replica whose first chunk write lets another process hold the catalog's write
-    lock for ``hold`` seconds (as a long transaction of a busy daemon would), while the other
-    chunk writes go on and report progress."""
+    """A target replica whose first chunk or pack write lets another process hold the
+    catalog's write lock for ``hold`` seconds (as a long transaction of a busy daemon would),
+    while the other writes go on and report progress."""
 
     def __init__(self, inner: Store, catalog: Path, hold: float) -> None:
         super().__init__(inner)
@@ -33,7 +33,7 @@ class LockOnFirstChunk(FaultyStore):
         self.held = False
 
     async def put(self, key: str, data: bytes | bytearray | memoryview, *, if_absent: bool = False) -> None:
-        if "/chunks/" in key and not self.held:
+        if ("/chunks/" in key or "/packs/" in key) and not self.held:
             self.held = True
             other = sqlite3.connect(self.catalog, isolation_level=None, check_same_thread=False)
             try:
