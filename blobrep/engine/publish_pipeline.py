@@ -12,7 +12,8 @@ ways:
 
 * into packs (``pack_size`` set, the default): one task appends each frame to the pack being
   filled (:class:`~blobrep.core.packs.PackBuilder`) and hands each full pack to a writer that
-  puts it to every replica while the next one fills. At most two packs are in memory;
+  puts it to every replica while the next one fills, up to :data:`PACK_WRITERS` at once so that
+  their fsyncs overlap. At most that many packs and the one being filled are in memory;
 * as objects of their own (``pack_size`` None, formats 1 and 2): put one by one, on
   :data:`WRITE_TASKS` tasks so that their fsyncs overlap.
 """
@@ -45,6 +46,9 @@ if TYPE_CHECKING:
 
 _T = TypeVar("_T")
 
+#: Tasks writing full packs: a few, so that one pack's fsync does not hold up the next
+#: (each holds one pack while it writes).
+PACK_WRITERS: Final = 2
 #: Tasks writing compressed chunks: many, since each put waits for its fsync.
 WRITE_TASKS: Final = 8
 
@@ -187,7 +191,9 @@ class Pipeline:
             else:
                 pack_send, pack_receive = anyio.create_memory_object_stream[ClosedPack](0)
                 group.start_soon(self._pack, self._pack_size, write_receive.clone(), pack_send)
-                group.start_soon(self._put_packs, pack_receive)
+                for _ in range(PACK_WRITERS):
+                    group.start_soon(self._put_packs, pack_receive.clone())
+                pack_receive.close()
             batch_receive.close()
             write_send.close()
             write_receive.close()

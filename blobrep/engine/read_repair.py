@@ -22,7 +22,7 @@ Memory: a pending chunk repair holds one frame, and at most :data:`PENDING_REPAI
 wait at once. A pack mend holds much more: the pack read from a source or from the damaged
 copy (up to :data:`~blobrep.core.packs.MAX_PACK_SIZE` plus a byte), the patched copy, and the
 frames gathered for it (at most the pack's size). So pack mends have a bound of their own,
-:data:`PENDING_PACK_REPAIRS`: about 48 MiB with packs of the default 8 MiB, 384 MiB with the
+:data:`PENDING_PACK_REPAIRS`: about 24 MiB with packs of the default 4 MiB, 384 MiB with the
 largest a manifest may name. Frames are gathered only for mends that hold a slot, so reads
 waiting for one add nothing. A read that finds damage waits for a slot, which bounds the
 repairs queued behind a badly damaged replica.

@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from blobrep.storage.base import Store
 
 #: Packs read at once by one replication: each is held whole in memory until every target
-#: has it (8 MiB by default, at most 64 MiB), so they are bounded apart from chunks.
+#: has it (4 MiB by default, at most 64 MiB), so they are bounded apart from chunks.
 PACKS_IN_FLIGHT: Final = 4
 
 

@@ -56,22 +56,22 @@ def files_under(root: Path) -> dict[str, int]:
     return found
 
 
-def chunk_files(store: Path, gallery: str = GALLERY) -> dict[str, Path]:
-    """Every file under the gallery's chunks directory of a replica, by file name."""
+def _files_named(base: Path) -> dict[str, Path]:
     found: dict[str, Path] = {}
-    for directory, _, names in os.walk(store / "galleries" / gallery / "chunks"):
+    for directory, _, names in os.walk(base):
         for name in names:
             found[name] = Path(directory) / name
     return found
+
+
+def chunk_files(store: Path, gallery: str = GALLERY) -> dict[str, Path]:
+    """Every file under the gallery's chunks directory of a replica, by file name."""
+    return _files_named(store / "galleries" / gallery / "chunks")
 
 
 def pack_files(store: Path, gallery: str = GALLERY) -> dict[str, Path]:
     """Every file under the gallery's packs directory of a replica, by file name."""
-    found: dict[str, Path] = {}
-    for directory, _, names in os.walk(store / "galleries" / gallery / "packs"):
-        for name in names:
-            found[name] = Path(directory) / name
-    return found
+    return _files_named(store / "galleries" / gallery / "packs")
 
 
 def manifest_file(store: Path, name: str = NAME, gallery: str = GALLERY) -> Path:

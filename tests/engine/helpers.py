@@ -55,9 +55,7 @@ def read_manifest_json(store: LocalStore, name: str = NAME, gallery: str = GALLE
     return document
 
 
-def chunk_files(store: LocalStore, gallery: str = GALLERY) -> dict[str, Path]:
-    """Every file under the gallery's chunks directory, by file name."""
-    base = store.root / chunks_prefix(gallery)
+def _files_named(base: Path) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for directory, _, names in os.walk(base):
         for name in names:
@@ -65,13 +63,14 @@ def chunk_files(store: LocalStore, gallery: str = GALLERY) -> dict[str, Path]:
     return found
 
 
+def chunk_files(store: LocalStore, gallery: str = GALLERY) -> dict[str, Path]:
+    """Every file under the gallery's chunks directory, by file name."""
+    return _files_named(store.root / chunks_prefix(gallery))
+
+
 def pack_files(store: LocalStore, gallery: str = GALLERY) -> dict[str, Path]:
     """Every file under the gallery's packs directory, by file name."""
-    found: dict[str, Path] = {}
-    for directory, _, names in os.walk(store.root / packs_prefix(gallery)):
-        for name in names:
-            found[name] = Path(directory) / name
-    return found
+    return _files_named(store.root / packs_prefix(gallery))
 
 
 def object_files(store: LocalStore, gallery: str = GALLERY) -> dict[str, Path]:

@@ -4,7 +4,6 @@ from another region, or marks the version Failed where no copy is left."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,11 +11,10 @@ import pytest
 
 from blobrep.core.gallery import ReplicationState
 from blobrep.core.keys import pack_key
-from blobrep.core.manifest import Manifest, encode_manifest
-from blobrep.core.pins import ManifestPin
-from blobrep.core.version import ImageVersion
+from blobrep.core.manifest import Manifest
+from blobrep.core.names import BlobName
+from blobrep.engine.manifests import read_manifest
 from blobrep.service import GalleryService, LocalStore, VersionOptions
-from tests.packing import pack_blob
 from tests.service.conftest import ADMIN, GALLERY, IMAGE
 
 REGIONS = ("westcentralus", "eastus2")
@@ -33,22 +31,14 @@ def _pack_file(service: GalleryService, region: str, digest: str) -> Path:
 
 @pytest.fixture
 async def packed(service: GalleryService, definition: str, source: Path) -> Manifest:
-    """1.0.0 Completed in both regions, its chunks stored in packs there, pinned as such."""
+    """1.0.0 Completed in both regions, its chunks stored in packs there (as a publish stores them)."""
     options = VersionOptions(target_regions=list(REGIONS))
     await service.create_version(ADMIN, GALLERY, definition, "1.0.0", source=source, options=options)
     done = await service.replicate_version(ADMIN, GALLERY, definition, "1.0.0")
     assert {status.state for status in done.regions} == {ReplicationState.COMPLETED}
-    manifests = [
-        await pack_blob(_replica(service, region), GALLERY, f"{IMAGE}/versions/1.0.0") for region in REGIONS
-    ]
+    blob = BlobName.parse(f"{IMAGE}/versions/1.0.0")
+    manifests = [await read_manifest(_replica(service, region), GALLERY, blob) for region in REGIONS]
     assert manifests[0] == manifests[1] and manifests[0].packs
-    # What a publish that writes packs would have pinned.
-    version = await service._catalog.get_version(GALLERY, IMAGE, ImageVersion.parse("1.0.0"))
-    assert version.blob is not None
-    pin = ManifestPin.of(encode_manifest(manifests[0]))
-    await service._catalog.update_version(
-        dataclasses.replace(version, blob=dataclasses.replace(version.blob, manifest=pin))
-    )
     assert (await service.fsck(ADMIN)).ok
     return manifests[0]
 
