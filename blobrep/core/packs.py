@@ -76,7 +76,7 @@ class ClosedPack:
     """A full pack: its bytes, its name, and where each of its chunks' frames starts."""
 
     ref: PackRef
-    data: bytearray
+    data: bytes
     offsets: dict[str, int]
 
 
@@ -123,7 +123,10 @@ class PackBuilder:
     """
 
     target: int = DEFAULT_PACK_SIZE
-    _data: bytearray = field(default_factory=bytearray)
+    # The frames are kept as given and joined once, at close: growing one buffer frame by
+    # frame would copy and reallocate it, and leave the allocator's heap fragmented.
+    _frames: list[bytes | bytearray | memoryview] = field(default_factory=list)
+    _size: int = 0
     _offsets: dict[str, int] = field(default_factory=dict)
     _entries: list[PackEntry] = field(default_factory=list)
 
@@ -136,23 +139,23 @@ class PackBuilder:
         chunk already in this pack is not added twice); True if the pack is now full and
         should be closed."""
         if digest not in self._offsets:
-            offset = len(self._data)
-            self._offsets[digest] = offset
-            self._entries.append(PackEntry(digest, length, offset, len(frame)))
-            self._data += frame
-        return len(self._data) >= self.target
+            self._offsets[digest] = self._size
+            self._entries.append(PackEntry(digest, length, self._size, len(frame)))
+            self._frames.append(frame)
+            self._size += len(frame)
+        return self._size >= self.target
 
     @property
     def pending(self) -> int:
         """Bytes in the pack being filled."""
-        return len(self._data)
+        return self._size
 
     def close(self) -> ClosedPack | None:
         """The pack being filled, its table appended, or None if it is empty; the builder
         starts a new one."""
-        if not self._data:
+        if not self._frames:
             return None
-        data, offsets, entries = self._data, self._offsets, self._entries
-        self._data, self._offsets, self._entries = bytearray(), {}, []
-        data += _table(entries, len(data))
+        frames, size, offsets, entries = self._frames, self._size, self._offsets, self._entries
+        self._frames, self._size, self._offsets, self._entries = [], 0, {}, []
+        data = b"".join([*frames, _table(entries, size)])
         return ClosedPack(PackRef(digest_of(data), len(data)), data, offsets)

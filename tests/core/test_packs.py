@@ -33,7 +33,7 @@ def test_the_builder_keeps_every_frame_whole_in_order_and_lists_it(target: int, 
     ]
     packs = [pack for pack in [*closed, builder.close()] if pack is not None]
     assert builder.pending == 0 and builder.close() is None
-    located: dict[str, tuple[bytearray, int]] = {}
+    located: dict[str, tuple[bytes, int]] = {}
     for pack in packs:
         assert pack.ref == PackRef(digest_of(pack.data), len(pack.data))
         entries = read_table(pack.data, "pack")
@@ -73,7 +73,7 @@ def one_pack() -> bytearray:
     builder.add(DIGEST_B, 50, b"b" * 40)
     closed = builder.close()
     assert closed is not None
-    return closed.data
+    return bytearray(closed.data)
 
 
 def footer(data: bytearray) -> tuple[bytes, int, int, int, int]:
