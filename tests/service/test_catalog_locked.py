@@ -3,6 +3,7 @@ error, retryable, as itself (never an exception group)."""
 
 from __future__ import annotations
 
+import random
 import sqlite3
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from blobrep.storage.faulty import FaultyStore
 from tests.service.conftest import ADMIN, GALLERY
 
 TARGET = "eastus2"
+MIB = 1024 * 1024
 FIELDS = DefinitionFields(publisher="contoso", offer="ubuntu", sku="22_04", os_type="Linux")
 
 
@@ -44,9 +46,18 @@ class LockOnFirstChunk(FaultyStore):
         await super().put(key, data, if_absent=if_absent)
 
 
+@pytest.fixture
+def several_packs(tmp_path: Path) -> Path:
+    """12 MiB that do not compress: three packs, so that writes go on while the first is held."""
+    path = tmp_path / "several-packs.raw"
+    path.write_bytes(random.Random(5).randbytes(12 * MIB))
+    return path
+
+
 async def test_a_catalog_locked_during_replication_is_one_retryable_error(
-    tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, several_packs: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    source = several_packs
     monkeypatch.setattr(db_module, "BUSY_TIMEOUT_MS", 200)
     monkeypatch.setattr(replication_module, "STATUS_INTERVAL", 0.01)
     monkeypatch.setattr(replicate_module, "PROGRESS_INTERVAL", 0.0)
