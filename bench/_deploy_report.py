@@ -257,7 +257,8 @@ def _damaged_rows(checks: Checks) -> list[Row]:
     damaged = checks.damaged
     run = damaged["deploy"]
     before, after = damaged["verify_before"], damaged["verify_after"]
-    hurt = len(damaged["damage"]["corrupted"]) + len(damaged["damage"]["deleted"])
+    # The chunks the damage reaches: a deleted pack takes every chunk in it.
+    hurt = damaged["damage"]["damaged_chunks"]
     exact = run["succeeded"] == run["count"] == checks.damage_deployments and run["errors"] == 0
     return [
         Row(

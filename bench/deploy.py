@@ -86,6 +86,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import random
 import sys
@@ -425,18 +426,36 @@ def run_matrix(
                 steps.deploy(storm_key(count, policy, bound), count, policy, deployments, bandwidth=bandwidth)
 
 
-def damage(replica: Path, seed: int) -> dict[str, Any]:
+def _frames_of(manifest: dict[str, Any]) -> dict[str, list[tuple[int, int]]]:
+    """Per stored object's file name, the (offset, stored length) of each distinct chunk of
+    ``manifest`` in it: one frame at 0 for a chunk file, every frame placed in a pack."""
+    packs = [pack["digest"] for pack in manifest.get("packs", [])]
+    frames: dict[str, set[tuple[int, int]]] = {}
+    for chunk in manifest["chunks"]:
+        if chunk.get("zero"):
+            continue
+        if "pack" in chunk:
+            frames.setdefault(packs[chunk["pack"]], set()).add((chunk["offset"], chunk["stored_length"]))
+        else:
+            frames.setdefault(chunk["digest"], set()).add((0, chunk["stored_length"]))
+    return {name: sorted(spans) for name, spans in frames.items()}
+
+
+def damage(replica: Path, seed: int, manifest: Path) -> dict[str, Any]:
     """Corrupt (flip one byte of) 1 % of the stored objects (packs, chunk files) and delete
-    another 1 %, at least one each."""
+    another 1 %, at least one each; count the chunks of ``manifest`` that this damages."""
     files = object_files(replica)
     if len(files) < 2:
         raise BenchmarkError(f"{replica} holds {len(files)} stored objects: too few to damage")
     each = max(1, round(DAMAGE_FRACTION * len(files)))
     chosen = random.Random(seed).sample(files, 2 * each)
     corrupted, deleted = chosen[:each], chosen[each:]
+    frames = _frames_of(json.loads(manifest.read_bytes()))
+    hurt = sum(len(frames.get(path.name, [])) for path in deleted)
     for path in corrupted:
+        middle = path.stat().st_size // 2
+        hurt += sum(1 for start, length in frames.get(path.name, []) if start <= middle < start + length)
         with open(path, "r+b") as handle:
-            middle = path.stat().st_size // 2
             handle.seek(middle)
             byte = handle.read(1)
             handle.seek(middle)
@@ -448,13 +467,18 @@ def damage(replica: Path, seed: int) -> dict[str, Any]:
         "object_files": len(files),
         "corrupted": [path.name for path in corrupted],
         "deleted": [path.name for path in deleted],
+        "damaged_chunks": hurt,
     }
 
 
 def run_damaged(steps: Steps, deployments: int, seed: int) -> dict[str, Any]:
     """Damage one replica, check verify sees it, deploy through it, check it verifies clean."""
     log(f"damaged replica: replica-{DAMAGED_REPLICA} of {version_name(CHECK_REPLICAS)}")
-    done = damage(replica_dir(steps.home, DAMAGED_REPLICA), seed)
+    replica = replica_dir(steps.home, DAMAGED_REPLICA)
+    version = version_name(CHECK_REPLICAS)
+    versions = replica / "galleries" / GALLERY / "images" / IMAGE_NAME / "versions"
+    manifest = versions / version / "manifest.json"
+    done = damage(replica, seed, manifest)
     before = steps.verify(CHECK_REPLICAS, DAMAGED_REPLICA)
     log(f"  before: ok={before['ok']} missing={before['missing']} corrupt={before['corrupt']}")
     sample = steps.deploy("damaged", CHECK_REPLICAS, LEAST_LOADED, deployments)
