@@ -77,3 +77,18 @@ def pack_files(store: Path, gallery: str = GALLERY) -> dict[str, Path]:
 def manifest_file(store: Path, name: str = NAME, gallery: str = GALLERY) -> Path:
     image, _, version = name.split("/")
     return store / "galleries" / gallery / "images" / image / "versions" / version / "manifest.json"
+
+
+def home_with_a_version(tmp_path: Path, image: Path) -> Path:
+    """A home whose gallery ``gal`` has version 1.0.0 of ``disk`` in westcentralus and eastus2."""
+    home = tmp_path / "home"
+    for args in (
+        ("sig", "create", "-r", "gal", "-l", "westcentralus"),
+        ("sig", "image-definition", "create", "-r", "gal", "-i", "disk", "--publisher", "p", "--offer", "o",
+         "--sku", "s", "--os-type", "Linux"),
+        ("sig", "image-version", "create", "-r", "gal", "-i", "disk", "-e", "1.0.0", "--source", image,
+         "--target-regions", "westcentralus", "eastus2"),
+    ):  # fmt: skip
+        result = blobrep("--home", home, *args, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    return home

@@ -5,25 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.cli.helpers import assert_one_line_error, blobrep
-
-
-def _home_with_a_version(tmp_path: Path, image: Path) -> Path:
-    home = tmp_path / "home"
-    for args in (
-        ("sig", "create", "-r", "gal", "-l", "westcentralus"),
-        ("sig", "image-definition", "create", "-r", "gal", "-i", "disk", "--publisher", "p", "--offer", "o",
-         "--sku", "s", "--os-type", "Linux"),
-        ("sig", "image-version", "create", "-r", "gal", "-i", "disk", "-e", "1.0.0", "--source", image,
-         "--target-regions", "westcentralus", "eastus2"),
-    ):  # fmt: skip
-        result = blobrep("--home", home, *args, cwd=tmp_path)
-        assert result.returncode == 0, result.stderr
-    return home
+from tests.cli.helpers import assert_one_line_error, blobrep, home_with_a_version
 
 
 def test_fsck_fails_with_one_line_until_repair_fixes_a_lost_manifest(tmp_path: Path, image: Path) -> None:
-    home = _home_with_a_version(tmp_path, image)
+    home = home_with_a_version(tmp_path, image)
     assert blobrep("--home", home, "fsck", cwd=tmp_path).returncode == 0
     manifest = home / "regions/westcentralus/replica-1/galleries/gal/images/disk/versions/1.0.0/manifest.json"
     manifest.unlink()
@@ -44,6 +30,6 @@ def test_fsck_fails_with_one_line_until_repair_fixes_a_lost_manifest(tmp_path: P
 
 
 def test_fsck_of_an_unknown_gallery_or_region_is_refused(tmp_path: Path, image: Path) -> None:
-    home = _home_with_a_version(tmp_path, image)
+    home = home_with_a_version(tmp_path, image)
     assert_one_line_error(blobrep("--home", home, "fsck", "-r", "nope", cwd=tmp_path), 1, "nope")
     assert_one_line_error(blobrep("--home", home, "fsck", "-l", "nowhere", cwd=tmp_path), 1, "nowhere")

@@ -8,22 +8,13 @@ from pathlib import Path
 
 from blobrep.core.keys import pack_key
 from blobrep.core.manifest import Manifest, parse_manifest
-from tests.cli.helpers import blobrep
+from tests.cli.helpers import blobrep, home_with_a_version
 
 REGIONS = ("westcentralus", "eastus2")
 
 
 def _home_with_a_version(tmp_path: Path, image: Path) -> Path:
-    home = tmp_path / "home"
-    for args in (
-        ("sig", "create", "-r", "gal", "-l", "westcentralus"),
-        ("sig", "image-definition", "create", "-r", "gal", "-i", "disk", "--publisher", "p", "--offer", "o",
-         "--sku", "s", "--os-type", "Linux"),
-        ("sig", "image-version", "create", "-r", "gal", "-i", "disk", "-e", "1.0.0", "--source", image,
-         "--target-regions", *REGIONS),
-    ):  # fmt: skip
-        result = blobrep("--home", home, *args, cwd=tmp_path)
-        assert result.returncode == 0, result.stderr
+    home = home_with_a_version(tmp_path, image)
     result = blobrep("--home", home, "replicate", "-r", "gal", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     return home
