@@ -33,7 +33,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Final
 
-from blobrep.core.codec import digest_of, max_stored_length
+from blobrep.core.codec import max_stored_length, new_blob_hasher
 from blobrep.errors import ManifestError
 
 MIB: Final = 1024 * 1024
@@ -73,11 +73,22 @@ class PackEntry:
 
 @dataclass(slots=True)
 class ClosedPack:
-    """A full pack: its bytes, its name, and where each of its chunks' frames starts."""
+    """A full pack: its bytes as pieces (the frames as given, then the table), its name, and
+    where each of its chunks' frames starts.
+
+    The pieces are never joined here: a writer stores them back to back, so closing a pack
+    neither copies its megabytes nor makes the large short-lived block that, freed, raises
+    the allocator's mmap threshold and leaves every later frame on a fragmenting heap
+    (a 4 GiB publish peaked 30 MiB higher with the frames joined).
+    """
 
     ref: PackRef
-    data: bytes
+    parts: tuple[bytes | bytearray | memoryview, ...]
     offsets: dict[str, int]
+
+    def joined(self) -> bytes:
+        """The pack's bytes in one buffer (for a reader that wants them whole)."""
+        return b"".join(self.parts)
 
 
 def _table(entries: list[PackEntry], start: int) -> bytes:
@@ -123,8 +134,7 @@ class PackBuilder:
     """
 
     target: int = DEFAULT_PACK_SIZE
-    # The frames are kept as given and joined once, at close: growing one buffer frame by
-    # frame would copy and reallocate it, and leave the allocator's heap fragmented.
+    # The frames are kept as given, never copied into one buffer (see ClosedPack).
     _frames: list[bytes | bytearray | memoryview] = field(default_factory=list)
     _size: int = 0
     _offsets: dict[str, int] = field(default_factory=dict)
@@ -157,5 +167,8 @@ class PackBuilder:
             return None
         frames, size, offsets, entries = self._frames, self._size, self._offsets, self._entries
         self._frames, self._size, self._offsets, self._entries = [], 0, {}, []
-        data = b"".join([*frames, _table(entries, size)])
-        return ClosedPack(PackRef(digest_of(data), len(data)), data, offsets)
+        parts = (*frames, _table(entries, size))
+        hasher = new_blob_hasher()
+        for part in parts:
+            hasher.update(part)
+        return ClosedPack(PackRef(hasher.hexdigest(), size + len(parts[-1])), parts, offsets)

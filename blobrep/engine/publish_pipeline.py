@@ -349,7 +349,7 @@ class Pipeline:
                 key = pack_key(self._gallery, closed.ref.digest)
                 async with task_group() as group:
                     for store in self._stores:
-                        group.start_soon(store.put, key, closed.data)
+                        group.start_soon(store.put, key, closed.parts)
                 self._stats.written_bytes += closed.ref.size * len(self._stores)
                 self._stats.new_packs += 1
                 sizes = self._stats.stored_sizes

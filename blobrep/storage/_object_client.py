@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
     from obstore.store import AzureConfig, RetryConfig, S3Config
 
+    from blobrep.storage.base import Buffer, Payload
     from blobrep.storage.object_url import ObjectUrl
 
 RETRY: RetryConfig = {
@@ -126,9 +127,12 @@ def _let_callbacks_finish_at_exit() -> None:
     atexit.register(time.sleep, 0.05)
 
 
-def contiguous(data: bytes | bytearray | memoryview) -> bytes | bytearray | memoryview:
+def contiguous(data: Payload) -> Buffer:
     """``data`` as one contiguous run of bytes: a view of wider items or with strides is
-    stored as its raw bytes, as a file write would store them."""
+    stored as its raw bytes, as a file write would store them. Several buffers are joined:
+    an object store takes a single-request put as one body."""
+    if isinstance(data, tuple):
+        return b"".join(contiguous(part) for part in data)
     if not isinstance(data, memoryview) or (data.format == "B" and data.ndim == 1 and data.c_contiguous):
         return data
     return data.cast("B") if data.c_contiguous else data.tobytes()

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from blobrep.errors import AlreadyExistsError, StorageError
 from blobrep.storage import _walk
+from blobrep.storage.base import Payload, payload_parts
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 # How often a write retries a component that changes under it before giving up.
@@ -89,7 +90,7 @@ class Placement:
         with suppress(FileExistsError):
             os.mkdir(name, dir_fd=parent)
 
-    def write(self, parent: int, name: str, data: bytes | bytearray | memoryview, if_absent: bool) -> None:
+    def write(self, parent: int, name: str, data: Payload, if_absent: bool) -> None:
         """Write ``data`` durably to a temporary file in ``parent``, then rename it over the
         entry ``name`` (with ``if_absent``: link it there, if no regular file is there).
 
@@ -181,11 +182,12 @@ def _unlink_if_unchanged(name: str, parent: int, seen: os.stat_result) -> None:
             os.unlink(name, dir_fd=parent)
 
 
-def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
-    view = memoryview(data).cast("B")
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
+def _write_all(fd: int, data: Payload) -> None:
+    for part in payload_parts(data):
+        view = memoryview(part).cast("B")
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
 
 
 def sync_directories(directories: list[str]) -> None:

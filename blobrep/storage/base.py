@@ -23,7 +23,26 @@ from __future__ import annotations
 import builtins
 from collections.abc import AsyncIterator, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeAlias, runtime_checkable
+
+Buffer: TypeAlias = bytes | bytearray | memoryview
+#: What a put stores: one buffer, or several stored back to back as one object. A caller
+#: holding many buffers (a pack's frames) passes them as they are, rather than copying them
+#: into one: a copy of several MiB per object would double what the writer holds, and large
+#: short-lived blocks leave the allocator's heap fragmented and the process bigger.
+Payload: TypeAlias = Buffer | tuple[Buffer, ...]
+
+
+def payload_size(data: Payload) -> int:
+    """The number of bytes ``data`` stores."""
+    if isinstance(data, tuple):
+        return sum(memoryview(part).nbytes for part in data)
+    return memoryview(data).nbytes
+
+
+def payload_parts(data: Payload) -> tuple[Buffer, ...]:
+    """The buffers ``data`` stores, in order."""
+    return data if isinstance(data, tuple) else (data,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +72,9 @@ class Store(Protocol):
         """
         ...
 
-    async def put(self, key: str, data: bytes | bytearray | memoryview, *, if_absent: bool = False) -> None:
-        """Store ``data`` under ``key`` atomically.
+    async def put(self, key: str, data: Payload, *, if_absent: bool = False) -> None:
+        """Store ``data`` under ``key`` atomically (a tuple of buffers as their bytes back to
+        back).
 
         Raises:
             AlreadyExistsError: if ``if_absent`` and ``key`` exists.

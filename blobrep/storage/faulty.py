@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 from blobrep.errors import NotFoundError, StorageError, StorageFullError
 
 if TYPE_CHECKING:
-    from blobrep.storage.base import ObjectInfo, Store
+    from blobrep.storage.base import ObjectInfo, Payload, Store
 
 Operation = Literal["get", "put", "exists", "delete", "list", "stat", "sync"]
 FaultKind = Literal["error", "missing", "corrupt", "full"]
@@ -87,7 +87,7 @@ class FaultyStore:
             data = data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
         return data
 
-    async def put(self, key: str, data: bytes | bytearray | memoryview, *, if_absent: bool = False) -> None:
+    async def put(self, key: str, data: Payload, *, if_absent: bool = False) -> None:
         kind = self._fault("put", key)
         if kind is not None:
             self._raise(kind, "put", key)

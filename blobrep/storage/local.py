@@ -50,7 +50,7 @@ from blobrep.errors import (
 )
 from blobrep.storage import _walk
 from blobrep.storage._place import Placement, sync_directories
-from blobrep.storage.base import ObjectInfo
+from blobrep.storage.base import ObjectInfo, Payload
 
 _T = TypeVar("_T")
 
@@ -266,7 +266,7 @@ class LocalStore:
 
     # --- writes -----------------------------------------------------------------------
 
-    async def put(self, key: str, data: bytes | bytearray | memoryview, *, if_absent: bool = False) -> None:
+    async def put(self, key: str, data: Payload, *, if_absent: bool = False) -> None:
         """Store ``data`` under ``key`` atomically, replacing a damaged entry on the way.
 
         A FIFO, device, socket or link at ``key`` is replaced (a link's target is never
@@ -287,7 +287,7 @@ class LocalStore:
             self._dirty.update(touched)
 
     def _write(
-        self, key: str, parts: builtins.list[str], data: bytes | bytearray | memoryview, if_absent: bool
+        self, key: str, parts: builtins.list[str], data: Payload, if_absent: bool
     ) -> builtins.list[str]:
         """Write ``data`` durably to a temp file, then rename it over the key's entry.
 

@@ -44,7 +44,7 @@ from blobrep.errors import (
 )
 from blobrep.storage._object_client import MAX_OBJECT_NAME, connect, contiguous
 from blobrep.storage._object_errors import CAUGHT
-from blobrep.storage.base import ObjectInfo, Store
+from blobrep.storage.base import ObjectInfo, Payload, Store
 
 if TYPE_CHECKING:
     from obstore import GetOptions, ObjectMeta, PutMode
@@ -285,7 +285,7 @@ class ObjectStore:
 
     # --- writes -----------------------------------------------------------------------
 
-    async def put(self, key: str, data: bytes | bytearray | memoryview, *, if_absent: bool = False) -> None:
+    async def put(self, key: str, data: Payload, *, if_absent: bool = False) -> None:
         """Store ``data`` under ``key`` in one request: it appears whole or not at all.
 
         Raises:
@@ -311,7 +311,7 @@ class ObjectStore:
         """
         return await self._put(key, data, {"e_tag": etag})
 
-    async def _put(self, key: str, data: bytes | bytearray | memoryview, mode: PutMode) -> str:
+    async def _put(self, key: str, data: Payload, mode: PutMode) -> str:
         path = self._path(key)
         try:
             result = await obstore.put_async(

@@ -29,7 +29,7 @@ import anyio
 from blobrep.errors import InvalidParameterError
 
 if TYPE_CHECKING:
-    from blobrep.storage.base import ObjectInfo, Store
+    from blobrep.storage.base import ObjectInfo, Payload, Store
 
 #: Without an explicit burst, the bucket holds this many seconds' worth of bytes.
 DEFAULT_BURST_SECONDS = 0.05
@@ -116,7 +116,7 @@ class ThrottledStore:
                 self._waited += max(0.0, min(anyio.current_time(), deadline) - now)
         return data
 
-    async def put(self, key: str, data: bytes | bytearray | memoryview, *, if_absent: bool = False) -> None:
+    async def put(self, key: str, data: Payload, *, if_absent: bool = False) -> None:
         await self.inner.put(key, data, if_absent=if_absent)
 
     async def exists(self, key: str) -> bool:

@@ -35,17 +35,17 @@ def test_the_builder_keeps_every_frame_whole_in_order_and_lists_it(target: int, 
     assert builder.pending == 0 and builder.close() is None
     located: dict[str, tuple[bytes, int]] = {}
     for pack in packs:
-        assert pack.ref == PackRef(digest_of(pack.data), len(pack.data))
-        entries = read_table(pack.data, "pack")
+        assert pack.ref == PackRef(digest_of(pack.joined()), len(pack.joined()))
+        entries = read_table(pack.joined(), "pack")
         assert {entry.digest: entry.offset for entry in entries} == pack.offsets
         # A pack's frames stop at the first one that reaches the target, never later.
         assert max(pack.offsets.values()) < target
-        located.update({entry.digest: (pack.data, entry.offset) for entry in entries})
+        located.update({entry.digest: (pack.joined(), entry.offset) for entry in entries})
         assert all(entry.length == 2 * entry.stored_length for entry in entries)
     for index, frame in enumerate(frames):
         data, offset = located[name(index)]
         assert bytes(data[offset : offset + len(frame)]) == frame
-    frame_bytes = [sum(entry.stored_length for entry in read_table(pack.data, "p")) for pack in packs]
+    frame_bytes = [sum(entry.stored_length for entry in read_table(pack.joined(), "p")) for pack in packs]
     assert sum(frame_bytes) == sum(map(len, frames))
     assert all(size >= target for size in frame_bytes[:-1])
 
@@ -58,7 +58,8 @@ def test_the_builder_adds_a_chunk_once_per_pack() -> None:
     assert builder.add(DIGEST_B, 90, b"y" * 90)
     closed = builder.close()
     assert closed is not None
-    assert read_table(closed.data, "p") == [PackEntry(DIGEST_A, 10, 0, 10), PackEntry(DIGEST_B, 90, 10, 90)]
+    expected = [PackEntry(DIGEST_A, 10, 0, 10), PackEntry(DIGEST_B, 90, 10, 90)]
+    assert read_table(closed.joined(), "p") == expected
 
 
 @pytest.mark.parametrize("target", [0, MAX_PACK_SIZE])
@@ -73,7 +74,7 @@ def one_pack() -> bytearray:
     builder.add(DIGEST_B, 50, b"b" * 40)
     closed = builder.close()
     assert closed is not None
-    return bytearray(closed.data)
+    return bytearray(closed.joined())
 
 
 def footer(data: bytearray) -> tuple[bytes, int, int, int, int]:

@@ -24,6 +24,7 @@ from blobrep.core.packs import PackBuilder, PackRef
 from blobrep.engine.publish import publish
 from blobrep.engine.version_read import VersionReader
 from blobrep.storage import FaultyStore, LocalStore, Store
+from blobrep.storage.base import Payload
 from tests.engine.helpers import GALLERY, SMALL_CHUNKS
 from tests.engine.read_helpers import BLOB
 
@@ -50,7 +51,7 @@ async def lay_out(store: Store, *, target: int = PACK_TARGET, alone_every: int |
     async def close() -> None:
         closed = builder.close()
         if closed is not None:
-            await store.put(pack_key(GALLERY, closed.ref.digest), bytes(closed.data))
+            await store.put(pack_key(GALLERY, closed.ref.digest), closed.parts)
             packs.append(closed.ref)
             places.update((digest, (closed.ref, offset)) for digest, offset in closed.offsets.items())
 
@@ -158,7 +159,7 @@ class PutGauge(FaultyStore):
         self.delay = delay
         self.now = self.peak = self.packs = 0
 
-    async def put(self, key: str, data: bytes | bytearray | memoryview, *, if_absent: bool = False) -> None:
+    async def put(self, key: str, data: Payload, *, if_absent: bool = False) -> None:
         if "/packs/" not in key:
             return await super().put(key, data, if_absent=if_absent)
         self.now += 1

@@ -13,6 +13,7 @@ from blobrep.core.packs import read_table
 from blobrep.engine.replicate import RegionTarget
 from blobrep.engine.verify import verify
 from blobrep.storage import FaultyStore, LocalStore, Store
+from blobrep.storage.base import Payload
 from tests.engine.helpers import GALLERY, NAME, chunk_files, manifest_path, pack_files
 
 BLOB = BlobName.parse(NAME)
@@ -98,7 +99,7 @@ class InterruptingStore(FaultyStore):
         self.puts = puts
         self.limit = limit
 
-    async def put(self, key: str, data: bytes | bytearray | memoryview, *, if_absent: bool = False) -> None:
+    async def put(self, key: str, data: Payload, *, if_absent: bool = False) -> None:
         if is_object_key(key):
             self.puts[0] += 1
             if self.puts[0] >= self.limit:

@@ -15,6 +15,7 @@ from blobrep.engine.leases import LeaseInfo, list_leases
 from blobrep.engine.manifests import read_manifest
 from blobrep.engine.publish import publish
 from blobrep.storage import FaultyStore, LocalStore, Store
+from blobrep.storage.base import Payload
 from tests.engine.helpers import GALLERY, SMALL_CHUNKS, apply_edits, flip_byte
 from tests.engine.replication_helpers import region_stores
 
@@ -94,7 +95,7 @@ class LeaseWatchingStore(FaultyStore):
         super().__init__(inner)
         self.seen: list[tuple[str, list[LeaseInfo]]] = []
 
-    async def put(self, key: str, data: bytes | bytearray | memoryview, *, if_absent: bool = False) -> None:
+    async def put(self, key: str, data: Payload, *, if_absent: bool = False) -> None:
         if "/leases/" not in key:
             self.seen.append((key, await list_leases(self.inner, GALLERY)))
         await super().put(key, data, if_absent=if_absent)

@@ -16,7 +16,7 @@ import pytest
 from blobrep.core.keys import lease_key
 from blobrep.engine.leases import Lease, hold_lease, leases_prefix, list_leases
 from blobrep.errors import BusyError, ConflictError, InvalidParameterError, StorageError
-from blobrep.storage.base import ObjectInfo, Store
+from blobrep.storage.base import ObjectInfo, Payload, Store
 from blobrep.storage.faulty import Fault, FaultyStore
 from blobrep.storage.local import LocalStore
 from tests.engine.helpers import GALLERY
@@ -88,7 +88,7 @@ class GatedStore(FaultyStore):
         async for key in super().list(prefix):
             yield key
 
-    async def put(self, key: str, data: bytes | bytearray | memoryview, *, if_absent: bool = False) -> None:
+    async def put(self, key: str, data: Payload, *, if_absent: bool = False) -> None:
         self.puts.append(key)
         await super().put(key, data, if_absent=if_absent)
         if self.put_of is not None and key.endswith(self.put_of):
@@ -105,7 +105,7 @@ class JitterStore(FaultyStore):
     async def _jitter(self) -> None:
         await anyio.sleep(self.random.uniform(0, 0.002))
 
-    async def put(self, key: str, data: bytes | bytearray | memoryview, *, if_absent: bool = False) -> None:
+    async def put(self, key: str, data: Payload, *, if_absent: bool = False) -> None:
         await self._jitter()
         await super().put(key, data, if_absent=if_absent)
         await self._jitter()

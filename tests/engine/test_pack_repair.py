@@ -25,7 +25,7 @@ def build() -> tuple[bytes, PackRef, dict[str, int]]:
         assert not builder.add(digest, 4 * len(frame), frame)
     closed = builder.close()
     assert closed is not None
-    return bytes(closed.data), closed.ref, closed.offsets
+    return closed.joined(), closed.ref, closed.offsets
 
 
 def path_of(store: LocalStore, digest: str) -> Path:

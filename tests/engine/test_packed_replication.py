@@ -19,6 +19,7 @@ from blobrep.engine.replicate import RegionOutcome, RegionProgress, RegionTarget
 from blobrep.engine.restore import restore
 from blobrep.engine.verify import verify
 from blobrep.storage import Fault, FaultyStore, LocalStore, Store
+from blobrep.storage.base import Payload
 from tests.engine.helpers import GALLERY, NAME, SMALL_CHUNKS, apply_edits, flip_byte, manifest_path, same_file
 from tests.engine.pack_helpers import (
     lone_chunks,
@@ -244,7 +245,7 @@ class ServiceStore(FaultyStore):
         self.copied: list[str] = []
         self.sent: list[str] = []
 
-    async def put(self, key: str, data: bytes | bytearray | memoryview, *, if_absent: bool = False) -> None:
+    async def put(self, key: str, data: Payload, *, if_absent: bool = False) -> None:
         self.sent.append(key)
         await super().put(key, data, if_absent=if_absent)
 

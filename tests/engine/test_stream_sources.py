@@ -24,7 +24,7 @@ from blobrep.engine.reader import WINDOW_BYTES, WINDOW_COUNT
 from blobrep.engine.source import AsyncStreamSource, StreamSource
 from blobrep.errors import SourceError
 from blobrep.service import BlobService, LocalStore
-from blobrep.storage.base import Store
+from blobrep.storage.base import Payload, Store
 from blobrep.storage.faulty import FaultyStore
 from tests.engine.helpers import GALLERY, MIB, NAME, SMALL_CHUNKS, manifest_path, same_file, write_synthetic
 
@@ -81,7 +81,7 @@ class HeldPuts(FaultyStore):
         self.resume = anyio.Event()
         self.held = anyio.Event()
 
-    async def put(self, key: str, data: bytes | bytearray | memoryview, *, if_absent: bool = False) -> None:
+    async def put(self, key: str, data: Payload, *, if_absent: bool = False) -> None:
         if "/chunks/" in key or "/packs/" in key:
             self.held.set()
             await self.resume.wait()
@@ -95,7 +95,7 @@ class SlowPuts(FaultyStore):
         super().__init__(inner)
         self.delay = delay
 
-    async def put(self, key: str, data: bytes | bytearray | memoryview, *, if_absent: bool = False) -> None:
+    async def put(self, key: str, data: Payload, *, if_absent: bool = False) -> None:
         await anyio.sleep(self.delay)
         await super().put(key, data, if_absent=if_absent)
 

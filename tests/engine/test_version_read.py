@@ -23,6 +23,7 @@ from blobrep.errors import (
     StorageError,
 )
 from blobrep.storage import Fault, FaultyStore, LocalStore, Store
+from blobrep.storage.base import Payload
 from blobrep.storage.throttled import ThrottledStore
 from tests.engine.helpers import GALLERY, MIB, chunk_files, flip_byte, manifest_path
 from tests.engine.read_helpers import BLOB, publish_region, stored_digests
@@ -297,9 +298,7 @@ async def test_leaving_normally_waits_for_repairs_in_flight(replicas: list[Local
     chunk_files(replicas[0])[digest].unlink()
 
     class SlowPut(FaultyStore):
-        async def put(
-            self, key: str, data: bytes | bytearray | memoryview, *, if_absent: bool = False
-        ) -> None:
+        async def put(self, key: str, data: Payload, *, if_absent: bool = False) -> None:
             await anyio.sleep(0.2)
             await super().put(key, data, if_absent=if_absent)
 
@@ -318,9 +317,7 @@ async def test_leaving_on_an_error_cancels_repairs_in_flight(replicas: list[Loca
     chunk_files(replicas[0])[digest].unlink()
 
     class StuckPut(FaultyStore):
-        async def put(
-            self, key: str, data: bytes | bytearray | memoryview, *, if_absent: bool = False
-        ) -> None:
+        async def put(self, key: str, data: Payload, *, if_absent: bool = False) -> None:
             await anyio.sleep_forever()
 
     stores: list[Store] = [StuckPut(replicas[0]), *replicas[1:]]

@@ -15,6 +15,7 @@ import blobrep.engine.replicate as replicate_module
 import blobrep.service.replication as replication_module
 from blobrep.errors import LockedError
 from blobrep.service import DefinitionFields, GalleryService, Store, VersionOptions
+from blobrep.storage.base import Payload
 from blobrep.storage.faulty import FaultyStore
 from tests.service.conftest import ADMIN, GALLERY
 
@@ -34,7 +35,7 @@ class LockOnFirstChunk(FaultyStore):
         self.hold = hold
         self.held = False
 
-    async def put(self, key: str, data: bytes | bytearray | memoryview, *, if_absent: bool = False) -> None:
+    async def put(self, key: str, data: Payload, *, if_absent: bool = False) -> None:
         if ("/chunks/" in key or "/packs/" in key) and not self.held:
             self.held = True
             other = sqlite3.connect(self.catalog, isolation_level=None, check_same_thread=False)

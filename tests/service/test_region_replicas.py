@@ -18,6 +18,7 @@ import pytest
 from blobrep.catalog import Catalog
 from blobrep.core.gallery import ReplicationState
 from blobrep.service import DefinitionFields, GalleryService, LocalStore, Store, VersionOptions
+from blobrep.storage.base import Payload
 from blobrep.storage.faulty import FaultyStore
 from tests.service.conftest import ADMIN, GALLERY, IMAGE
 
@@ -35,7 +36,7 @@ class _Watched(FaultyStore):
         self._region = region
         self._number = number
 
-    async def put(self, key: str, data: bytes | bytearray | memoryview, *, if_absent: bool = False) -> None:
+    async def put(self, key: str, data: Payload, *, if_absent: bool = False) -> None:
         catalog = self._watcher.catalog
         assert catalog is not None
         mark = await catalog.region_replicas(self._region)

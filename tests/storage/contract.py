@@ -122,6 +122,24 @@ class StoreContract:
 
         assert await store.get("k") == buffer[100:1100]
 
+    async def test_put_of_several_buffers_stores_them_back_to_back(self, store: Store) -> None:
+        value = payload(2 * MIB + 11)
+        pieces = (value[:MIB], bytearray(value[MIB : MIB + 5]), memoryview(value)[MIB + 5 :])
+        await store.put("k", pieces)
+
+        assert await store.get("k") == value
+        assert (await store.stat("k")).size == len(value)
+        assert await store.get("k", MIB - 2, 9) == value[MIB - 2 : MIB + 7]
+
+    async def test_put_of_several_buffers_with_if_absent_conflicts_and_keeps_the_old_value(
+        self, store: Store
+    ) -> None:
+        await store.put("k", b"old")
+        with pytest.raises(AlreadyExistsError):
+            await store.put("k", (b"new", b" value"), if_absent=True)
+
+        assert await store.get("k") == b"old"
+
     async def test_put_of_a_wide_item_memoryview_stores_its_raw_bytes(self, store: Store) -> None:
         numbers = array.array("I", range(1000))
         await store.put("k", memoryview(numbers))
