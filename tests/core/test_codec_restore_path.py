@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 
 import pytest
 import zstandard
@@ -107,6 +108,46 @@ def test_writing_only_the_extents_reproduces_the_chunk(layout: list[tuple[bool, 
     assert _apply(extents, data) == data
     assert all(0 <= start < end <= len(data) for start, end in extents)
     assert all(a[1] < b[0] for a, b in itertools.pairwise(extents))
+
+
+def _extents_by_regex(data: bytes, size: int) -> list[tuple[int, int]]:
+    """What data_extents must return: everything but the zero runs of MIN_HOLE or more."""
+    extents: list[tuple[int, int]] = []
+    start = 0
+    for run in re.finditer(b"\\x00{%d,}" % MIN_HOLE, data[:size]):
+        if run.start() > start:
+            extents.append((start, run.start()))
+        start = run.end()
+    if start < size:
+        extents.append((start, size))
+    return extents
+
+
+page_aligned_runs = st.lists(
+    st.tuples(
+        st.booleans(),
+        st.one_of(
+            st.integers(min_value=1, max_value=3 * MIN_HOLE),
+            st.sampled_from([4096, MIN_HOLE // 2, MIN_HOLE - 1, MIN_HOLE, MIN_HOLE + 1, 2 * MIN_HOLE]),
+        ),
+    ),
+    min_size=0,
+    max_size=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(layout=page_aligned_runs, cut=st.integers(min_value=0, max_value=2**20), seed=st.binary(min_size=1))
+def test_extents_leave_out_exactly_the_zero_runs_of_min_hole_or_more(
+    layout: list[tuple[bool, int]], cut: int, seed: bytes
+) -> None:
+    # Non-zero runs that start or end with zero bytes, so that runs meet mid-page.
+    filler = (seed.replace(b"\x00", b"\x01") + b"\x00") * (3 * MIN_HOLE // (len(seed) + 1) + 1)
+    data = bytearray(b"".join(bytes(length) if zero else filler[:length] for zero, length in layout))
+    size = min(cut, len(data))
+
+    assert data_extents(data, size) == _extents_by_regex(bytes(data), size)
+    assert data_extents(data) == _extents_by_regex(bytes(data), len(data))
 
 
 def test_long_zero_runs_inside_a_chunk_are_not_written() -> None:
