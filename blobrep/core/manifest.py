@@ -101,6 +101,35 @@ class ChunkRef:
             return chunk_key(gallery, self.digest), 0
         return pack_key(gallery, self.pack.digest), self.offset
 
+    def follows(self, previous: ChunkRef) -> bool:
+        """True if this chunk's frame starts where ``previous``'s ends, in the same pack: one
+        ranged read fetches both."""
+        return (
+            self.pack is not None
+            and self.digest is not None
+            and previous.pack == self.pack
+            and previous.offset + previous.stored_length == self.offset
+        )
+
+
+def read_run(chunks: Sequence[ChunkRef], first: int, max_chunks: int, max_bytes: int) -> list[int]:
+    """The positions of the chunks one ranged read from ``chunks[first]``'s frame fetches: it
+    and each later stored chunk whose frame follows the one before in the same pack (zero
+    chunks between them are skipped: they are stored nowhere), up to ``max_chunks`` chunks
+    and ``max_bytes`` of frames (the first always counts).
+    """
+    run = [first]
+    size = chunks[first].stored_length
+    for position in range(first + 1, len(chunks)):
+        chunk = chunks[position]
+        if chunk.is_zero:
+            continue
+        size += chunk.stored_length
+        if len(run) >= max_chunks or size > max_bytes or not chunk.follows(chunks[run[-1]]):
+            break
+        run.append(position)
+    return run
+
 
 @dataclass(frozen=True, slots=True)
 class Manifest:

@@ -26,6 +26,15 @@ class BufferPool:
         await self._available.acquire()
         return self._free.pop() if self._free else bytearray(self.size)
 
+    def take(self) -> bytearray | None:
+        """A buffer if one is free now, else None (the caller may have work to hand on
+        before it waits in :meth:`acquire`)."""
+        try:
+            self._available.acquire_nowait()
+        except anyio.WouldBlock:
+            return None
+        return self._free.pop() if self._free else bytearray(self.size)
+
     def release(self, buffer: bytearray) -> None:
         self._free.append(buffer)
         self._available.release()

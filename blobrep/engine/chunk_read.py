@@ -35,8 +35,9 @@ own reads in flight.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import random
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AsyncExitStack
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING
@@ -44,10 +45,10 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.to_thread
 
-from blobrep.core.codec import decode_chunk, decode_chunk_into
 from blobrep.core.names import validate_gallery_name
 from blobrep.core.selection import Policy, choose_replica
-from blobrep.engine._concurrency import CPU_THREADS, task_group, thread_decompressor
+from blobrep.engine._concurrency import CPU_THREADS, task_group
+from blobrep.engine.chunk_decode import Consumer, ConsumerError, decode_frame, decode_run
 from blobrep.engine.read_faults import ChunkFault, FaultKind, Served, exhausted, failure_detail, fault_kind
 from blobrep.engine.read_repair import PENDING_PACK_REPAIRS, PENDING_REPAIRS, ReadRepairs
 from blobrep.engine.read_stats import ReaderStatistics, ReplicaStatistics
@@ -81,62 +82,6 @@ __all__ = [
     "failure_detail",
     "fault_kind",
 ]
-
-Consumer = Callable[[memoryview], None]
-"""Runs on the worker thread with a chunk's verified plain bytes, right after decoding."""
-
-
-class _ConsumerError(Exception):
-    """Carries an error of the caller's ``then`` past the fault handling, which it is not."""
-
-    def __init__(self, error: BaseException) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-def _where(ref: ChunkRef) -> str:
-    """Where a chunk's frame is, for the reason of an error about it: its pack, if in one."""
-    return "" if ref.pack is None else f" (its frame at {ref.offset} in pack {ref.pack.digest})"
-
-
-def _decode(
-    frame: bytes, ref: ChunkRef, replica: str, buffer: bytearray | None, then: Consumer | None
-) -> bytes | memoryview:
-    """On a worker thread: decode and verify ``frame``, then hand the plain bytes to ``then``."""
-    assert ref.digest is not None
-    decompressor = thread_decompressor()
-    digest, length, stored = ref.digest, ref.length, ref.stored_length
-    plain: bytes | memoryview
-    try:
-        if buffer is None:
-            plain = decode_chunk(
-                frame,
-                digest=digest,
-                length=length,
-                stored_length=stored,
-                decompressor=decompressor,
-                replica=replica,
-            )
-        else:
-            plain = decode_chunk_into(
-                frame,
-                memoryview(buffer),
-                digest=digest,
-                length=length,
-                stored_length=stored,
-                decompressor=decompressor,
-                replica=replica,
-            )
-    except ChunkCorruptError as exc:
-        if ref.pack is None:
-            raise
-        raise ChunkCorruptError(ref.digest, replica, exc.reason + _where(ref)) from exc
-    if then is not None:
-        try:
-            then(memoryview(plain))
-        except BaseException as exc:
-            raise _ConsumerError(exc) from exc
-    return plain
 
 
 class ReplicaSet:
@@ -275,16 +220,16 @@ class ReplicaSet:
         """
         try:
             return await self._read_from(index, ref, buffer, then)
-        except _ConsumerError as carried:
+        except ConsumerError as carried:
             raise carried.error from carried.error.__cause__
 
     async def _read_from(
         self, index: int, ref: ChunkRef, buffer: bytearray | None, then: Consumer | None
     ) -> tuple[bytes | memoryview, bytes]:
-        """:meth:`read_from`, with an error of ``then`` still wrapped in :class:`_ConsumerError`."""
+        """:meth:`read_from`, with an error of ``then`` still wrapped in :class:`ConsumerError`."""
         frame = await self.fetch(index, ref)
         plain = await anyio.to_thread.run_sync(
-            _decode, frame, ref, self.stores[index].name, buffer, then, limiter=self._cpu
+            decode_frame, frame, ref, self.stores[index].name, buffer, then, limiter=self._cpu
         )
         return plain, frame
 
@@ -296,7 +241,7 @@ class ReplicaSet:
             ChunkCorruptError: ``frame`` is not the chunk.
         """
         return await anyio.to_thread.run_sync(
-            _decode, frame, ref, self.stores[index].name, None, None, limiter=self._cpu
+            decode_frame, frame, ref, self.stores[index].name, None, None, limiter=self._cpu
         )
 
     async def _read_any_copy(
@@ -342,11 +287,20 @@ class ReplicaSet:
             StorageError: naming the chunk, if the last replica tried failed with an I/O error.
             InvalidParameterError: every replica is excluded.
         """
+        return await self._fail_over(ref, buffer, then, set(exclude), [], [])
+
+    async def _fail_over(
+        self,
+        ref: ChunkRef,
+        buffer: bytearray | None,
+        then: Consumer | None,
+        tried: set[int],
+        faults: list[ChunkFault],
+        errors: list[BlobrepError],
+    ) -> Served:
+        """:meth:`read`, after the replicas ``tried`` (with ``faults`` and ``errors``)."""
         digest = ref.digest
         assert digest is not None
-        tried: set[int] = set(exclude)
-        faults: list[ChunkFault] = []
-        errors: list[BlobrepError] = []
         while len(tried) < len(self.stores):
             if errors:
                 self._failovers += 1
@@ -357,7 +311,7 @@ class ReplicaSet:
             tried.add(index)
             try:
                 plain, frame, alone = await self._read_any_copy(index, ref, buffer, then)
-            except _ConsumerError as carried:
+            except ConsumerError as carried:
                 # The caller's own failure (its output disk is full): not the replica's fault,
                 # and no other replica would do better.
                 raise carried.error from carried.error.__cause__
@@ -384,6 +338,57 @@ class ReplicaSet:
         if not errors:
             raise InvalidParameterError(f"no replica left to read chunk {digest} from: all are excluded")
         raise exhausted(digest, errors, len(self.stores))
+
+    async def read_run(
+        self, refs: Sequence[ChunkRef], buffers: Sequence[bytearray], thens: Sequence[Consumer]
+    ) -> None:
+        """Read ``refs``, whose frames lie back to back in one pack (each follows the one
+        before), into ``buffers`` and on to ``thens``: with one ranged request to one replica
+        and one decode hop, rather than one of each per chunk.
+
+        Each chunk fares as a read of it alone from that replica would: one whose frame
+        proves bad (or whose request failed) is read again by :meth:`read`, the fault counted
+        against the replica, which is repaired if another serves the chunk; if the replica
+        lacks the pack, every chunk is read by :meth:`read` from the start, which also finds
+        a copy stored alone.
+
+        Raises:
+            what :meth:`read` raises, for the first chunk no replica serves.
+        """
+        first = refs[0]
+        assert first.pack is not None and all(ref.follows(before) for before, ref in itertools.pairwise(refs))
+        index = choose_replica(self.policy, self._outstanding, rng=self._rng, turn=self._turn)
+        self._turn += 1
+        name = self.stores[index].name
+        problems: list[ChunkCorruptError | StorageError | None]
+        try:
+            data = await self.fetch(
+                index, dataclasses.replace(first, stored_length=sum(ref.stored_length for ref in refs))
+            )
+        except ChunkMissingError:
+            for ref, buffer, then in zip(refs, buffers, thens, strict=True):
+                await self.read(ref, buffer=buffer, then=then)
+            return
+        except ChunkCorruptError as exc:
+            problems = [ChunkCorruptError(ref.digest or "", name, exc.reason) for ref in refs]
+        except StorageError as exc:
+            problems = [exc.with_traceback(None)] * len(refs)
+        else:
+            try:
+                problems = list(
+                    await anyio.to_thread.run_sync(
+                        decode_run, data, refs, name, buffers, thens, limiter=self._cpu
+                    )
+                )
+            except ConsumerError as carried:
+                raise carried.error from carried.error.__cause__
+        for ref, buffer, then, problem in zip(refs, buffers, thens, problems, strict=True):
+            if problem is None:
+                self._chunks += 1
+                continue
+            self._failures[index] += 1
+            fault = ChunkFault(name, index, fault_kind(problem), str(problem))
+            await self._fail_over(ref, buffer, then, {index}, [fault], [problem])
 
     async def write_back(self, index: int, ref: ChunkRef, frame: bytes) -> str:
         """Put the verified ``frame`` of ``ref`` into replica ``index`` now (atomically); what

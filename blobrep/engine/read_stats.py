@@ -20,7 +20,8 @@ class ReplicaStatistics:
     """Stored (compressed) bytes it returned to chunk reads, good or bad: a chunk in a pack
     costs its frame's range, not the pack. What repairs read is not counted here."""
     requests: int
-    """Reads sent to it: one per chunk tried there, and one more where the pack a chunk is in
+    """Reads sent to it: one per chunk tried there (one per run of frames back to back in a
+    pack, where a file write reads them together), and one more where the pack a chunk is in
     is missing there and the chunk's own object was asked for instead."""
     failures: int
     """Reads that found the chunk missing or corrupt there, or failed with an I/O error."""

@@ -7,6 +7,12 @@ never written, so they stay holes in the sparse file. A single ordered task feed
 whole-blob hasher in blob order (zero chunks as zeros), and the result must equal the
 manifest's digest.
 
+Chunks whose frames lie back to back in one pack (a version's new chunks are packed in blob
+order, the zero chunks between them stored nowhere) are read as a run: one ranged request and
+one decode hop for up to :data:`RUN_CHUNKS` of them. Each chunk's thread hops cost the event
+loop about as much as decoding it: v3 of the real chain restored at 1.05x `zstd -d`, its 326
+stored chunks in 52 such runs.
+
 Writes go to a temporary file beside the output (:mod:`blobrep.storage.outputs`), which is
 fsynced and renamed over the output only when everything checked out: a failed restore
 leaves nothing behind, and an existing output is replaced atomically.
@@ -28,6 +34,7 @@ import anyio
 import anyio.to_thread
 
 from blobrep.core.codec import data_extents, hash_zeros, new_blob_hasher
+from blobrep.core.manifest import read_run
 from blobrep.engine._concurrency import CPU_THREADS, IO_TASKS, task_group
 from blobrep.engine.buffers import BufferPool
 from blobrep.engine.version_read import VersionReader
@@ -39,6 +46,7 @@ if TYPE_CHECKING:
 
     from blobrep.core.manifest import ChunkRef, Manifest
     from blobrep.core.names import BlobName
+    from blobrep.engine.chunk_decode import Consumer
     from blobrep.engine.publish import ProgressCallback
     from blobrep.storage.base import Store
 
@@ -50,6 +58,8 @@ WRITEBACK_BYTES: Final = 8 * 1024 * 1024
 HASH_BATCH: Final = 8
 #: Buffers of a file write: chunks being read, waiting for the hasher, and one hash batch.
 WRITE_BUFFERS: Final = ORDER_WINDOW + HASH_BATCH + 1
+#: The most chunks read as one run (within the ordered window, so a run never waits on itself).
+RUN_CHUNKS: Final = 8
 
 
 def write_buffers(manifest: Manifest) -> BufferPool:
@@ -211,7 +221,7 @@ class _SparseWriter:
 
     async def run(self) -> WriteResult:
         ordered_send, ordered_receive = anyio.create_memory_object_stream[_Slot](self.window)
-        work_send, work_receive = anyio.create_memory_object_stream[_Slot](self.tasks)
+        work_send, work_receive = anyio.create_memory_object_stream[list[_Slot]](self.tasks)
         async with task_group() as group:
             group.start_soon(self.produce, ordered_send, work_send)
             group.start_soon(self.hash_in_order, ordered_receive)
@@ -221,36 +231,66 @@ class _SparseWriter:
         return WriteResult(self.fetched, self.written, self.hasher.hexdigest())
 
     async def produce(
-        self, ordered: MemoryObjectSendStream[_Slot], work: MemoryObjectSendStream[_Slot]
+        self, ordered: MemoryObjectSendStream[_Slot], work: MemoryObjectSendStream[list[_Slot]]
     ) -> None:
+        """Every chunk to the hasher in order, and the stored ones to the readers in runs.
+
+        A run is sent to the readers as soon as its first chunk comes up, with a buffer for
+        each of its chunks; only the first buffer may be waited for: waiting while holding
+        buffers of chunks no reader has would deadlock writers sharing a pool, so a run ends
+        where no buffer is free.
+        """
+        chunks = self.manifest.chunks
+        placed = list(self.manifest.with_offsets())
+        limit = self.manifest.chunking.max_size
+        ahead: dict[int, _Slot] = {}
         async with ordered, work:
-            for offset, chunk in self.manifest.with_offsets():
-                slot = _Slot(offset, chunk)
-                if chunk.is_zero:
-                    await ordered.send(slot)
-                    slot.done.set()
-                else:
-                    slot.buffer = await self.buffers.acquire()
-                    await ordered.send(slot)
-                    await work.send(slot)
+            for position, (offset, chunk) in enumerate(placed):
+                slot = ahead.pop(position, None)
+                if slot is None:
+                    slot = _Slot(offset, chunk)
+                    if chunk.is_zero:
+                        slot.done.set()
+                    else:
+                        slot.buffer = await self.buffers.acquire()
+                        run = [slot]
+                        for later in read_run(chunks, position, RUN_CHUNKS, limit)[1:]:
+                            buffer = self.buffers.take()
+                            if buffer is None:
+                                break
+                            ahead[later] = _Slot(*placed[later], buffer)
+                            run.append(ahead[later])
+                        await work.send(run)
+                await ordered.send(slot)
 
-    async def read(self, work: MemoryObjectReceiveStream[_Slot]) -> None:
+    async def read(self, work: MemoryObjectReceiveStream[list[_Slot]]) -> None:
         async with work:
-            async for slot in work:
+            async for run in work:
+                if len(run) == 1:
+                    slot = run[0]
+                    await self.reader.read_chunk(slot.chunk, buffer=slot.buffer, then=self._writer(slot))
+                else:
+                    refs = [slot.chunk for slot in run]
+                    buffers = [slot.buffer for slot in run if slot.buffer is not None]
+                    await self.reader.read_run(refs, buffers, [self._writer(slot) for slot in run])
+                for slot in run:
+                    self.fetched += slot.chunk.stored_length
+                    self.written += slot.chunk.length
+                    slot.done.set()
 
-                def write(plain: memoryview, slot: _Slot = slot) -> None:
-                    """On the decoding thread: keep the bytes for the hasher, write the non-holes."""
-                    slot.plain = plain
-                    # The view starts at its object's first byte (a pool buffer), whose
-                    # ``find`` locates the holes at memcmp speed.
-                    whole = cast(bytes | bytearray, plain.obj)
-                    for start, end in data_extents(whole, slot.chunk.length):
-                        self.out.write_at(plain[start:end], slot.offset + start)
+    def _writer(self, slot: _Slot) -> Consumer:
+        """What the decoding thread does with ``slot``'s verified bytes: keep them for the
+        hasher, and write the non-holes."""
 
-                await self.reader.read_chunk(slot.chunk, buffer=slot.buffer, then=write)
-                self.fetched += slot.chunk.stored_length
-                self.written += slot.chunk.length
-                slot.done.set()
+        def write(plain: memoryview) -> None:
+            slot.plain = plain
+            # The view starts at its object's first byte (a pool buffer), whose ``find``
+            # locates the holes at memcmp speed.
+            whole = cast(bytes | bytearray, plain.obj)
+            for start, end in data_extents(whole, slot.chunk.length):
+                self.out.write_at(plain[start:end], slot.offset + start)
+
+        return write
 
     def hash_batch(self, batch: list[_Slot]) -> None:
         for slot in batch:

@@ -178,3 +178,19 @@ class VersionReader:
         async with self._inflight:
             served = await self._replicas.read(ref, buffer=buffer, then=then)
         return served.plain
+
+    async def read_run(
+        self, refs: Sequence[ChunkRef], buffers: Sequence[bytearray], thens: Sequence[Consumer]
+    ) -> None:
+        """Read ``refs``, frames back to back in one pack, each into its buffer and on to its
+        consumer, with one request (see :meth:`ReplicaSet.read_run`). The run counts as one
+        read in flight: its caller keeps its frames within one chunk's largest frame.
+
+        Raises:
+            what :meth:`read_chunk` raises, for the first chunk no replica serves.
+            RuntimeError: if the reader is not open.
+        """
+        if self._manifest is None or self._closed:
+            raise RuntimeError("the reader is not open: use it as 'async with VersionReader(...)'")
+        async with self._inflight:
+            await self._replicas.read_run(refs, buffers, thens)
