@@ -155,6 +155,10 @@ class Manifest:
         """Each chunk with the offset of its first byte in the blob."""
         return zip(self._offsets, self.chunks, strict=True)
 
+    def offset(self, position: int) -> int:
+        """The offset in the blob of the first byte of chunk number ``position``."""
+        return self._offsets[position]
+
     def stored_digests(self) -> dict[str, ChunkRef]:
         """The distinct stored (non-zero) chunks, first occurrence kept, in order."""
         unique: dict[str, ChunkRef] = {}
