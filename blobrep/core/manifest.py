@@ -112,25 +112,6 @@ class ChunkRef:
         )
 
 
-def read_run(chunks: Sequence[ChunkRef], first: int, max_chunks: int, max_bytes: int) -> list[int]:
-    """The positions of the chunks one ranged read from ``chunks[first]``'s frame fetches: it
-    and each later stored chunk whose frame follows the one before in the same pack (zero
-    chunks between them are skipped: they are stored nowhere), up to ``max_chunks`` chunks
-    and ``max_bytes`` of frames (the first always counts).
-    """
-    run = [first]
-    size = chunks[first].stored_length
-    for position in range(first + 1, len(chunks)):
-        chunk = chunks[position]
-        if chunk.is_zero:
-            continue
-        size += chunk.stored_length
-        if len(run) >= max_chunks or size > max_bytes or not chunk.follows(chunks[run[-1]]):
-            break
-        run.append(position)
-    return run
-
-
 @dataclass(frozen=True, slots=True)
 class Manifest:
     """A parsed, consistent manifest."""

@@ -3,33 +3,28 @@
 Restore, verify, scrub, replication and deployments all read chunks through a
 :class:`ReplicaSet`, the replicas of one region for one gallery:
 
-* **choose**: a policy from :mod:`blobrep.core.selection` picks the replica for each read
-  from a snapshot of the bytes outstanding at each one. The counts live here, on the event
-  loop, and change as each choice is made, so the policy never sees stale load;
-* **fetch**: the stored frame, at most one byte more than the manifest's stored length (a
-  huge or sparse file where a chunk should be costs nothing), from a regular file only: a
-  key that is a FIFO, device, directory or link is a damaged copy (:class:`DamagedObjectError`
-  from the store becomes :class:`ChunkCorruptError` here);
-* **decode**: on a worker thread, by the one decoder (:func:`blobrep.core.codec.decode_chunk_into`
-  or :func:`~blobrep.core.codec.decode_chunk`, which share every check), optionally followed
-  in the same thread hop by the caller's ``then`` (a restore writes the plain bytes there,
-  so a chunk costs one hop however it is consumed);
+* **choose**: a policy of :mod:`blobrep.core.selection` picks each read's replica from the
+  bytes outstanding at each, counted here on the event loop as each choice is made;
+* **fetch**: the stored frame, at most one byte past the manifest's stored length, from a
+  regular file only: a FIFO, device, directory or link at the key is a damaged copy
+  (:class:`DamagedObjectError` from the store becomes :class:`ChunkCorruptError` here);
+* **decode**: on a worker thread (:mod:`blobrep.engine.chunk_decode`), followed in the same
+  hop by the caller's ``then`` if given (a restore writes the plain bytes there); frames back
+  to back in one pack can be fetched and decoded together (:meth:`ReplicaSet.read_run`);
 * **fail over**: a replica that lacks the chunk, holds it corrupt or fails is passed over for
   the next choice among those not tried; every fault is reported with the replica it was in.
-  A replica that lacks the pack a chunk is in may still hold the chunk as its own object
-  (stored so by an older version, or by a publish before packs): :meth:`ReplicaSet.read`
-  serves that copy, verified like any other, before counting the replica as missing it;
+  A replica that lacks the pack a chunk is in may still hold the chunk as its own object (an
+  older version's): :meth:`ReplicaSet.read` serves that copy, verified like any other;
 * **repair**: with ``repair=True``, once another replica served a good copy, each missing or
-  corrupt copy is repaired in the set's own task group, so it never delays the read that
-  found the damage, and finished (or cancelled, on error) before the set closes: a chunk
-  stored alone gets the verified frame, a chunk in a pack gets its whole pack mended, once
-  per (replica, pack); see :mod:`blobrep.engine.read_repair`. A replica that merely failed
-  with an I/O error is not repaired: nothing says its copy is bad. A replica that served a
-  chunk from its own object because its pack is missing gets the pack.
+  corrupt copy is repaired in the set's own task group (never delaying the read that found
+  the damage; finished or cancelled before the set closes): a chunk stored alone gets the
+  verified frame, a chunk in a pack its whole pack, once per (replica, pack); see
+  :mod:`blobrep.engine.read_repair`. A replica that merely failed with an I/O error is not
+  repaired: nothing says its copy is bad. One that served a chunk from its own object because
+  its pack is missing gets the pack.
 
 Memory: pending repairs are bounded (:data:`~blobrep.engine.read_repair.PENDING_REPAIRS`
-chunks, :data:`~blobrep.engine.read_repair.PENDING_PACK_REPAIRS` packs); callers bound their
-own reads in flight.
+chunks, ``PENDING_PACK_REPAIRS`` packs); callers bound their own reads in flight.
 """
 
 from __future__ import annotations
@@ -342,15 +337,13 @@ class ReplicaSet:
     async def read_run(
         self, refs: Sequence[ChunkRef], buffers: Sequence[bytearray], thens: Sequence[Consumer]
     ) -> None:
-        """Read ``refs``, whose frames lie back to back in one pack (each follows the one
-        before), into ``buffers`` and on to ``thens``: with one ranged request to one replica
-        and one decode hop, rather than one of each per chunk.
+        """Read ``refs``, frames back to back in one pack, into ``buffers`` and on to
+        ``thens`` with one ranged request to one replica and one decode hop.
 
-        Each chunk fares as a read of it alone from that replica would: one whose frame
-        proves bad (or whose request failed) is read again by :meth:`read`, the fault counted
-        against the replica, which is repaired if another serves the chunk; if the replica
-        lacks the pack, every chunk is read by :meth:`read` from the start, which also finds
-        a copy stored alone.
+        Each chunk fares as a read of it alone there would: a bad frame or a failed request
+        is a fault against the replica and the chunk fails over (repairing the replica); if
+        the replica lacks the pack, each chunk goes through :meth:`read`, which also finds a
+        copy stored alone.
 
         Raises:
             what :meth:`read` raises, for the first chunk no replica serves.

@@ -34,7 +34,7 @@ import anyio
 import anyio.to_thread
 
 from blobrep.core.codec import data_extents, hash_zeros, new_blob_hasher
-from blobrep.core.manifest import read_run
+from blobrep.core.runs import read_run
 from blobrep.engine._concurrency import CPU_THREADS, IO_TASKS, task_group
 from blobrep.engine.buffers import BufferPool
 from blobrep.engine.version_read import VersionReader

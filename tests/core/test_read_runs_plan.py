@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from blobrep.core.manifest import ChunkRef, read_run
+from blobrep.core.manifest import ChunkRef
 from blobrep.core.packs import PackRef
+from blobrep.core.runs import read_run
 
 PACK_A = PackRef("a" * 32, 1 << 20)
 PACK_B = PackRef("b" * 32, 1 << 20)

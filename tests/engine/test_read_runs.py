@@ -10,7 +10,8 @@ import anyio
 import pytest
 
 from blobrep.core.keys import chunk_key
-from blobrep.core.manifest import ChunkRef, Manifest, read_run
+from blobrep.core.manifest import ChunkRef, Manifest
+from blobrep.core.runs import read_run
 from blobrep.core.selection import Policy
 from blobrep.engine.buffers import BufferPool
 from blobrep.engine.restore import RUN_BYTES, RUN_CHUNKS, write_blob_file
