@@ -19,7 +19,7 @@ import argparse
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
-from blobrep.cli.output import print_json, print_table
+from blobrep.cli.output import render
 from blobrep.errors import InvalidNameError, InvalidParameterError
 
 if TYPE_CHECKING:
@@ -185,12 +185,12 @@ def read(args: argparse.Namespace, query: Query[_T], remote: Job[_T] | None = No
     return call(args, lambda service, caller: service.run_query(caller, query))
 
 
-def emit(args: argparse.Namespace, document: Any, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Print ``document`` as JSON (the default) or ``rows`` as a table; exit code 0."""
-    if args.format == "table":
-        print_table(rows)
-    else:
-        print_json(document)
+def emit(
+    args: argparse.Namespace, document: Any, rows: Sequence[Mapping[str, Any]], *, default: str = "json"
+) -> int:
+    """Print ``document`` in the format of ``-o`` (``default`` without it), ``rows`` in a table,
+    after ``--query``; exit code 0."""
+    render(document, rows, args.format or default, getattr(args, "query", None))
     return 0
 
 

@@ -44,6 +44,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
+    from jmespath.parser import ParsedResult
+
     from blobrep.engine.source import StreamSource
     from blobrep.storage.object_url import ObjectUrl
 
@@ -169,6 +171,18 @@ class Size:
                 f" to {show_size(self.maximum)}"
             )
         return size
+
+
+def jmespath_query(text: str) -> ParsedResult:
+    """A ``--query`` option: a JMESPath expression, compiled before the command runs."""
+    from blobrep.cli.output import compile_query
+
+    try:
+        return compile_query(text)
+    except ValueError as exc:
+        raise _fail(
+            f'{text!r} is not a JMESPath expression: {exc} (e.g. "[].name" or "{{id: id}}")'
+        ) from None
 
 
 def chunk_size(text: str) -> int:

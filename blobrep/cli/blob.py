@@ -14,7 +14,8 @@ from dataclasses import asdict
 from typing import Any
 
 from blobrep.cli import _types
-from blobrep.cli.output import print_result, print_table
+from blobrep.cli._common import emit
+from blobrep.cli.output import field_rows
 from blobrep.cli.progress import run_with_progress
 from blobrep.service import BlobService, ChunkingSpec
 from blobrep.service.blobs import store_at
@@ -116,8 +117,7 @@ def _publish(args: argparse.Namespace) -> int:
             progress=bar,
         ),
     )
-    _print_timed(asdict(result), result.size, seconds, args.format)
-    return 0
+    return _print_timed(args, asdict(result), result.size, seconds)
 
 
 def _restore(args: argparse.Namespace) -> int:
@@ -126,13 +126,12 @@ def _restore(args: argparse.Namespace) -> int:
         "restoring",
         lambda bar: BlobService().restore(store, args.gallery, args.name, args.output, progress=bar),
     )
-    _print_timed(asdict(result), result.size, seconds, args.format)
-    return 0
+    return _print_timed(args, asdict(result), result.size, seconds)
 
 
-def _print_timed(summary: dict[str, Any], size: int, seconds: float, output: str | None) -> None:
+def _print_timed(args: argparse.Namespace, summary: dict[str, Any], size: int, seconds: float) -> int:
     timing = {"seconds": round(seconds, 3), "mb_per_s": round(size / max(seconds, 1e-9) / 1e6, 1)}
-    print_result(summary | timing, output or "json")
+    return emit(args, summary | timing, field_rows(summary | timing))
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -140,12 +139,13 @@ def _verify(args: argparse.Namespace) -> int:
     report, _ = run_with_progress(
         "verifying", lambda bar: BlobService().verify(store, args.gallery, args.name, progress=bar)
     )
-    if args.format == "table":
-        rows = [asdict(problem) for problem in report.problems]
-        rows += [{"pack": problem.digest} | asdict(problem) for problem in report.pack_problems]
-        print_table(rows or [{"result": f"all {report.checked_chunks} chunks verified"}])
-    else:
-        print_result(asdict(report) | {"ok": report.ok}, "json")
+    rows = [asdict(problem) for problem in report.problems]
+    rows += [{"pack": problem.digest} | asdict(problem) for problem in report.pack_problems]
+    emit(
+        args,
+        asdict(report) | {"ok": report.ok},
+        rows or [{"result": f"all {report.checked_chunks} chunks verified"}],
+    )
     if not report.ok:
         bad_packs = f" and {len(report.pack_problems)} bad pack(s)" if report.pack_problems else ""
         sys.stderr.write(

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from blobrep.cli import _types
-from blobrep.cli._common import call
-from blobrep.cli.output import print_json, print_table
+from blobrep.cli._common import call, emit
 from blobrep.cli.progress import ProgressBar, run_with_progress
 from blobrep.core.ids import LATEST
 from blobrep.core.units import format_size, parse_size
@@ -230,17 +229,17 @@ def _demo(args: argparse.Namespace) -> int:
     work = home / "demo"
     with translate(work, "create the directory"):
         work.mkdir(parents=True, exist_ok=True)
-    report = _Report(args.format == "json")
+    # Narration goes to stderr unless the result is a table for people.
+    report = _Report(args.format not in (None, "table"))
     report.say(
         f"blobrep demo in {home.absolute()}: a {format_size(args.size)} VM-like image into region {REGION}\n"
     )
     replica = LocalStore(home / "regions" / REGION / "replica-1", name=f"{REGION}/replica-1")
     published, whole = _first_version(args, work, replica, report)
     _second_version(args, work, published, report)
-    if report.as_json:
-        print_json({"home": str(home.absolute()), "steps": report.rows, "ok": whole})
-    else:
-        print_table(report.rows)
+    emit(
+        args, {"home": str(home.absolute()), "steps": report.rows, "ok": whole}, report.rows, default="table"
+    )
     report.say(
         f"\nreplica on disk: {replica.root}\n"
         f"try: blobrep --home {home} -o table sig image-version list -r {GALLERY} -i {IMAGE}\n"

@@ -206,9 +206,16 @@ def _global_parser() -> _Parser:
         "-o",
         "--output",
         dest="format",
-        choices=("json", "table"),
+        choices=("json", "table", "tsv", "yaml"),
         default=None,
         help="result format (default: json for results, table for the demo)",
+    )
+    parser.add_argument(
+        "--query",
+        type=_types.jmespath_query,
+        default=None,
+        metavar="JMESPATH",
+        help='a JMESPath expression that selects what to print from the result, as with az (e.g. "[].name")',
     )
     return parser
 

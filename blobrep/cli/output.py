@@ -1,11 +1,97 @@
-"""Printing results: JSON for scripts (the default, like ``az``), tables for people."""
+"""Printing results as ``az`` does: JSON for scripts (the default), tables for people, TSV for
+shell loops, YAML for config files, each after an optional JMESPath ``--query``.
+
+Every command hands :func:`render` its whole result (the document) and, for tables, the rows
+it chose to show. A query selects from the document, as ``az --query`` does; a table then
+shows what the query selected rather than the command's own rows.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
+
+if TYPE_CHECKING:
+    from jmespath.parser import ParsedResult
+
+#: The ``-o`` formats.
+FORMATS: Final = ("json", "table", "tsv", "yaml")
+
+
+def compile_query(text: str) -> ParsedResult:
+    """``text`` as a compiled JMESPath expression.
+
+    Raises:
+        ValueError: naming what is wrong with it (jmespath's own message).
+    """
+    import jmespath
+    from jmespath.exceptions import JMESPathError
+
+    try:
+        return jmespath.compile(text)
+    except JMESPathError as exc:
+        raise ValueError(" ".join(str(exc).split())) from None
+
+
+def render(
+    document: Any,
+    rows: Sequence[Mapping[str, Any]],
+    output: str,
+    query: ParsedResult | None = None,
+    stream: TextIO | None = None,
+) -> None:
+    """Print ``document`` (or what ``query`` selects from it) in the format ``output``; a
+    table shows ``rows`` when there is no query."""
+    out = stream or sys.stdout
+    if query is not None:
+        document = _select(query, document)
+        rows = _rows_of(document)
+    if output == "table":
+        print_table(rows, out)
+    elif output == "tsv":
+        out.write(to_tsv(document))
+    elif output == "yaml":
+        import yaml
+
+        out.write(yaml.safe_dump(document, sort_keys=False, default_flow_style=False))
+    else:
+        print_json(document, out)
+
+
+def _select(query: ParsedResult, document: Any) -> Any:
+    """What ``query`` selects from ``document``.
+
+    Raises:
+        InvalidParameterError: the query fails on this result (a function given the wrong type).
+    """
+    from jmespath.exceptions import JMESPathError
+
+    from blobrep.errors import InvalidParameterError
+
+    try:
+        return query.search(document)
+    except JMESPathError as exc:
+        message = " ".join(str(exc).split())
+        raise InvalidParameterError(f"--query {query.expression!r} fails on this result: {message}") from None
+
+
+def to_tsv(document: Any) -> str:
+    """``document`` as ``az -o tsv`` prints it: a line per item of a list (or one line), its
+    values tab-separated in key order, no keys. A nested object is an empty cell, a nested list
+    its length; null is empty, booleans are ``true``/``false``."""
+    items = document if isinstance(document, list) else [document]
+    lines = []
+    for item in items:
+        if isinstance(item, Mapping):
+            values: Sequence[Any] = list(item.values())
+        elif isinstance(item, list):
+            values = item
+        else:
+            values = [item]
+        lines.append("\t".join(_tsv_cell(value) for value in values) + "\n")
+    return "".join(lines)
 
 
 def print_json(value: Any, stream: TextIO | None = None) -> None:
@@ -29,12 +115,27 @@ def print_table(rows: Sequence[Mapping[str, Any]], stream: TextIO | None = None)
         out.write("  ".join(_align(value, widths[i]) for i, value in enumerate(line)).rstrip() + "\n")
 
 
-def print_result(value: Mapping[str, Any], output: str) -> None:
-    """One result object, as JSON or as a two-column table."""
-    if output == "table":
-        print_table([{"field": key, "value": item} for key, item in value.items()])
-    else:
-        print_json(value)
+def field_rows(value: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One result object as the rows of a two-column table."""
+    return [{"field": key, "value": item} for key, item in value.items()]
+
+
+def _rows_of(selected: Any) -> list[Mapping[str, Any]]:
+    """The table rows of what a query selected: its objects, or one ``Result`` cell each."""
+    items = selected if isinstance(selected, list) else [selected]
+    if items and all(isinstance(item, Mapping) for item in items):
+        return list(items)
+    return [{"Result": item} for item in items]
+
+
+def _tsv_cell(value: Any) -> str:
+    if value is None or isinstance(value, Mapping):
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return str(len(value))
+    return str(value)
 
 
 def _cell(value: Any) -> str:

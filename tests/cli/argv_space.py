@@ -24,6 +24,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final
 
+import jmespath
+from jmespath.exceptions import JMESPathError
+
 from blobrep.cli import _types, deploy
 from blobrep.cli._common import parse_bool
 from blobrep.cli.main import build_parser, main
@@ -183,6 +186,7 @@ def kind_of(action: argparse.Action) -> str:
         _types.store_place: "store",
         _types.output_file: "output",
         _types.source_file: "source",
+        _types.jmespath_query: "query",
     }
     if kind in names:
         return names[kind]
@@ -262,6 +266,12 @@ def never_works(option: Option, text: str) -> bool:
         return not separator or _bad_region(region) or flag.strip().lower() not in _BOOLS
     if kind == "bool":
         return text.strip().lower() not in _BOOLS
+    if kind == "query":
+        try:
+            jmespath.compile(text)
+        except JMESPathError:
+            return True
+        return False
     if kind == "choice":
         choices = option.action.choices or [policy.value for policy in Policy]
         return text not in choices
@@ -360,6 +370,7 @@ class Sandbox:
 VALID: Final[dict[str, str]] = {
     "home": "{home}",
     "format": "json",
+    "query": "@",
     "gallery": "fz",
     "definition": "img",
     "version": "1.0.0",

@@ -74,6 +74,18 @@ READS: list[tuple[str, ...]] = [
     ("group", "member", "list", "-g", "team"),
     ("role", "assignment", "list"),
     ("-o", "table", "role", "assignment", "list", "--scope", f"/galleries/{GALLERY}"),
+    ("--query", "[].name", "-o", "tsv", "sig", "list"),
+    ("-o", "yaml", "sig", "image-version", "show", *VERSION),
+    (
+        "--query",
+        "publishingProfile.targetRegions[].{region: name, replicas: regionalReplicaCount}",
+        "-o",
+        "table",
+        "sig",
+        "image-version",
+        "show",
+        *VERSION,
+    ),
 ]
 
 
