@@ -86,7 +86,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import random
 import sys
@@ -132,6 +131,7 @@ from _run import Run, add_run_options, results_path
 from _steps import TimedSteps, child_main
 
 import blobrep
+from blobrep.core.manifest import Manifest, parse_manifest
 from blobrep.service import (
     BlobService,
     DefinitionFields,
@@ -426,19 +426,14 @@ def run_matrix(
                 steps.deploy(storm_key(count, policy, bound), count, policy, deployments, bandwidth=bandwidth)
 
 
-def _frames_of(manifest: dict[str, Any]) -> dict[str, list[tuple[int, int]]]:
+def _frames_of(manifest: Manifest) -> dict[str, list[tuple[int, int]]]:
     """Per stored object's file name, the (offset, stored length) of each distinct chunk of
     ``manifest`` in it: one frame at 0 for a chunk file, every frame placed in a pack."""
-    packs = [pack["digest"] for pack in manifest.get("packs", [])]
-    frames: dict[str, set[tuple[int, int]]] = {}
-    for chunk in manifest["chunks"]:
-        if chunk.get("zero"):
-            continue
-        if "pack" in chunk:
-            frames.setdefault(packs[chunk["pack"]], set()).add((chunk["offset"], chunk["stored_length"]))
-        else:
-            frames.setdefault(chunk["digest"], set()).add((0, chunk["stored_length"]))
-    return {name: sorted(spans) for name, spans in frames.items()}
+    frames: dict[str, list[tuple[int, int]]] = {}
+    for chunk in manifest.stored_digests().values():
+        key, offset = chunk.location(GALLERY)
+        frames.setdefault(key.rsplit("/", 1)[-1], []).append((offset, chunk.stored_length))
+    return frames
 
 
 def damage(replica: Path, seed: int, manifest: Path) -> dict[str, Any]:
@@ -450,7 +445,7 @@ def damage(replica: Path, seed: int, manifest: Path) -> dict[str, Any]:
     each = max(1, round(DAMAGE_FRACTION * len(files)))
     chosen = random.Random(seed).sample(files, 2 * each)
     corrupted, deleted = chosen[:each], chosen[each:]
-    frames = _frames_of(json.loads(manifest.read_bytes()))
+    frames = _frames_of(parse_manifest(manifest.read_bytes()))
     hurt = sum(len(frames.get(path.name, [])) for path in deleted)
     for path in corrupted:
         middle = path.stat().st_size // 2

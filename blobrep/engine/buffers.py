@@ -24,7 +24,7 @@ class BufferPool:
 
     async def acquire(self) -> bytearray:
         await self._available.acquire()
-        return self._free.pop() if self._free else bytearray(self.size)
+        return self._take_free()
 
     def take(self) -> bytearray | None:
         """A buffer if one is free now, else None (the caller may have work to hand on
@@ -33,6 +33,10 @@ class BufferPool:
             self._available.acquire_nowait()
         except anyio.WouldBlock:
             return None
+        return self._take_free()
+
+    def _take_free(self) -> bytearray:
+        """A buffer given back earlier, or a new one (the semaphore is already taken)."""
         return self._free.pop() if self._free else bytearray(self.size)
 
     def release(self, buffer: bytearray) -> None:

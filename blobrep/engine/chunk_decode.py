@@ -86,21 +86,25 @@ def decode_run(
     data: bytes,
     refs: Sequence[ChunkRef],
     replica: str,
-    buffers: Sequence[bytearray],
-    thens: Sequence[Consumer],
+    buffers: Sequence[bytearray | None] | None = None,
+    thens: Sequence[Consumer | None] | None = None,
+    *,
+    start: int | None = None,
 ) -> list[ChunkCorruptError | None]:
-    """Decode the frames of ``refs``, which lie back to back in ``data`` (read from the first
-    one's offset), each into its buffer and on to its consumer; per chunk, None if it was
-    served, or why its frame is bad.
+    """Decode the frames of ``refs``, which lie in ``data`` (read from the pack's offset
+    ``start``, by default the first frame's), each into its buffer and on to its consumer if
+    given; per chunk, None if it was served, or why its frame is bad.
 
     Raises:
         ConsumerError: carrying what a consumer raised (the chunks after it are not decoded).
     """
     view = memoryview(data)
-    start = refs[0].offset
+    base = refs[0].offset if start is None else start
     faults: list[ChunkCorruptError | None] = []
-    for ref, buffer, then in zip(refs, buffers, thens, strict=True):
-        frame = view[ref.offset - start : ref.offset - start + ref.stored_length]
+    for position, ref in enumerate(refs):
+        buffer = None if buffers is None else buffers[position]
+        then = None if thens is None else thens[position]
+        frame = view[ref.offset - base : ref.offset - base + ref.stored_length]
         try:
             decode_frame(frame, ref, replica, buffer, then)
         except ChunkCorruptError as exc:

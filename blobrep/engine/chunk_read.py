@@ -30,6 +30,7 @@ chunks, ``PENDING_PACK_REPAIRS`` packs); callers bound their own reads in flight
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import random
 from collections.abc import Collection, Sequence
@@ -228,15 +229,14 @@ class ReplicaSet:
         )
         return plain, frame
 
-    async def decode(self, index: int, ref: ChunkRef, frame: bytes) -> bytes | memoryview:
-        """The verified plain bytes of ``ref`` from ``frame``, which replica ``index`` holds
-        (read by the caller, e.g. with the whole pack it is in), on a worker thread.
-
-        Raises:
-            ChunkCorruptError: ``frame`` is not the chunk.
-        """
+    async def check_frames(
+        self, index: int, pack: bytes, refs: Sequence[ChunkRef]
+    ) -> list[ChunkCorruptError | None]:
+        """Per chunk of ``refs``, None if its frame in ``pack`` (the whole pack, which replica
+        ``index`` holds, read by the caller) decodes to it, else why not: one worker-thread hop."""
+        name = self.stores[index].name
         return await anyio.to_thread.run_sync(
-            decode_frame, frame, ref, self.stores[index].name, None, None, limiter=self._cpu
+            functools.partial(decode_run, pack, refs, name, start=0), limiter=self._cpu
         )
 
     async def _read_any_copy(

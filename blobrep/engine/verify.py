@@ -182,10 +182,11 @@ class _PackCheck:
                 work = [(0, chunk) for chunk in members[pack.digest]]
                 self.found.update(await check_chunks(self.replicas, work, self.checked))
                 continue
-            chunks = iter(members[pack.digest])
+            chunks = members[pack.digest]
+            share = -(-len(chunks) // CPU_THREADS)
             async with task_group() as group:
-                for _ in range(CPU_THREADS):
-                    group.start_soon(self._decode, data, chunks)
+                for first in range(0, len(chunks), share):
+                    group.start_soon(self._decode, data, chunks[first : first + share])
 
     async def _read(self, pack: PackRef) -> tuple[bytes | None, str, str]:
         """The pack whole if intact, else None with ``missing``/``corrupt`` and why."""
@@ -203,15 +204,13 @@ class _PackCheck:
             return None, "corrupt", f"{where} {wrong}"
         return data, "", ""
 
-    async def _decode(self, data: bytes, chunks: Iterator[ChunkRef]) -> None:
-        for chunk in chunks:
+    async def _decode(self, data: bytes, chunks: list[ChunkRef]) -> None:
+        """Check ``chunks``' frames in the whole pack ``data``, in one worker-thread hop."""
+        for chunk, fault in zip(chunks, await self.replicas.check_frames(0, data, chunks), strict=True):
             assert chunk.digest is not None and chunk.pack is not None
-            frame = data[chunk.offset : chunk.offset + chunk.stored_length]
-            try:
-                await self.replicas.decode(0, chunk, frame)
-            except ChunkCorruptError as exc:
+            if fault is not None:
                 self.found[0, chunk.digest] = ChunkProblem(
-                    chunk.digest, self.store.name, "corrupt", exc.reason, chunk.pack.digest
+                    chunk.digest, self.store.name, "corrupt", fault.reason, chunk.pack.digest
                 )
             self.checked(0, chunk)
 
