@@ -29,6 +29,8 @@ names what was wrong and, where it helps, what would be right.
       x UnauthenticatedError       a bearer token that is malformed, unknown, expired or revoked
       x AccessDeniedError          the caller's roles do not allow the action at that scope
       x UnavailableError           the version exists but cannot be served there yet
+      x CopyError                  a version's disk could not be copied from its source
+                                   version (no good copy of a piece, a replica that failed)
       x IntegrityError             stored data does not match what describes it
         - ManifestError            a manifest that is malformed, inconsistent or hostile
           - ManifestMismatchError  a well-formed manifest that is not the one the catalog recorded
@@ -176,6 +178,13 @@ class AccessDeniedError(BlobrepError):
 
 class UnavailableError(BlobrepError):
     """The resource exists but cannot serve the request yet (not Completed in that region)."""
+
+
+class CopyError(BlobrepError):
+    """A version created from another version could not get its disk: a piece of the source
+    had no good copy in the source region, or a replica of the new version failed. The message
+    says which, in the words replication uses; the new version is left Failed with the same
+    reason, and running the same create again redoes it, copying only what is still missing."""
 
 
 class IntegrityError(BlobrepError):

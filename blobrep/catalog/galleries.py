@@ -22,6 +22,7 @@ from blobrep.core.gallery import (
     OsType,
     ProvisioningState,
     ResourceRange,
+    RetentionPolicy,
 )
 from blobrep.core.ids import ResourceId
 from blobrep.errors import AlreadyExistsError, PreconditionError, ResourceNotFoundError
@@ -165,6 +166,7 @@ def _check_identifier(connection: sqlite3.Connection, definition: ImageDefinitio
 
 
 def _definition_columns(definition: ImageDefinition) -> dict[str, object]:
+    policy = definition.retention_policy
     return {
         "gallery": definition.gallery,
         "name": definition.name,
@@ -182,6 +184,9 @@ def _definition_columns(definition: ImageDefinition) -> dict[str, object]:
         "end_of_life": time_to_text(definition.end_of_life, "end of life"),
         "description": definition.description,
         "provisioning_state": definition.provisioning_state.value,
+        "keep_global": None if policy is None else policy.keep_global,
+        "home_region": None if policy is None else policy.home_region,
+        "exclude_end_of_life_from_latest": int(definition.exclude_end_of_life_from_latest),
     }
 
 
@@ -227,6 +232,10 @@ def _definition(row: sqlite3.Row) -> ImageDefinition:
         end_of_life=text_to_time(row["end_of_life"]),
         description=row["description"],
         provisioning_state=to_choice(ProvisioningState, row["provisioning_state"], "provisioning state"),
+        retention_policy=(
+            None if row["keep_global"] is None else RetentionPolicy(row["keep_global"], row["home_region"])
+        ),
+        exclude_end_of_life_from_latest=bool(row["exclude_end_of_life_from_latest"]),
     )
 
 

@@ -230,7 +230,55 @@ INSERT INTO region_replicas (region, highest)
     FROM region_status GROUP BY region;
 """
 
+# Version 6: the gallery lifecycle.
+#
+# * A definition's retention policy: ``keep_global`` newest versions keep their target
+#   regions, older ones shrink to ``home_region`` (both NULL: no policy; both set together).
+#   ``exclude_end_of_life_from_latest`` makes ``latest`` skip versions past their end of life.
+# * A version's ``block_deletion_before_end_of_life`` (its safety profile), what the retention
+#   policy last did to it (``retention_at`` and ``retention_details``, with ``retention_shrunk``
+#   saying whether it shrank the version or had to leave it as it was), and ``source_id``: the
+#   resource id of the version its disk was created from, NULL for a disk published from a file.
+# Every existing row gets the defaults: no policy, no guard, nothing done.
+_V6: Final = """
+ALTER TABLE image_definitions ADD COLUMN keep_global INTEGER CHECK (keep_global IS NULL OR keep_global >= 1);
+ALTER TABLE image_definitions ADD COLUMN home_region TEXT
+    CHECK ((home_region IS NULL) = (keep_global IS NULL));
+ALTER TABLE image_definitions ADD COLUMN exclude_end_of_life_from_latest INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE image_versions ADD COLUMN block_deletion_before_end_of_life INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE image_versions ADD COLUMN retention_at TEXT;
+ALTER TABLE image_versions ADD COLUMN retention_shrunk INTEGER;
+ALTER TABLE image_versions ADD COLUMN retention_details TEXT
+    CHECK ((retention_at IS NULL) = (retention_details IS NULL)
+           AND (retention_at IS NULL) = (retention_shrunk IS NULL));
+ALTER TABLE image_versions ADD COLUMN source_id TEXT;
+"""
+
+# Version 7: data disks (see :mod:`blobrep.catalog.data_disks`).
+#
+# A version's OS disk stays in the version row; each data disk is a row of its own, keyed by the
+# version and its LUN (0..63), holding what its manifest records (NULL until it is published,
+# as for the OS disk) and its manifest pin. Rows go with their version. Every existing version
+# has no data disk, so nothing is seeded.
+_V7: Final = """
+CREATE TABLE data_disks (
+    version_id          INTEGER NOT NULL REFERENCES image_versions (id) ON DELETE CASCADE,
+    lun                 INTEGER NOT NULL CHECK (lun BETWEEN 0 AND 63),
+    blob_size           INTEGER CHECK (blob_size IS NULL OR blob_size >= 0),
+    blob_digest         TEXT,
+    blob_stored_bytes   INTEGER,
+    blob_chunks         INTEGER,
+    manifest_size       INTEGER,
+    manifest_sha256     TEXT,
+    PRIMARY KEY (version_id, lun),
+    CHECK ((blob_size IS NULL) = (blob_digest IS NULL)
+           AND (blob_size IS NULL) = (blob_stored_bytes IS NULL)
+           AND (blob_size IS NULL) = (blob_chunks IS NULL)),
+    CHECK ((manifest_size IS NULL) = (manifest_sha256 IS NULL))
+);
+"""
+
 #: Every migration, oldest first; ``len(MIGRATIONS)`` is the schema version this code writes.
-MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4, _V5)
+MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -27,15 +27,18 @@ from blobrep.catalog._columns import (
     to_choice,
 )
 from blobrep.catalog.assignments import delete_assignments_within
+from blobrep.catalog.data_disks import data_disks_of, write_data_disks
 from blobrep.catalog.galleries import require_definition
 from blobrep.catalog.status import delete_status, statuses_of, write_status
 from blobrep.core.gallery import (
     BlobInfo,
+    DataDisk,
     GalleryImageVersion,
     ProvisioningState,
     PublishingProfile,
     RegionStatus,
     ReplicationState,
+    RetentionMark,
     SafetyProfile,
     StorageType,
     TargetRegion,
@@ -121,6 +124,7 @@ def _columns(v: GalleryImageVersion) -> dict[str, object]:
     profile = v.publishing_profile
     blob = v.blob
     pin = _check_pin(v)
+    mark = v.retention
     return {
         "location": v.location,
         "replica_count": profile.replica_count,
@@ -131,6 +135,11 @@ def _columns(v: GalleryImageVersion) -> dict[str, object]:
         "allow_deletion_of_replicated_locations": int(
             v.safety_profile.allow_deletion_of_replicated_locations
         ),
+        "block_deletion_before_end_of_life": int(v.safety_profile.block_deletion_before_end_of_life),
+        "retention_at": None if mark is None else time_to_text(mark.at, "retention time"),
+        "retention_shrunk": None if mark is None else int(mark.shrunk),
+        "retention_details": None if mark is None else mark.details,
+        "source_id": v.source_id,
         "provisioning_state": v.provisioning_state.value,
         "blob_size": None if blob is None else blob.size,
         "blob_digest": None if blob is None else blob.digest,
@@ -188,6 +197,7 @@ def create_version(connection: sqlite3.Connection, v: GalleryImageVersion) -> No
     version_id = cursor.lastrowid
     assert version_id is not None  # an INSERT into a rowid table always sets it
     _write_targets(connection, version_id, v.publishing_profile.target_regions)
+    write_data_disks(connection, version_id, v.data_disks)
     for status in v.regions:
         write_status(connection, version_id, status)
 
@@ -217,6 +227,7 @@ def _replace_profile(connection: sqlite3.Connection, version_id: int, v: Gallery
     )
     connection.execute("DELETE FROM target_regions WHERE version_id = ?", (version_id,))
     _write_targets(connection, version_id, v.publishing_profile.target_regions)
+    write_data_disks(connection, version_id, v.data_disks)
 
 
 def reset_version(
@@ -316,15 +327,22 @@ def _select(
     for row in connection.execute(_TARGETS.format(where=where), parameters):
         targets[row["version_id"]].append(_target(row))
     statuses = statuses_of(connection, where, parameters)
+    disks = data_disks_of(connection, where, parameters)
     rows = connection.execute(
         f"SELECT * FROM image_versions WHERE {where} ORDER BY gallery, image, major, minor, patch",
         parameters,
     )
-    return [_version(row, tuple(targets[row["id"]]), tuple(statuses[row["id"]])) for row in rows]
+    return [
+        _version(row, tuple(targets[row["id"]]), tuple(statuses[row["id"]]), tuple(disks[row["id"]]))
+        for row in rows
+    ]
 
 
 def _version(
-    row: sqlite3.Row, targets: tuple[TargetRegion, ...], statuses: tuple[RegionStatus, ...]
+    row: sqlite3.Row,
+    targets: tuple[TargetRegion, ...],
+    statuses: tuple[RegionStatus, ...],
+    disks: tuple[DataDisk, ...] = (),
 ) -> GalleryImageVersion:
     blob = None
     if row["blob_size"] is not None:
@@ -347,11 +365,24 @@ def _version(
             end_of_life=text_to_time(row["end_of_life"]),
             published=text_to_time(row["published"]),
         ),
-        safety_profile=SafetyProfile(bool(row["allow_deletion_of_replicated_locations"])),
+        safety_profile=SafetyProfile(
+            bool(row["allow_deletion_of_replicated_locations"]),
+            bool(row["block_deletion_before_end_of_life"]),
+        ),
         provisioning_state=to_choice(ProvisioningState, row["provisioning_state"], "provisioning state"),
         blob=blob,
         regions=statuses,
+        retention=_retention(row),
+        source_id=row["source_id"],
+        data_disks=disks,
     )
+
+
+def _retention(row: sqlite3.Row) -> RetentionMark | None:
+    at = text_to_time(row["retention_at"])
+    if at is None:
+        return None
+    return RetentionMark(at, bool(row["retention_shrunk"]), row["retention_details"])
 
 
 def get_version(

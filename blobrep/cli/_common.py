@@ -209,11 +209,21 @@ def add_bool(parser: argparse.ArgumentParser, flag: str, help_text: str) -> None
     parser.add_argument(flag, nargs="?", const=True, default=None, type=parse_bool, help=help_text)
 
 
-def gallery_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--gallery-name", "-r", required=True, dest="gallery", help="the gallery")
-
-
-def definition_option(parser: argparse.ArgumentParser) -> None:
+def gallery_option(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    """``--gallery-name/-r``; not ``required`` where ``--ids`` may name the gallery instead."""
+    suffix = "" if required else " (or --ids)"
     parser.add_argument(
-        "--gallery-image-definition", "-i", required=True, dest="definition", help="the image definition"
+        "--gallery-name", "-r", required=required, dest="gallery", help=f"the gallery{suffix}"
+    )
+
+
+def definition_option(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    """``--gallery-image-definition/-i``; not ``required`` where ``--ids`` may name it instead."""
+    suffix = "" if required else " (or --ids)"
+    parser.add_argument(
+        "--gallery-image-definition",
+        "-i",
+        required=required,
+        dest="definition",
+        help=f"the image definition{suffix}",
     )

@@ -23,6 +23,8 @@ The limits are part of each command's contract and are chosen here, in one place
   ``--level`` 1 to 19, ``--replica-count`` 1 to 100, ``--instance-count`` 1 to 1000,
   recommended vCPUs and memory 1 to 2**31-1 (the gallery API's 32-bit integers), ``--seed``
   0 to 2**64-1.
+- VM names (``vm create -n``, ``vmss create -n``): 1 to 64 ASCII letters, digits, ``-``, ``_``
+  and ``.``, starting with a letter or digit: a name is a directory inside ``--output-dir``.
 
 Paths are refused when empty, blank or holding a NUL, and, where the option needs a
 directory or a file to write, when they name something that exists and is of another kind:
@@ -245,6 +247,18 @@ def region(text: str) -> str:
     return text
 
 
+def vm_name(text: str) -> str:
+    """The name of a VM or a scale set (``vm create -n``, ``vmss create -n``): one path
+    component inside the output directory, so no ``/``, no ``..``, nothing hidden."""
+    from blobrep.core.vm_names import validate_vm_name
+    from blobrep.errors import InvalidNameError
+
+    try:
+        return validate_vm_name(text)
+    except InvalidNameError as exc:
+        raise _fail(str(exc)) from None
+
+
 def target_region(text: str) -> str:
     """One ``--target-regions`` token, ``NAME[=COUNT][=STORAGE_TYPE]``, returned as typed."""
     from blobrep.core.regions import parse_target_region
@@ -357,3 +371,17 @@ def output_file(text: str) -> Path:
     if kind is not None and kind != "a regular file":
         raise _fail(f"{text!r} is {kind}: give the path of a regular file to write")
     return result
+
+
+def data_disk(text: str) -> tuple[int, Path]:
+    """``LUN=PATH``: a data disk at LUN 0..63 published from the regular file PATH."""
+    from blobrep.core.names import MAX_LUN
+
+    lun, sep, path = text.partition("=")
+    if not sep or not (lun.isascii() and lun.isdigit()) or not 0 <= int(lun) <= MAX_LUN:
+        raise _fail(f"{text!r} is not LUN=PATH with a LUN from 0 to {MAX_LUN}, for example 0=data0.img")
+    result = _path(path)
+    kind = _kind(result)
+    if kind != "a regular file":
+        raise _fail(f"data disk {path!r} is {kind or 'missing'}: give the path of an image file")
+    return int(lun), result

@@ -12,6 +12,7 @@ from blobrep.cli._common import call, emit
 from blobrep.cli.progress import ProgressBar
 from blobrep.core.selection import Policy, parse_policy
 from blobrep.core.units import format_size
+from blobrep.core.vm_names import DEFAULT_VM_NAME, instance_name
 from blobrep.errors import InvalidParameterError
 from blobrep.service.views import deployment_summary_view
 from blobrep.storage.files import translate
@@ -28,11 +29,19 @@ def register(commands: Any) -> None:
         "create", help="read a version in a region into a sparse disk file (or discard it)"
     )
     _image_options(vm_create)
-    vm_create.add_argument(
+    _name_option(vm_create, "the VM's name (default: vm); with --output-dir D its disk is D/NAME/osdisk.img")
+    where = vm_create.add_mutually_exclusive_group()
+    where.add_argument(
         "--output",
         type=_types.output_file,
         default=None,
         help="disk file to write (default: read and discard)",
+    )
+    where.add_argument(
+        "--output-dir",
+        type=_types.directory,
+        default=None,
+        help="write the disks to NAME/osdisk.img and NAME/lunN.img in this directory (made if missing)",
     )
     vm_create.set_defaults(handler=_vm_create)
 
@@ -47,8 +56,16 @@ def register(commands: Any) -> None:
         required=True,
         help="deployments at once (1..1000)",
     )
+    _name_option(
+        vmss_create,
+        "the scale set's name (default: vm); its instances are NAME_0, NAME_1, ...,"
+        " and with --output-dir D instance i's disk is D/NAME_i/osdisk.img",
+    )
     vmss_create.add_argument(
-        "--output-dir", type=_types.directory, default=None, help="write vm-N.img files here"
+        "--output-dir",
+        type=_types.directory,
+        default=None,
+        help="write each instance's disks to NAME_i/osdisk.img, NAME_i/lunN.img in this directory",
     )
     vmss_create.set_defaults(handler=_vmss_create)
 
@@ -64,6 +81,16 @@ def _policy(text: str) -> Policy:
         return parse_policy(text)
     except InvalidParameterError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _name_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--name", "-n", type=_types.vm_name, default=DEFAULT_VM_NAME, help=help_text)
+
+
+def _make_output_dir(args: argparse.Namespace) -> None:
+    if args.output_dir is not None:
+        with translate(args.output_dir, "create the output directory"):
+            args.output_dir.mkdir(parents=True, exist_ok=True)
 
 
 def _image_options(parser: argparse.ArgumentParser) -> None:
@@ -83,6 +110,7 @@ def _image_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _vm_create(args: argparse.Namespace) -> int:
+    _make_output_dir(args)
     with ProgressBar("deploying") as bar:
         result = call(
             args,
@@ -91,19 +119,18 @@ def _vm_create(args: argparse.Namespace) -> int:
                 args.image,
                 location=args.location,
                 output=args.output,
+                output_dir=args.output_dir,
+                name=args.name,
                 policy=args.policy,
                 progress=bar,
             ),
         )
-    document = dataclasses.asdict(result)
+    document = {"name": args.name, **dataclasses.asdict(result)}
     return emit(args, document, [{"field": key, "value": value} for key, value in document.items()])
 
 
 def _vmss_create(args: argparse.Namespace) -> int:
-    if args.output_dir is not None:
-        with translate(args.output_dir, "create the output directory"):
-            args.output_dir.mkdir(parents=True, exist_ok=True)
-
+    _make_output_dir(args)
     with ProgressBar(f"{args.instance_count} VMs") as bar:
 
         async def job(service: GalleryService, caller: str) -> Any:
@@ -113,12 +140,20 @@ def _vmss_create(args: argparse.Namespace) -> int:
                 args.instance_count,
                 location=args.location,
                 output_dir=args.output_dir,
+                name=args.name,
                 policy=args.policy,
                 progress=bar,
             )
 
         summary = call(args, job)
-    document = deployment_summary_view(summary)
+    outputs = summary.outputs or (None,) * summary.count
+    data_disks = summary.data_disk_outputs or ((),) * summary.count
+    instances = [
+        {"name": instance_name(args.name, index), "output": output}
+        | ({"dataDisks": list(disks)} if disks else {})
+        for index, (output, disks) in enumerate(zip(outputs, data_disks, strict=True))
+    ]
+    document = {"name": args.name, **deployment_summary_view(summary), "instances": instances}
     stats = summary.statistics
     rows = [
         {

@@ -40,6 +40,9 @@ EXIT_BUG: Final = 70
 EXIT_BUSY: Final = 75
 EXIT_INTERRUPTED: Final = 130
 EXIT_BROKEN_PIPE: Final = 128 + 13
+#: A command's default (``set_defaults``) holding a check of its parsed options that argparse
+#: cannot express (``--ids`` or the names, not both): it returns a problem, or None.
+USAGE_CHECK: Final = "usage_check"
 
 
 class Command:
@@ -123,6 +126,23 @@ class _Subcommands(argparse._SubParsersAction):  # type: ignore[type-arg]
     """
 
     path: Sequence[str] | None = None
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        """Parse the subcommand's options, then run its :data:`USAGE_CHECK`: a problem it names
+        is a usage error of that subcommand, as argparse's own are."""
+        super().__call__(parser, namespace, values, option_string)
+        assert values is not None and not isinstance(values, str)
+        chosen = self._name_parser_map[values[0]]
+        check = chosen.get_default(USAGE_CHECK)
+        problem = None if check is None else check(namespace)
+        if problem is not None:
+            chosen.error(problem)
 
     def add_parser(self, name: str, **kwargs: Any) -> Any:
         if self.path is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
 if TYPE_CHECKING:
@@ -149,3 +150,15 @@ def _cell(value: Any) -> str:
 def _align(value: str, width: int) -> str:
     numeric = value.replace(".", "", 1).replace("-", "", 1).isdigit()
     return value.rjust(width) if numeric else value.ljust(width)
+
+
+def end_of_life_cell(end_of_life: datetime | None, now: datetime | None = None) -> str:
+    """An end-of-life date for a table: empty if unset, marked ``(past)`` once it has passed,
+    so a listing shows at a glance which versions are out of support."""
+    from blobrep.core.definitions import format_datetime
+    from blobrep.core.lifecycle import past_end_of_life
+
+    if end_of_life is None:
+        return ""
+    passed = past_end_of_life(end_of_life, now if now is not None else datetime.now(UTC))
+    return format_datetime(end_of_life) + (" (past)" if passed else "")

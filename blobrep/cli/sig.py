@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from blobrep.cli import _types, sig_versions
-from blobrep.cli._common import call, definition_option, emit, gallery_option, read
+from blobrep.cli import _ids, _types, sig_versions
+from blobrep.cli._common import add_bool, call, definition_option, emit, gallery_option, read
+from blobrep.cli.output import end_of_life_cell
+from blobrep.core.retention import MAX_KEEP_GLOBAL
 from blobrep.service import queries
 from blobrep.service.views import definition_view, gallery_view
 
@@ -31,19 +33,30 @@ def register(commands: Any) -> None:
     create.add_argument("--description", default="", help="free text")
     create.set_defaults(handler=_create)
     actions.add_parser("list", help="galleries you can see").set_defaults(handler=_list)
-    show = actions.add_parser("show", help="one gallery")
-    gallery_option(show)
+    show = actions.add_parser("show", help="one gallery (or several, with --ids)")
+    _gallery_names(show)
     show.set_defaults(handler=_show)
     update = actions.add_parser("update", help="change a gallery's description")
-    gallery_option(update)
+    _gallery_names(update)
     update.add_argument("--description", default=None)
     update.set_defaults(handler=_update)
     delete = actions.add_parser("delete", help="delete an empty gallery")
-    gallery_option(delete)
+    _gallery_names(delete)
     delete.set_defaults(handler=_delete)
 
     _register_definitions(actions)
     sig_versions.register(actions)
+
+
+def _gallery_names(parser: argparse.ArgumentParser) -> None:
+    gallery_option(parser, required=False)
+    _ids.add_ids(parser, _ids.GALLERY)
+
+
+def _definition_names(parser: argparse.ArgumentParser) -> None:
+    gallery_option(parser, required=False)
+    definition_option(parser, required=False)
+    _ids.add_ids(parser, _ids.DEFINITION)
 
 
 def _gallery_row(gallery: Gallery) -> dict[str, Any]:
@@ -67,24 +80,35 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    gallery = read(
-        args,
-        lambda reads, home, caller: queries.show_gallery(reads, home, caller, args.gallery),
-        lambda service, caller: service.show_gallery(caller, args.gallery),
-    )
-    return emit(args, gallery_view(gallery), [_gallery_row(gallery)])
+    def show(target: _ids.Target) -> Gallery:
+        return read(
+            args,
+            lambda reads, home, caller: queries.show_gallery(reads, home, caller, target.gallery),
+            lambda service, caller: service.show_gallery(caller, target.gallery),
+        )
+
+    _ids.each(args, _ids.GALLERY, show).emit(args, gallery_view, lambda gallery: [_gallery_row(gallery)])
+    return 0
 
 
 def _update(args: argparse.Namespace) -> int:
-    gallery = call(
-        args,
-        lambda service, caller: service.update_gallery(caller, args.gallery, description=args.description),
-    )
-    return emit(args, gallery_view(gallery), [_gallery_row(gallery)])
+    def update(target: _ids.Target) -> Gallery:
+        return call(
+            args,
+            lambda service, caller: service.update_gallery(
+                caller, target.gallery, description=args.description
+            ),
+        )
+
+    _ids.each(args, _ids.GALLERY, update).emit(args, gallery_view, lambda gallery: [_gallery_row(gallery)])
+    return 0
 
 
 def _delete(args: argparse.Namespace) -> int:
-    call(args, lambda service, caller: service.delete_gallery(caller, args.gallery))
+    def delete(target: _ids.Target) -> None:
+        call(args, lambda service, caller: service.delete_gallery(caller, target.gallery))
+
+    _ids.each(args, _ids.GALLERY, delete).check()
     return 0
 
 
@@ -117,6 +141,25 @@ def _definition_fields(parser: argparse.ArgumentParser, *, creating: bool) -> No
     )
     parser.add_argument("--end-of-life-date", default=None, help="e.g. 2027-12-31 (informational)")
     parser.add_argument("--description", default=None)
+    add_bool(
+        parser,
+        "--exclude-end-of-life-from-latest",
+        "'latest' skips versions whose end-of-life date has passed",
+    )
+    parser.add_argument(
+        "--keep-global",
+        type=_types.Integer(0, MAX_KEEP_GLOBAL),
+        default=None,
+        metavar="N",
+        help="retention: the N newest complete versions keep every target region; older ones shrink"
+        " to the home region with one replica (0 removes the policy)",
+    )
+    parser.add_argument(
+        "--home-region",
+        type=_types.region,
+        default=None,
+        help="retention: where older versions shrink to (default: the gallery's location)",
+    )
 
 
 def _fields(args: argparse.Namespace) -> DefinitionFields:
@@ -136,6 +179,9 @@ def _fields(args: argparse.Namespace) -> DefinitionFields:
         max_memory_gib=args.maximum_memory,
         end_of_life=args.end_of_life_date,
         description=args.description,
+        keep_global=args.keep_global,
+        home_region=args.home_region,
+        exclude_end_of_life_from_latest=args.exclude_end_of_life_from_latest,
     )
 
 
@@ -151,16 +197,14 @@ def _register_definitions(actions: Any) -> None:
     gallery_option(listing)
     listing.set_defaults(handler=_definition_list)
     for action, handler, text in (
-        ("show", _definition_show, "one image definition"),
+        ("show", _definition_show, "one image definition (or several, with --ids)"),
         ("delete", _definition_delete, "delete a definition without versions"),
     ):
         sub = group.add_parser(action, help=text)
-        gallery_option(sub)
-        definition_option(sub)
+        _definition_names(sub)
         sub.set_defaults(handler=handler)
     update = group.add_parser("update", help="change recommended sizes, end of life or description")
-    gallery_option(update)
-    definition_option(update)
+    _definition_names(update)
     _definition_fields(update, creating=False)
     update.set_defaults(handler=_definition_update)
 
@@ -177,11 +221,19 @@ def _definition_row(definition: ImageDefinition) -> dict[str, Any]:
         "osState": view["osState"],
         "hyperVGeneration": view["hyperVGeneration"],
         "architecture": view["architecture"],
+        "endOfLife": end_of_life_cell(definition.end_of_life),
+        "retention": ""
+        if (policy := definition.retention_policy) is None
+        else f"keep {policy.keep_global} global, then {policy.home_region}",
     }
 
 
 def _show_definition(args: argparse.Namespace, definition: ImageDefinition) -> int:
     return emit(args, definition_view(definition), [_definition_row(definition)])
+
+
+def _definition_rows(definition: ImageDefinition) -> list[dict[str, Any]]:
+    return [_definition_row(definition)]
 
 
 def _definition_create(args: argparse.Namespace) -> int:
@@ -206,26 +258,37 @@ def _definition_list(args: argparse.Namespace) -> int:
 
 
 def _definition_show(args: argparse.Namespace) -> int:
-    definition = read(
-        args,
-        lambda reads, home, caller: queries.show_definition(
-            reads, home, caller, args.gallery, args.definition
-        ),
-        lambda service, caller: service.show_definition(caller, args.gallery, args.definition),
-    )
-    return _show_definition(args, definition)
+    def show(target: _ids.Target) -> ImageDefinition:
+        return read(
+            args,
+            lambda reads, home, caller: queries.show_definition(
+                reads, home, caller, target.gallery, target.definition
+            ),
+            lambda service, caller: service.show_definition(caller, target.gallery, target.definition),
+        )
+
+    _ids.each(args, _ids.DEFINITION, show).emit(args, definition_view, _definition_rows)
+    return 0
 
 
 def _definition_update(args: argparse.Namespace) -> int:
-    definition = call(
-        args,
-        lambda service, caller: service.update_definition(
-            caller, args.gallery, args.definition, _fields(args)
-        ),
-    )
-    return _show_definition(args, definition)
+    def update(target: _ids.Target) -> ImageDefinition:
+        return call(
+            args,
+            lambda service, caller: service.update_definition(
+                caller, target.gallery, target.definition, _fields(args)
+            ),
+        )
+
+    _ids.each(args, _ids.DEFINITION, update).emit(args, definition_view, _definition_rows)
+    return 0
 
 
 def _definition_delete(args: argparse.Namespace) -> int:
-    call(args, lambda service, caller: service.delete_definition(caller, args.gallery, args.definition))
+    def delete(target: _ids.Target) -> None:
+        call(
+            args, lambda service, caller: service.delete_definition(caller, target.gallery, target.definition)
+        )
+
+    _ids.each(args, _ids.DEFINITION, delete).check()
     return 0

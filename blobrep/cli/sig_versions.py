@@ -7,8 +7,10 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from blobrep.cli import _types
+from blobrep.cli import _ids, _types
 from blobrep.cli._common import add_bool, call, definition_option, emit, gallery_option, read
+from blobrep.cli.data_disks import add_data_disk_option, data_disk_sources
+from blobrep.cli.output import end_of_life_cell
 from blobrep.cli.progress import ProgressBar, RegionBars
 from blobrep.core.gallery import AggregatedState, GalleryImageVersion, ReplicationState
 from blobrep.core.regions import normalize_region
@@ -28,14 +30,23 @@ def register(actions: Any) -> None:
     parser = actions.add_parser("image-version", help="image versions of a definition")
     group = parser.add_subparsers(dest="version_action", required=True, metavar="ACTION")
 
-    create = group.add_parser("create", help="publish a source file as a new version")
+    create = group.add_parser("create", help="publish a file, or another version's disk, as a version")
     _names(create)
-    create.add_argument(
+    # One of the two is needed; the command says so (argparse would refuse a required group
+    # before it looked at any other option).
+    disk = create.add_mutually_exclusive_group()
+    disk.add_argument(
         "--source",
-        required=True,
         type=_types.source_file,
         help="the raw or VHD image file, or - to read it from standard input (a pipe)",
     )
+    disk.add_argument(
+        "--image-version",
+        default=None,
+        metavar="ID",
+        help="the id of a version whose disk to copy, /galleries/G/images/I/versions/X.Y.Z",
+    )
+    add_data_disk_option(create)
     create.add_argument(
         "--location", "-l", type=_types.region, default=None, help="source region (default: the gallery's)"
     )
@@ -48,8 +59,8 @@ def register(actions: Any) -> None:
     definition_option(listing)
     listing.set_defaults(handler=_list)
 
-    show = group.add_parser("show", help="one version, or 'latest' in a region")
-    _names(show, latest=True)
+    show = group.add_parser("show", help="one version, or 'latest' in a region (or several, with --ids)")
+    _names(show, latest=True, ids=True)
     show.add_argument(
         "--location", "-l", type=_types.region, default=None, help="region that 'latest' resolves in"
     )
@@ -57,7 +68,7 @@ def register(actions: Any) -> None:
     show.set_defaults(handler=_show)
 
     update = group.add_parser("update", help="change target regions, replica counts, flags")
-    _names(update)
+    _names(update, ids=True)
     _profile_options(update)
     _no_wait(update)
     update.set_defaults(handler=_update)
@@ -80,20 +91,23 @@ def register(actions: Any) -> None:
     wait.set_defaults(handler=_wait)
 
     delete = group.add_parser("delete", help="delete a version from every region")
-    _names(delete)
+    _names(delete, ids=True)
     delete.set_defaults(handler=_delete)
 
 
-def _names(parser: argparse.ArgumentParser, *, latest: bool = False) -> None:
-    gallery_option(parser)
-    definition_option(parser)
+def _names(parser: argparse.ArgumentParser, *, latest: bool = False, ids: bool = False) -> None:
+    """-r, -i and -e; with ``ids``, not required, and ``--ids`` in their stead."""
+    gallery_option(parser, required=not ids)
+    definition_option(parser, required=not ids)
     parser.add_argument(
         "--gallery-image-version",
         "-e",
-        required=True,
+        required=not ids,
         dest="version",
-        help="MAJOR.MINOR.PATCH" + (" or latest" if latest else ""),
+        help="MAJOR.MINOR.PATCH" + (" or latest" if latest else "") + (" (or --ids)" if ids else ""),
     )
+    if ids:
+        _ids.add_ids(parser, _ids.VERSION, latest=latest)
 
 
 def _no_wait(parser: argparse.ArgumentParser) -> None:
@@ -133,6 +147,11 @@ def _profile_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--end-of-life-date", default=None, help="e.g. 2027-12-31 (informational)")
     add_bool(parser, "--allow-replicated-location-deletion", "allow removing target regions later")
+    add_bool(
+        parser,
+        "--block-deletion-before-end-of-life",
+        "refuse deleting this version before its end-of-life date (which it then needs)",
+    )
 
 
 def _options(args: argparse.Namespace) -> VersionOptions:
@@ -148,6 +167,7 @@ def _options(args: argparse.Namespace) -> VersionOptions:
         else None,
         end_of_life=args.end_of_life_date,
         allow_replicated_location_deletion=args.allow_replicated_location_deletion,
+        block_deletion_before_end_of_life=args.block_deletion_before_end_of_life,
     )
 
 
@@ -164,6 +184,8 @@ def _row(version: GalleryImageVersion) -> dict[str, Any]:
         "regions": regions,
         "size": format_size(version.blob.size) if version.blob else "",
         "excludeFromLatest": version.publishing_profile.exclude_from_latest,
+        "endOfLife": end_of_life_cell(version.publishing_profile.end_of_life),
+        "retention": "" if version.retention is None else version.retention.details,
     }
 
 
@@ -181,6 +203,11 @@ def _status_rows(version: GalleryImageVersion) -> list[dict[str, Any]]:
 
 
 def _create(args: argparse.Namespace) -> int:
+    data_disks = data_disk_sources(args)
+    if args.image_version is not None or args.source is None:
+        from blobrep.cli.sig_version_copies import create_from_version
+
+        return create_from_version(args)
     published: list[PublishFigures] = []
     started = time.perf_counter()
     with ProgressBar("publishing") as bar, RegionBars("replicating") as bars:
@@ -196,6 +223,7 @@ def _create(args: argparse.Namespace) -> int:
                 options=_options(args),
                 progress=bar,
                 on_published=published.append,
+                data_disks=data_disks or None,
             )
             if args.no_wait:
                 return version
@@ -230,36 +258,45 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    version = read(
-        args,
-        lambda reads, home, caller: queries.show_version(
-            reads, home, caller, args.gallery, args.definition, args.version, args.location
-        ),
-        lambda service, caller: service.show_version(
-            caller, args.gallery, args.definition, args.version, location=args.location
-        ),
-    )
+    def show(target: _ids.Target) -> GalleryImageVersion:
+        return read(
+            args,
+            lambda reads, home, caller: queries.show_version(
+                reads, home, caller, target.gallery, target.definition, target.version, args.location
+            ),
+            lambda service, caller: service.show_version(
+                caller, target.gallery, target.definition, target.version, location=args.location
+            ),
+        )
+
     expand = args.expand == "ReplicationStatus"
-    rows = _status_rows(version) if expand else [_row(version)]
-    return emit(args, version_view(version, expand_replication=expand), rows)
+    _ids.each(args, _ids.VERSION, show).emit(
+        args,
+        lambda version: version_view(version, expand_replication=expand),
+        lambda version: _status_rows(version) if expand else [_row(version)],
+    )
+    return 0
 
 
 def _update(args: argparse.Namespace) -> int:
-    with RegionBars("replicating") as bars:
+    """Update each version named, replicating what it added; stop at the first error, or at
+    the first version whose replication failed (exit 1, naming its failed regions)."""
 
-        async def job(service: GalleryService, caller: str) -> GalleryImageVersion:
-            version = await service.update_version(
-                caller, args.gallery, args.definition, args.version, _options(args)
-            )
-            if args.no_wait or version.aggregated_state is AggregatedState.COMPLETED:
-                return version
-            return await service.replicate_version(
-                caller, args.gallery, args.definition, args.version, progress=bars
-            )
+    def update(target: _ids.Target) -> GalleryImageVersion:
+        names = (target.gallery, target.definition, target.version)
+        with RegionBars("replicating") as bars:
 
-        version = call(args, job)
-    emit(args, version_view(version, expand_replication=True), _status_rows(version))
-    return report_failures(version)
+            async def job(service: GalleryService, caller: str) -> GalleryImageVersion:
+                version = await service.update_version(caller, *names, _options(args))
+                if args.no_wait or version.aggregated_state is AggregatedState.COMPLETED:
+                    return version
+                return await service.replicate_version(caller, *names, progress=bars)
+
+            return call(args, job)
+
+    done = _ids.each(args, _ids.VERSION, update, stop=_failed)
+    done.emit(args, lambda version: version_view(version, expand_replication=True), _status_rows)
+    return report_failures(done.items[-1])
 
 
 def _wait(args: argparse.Namespace) -> int:
@@ -307,6 +344,11 @@ def _wait(args: argparse.Namespace) -> int:
     return report_failures(version, args.location)
 
 
+def _failed(version: GalleryImageVersion) -> bool:
+    """A region of the version is Failed: an update of several versions stops there."""
+    return any(status.state is ReplicationState.FAILED for status in version.regions)
+
+
 def _watched(version: GalleryImageVersion, location: str | None) -> list[str]:
     """The regions waited for: every one the version has a status in, or the one asked for."""
     if location is None:
@@ -337,8 +379,13 @@ def report_failures(version: GalleryImageVersion, location: str | None = None) -
 
 
 def _delete(args: argparse.Namespace) -> int:
-    call(
-        args,
-        lambda service, caller: service.delete_version(caller, args.gallery, args.definition, args.version),
-    )
+    def delete(target: _ids.Target) -> None:
+        call(
+            args,
+            lambda service, caller: service.delete_version(
+                caller, target.gallery, target.definition, target.version
+            ),
+        )
+
+    _ids.each(args, _ids.VERSION, delete).check()
     return 0

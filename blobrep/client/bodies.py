@@ -45,8 +45,15 @@ def definition_body(fields: DefinitionFields) -> JSON:
         architecture=fields.architecture,
         recommended=recommended,
         endOfLifeDate=fields.end_of_life,
+        excludeEndOfLifeFromLatest=fields.exclude_end_of_life_from_latest,
         description=fields.description,
     )
+    if fields.keep_global == 0:
+        properties["retentionPolicy"] = None  # removes the policy
+    else:
+        policy = _given(keepGlobal=fields.keep_global, homeRegion=fields.home_region)
+        if policy:
+            properties["retentionPolicy"] = policy
     return {"properties": properties}
 
 
@@ -84,7 +91,10 @@ def version_body(
         excludeFromLatest=options.exclude_from_latest,
         endOfLifeDate=options.end_of_life,
     )
-    safety = _given(allowDeletionOfReplicatedLocations=options.allow_replicated_location_deletion)
+    safety = _given(
+        allowDeletionOfReplicatedLocations=options.allow_replicated_location_deletion,
+        blockDeletionBeforeEndOfLife=options.block_deletion_before_end_of_life,
+    )
     storage = None if source is None else {"osDiskImage": {"source": {"uri": source}}}
     properties = _given(publishingProfile=publishing, safetyProfile=safety, storageProfile=storage)
     return {**_given(location=location), "properties": properties}

@@ -22,6 +22,7 @@ from blobrep.core.access import Principal, PrincipalType, Role, RoleAssignment
 from blobrep.core.gallery import (
     Architecture,
     BlobInfo,
+    DataDisk,
     Gallery,
     GalleryImageVersion,
     HyperVGeneration,
@@ -34,6 +35,8 @@ from blobrep.core.gallery import (
     RegionStatus,
     ReplicationState,
     ResourceRange,
+    RetentionMark,
+    RetentionPolicy,
     SafetyProfile,
     StorageType,
     TargetRegion,
@@ -169,6 +172,10 @@ def definition_from(resource: JSON) -> ImageDefinition:
         end_of_life=properties.moment("endOfLifeDate"),
         description=properties.maybe_text("description") or "",
         provisioning_state=properties.choice("provisioningState", ProvisioningState),
+        retention_policy=None
+        if (policy := properties.maybe_section("retentionPolicy")) is None
+        else RetentionPolicy(policy.whole("keepGlobal"), policy.text("homeRegion")),
+        exclude_end_of_life_from_latest=properties.flag("excludeEndOfLifeFromLatest"),
     )
 
 
@@ -211,6 +218,12 @@ def _blob(document: _Document | None) -> BlobInfo | None:
     )
 
 
+def _source_id(document: _Document | None) -> str | None:
+    """The version a ``storageProfile`` says the disk was copied from; None for an own disk."""
+    source = None if document is None else document.maybe_section("source")
+    return None if source is None else source.text("id")
+
+
 def _region_status(document: _Document) -> RegionStatus:
     state = document.text("state")
     try:
@@ -228,6 +241,13 @@ def _region_status(document: _Document) -> RegionStatus:
         target_replicas=replicas.whole("target"),
         details=document.maybe_text("details") or "",
     )
+
+
+def _data_disks(document: _Document | None) -> tuple[DataDisk, ...]:
+    """The data disks a ``storageProfile`` lists (``dataDiskImages``), by LUN; none if it has none."""
+    if document is None or document.fields.get("dataDiskImages") is None:
+        return ()
+    return tuple(DataDisk(disk.whole("lun"), _blob(disk)) for disk in document.items("dataDiskImages"))
 
 
 def version_from(resource: JSON) -> GalleryImageVersion:
@@ -248,13 +268,28 @@ def version_from(resource: JSON) -> GalleryImageVersion:
         version=ids.version,
         location=document.text("location"),
         publishing_profile=_publishing_profile(properties.section("publishingProfile")),
-        safety_profile=SafetyProfile(safety.flag("allowDeletionOfReplicatedLocations")),
+        safety_profile=SafetyProfile(
+            safety.flag("allowDeletionOfReplicatedLocations"), safety.flag("blockDeletionBeforeEndOfLife")
+        ),
         provisioning_state=properties.choice("provisioningState", ProvisioningState),
         blob=_blob(properties.maybe_section("storageProfile")),
+        source_id=_source_id(properties.maybe_section("storageProfile")),
+        data_disks=_data_disks(properties.maybe_section("storageProfile")),
         regions=()
         if replication is None
         else tuple(_region_status(status) for status in replication.items("summary")),
+        retention=_retention(properties.maybe_section("retention")),
     )
+
+
+def _retention(document: _Document | None) -> RetentionMark | None:
+    """What the retention policy did to a version; None if it never acted on it."""
+    if document is None:
+        return None
+    at = document.moment("date")
+    if at is None:
+        raise EndpointError(f"the daemon answered {document.where} without a 'date'")
+    return RetentionMark(at, document.flag("shrunk"), document.text("details"))
 
 
 def principal_from(resource: JSON) -> Principal:

@@ -22,14 +22,17 @@ from blobrep.client.bodies import definition_body, gallery_body
 from blobrep.client.connection import Connection, check_token
 from blobrep.client.resources import definition_from, gallery_from
 from blobrep.client.sharing import RemoteSharing
+from blobrep.client.version_copies import create_from
 from blobrep.client.versions import RemoteVersions
 from blobrep.core.ids import ResourceId
 from blobrep.core.selection import Policy
+from blobrep.core.vm_names import DEFAULT_VM_NAME
 from blobrep.errors import AlreadyExistsError
+from blobrep.service.version_options import VersionOptions
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from pathlib import Path
 
     import httpx2
@@ -40,9 +43,10 @@ if TYPE_CHECKING:
     from blobrep.engine.deploy import DeploymentResult
     from blobrep.engine.publish import ProgressCallback, PublishFigures, PublishProgressCallback
     from blobrep.engine.source import PublishSource
-    from blobrep.service import DefinitionFields, VersionOptions
+    from blobrep.service import DefinitionFields
 
 _CREATE_ONLY = {"If-None-Match": "*"}
+_NOT_GIVEN = VersionOptions()
 
 
 class RemoteGalleryService:
@@ -151,9 +155,11 @@ class RemoteGalleryService:
         options: VersionOptions,
         progress: PublishProgressCallback | None = None,
         on_published: Callable[[PublishFigures], None] | None = None,
+        data_disks: Mapping[int, str | os.PathLike[str]] | None = None,
     ) -> GalleryImageVersion:
-        """Create the version and upload its disk; ``on_published`` hears what the daemon's
-        publish did (new chunks, bytes written), as its answer reports it."""
+        """Create the version and upload its disks (the OS disk, then each data disk by LUN);
+        ``on_published`` hears what the daemon's publish did (new chunks, bytes written), as
+        its answer reports it."""
         return await self._versions.create(
             gallery,
             image,
@@ -163,6 +169,33 @@ class RemoteGalleryService:
             options=options,
             progress=progress,
             on_published=on_published,
+            data_disks=data_disks,
+        )
+
+    async def create_version_from(
+        self,
+        caller: str,
+        gallery: str,
+        image: str,
+        version: str,
+        *,
+        source_version: str,
+        location: str | None = None,
+        options: VersionOptions = _NOT_GIVEN,
+        progress: Callable[[RegionProgress], None] | None = None,
+    ) -> GalleryImageVersion:
+        """Create the version from the disk of the version ``source_version`` (an id) and wait
+        until the daemon has copied it into the version's source region, as the service does."""
+        return await create_from(
+            self._connection,
+            self._versions,
+            gallery,
+            image,
+            version,
+            source_version=source_version,
+            location=location,
+            options=options,
+            progress=progress,
         )
 
     async def replicate_version(
@@ -192,11 +225,21 @@ class RemoteGalleryService:
         *,
         location: str | None = None,
         output: Path | None = None,
+        output_dir: Path | None = None,
+        name: str = DEFAULT_VM_NAME,
         policy: Policy = Policy.LEAST_LOADED,
         progress: ProgressCallback | None = None,
     ) -> DeploymentResult:
+        """Download the disk of the VM ``name`` into ``output``, or ``output_dir/{name}/osdisk.img``
+        (read and discard with neither), as the service writes it."""
         return await self._versions.deploy(
-            image_id, location=location, output=output, policy=policy, progress=progress
+            image_id,
+            location=location,
+            output=output,
+            output_dir=output_dir,
+            name=name,
+            policy=policy,
+            progress=progress,
         )
 
     # --- principals, groups and role assignments ------------------------------------------

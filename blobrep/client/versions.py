@@ -81,6 +81,11 @@ class RemoteVersions:
         self._connection = connection
         self._operations: dict[str, str] = {}
 
+    def follow(self, path: str, operation: str) -> None:
+        """Remember ``operation`` (its URL) as the last create or update of the version at
+        ``path``, for :meth:`replicate` to wait on."""
+        self._operations[path] = operation
+
     async def list(self, gallery: str, image: str) -> list[GalleryImageVersion]:
         path = f"{ResourceId.of_image(gallery, image)}/versions"
         return [version_from(item) for item in await self._connection.listing(path, params=EXPANDED)]
@@ -103,6 +108,7 @@ class RemoteVersions:
         options: VersionOptions,
         progress: PublishProgressCallback | None,
         on_published: Callable[[PublishFigures], None] | None = None,
+        data_disks: Mapping[int, str | os.PathLike[str]] | None = None,
     ) -> GalleryImageVersion:
         """Describe the version, then upload its disk; the version once its disk is published.
 
@@ -114,6 +120,10 @@ class RemoteVersions:
             AlreadyExistsError: the version exists.
         """
         number = ImageVersion.parse(version)
+        if data_disks:
+            raise InvalidParameterError(
+                "data disks cannot be sent to a daemon yet: create the version in the home itself"
+            )
         path = version_path(gallery, image, str(number))
         opened, owned = await _open(source)
         try:
@@ -203,14 +213,19 @@ class RemoteVersions:
         *,
         location: str | None,
         output: Path | None,
+        output_dir: Path | None,
+        name: str,
         policy: Policy,
         progress: ProgressCallback | None,
     ) -> DeploymentResult:
-        """Read the version ``image_id`` names into ``output`` (or discard it), as ``vm create``.
+        """Read the version ``image_id`` names into ``output`` or ``output_dir/{name}/osdisk.img``
+        (or discard it), as ``vm create``.
 
         The version is resolved first (``latest`` in ``location``) and its own number read,
         so the disk and the version described are one even if ``latest`` moves meanwhile.
         """
+        from blobrep.engine.disk_dirs import vm_disk_file
+
         if policy is not Policy.LEAST_LOADED:
             raise InvalidParameterError(
                 f"--policy {policy.value} chooses replicas where the disk is read, and a daemon reads"
@@ -221,12 +236,21 @@ class RemoteVersions:
             resolved = await self.show(gallery, image, str(version))
         else:
             resolved = await self.show(gallery, image, LATEST, location=location)
+        if resolved.data_disks:
+            # Writing the OS disk alone would lose the data disks without a word.
+            raise InvalidParameterError(
+                f"{ResourceId.of_version(gallery, image, resolved.version)} has data disks, which"
+                " cannot be downloaded from a daemon yet: deploy it in the home itself"
+            )
         path = f"{ResourceId.of_version(gallery, image, resolved.version)}/content"
         params = None if location is None else {"location": location}
-        async with self._connection.stream("GET", path, params=params) as response:
+        async with (
+            vm_disk_file(output=output, output_dir=output_dir, name=name) as target,
+            self._connection.stream("GET", path, params=params) as response,
+        ):
             return await download(
                 response,
-                output,
+                target,
                 what=f"deployed {gallery}/{image}/versions/{resolved.version}",
                 stored_bytes=0 if resolved.blob is None else resolved.blob.stored_bytes,
                 progress=progress,

@@ -131,6 +131,16 @@ class ResourceRange:
 
 
 @dataclass(frozen=True, slots=True)
+class RetentionPolicy:
+    """Which versions of a definition keep their target regions: the ``keep_global`` newest
+    that are Completed and not excluded from ``latest``; older ones shrink to ``home_region``
+    with one replica (see :mod:`blobrep.core.retention`)."""
+
+    keep_global: int
+    home_region: str
+
+
+@dataclass(frozen=True, slots=True)
 class ImageDefinition:
     gallery: str
     name: str
@@ -144,6 +154,10 @@ class ImageDefinition:
     end_of_life: datetime | None = None
     description: str = ""
     provisioning_state: ProvisioningState = ProvisioningState.SUCCEEDED
+    retention_policy: RetentionPolicy | None = None
+    exclude_end_of_life_from_latest: bool = False
+    """``latest`` skips versions whose end of life has passed; off by default, as a version
+    past its end of life is still supported until someone says otherwise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +204,18 @@ class PublishingProfile:
 @dataclass(frozen=True, slots=True)
 class SafetyProfile:
     allow_deletion_of_replicated_locations: bool = False
+    block_deletion_before_end_of_life: bool = False
+    """Refuse deleting the version before its end-of-life date (which it then must have)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionMark:
+    """What a definition's retention policy last did to a version, and when."""
+
+    at: datetime
+    shrunk: bool
+    """True: the version was shrunk to the home region; False: it was due to be and could not."""
+    details: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +257,20 @@ class BlobInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class DataDisk:
+    """One data disk of a version: its logical unit number and what its blob is.
+
+    A data disk is a blob of its own (its own manifest, its own pin), stored in the same
+    chunks and packs as every other disk of the gallery.
+    """
+
+    lun: int
+    """0..63 (:data:`blobrep.core.names.MAX_LUN`), unique within the version."""
+    blob: BlobInfo | None = None
+    """None until the disk has been published (a daemon upload still to arrive)."""
+
+
+@dataclass(frozen=True, slots=True)
 class GalleryImageVersion:
     gallery: str
     image: str
@@ -244,6 +284,13 @@ class GalleryImageVersion:
     """None until the source has been published."""
     regions: tuple[RegionStatus, ...] = field(default=())
     """Replication status per target region, in target order."""
+    retention: RetentionMark | None = None
+    """None until the definition's retention policy has acted on the version."""
+    source_id: str | None = None
+    """The resource id of the version this one's disk was created from; None for a disk
+    published from a file or an upload."""
+    data_disks: tuple[DataDisk, ...] = field(default=())
+    """The version's data disks, by LUN (the OS disk is :attr:`blob`)."""
 
     def status(self, region: str) -> RegionStatus | None:
         for status in self.regions:
@@ -254,6 +301,11 @@ class GalleryImageVersion:
     def is_completed_in(self, region: str) -> bool:
         status = self.status(region)
         return status is not None and status.state is ReplicationState.COMPLETED
+
+    @property
+    def published(self) -> bool:
+        """True once the OS disk and every data disk have a blob."""
+        return self.blob is not None and all(disk.blob is not None for disk in self.data_disks)
 
     @property
     def aggregated_state(self) -> AggregatedState:

@@ -4,7 +4,13 @@ Layout (identical for every kind of store)::
 
     galleries/{g}/chunks/{d[0:2]}/{d[2:4]}/{d}            zstd frame of one chunk
     galleries/{g}/packs/{p[0:2]}/{p}                       zstd frames of many chunks
-    galleries/{g}/images/{i}/versions/{v}/manifest.json    written last
+    galleries/{g}/images/{i}/versions/{v}/manifest.json    written last (the OS disk)
+    galleries/{g}/images/{i}/versions/{v}/lun{N}/manifest.json   a data disk at LUN N
+
+A version's data disks are blobs like its OS disk, content-addressed into the same chunks
+and packs of the gallery, so a data disk shares what it can with every disk of the gallery.
+Their manifests sit below the version's own prefix, so listing a version's prefix finds
+every disk it has, and the OS disk's key is the one it always was.
 
 Chunks are deduplicated within a gallery and never across galleries: xxh3 is fast but not
 collision-resistant, and a gallery is a trust boundary.
@@ -95,7 +101,8 @@ def chunks_prefix(gallery: str) -> str:
 def manifest_key(gallery: str, blob: BlobName) -> str:
     """The key of the manifest of ``blob`` in ``gallery``."""
     validate_gallery_name(gallery)
-    return f"galleries/{gallery}/images/{blob.image}/versions/{blob.version}/{MANIFEST_FILENAME}"
+    disk = "" if blob.lun is None else f"lun{blob.lun}/"
+    return f"galleries/{gallery}/images/{blob.image}/versions/{blob.version}/{disk}{MANIFEST_FILENAME}"
 
 
 def manifests_prefix(gallery: str, image: str | None = None, blob: BlobName | None = None) -> str:
@@ -113,12 +120,12 @@ def manifests_prefix(gallery: str, image: str | None = None, blob: BlobName | No
 def blob_of_manifest_key(gallery: str, key: str) -> BlobName | None:
     """The blob whose manifest lives at ``key`` in ``gallery``; None for any other key."""
     parts = key.split("/")
-    if len(parts) != 7 or parts[:3] != ["galleries", gallery, "images"] or parts[4] != "versions":
+    if len(parts) not in (7, 8) or parts[:3] != ["galleries", gallery, "images"] or parts[4] != "versions":
         return None
-    if parts[6] != MANIFEST_FILENAME:
+    if parts[-1] != MANIFEST_FILENAME:
         return None
     try:
-        blob = BlobName.parse(f"{parts[3]}/versions/{parts[5]}")
+        blob = BlobName.parse("/".join([parts[3], "versions", *parts[5:-1]]))
     except InvalidInputError:
         return None
     return blob if manifest_key(gallery, blob) == key else None

@@ -8,12 +8,14 @@
   the asynchronous operations their writes answer with;
 * :mod:`~blobrep.daemon.content`: a version's disk, read (through the shared readers of
   :mod:`~blobrep.daemon.readers`) and uploaded;
+* :mod:`~blobrep.daemon.version_copies`: versions created from another version's disk, the
+  copies running beside the requests;
 * :mod:`~blobrep.daemon.sharing`: principals, group members and role assignments;
 * :mod:`~blobrep.daemon.reconcile`: the background loop that drives replication;
 * :mod:`~blobrep.daemon.openapi`: the API's OpenAPI 3.1 document, ``/openapi.json``.
 
 The lifespan opens the service, then what runs beside the requests (the shared readers, the
-reconcile loop); on shutdown they stop in the reverse order and the service closes last.
+copies, the reconcile loop); on shutdown they stop in the reverse order and the service closes last.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from blobrep.daemon import (
     operations,
     reconcile,
     sharing,
+    version_copies,
     versions,
 )
 from blobrep.daemon.http import http_error
@@ -73,6 +76,7 @@ def create_app(
                     await stack.enter_async_context(opened)
                 app.state.service = service if service is not None else opened
                 await stack.enter_async_context(content.running(app))
+                await stack.enter_async_context(version_copies.running(app))
                 await stack.enter_async_context(reconcile.running(app, reconcile_interval))
                 yield
         except Exception as exc:

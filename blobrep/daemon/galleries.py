@@ -121,6 +121,8 @@ _DEFINITION_PROPERTIES: Final = {
     "architecture",
     "recommended",
     "endOfLifeDate",
+    "excludeEndOfLifeFromLatest",
+    "retentionPolicy",
     "description",
 }
 
@@ -138,6 +140,7 @@ def _definition_fields(body: dict[str, Any]) -> DefinitionFields:
     memory = bodies.section(recommended, "memory", "properties.recommended")
     for name, limits in (("vCPUs", vcpus), ("memory", memory)):
         bodies.only(limits, {"min", "max"}, f"properties.recommended.{name}")
+    retention = _retention(properties)
     return DefinitionFields(
         publisher=bodies.text(identifier, "publisher", "properties.identifier"),
         offer=bodies.text(identifier, "offer", "properties.identifier"),
@@ -152,6 +155,22 @@ def _definition_fields(body: dict[str, Any]) -> DefinitionFields:
         max_memory_gib=bodies.whole(memory, "max", "properties.recommended.memory"),
         end_of_life=bodies.text(properties, "endOfLifeDate"),
         description=bodies.text(properties, "description"),
+        keep_global=retention[0],
+        home_region=retention[1],
+        exclude_end_of_life_from_latest=bodies.flag(properties, "excludeEndOfLifeFromLatest", "properties"),
+    )
+
+
+def _retention(properties: dict[str, Any]) -> tuple[int | None, str | None]:
+    """``retentionPolicy``'s keep-global count and home region; ``null`` removes the policy
+    (as keep-global 0 does), a missing one leaves it as it is."""
+    if "retentionPolicy" in properties and properties["retentionPolicy"] is None:
+        return 0, None
+    policy = bodies.section(properties, "retentionPolicy", "properties")
+    bodies.only(policy, {"keepGlobal", "homeRegion"}, "properties.retentionPolicy")
+    return (
+        bodies.whole(policy, "keepGlobal", "properties.retentionPolicy"),
+        bodies.text(policy, "homeRegion", "properties.retentionPolicy"),
     )
 
 

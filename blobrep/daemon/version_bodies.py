@@ -5,7 +5,9 @@ A body is ARM's image version: ``{"location", "properties": {"publishingProfile"
 (``provisioningState``, ``replicationStatus``, ``publishedDate``, the blob's sizes) are
 accepted and ignored, so a GET body can be PUT again; any other unknown field is refused, so a
 typo never passes silently. Target regions become the tokens the CLI takes
-(``name[=count][=storage type]``), so both faces share one parser of them.
+(``name[=count][=storage type]``), so both faces share one parser of them. A new version's
+disk is uploaded to its own route (``osDiskImage.source.uri`` may name it) or is another
+version's (``source.id``, :func:`version_source`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ _PROPERTIES: Final = {
     "storageProfile",
     "provisioningState",
     "replicationStatus",
+    "retention",
 }
 _PUBLISHING: Final = {
     "targetRegions",
@@ -32,7 +35,9 @@ _PUBLISHING: Final = {
     "publishedDate",
 }
 _TARGET: Final = {"name", "regionalReplicaCount", "storageAccountType", "excludeFromLatest"}
-_STORAGE: Final = {"osDiskImage", "sizeInBytes", "digest", "storedBytes", "chunks"}
+_FIGURES: Final = {"sizeInBytes", "digest", "storedBytes", "chunks"}
+_STORAGE: Final = {"osDiskImage", "source", *_FIGURES}
+_WHERE: Final = "properties.storageProfile"
 #: What a version's disk may come from over HTTP: its own upload route.
 CONTENT_SUFFIX: Final = "/content"
 
@@ -53,8 +58,12 @@ def version_options(body: dict[str, Any], *, content_path: str, create: bool) ->
     publishing = bodies.section(properties, "publishingProfile", "properties")
     bodies.only(publishing, _PUBLISHING, "properties.publishingProfile")
     safety = bodies.section(properties, "safetyProfile", "properties")
-    bodies.only(safety, {"allowDeletionOfReplicatedLocations"}, "properties.safetyProfile")
-    _check_source(bodies.section(properties, "storageProfile", "properties"), content_path)
+    bodies.only(
+        safety,
+        {"allowDeletionOfReplicatedLocations", "blockDeletionBeforeEndOfLife"},
+        "properties.safetyProfile",
+    )
+    _check_source(bodies.section(properties, "storageProfile", "properties"), content_path, create)
     tokens, excludes = _targets(publishing.get("targetRegions"))
     return VersionOptions(
         target_regions=tokens,
@@ -65,6 +74,9 @@ def version_options(body: dict[str, Any], *, content_path: str, create: bool) ->
         end_of_life=bodies.text(publishing, "endOfLifeDate", "properties.publishingProfile"),
         allow_replicated_location_deletion=bodies.flag(
             safety, "allowDeletionOfReplicatedLocations", "properties.safetyProfile"
+        ),
+        block_deletion_before_end_of_life=bodies.flag(
+            safety, "blockDeletionBeforeEndOfLife", "properties.safetyProfile"
         ),
     )
 
@@ -96,10 +108,21 @@ def _targets(value: Any) -> tuple[list[str] | None, dict[str, bool]]:
     return tokens, excludes
 
 
-def _check_source(storage: dict[str, Any], content_path: str) -> None:
-    bodies.only(storage, _STORAGE, "properties.storageProfile")
+def _check_source(storage: dict[str, Any], content_path: str, create: bool) -> None:
+    """Check where the disk comes from: the version's own upload route, or another version
+    (``source.id``, a text), never both. A version's data disks (``dataDiskImages``) are
+    fixed once created: an update may send back what a GET showed (ignored), while a create
+    naming them is refused, as data disks cannot be uploaded here yet."""
+    if not create and isinstance(storage.get("dataDiskImages"), list):
+        bodies.only(storage, {*_STORAGE, "dataDiskImages"}, _WHERE)
+    else:
+        bodies.only(storage, _STORAGE, _WHERE)
+    copied = bodies.section(storage, "source", _WHERE)
+    bodies.only(copied, {"id"}, f"{_WHERE}.source")
+    source_id = bodies.text(copied, "id", f"{_WHERE}.source")
     disk = bodies.section(storage, "osDiskImage", "properties.storageProfile")
-    bodies.only(disk, {"source"}, "properties.storageProfile.osDiskImage")
+    # The disk's figures are read-only (a GET shows them): accepted back and ignored.
+    bodies.only(disk, {"source", *_FIGURES}, "properties.storageProfile.osDiskImage")
     source = bodies.section(disk, "source", "properties.storageProfile.osDiskImage")
     bodies.only(source, {"uri"}, "properties.storageProfile.osDiskImage.source")
     uri = bodies.text(source, "uri", "properties.storageProfile.osDiskImage.source")
@@ -108,3 +131,16 @@ def _check_source(storage: dict[str, Any], content_path: str) -> None:
             f"properties.storageProfile.osDiskImage.source.uri {uri!r} is not this version's upload"
             f" route: a disk is uploaded with PUT {content_path} (leave the source out, or name that)"
         )
+    if uri is not None and source_id is not None:
+        raise InvalidParameterError(
+            f"{_WHERE} names both a version to copy (source.id) and an upload (osDiskImage.source.uri):"
+            " a disk comes from one of them; leave the other out"
+        )
+
+
+def version_source(body: dict[str, Any]) -> str | None:
+    """The id of the version whose disk the version takes (``properties.storageProfile.source.id``,
+    ARM's spelling), or None if its disk is uploaded; from a body :func:`version_options`
+    accepted, which checked the field."""
+    storage = bodies.section(bodies.section(body, "properties"), "storageProfile", "properties")
+    return bodies.text(bodies.section(storage, "source", _WHERE), "id", f"{_WHERE}.source")

@@ -15,6 +15,10 @@ Creating a version over HTTP takes two requests (see :mod:`blobrep.service.versi
    goes away, leaves the version ``Failed`` with no blob: nothing of it is readable, and the
    same two requests redo it, reusing the chunks already written.
 
+A PUT whose body names another version (``properties.storageProfile.source.id``) creates the
+version from that version's disk instead (:mod:`blobrep.daemon.version_copies`): ``201`` once
+it is recorded, the copy running on.
+
 PUT on an existing version updates its publishing and safety profiles (``200``); PATCH does
 the same with ``202``; DELETE answers ``202``. Each names its operation in
 ``Azure-AsyncOperation`` and, for PATCH and DELETE, in ``Location`` (the result to poll).
@@ -29,10 +33,10 @@ from blobrep.core.ids import ResourceId
 from blobrep.core.operations import OperationKind
 from blobrep.core.regions import normalize_region
 from blobrep.core.version import ImageVersion
-from blobrep.daemon import arm, bodies
+from blobrep.daemon import arm, bodies, version_copies
 from blobrep.daemon.http import Ask, Reading, create_only, expanded, json, page, resource
 from blobrep.daemon.operations import operation_headers, wake_reconciler
-from blobrep.daemon.version_bodies import CONTENT_SUFFIX, version_options
+from blobrep.daemon.version_bodies import CONTENT_SUFFIX, version_options, version_source
 from blobrep.errors import ImmutableFieldError, InvalidParameterError, ResourceNotFoundError
 from blobrep.service import queries
 from blobrep.service.version_options import may_describe_again
@@ -102,6 +106,7 @@ async def _put_version(request: Request, service: GalleryService, caller: str) -
     body = await bodies.json_object(request)
     options = version_options(body, content_path=_content_path(gallery, image, str(number)), create=True)
     location = bodies.text(body, "location", "the body")
+    source = version_source(body)
     existing = None
     if not create_only(request):
         with contextlib.suppress(ResourceNotFoundError):
@@ -112,12 +117,16 @@ async def _put_version(request: Request, service: GalleryService, caller: str) -
                 f"version {number} was published in {existing.location}; its location cannot"
                 f" change to {location!r}"
             )
+        version_copies.check_same_source(existing, source)
         updated = await service.update_version(caller, gallery, image, str(number), options)
         operation = await service.begin_async_operation(
             caller, OperationKind.UPDATE, ResourceId.of_version(gallery, image, number)
         )
         wake_reconciler(request)
         return json(_view(updated), 200, operation_headers(request, operation.id, location=False))
+    if source is not None:
+        copy = version_copies.Copy(caller, gallery, image, str(number), source, location, options)
+        return await version_copies.start(request, service, copy)
     created = await service.begin_version(
         caller, gallery, image, str(number), location=location, options=options
     )
@@ -134,6 +143,8 @@ async def _patch_version(request: Request, service: GalleryService, caller: str)
     if "location" in body:
         raise InvalidParameterError("a version's location cannot change: leave 'location' out of a PATCH")
     options = version_options(body, content_path=_content_path(gallery, image, number), create=False)
+    if (source := version_source(body)) is not None:
+        version_copies.check_same_source(await service.show_version(caller, gallery, image, number), source)
     updated = await service.update_version(caller, gallery, image, number, options)
     operation = await service.begin_async_operation(
         caller, OperationKind.UPDATE, ResourceId.of_version(gallery, image, ImageVersion.parse(number))

@@ -17,7 +17,9 @@ of one restore, and its chunks in flight are bounded by that pool too.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,6 +30,7 @@ import anyio.to_thread
 from blobrep.core.codec import hash_zeros, new_blob_hasher
 from blobrep.core.stats import percentile
 from blobrep.engine._concurrency import IO_TASKS, task_group
+from blobrep.engine.disk_dirs import directories_for, place
 from blobrep.engine.restore import ORDER_WINDOW, write_blob_file, write_buffers
 from blobrep.errors import BlobDigestMismatchError, BlobrepError, InvalidInputError, InvalidParameterError
 
@@ -54,6 +57,11 @@ class DeploymentResult:
     bytes_read: int
     """Stored bytes of the chunks read (zero chunks read nothing): a chunk in a pack costs its
     frame's range, not the pack. Failovers and repairs are in the reader's statistics."""
+    lun: int | None = None
+    """None for the OS disk; the LUN of a data disk."""
+    data_disks: tuple[DeploymentResult, ...] = ()
+    """For a VM's OS disk: each of its data disks deployed with it, by LUN (the fields above
+    are the OS disk's)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +84,12 @@ class DeploymentSummary:
     """The reader's work during these deployments: bytes per replica, failovers, repairs."""
     failures: tuple[str, ...] = field(default=())
     """The error of each deployment that failed, in deployment order."""
+    outputs: tuple[str | None, ...] = field(default=())
+    """The disk file of each deployment, in deployment order (None where it failed); empty
+    when the bytes were discarded."""
+    data_disk_outputs: tuple[tuple[str, ...], ...] = field(default=())
+    """Per deployment, the data disk files it wrote, by LUN (empty where it failed, and when
+    the version has no data disk or the bytes were discarded)."""
 
 
 @dataclass(slots=True)
@@ -203,35 +217,51 @@ async def deploy_many(
     count: int,
     *,
     output_dir: Path | None = None,
+    layout: Callable[[int], str] | None = None,
     concurrency: int | None = None,
     progress: ProgressCallback | None = None,
+    data_disks: Sequence[DataDiskReader] = (),
 ) -> DeploymentSummary:
     """Run ``count`` deployments on ``reader``, ``concurrency`` at a time (all at once by default).
 
-    Deployment ``i`` writes ``output_dir/vm-{i}.img``, or discards its bytes without
-    ``output_dir``; those files are decoded into one pool of buffers for all of them, so
-    their memory does not grow with ``count``. A deployment that fails is counted and its
-    error kept; the others go on.
+    Deployment ``i`` writes ``output_dir/{layout(i)}`` (``vm-{i}.img`` without ``layout``),
+    or discards its bytes without ``output_dir``; those files are decoded into one pool of
+    buffers for all of them, so their memory does not grow with ``count``. A deployment makes
+    the directories its file needs below ``output_dir`` (``web_3/osdisk.img``), and removes
+    them again if it fails. A deployment that fails is counted and its error kept; the
+    others go on.
+    Each deployment also reads every disk of ``data_disks`` after ``reader``'s (into
+    ``output_dir/{its layout(i)}``): it succeeds only if every disk does.
     ``progress`` is called with the image bytes deployed so far over every deployment, out
-    of ``count`` x the image size.
+    of ``count`` x the size of every disk.
 
     Raises:
-        InvalidParameterError: ``count`` or ``concurrency`` is below 1.
+        InvalidParameterError: ``count`` or ``concurrency`` is below 1, or ``layout`` names a
+            place outside ``output_dir``.
         InvalidInputError: ``output_dir`` is not a directory.
     """
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise InvalidParameterError(f"deployment count {count!r} must be a whole number >= 1")
     if concurrency is not None and (isinstance(concurrency, bool) or concurrency < 1):
         raise InvalidParameterError(f"concurrency {concurrency!r} must be a whole number >= 1")
+    targets = _targets(output_dir, count, layout)
     if output_dir is not None and not await anyio.to_thread.run_sync(os.path.isdir, output_dir):
         raise InvalidInputError(f"output directory {output_dir} does not exist or is not a directory")
     at_once = min(count, concurrency or count)
     ahead = max(1, min(IO_TASKS, reader.max_inflight // at_once))
     buffers = None if output_dir is None else write_buffers(reader.manifest)
+    extra = [
+        _ExtraDisk(
+            disk,
+            _targets(output_dir, count, disk.layout),
+            None if output_dir is None else write_buffers(disk.reader.manifest),
+        )
+        for disk in data_disks
+    ]
     slots = anyio.CapacityLimiter(at_once)
     results: list[DeploymentResult | None] = [None] * count
     failures: list[str | None] = [None] * count
-    total = count * reader.manifest.size
+    total = count * (reader.manifest.size + sum(disk.reader.manifest.size for disk in data_disks))
     each_done = [0] * count
     all_done = [0]
 
@@ -243,34 +273,117 @@ async def deploy_many(
 
     async def one(index: int) -> None:
         async with slots:
-            output = None if output_dir is None else output_dir / f"vm-{index}.img"
             try:
-                results[index] = await deploy(
-                    reader,
-                    output,
-                    chunks_at_once=ahead,
-                    buffers=buffers,
-                    progress=None if progress is None else lambda done, _: advance(index, done),
-                )
+                if output_dir is None:
+                    first = await deploy(reader, None, chunks_at_once=ahead, progress=watch(index, 0))
+                    results[index] = await _deploy_extra(first, extra, index, ahead, watch)
+                    return
+                async with directories_for(output_dir, targets[index]):
+                    first = await deploy(
+                        reader,
+                        targets[index],
+                        chunks_at_once=ahead,
+                        buffers=buffers,
+                        progress=watch(index, 0),
+                    )
+                    results[index] = await _deploy_extra(first, extra, index, ahead, watch)
             except BlobrepError as exc:
                 failures[index] = str(exc)
 
-    before = reader.statistics()
+    offsets = [reader.manifest.size]
+    for disk in data_disks:
+        offsets.append(offsets[-1] + disk.reader.manifest.size)
+
+    def watch(index: int, position: int) -> ProgressCallback | None:
+        before = 0 if position == 0 else offsets[position - 1]
+        return None if progress is None else lambda done, _: advance(index, before + done)
+
+    before = [reader.statistics(), *(disk.reader.statistics() for disk in data_disks)]
     start = anyio.current_time()
     async with task_group() as group:
         for index in range(count):
             group.start_soon(one, index)
     makespan = anyio.current_time() - start
+    statistics = reader.statistics().since(before[0])
+    for disk, earlier in zip(data_disks, before[1:], strict=True):
+        statistics = statistics.plus(disk.reader.statistics().since(earlier))
+    return _summary(results, failures, makespan, reader, statistics, output_dir is None)
+
+
+def _summary(
+    results: list[DeploymentResult | None],
+    failures: list[str | None],
+    makespan: float,
+    reader: VersionReader,
+    statistics: ReaderStatistics,
+    discarded: bool,
+) -> DeploymentSummary:
+    """The summary of the deployments whose ``results`` (None: failed) and ``failures`` these are."""
     seconds = tuple(result.seconds for result in results if result is not None)
     return DeploymentSummary(
-        count=count,
+        count=len(results),
         succeeded=len(seconds),
-        errors=count - len(seconds),
+        errors=len(results) - len(seconds),
         seconds=seconds,
         p50=percentile(seconds, 50) if seconds else None,
         p99=percentile(seconds, 99) if seconds else None,
         makespan=makespan,
         size=reader.manifest.size,
-        statistics=reader.statistics().since(before),
+        statistics=statistics,
         failures=tuple(failure for failure in failures if failure is not None),
+        outputs=() if discarded else tuple(None if result is None else result.output for result in results),
+        data_disk_outputs=()
+        if discarded or not any(result is not None and result.data_disks for result in results)
+        else tuple(
+            () if result is None else tuple(disk.output or "" for disk in result.data_disks)
+            for result in results
+        ),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class DataDiskReader:
+    """A data disk a scale set deploys beside the OS disk: its reader, and where instance
+    ``i`` writes it below the output directory (``layout(i)``)."""
+
+    lun: int
+    reader: VersionReader
+    layout: Callable[[int], str]
+
+
+@dataclass(frozen=True, slots=True)
+class _ExtraDisk:
+    disk: DataDiskReader
+    targets: list[Path]
+    buffers: BufferPool | None
+
+
+async def _deploy_extra(
+    first: DeploymentResult,
+    extra: Sequence[_ExtraDisk],
+    index: int,
+    ahead: int,
+    watch: Callable[[int, int], ProgressCallback | None],
+) -> DeploymentResult:
+    """``first`` (deployment ``index``'s OS disk) with each data disk of ``extra`` deployed after it."""
+    done: list[DeploymentResult] = []
+    for position, disk in enumerate(extra, 1):
+        target = disk.targets[index] if disk.targets else None
+        result = await deploy(
+            disk.disk.reader,
+            target,
+            chunks_at_once=ahead,
+            buffers=disk.buffers,
+            progress=watch(index, position),
+        )
+        done.append(dataclasses.replace(result, lun=disk.disk.lun))
+    return dataclasses.replace(first, data_disks=tuple(done)) if done else first
+
+
+def _targets(output_dir: Path | None, count: int, layout: Callable[[int], str] | None) -> list[Path]:
+    """The disk file of each of ``count`` deployments (none without ``output_dir``)."""
+    if output_dir is None:
+        return []
+    return [
+        place(output_dir, f"vm-{index}.img" if layout is None else layout(index)) for index in range(count)
+    ]

@@ -70,3 +70,27 @@ class ReaderStatistics:
             self.repair_failures - earlier.repair_failures,
             self.repaired_bytes - earlier.repaired_bytes,
         )
+
+    def plus(self, other: ReaderStatistics) -> ReaderStatistics:
+        """This work and ``other``'s (another reader's) together: what the readers of a
+        version's several disks did for one deployment."""
+        replicas = dict(self.replicas)
+        for name, theirs in other.replicas.items():
+            mine = replicas.get(name)
+            replicas[name] = (
+                theirs
+                if mine is None
+                else ReplicaStatistics(
+                    mine.bytes_served + theirs.bytes_served,
+                    mine.requests + theirs.requests,
+                    mine.failures + theirs.failures,
+                )
+            )
+        return ReaderStatistics(
+            MappingProxyType(replicas),
+            self.chunks + other.chunks,
+            self.failovers + other.failovers,
+            self.repairs + other.repairs,
+            self.repair_failures + other.repair_failures,
+            self.repaired_bytes + other.repaired_bytes,
+        )

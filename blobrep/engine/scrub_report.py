@@ -10,9 +10,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from blobrep.core.disks import version_disks
 from blobrep.core.gallery import BlobInfo, GalleryImageVersion, ReplicationState
 from blobrep.core.keys import manifest_key
-from blobrep.core.names import BlobName
 
 ProblemKind = Literal["missing", "corrupt", "manifest", "pack-missing", "pack-corrupt", "pack-size"]
 """What is wrong: a chunk stored as its own object is ``missing`` or ``corrupt``; a manifest
@@ -31,15 +31,17 @@ class Expected:
 
     @staticmethod
     def in_region(gallery: str, versions: Iterable[GalleryImageVersion], region: str) -> dict[str, Expected]:
-        """Per manifest key, what ``region`` must hold of ``gallery``'s ``versions``: each
-        version Completed there, with its pin, in as many replicas as completed."""
+        """Per manifest key, what ``region`` must hold of ``gallery``'s ``versions``: each disk
+        (OS and data disks) of each version Completed there, with its pin, in as many replicas
+        as completed."""
         expected: dict[str, Expected] = {}
         for version in versions:
             status = version.status(region)
-            if version.blob is None or status is None or status.state is not ReplicationState.COMPLETED:
+            if not version.published or status is None or status.state is not ReplicationState.COMPLETED:
                 continue
-            key = manifest_key(gallery, BlobName(version.image, version.version))
-            expected[key] = Expected(version.blob, status.completed_replicas)
+            for disk in version_disks(version):
+                assert disk.info is not None  # published
+                expected[manifest_key(gallery, disk.name)] = Expected(disk.info, status.completed_replicas)
         return expected
 
 

@@ -10,15 +10,18 @@ may deploy from it (Reader or above).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from blobrep.core.access import Action
+from blobrep.core.disks import version_disks
 from blobrep.core.names import BlobName
 from blobrep.core.selection import Policy
+from blobrep.core.vm_names import DEFAULT_VM_NAME, data_disk, instance_name, os_disk, validate_vm_name
 from blobrep.service import queries
+from blobrep.service.disk_deploy import check_single_file, deploy_disks, disk_reader
 from blobrep.service.versions import _Versions
 
 if TYPE_CHECKING:
@@ -96,14 +99,33 @@ class _Deployments(_Versions):
         *,
         location: str | None = None,
         output: Path | None = None,
+        output_dir: Path | None = None,
+        name: str = DEFAULT_VM_NAME,
         policy: Policy = Policy.LEAST_LOADED,
         progress: ProgressCallback | None = None,
     ) -> DeploymentResult:
-        """Materialise one VM disk at ``output`` (sparse, digest checked), or read and discard."""
-        from blobrep.engine.deploy import deploy
+        """Materialise the disks of the VM ``name`` (sparse, digest checked): the OS disk at
+        ``output``, or every disk below ``output_dir/{name}/`` (``osdisk.img``, and
+        ``lun{N}.img`` for each data disk); read and discard every disk with neither.
 
-        async with self.open_version(caller, image_id, location=location, policy=policy) as reader:
-            return await deploy(reader, output, progress=progress)
+        The result is the OS disk's, with each data disk's in its ``data_disks``; ``progress``
+        counts the bytes of every disk. If a disk fails, the disk files written before it are
+        removed again: a VM is deployed whole or not at all.
+
+        Raises:
+            InvalidNameError: ``name`` cannot name a VM.
+            InvalidParameterError: both ``output`` and ``output_dir`` are given, or ``output``
+                is given for a version with data disks (one file cannot hold them all).
+            InvalidInputError: ``output_dir`` is not a directory.
+            AccessDeniedError: the caller may not deploy from the version.
+            UnavailableError: the version is not Completed in the region.
+        """
+        from blobrep.engine.disk_dirs import vm_disk_file
+
+        version, _, stores = await self.readable_version(caller, image_id, location=location)
+        check_single_file(version, output)
+        async with vm_disk_file(output=output, output_dir=output_dir, name=name) as target:
+            return await deploy_disks(version, stores, target, name, policy, progress)
 
     async def deploy_scale_set(
         self,
@@ -113,20 +135,49 @@ class _Deployments(_Versions):
         *,
         location: str | None = None,
         output_dir: Path | None = None,
+        name: str = DEFAULT_VM_NAME,
         policy: Policy = Policy.LEAST_LOADED,
         progress: ProgressCallback | None = None,
     ) -> DeploymentSummary:
         """Run ``count`` deployments of one version at once, sharing one reader (and its load view).
 
+        The instances of the scale set ``name`` are ``{name}_0`` to ``{name}_{count-1}``;
+        with ``output_dir`` instance ``i`` writes ``output_dir/{name}_{i}/osdisk.img``.
         ``progress`` gets the image bytes deployed over all of them, out of ``count`` x the size.
         The summary's statistics are taken after the reader closed, so they count the repairs
         that were still running in the background when the last deployment finished.
-        """
-        from blobrep.engine.deploy import deploy_many
 
-        async with self.open_version(caller, image_id, location=location, policy=policy) as reader:
-            summary = await deploy_many(reader, count, output_dir=output_dir, progress=progress)
-        return dataclasses.replace(summary, statistics=reader.statistics())
+        Raises:
+            InvalidNameError: ``name`` cannot name a VM.
+        """
+        from blobrep.engine.deploy import DataDiskReader, deploy_many
+
+        validate_vm_name(name)
+        version, _, stores = await self.readable_version(caller, image_id, location=location)
+        os_disk_of, *data = version_disks(version)
+        async with AsyncExitStack() as readers:
+            reader = await readers.enter_async_context(disk_reader(version, stores, os_disk_of, policy))
+            extra = [
+                DataDiskReader(
+                    lun,
+                    await readers.enter_async_context(disk_reader(version, stores, disk, policy)),
+                    _data_disk_layout(name, lun),
+                )
+                for disk in data
+                if (lun := disk.lun) is not None
+            ]
+            summary = await deploy_many(
+                reader,
+                count,
+                output_dir=output_dir,
+                layout=lambda index: os_disk(instance_name(name, index)),
+                progress=progress,
+                data_disks=extra,
+            )
+        statistics = reader.statistics()
+        for disk in extra:
+            statistics = statistics.plus(disk.reader.statistics())
+        return dataclasses.replace(summary, statistics=statistics)
 
     async def scrub(
         self, caller: str, location: str, *, gallery: str | None = None, repair: bool = False
@@ -164,3 +215,8 @@ class _Deployments(_Versions):
                     )
                 )
         return reports
+
+
+def _data_disk_layout(name: str, lun: int) -> Callable[[int], str]:
+    """Where instance ``i`` of the scale set ``name`` writes its data disk at ``lun``."""
+    return lambda index: data_disk(instance_name(name, index), lun)

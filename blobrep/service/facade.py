@@ -18,6 +18,7 @@ from blobrep.service.regions import _Regions
 from blobrep.service.replication import _Replication
 from blobrep.service.sharing import _Sharing
 from blobrep.service.tokens import _Tokens
+from blobrep.service.version_copies import _VersionCopies
 from blobrep.service.version_uploads import _VersionUploads
 
 
@@ -26,6 +27,7 @@ class GalleryService(
     _Regions,
     _Deployments,
     _VersionUploads,
+    _VersionCopies,
     _Replication,
     _Fsck,
     _Sharing,

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from blobrep.core.disks import version_disks
 from blobrep.core.gallery import GalleryImageVersion, ReplicationState
 from blobrep.core.ids import ResourceId
 from blobrep.core.keys import MANIFEST_FILENAME, blob_of_manifest_key, manifest_key
-from blobrep.core.names import BlobName
 from blobrep.engine.manifests import delete_manifest
 from blobrep.engine.scrub import Expected, scrub_region
 from blobrep.errors import BlobrepError
@@ -146,7 +146,7 @@ class _Run:
                 )
             )
         if self.repair:
-            by_key = {manifest_key(gallery, BlobName(v.image, v.version)): v for v in versions}
+            by_key = {manifest_key(gallery, disk.name): v for v in versions for disk in version_disks(v)}
             for key in report.damaged_blobs:
                 version = by_key.get(key)
                 if version is not None:
@@ -178,9 +178,10 @@ class _Run:
         store: Store,
     ) -> None:
         known = {
-            manifest_key(gallery, BlobName(v.image, v.version))
+            manifest_key(gallery, disk.name)
             for v in versions
             if _may_hold(v, region, number)
+            for disk in version_disks(v)
         }
         prefixes = within if within is not None else [f"galleries/{gallery}/images/"]
         try:

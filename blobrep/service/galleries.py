@@ -28,9 +28,10 @@ from blobrep.core.gallery import (
 from blobrep.core.ids import ResourceId
 from blobrep.core.names import validate_image_name
 from blobrep.core.regions import normalize_region
+from blobrep.core.retention import updated_policy
 from blobrep.errors import InvalidParameterError
 from blobrep.service import queries
-from blobrep.service._base import _Base
+from blobrep.service.retention import _Retention
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +55,14 @@ class DefinitionFields:
     max_memory_gib: int | None = None
     end_of_life: str | None = None
     description: str | None = None
+    keep_global: int | None = None
+    """The retention policy: how many newest versions stay global; 0 removes the policy."""
+    home_region: str | None = None
+    """Where older versions shrink to; a new policy defaults to the gallery's location."""
+    exclude_end_of_life_from_latest: bool | None = None
 
 
-class _Galleries(_Base):
+class _Galleries(_Retention):
     # --- galleries ------------------------------------------------------------------------
 
     async def create_gallery(
@@ -138,7 +144,7 @@ class _Galleries(_Base):
             identifier=ImageIdentifier("", "", ""),
             os_type=parse_choice(OsType, fields.os_type, "OS type"),
         )
-        definition = _apply(blank, fields)
+        definition = await self._with_policy(_apply(blank, fields), fields)
         await self._catalog.create_definition(definition)
         return definition
 
@@ -155,13 +161,37 @@ class _Galleries(_Base):
     async def update_definition(
         self, caller: str, gallery: str, name: str, fields: DefinitionFields
     ) -> ImageDefinition:
-        """Change the updatable fields; OS type/state, generation, architecture and identifier are fixed."""
+        """Change the updatable fields; OS type/state, generation, architecture and identifier are fixed.
+
+        A retention policy set or changed here (or the end-of-life rule it counts by) applies
+        at once: the versions it no longer keeps global shrink to its home region before this
+        returns.
+        """
         await self._check(caller, Action.WRITE, ResourceId.of_image(gallery, name))
         old = await self._catalog.get_definition(gallery, name)
-        new = _apply(old, fields)
+        new = await self._with_policy(_apply(old, fields), fields)
         check_definition_update(old, new)
         await self._catalog.update_definition(new)
-        return new
+        changed = (new.retention_policy, new.exclude_end_of_life_from_latest) != (
+            old.retention_policy,
+            old.exclude_end_of_life_from_latest,
+        )
+        if new.retention_policy is not None and changed:
+            await self._apply_retention(gallery, name)
+        return await self._catalog.get_definition(gallery, name)
+
+    async def _with_policy(self, definition: ImageDefinition, fields: DefinitionFields) -> ImageDefinition:
+        """``definition`` with the retention policy ``fields`` ask for, checked."""
+        if fields.keep_global is None and fields.home_region is None:
+            return definition
+        policy = updated_policy(
+            definition.retention_policy,
+            fields.keep_global,
+            fields.home_region,
+            default_home=(await self._catalog.get_gallery(definition.gallery)).location,
+            known_regions=await self._regions(),
+        )
+        return dataclasses.replace(definition, retention_policy=policy)
 
     async def delete_definition(self, caller: str, gallery: str, name: str) -> None:
         """Delete a definition that has no versions left."""
@@ -205,6 +235,8 @@ def _apply(definition: ImageDefinition, fields: DefinitionFields) -> ImageDefini
         changes["end_of_life"] = parse_datetime(fields.end_of_life, "end-of-life date")
     if fields.description is not None:
         changes["description"] = validate_description(fields.description)
+    if fields.exclude_end_of_life_from_latest is not None:
+        changes["exclude_end_of_life_from_latest"] = fields.exclude_end_of_life_from_latest
     return dataclasses.replace(definition, **changes)  # type: ignore[arg-type]
 
 

@@ -14,6 +14,7 @@ program without an event loop.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
 from blobrep.core.access import Action, PrincipalType, Reach, allows, can_see, check, reach
@@ -224,11 +225,15 @@ def latest_version(
         for found in reads.list_versions(gallery, image)
         if authorizer.sees(ResourceId.of_version(gallery, image, found.version))
     ]
-    chosen = resolve_latest(versions, region)
+    # The definition may ask latest to skip versions past their end of life, judged now.
+    expired_at = (
+        datetime.now(UTC) if reads.get_definition(gallery, image).exclude_end_of_life_from_latest else None
+    )
+    chosen = resolve_latest(versions, region, expired_at)
     if chosen is None:
         raise ResourceNotFoundError(
             f"{definition_id}/versions/latest has no version usable in {region}: "
-            + latest_error_detail(versions, region)
+            + latest_error_detail(versions, region, expired_at)
         )
     authorizer.check(Action.READ, ResourceId.of_version(gallery, image, chosen.version))
     return chosen

@@ -21,14 +21,15 @@ from typing import TYPE_CHECKING, Final
 import anyio
 
 from blobrep.core.access import Action
+from blobrep.core.disks import version_disks
 from blobrep.core.gallery import GalleryImageVersion, ProvisioningState, RegionStatus, ReplicationState
 from blobrep.core.ids import ResourceId
-from blobrep.core.names import BlobName
 from blobrep.core.operations import OperationKind
 from blobrep.core.version import ImageVersion
 from blobrep.errors import BlobrepError, BusyError, UnavailableError
-from blobrep.service._base import _Base, counted_on
+from blobrep.service._base import counted_on
 from blobrep.service.operations import hold_operation
+from blobrep.service.retention import _Retention
 
 if TYPE_CHECKING:
     from blobrep.engine.gc import GcReport
@@ -96,7 +97,7 @@ class _StatusWriter:
             await anyio.sleep(STATUS_INTERVAL)
 
 
-class _Replication(_Base):
+class _Replication(_Retention):
     async def _set_status(self, version: GalleryImageVersion, status: RegionStatus) -> None:
         await self._catalog.set_region_status(version.gallery, version.image, version.version, status)
 
@@ -139,7 +140,7 @@ class _Replication(_Base):
         except BusyError:
             raise  # another live process is at it: its regions are its own
         except BlobrepError as exc:
-            if record.blob is not None and record.provisioning_state is ProvisioningState.SUCCEEDED:
+            if record.published and record.provisioning_state is ProvisioningState.SUCCEEDED:
                 # The version as a whole could not be copied (no source replica readable):
                 # its waiting regions say why, as replicate_all leaves them.
                 with anyio.CancelScope(shield=True), contextlib.suppress(BlobrepError):
@@ -180,7 +181,7 @@ class _Replication(_Base):
             )
         done: list[GalleryImageVersion] = []
         for record in versions:
-            if record.blob is None or record.provisioning_state is not ProvisioningState.SUCCEEDED:
+            if not record.published or record.provisioning_state is not ProvisioningState.SUCCEEDED:
                 continue  # not (or no longer) published: nothing to copy from
             try:
                 await self._replicate(record, wanted, retry_failed, progress)
@@ -202,7 +203,7 @@ class _Replication(_Base):
 
         profile = record.publishing_profile
         source_target = profile.target(record.location)
-        if record.blob is None or record.provisioning_state is not ProvisioningState.SUCCEEDED:
+        if not record.published or record.provisioning_state is not ProvisioningState.SUCCEEDED:
             version_id = ResourceId.of_version(record.gallery, record.image, record.version)
             raise UnavailableError(
                 f"{version_id} is not published in its source region {record.location} yet;"
@@ -258,7 +259,9 @@ class _Replication(_Base):
                 await self._begin_region(record, region_target)
             if not owned:
                 return []
-            return await self._replicate_owned(record, sources, owned, progress)
+            outcomes = await self._replicate_owned(record, sources, owned, progress)
+        await self._after_completion(record)
+        return outcomes
 
     async def _replicate_owned(
         self,
@@ -268,7 +271,7 @@ class _Replication(_Base):
         progress: ReplicationProgress | None,
     ) -> list[RegionOutcome]:
         from blobrep.engine._concurrency import task_group
-        from blobrep.engine.replicate import replicate
+        from blobrep.engine.replicate_disks import replicate_disks
 
         before = {status.region: status for status in record.regions}
         writer = _StatusWriter(self, record, progress)
@@ -278,12 +281,11 @@ class _Replication(_Base):
         async with task_group() as group:
             group.start_soon(writer.run)
             try:
-                outcomes = await replicate(
+                outcomes = await replicate_disks(
                     sources,
                     targets,
                     record.gallery,
-                    BlobName(record.image, record.version),
-                    expect=record.blob,
+                    [(disk.name, disk.info) for disk in version_disks(record)],
                     progress=writer,
                 )
             except BlobrepError as exc:

@@ -49,6 +49,7 @@ class VersionOptions:
     regional_exclude_from_latest: Mapping[str, bool] | None = None
     end_of_life: str | None = None
     allow_replicated_location_deletion: bool | None = None
+    block_deletion_before_end_of_life: bool | None = None
 
 
 def targets_from(

@@ -15,19 +15,21 @@ from typing import TYPE_CHECKING
 
 from blobrep.core.access import Action
 from blobrep.core.definitions import parse_datetime
+from blobrep.core.disks import version_disks
 from blobrep.core.gallery import (
     GalleryImageVersion,
     ProvisioningState,
     PublishingProfile,
     RegionStatus,
     ReplicationState,
+    RetentionMark,
     SafetyProfile,
     StorageType,
     TargetRegion,
     parse_choice,
 )
 from blobrep.core.ids import ResourceId
-from blobrep.core.names import BlobName
+from blobrep.core.lifecycle import check_safety_profile
 from blobrep.core.operations import OperationKind
 from blobrep.core.regions import check_known_regions, plan_target_update, resolve_target_regions
 from blobrep.core.version import ImageVersion
@@ -63,6 +65,21 @@ class _VersionUpdates(_Base):
         await self._check(caller, Action.WRITE, ResourceId.of_version(gallery, image, number))
         old = await self._catalog.get_version(gallery, image, number)
         profile, safety, rescaled = await self._updated_profile(old, options)
+        check_safety_profile(safety, profile.end_of_life, str(ResourceId.of_version(gallery, image, number)))
+        return await self._record_update(old, profile, safety, rescaled, old.retention)
+
+    async def _record_update(
+        self,
+        old: GalleryImageVersion,
+        profile: PublishingProfile,
+        safety: SafetyProfile,
+        rescaled: Collection[str],
+        retention: RetentionMark | None,
+    ) -> GalleryImageVersion:
+        """Record ``old`` with a checked new profile (and ``retention``), then remove the
+        replicas the profile no longer wants; the version ends as it was before (or Succeeded
+        if it was left Updating by a killed update)."""
+        gallery, image, number = old.gallery, old.image, old.version
         final_state = (
             ProvisioningState.SUCCEEDED
             if old.provisioning_state is ProvisioningState.UPDATING
@@ -76,6 +93,7 @@ class _VersionUpdates(_Base):
                 publishing_profile=profile,
                 safety_profile=safety,
                 provisioning_state=ProvisioningState.UPDATING,
+                retention=retention,
             )
             await self._catalog.update_version(new)
             for target in profile.target_regions:
@@ -99,7 +117,13 @@ class _VersionUpdates(_Base):
         """
         safety = old.safety_profile
         if options.allow_replicated_location_deletion is not None:
-            safety = SafetyProfile(options.allow_replicated_location_deletion)
+            safety = dataclasses.replace(
+                safety, allow_deletion_of_replicated_locations=options.allow_replicated_location_deletion
+            )
+        if options.block_deletion_before_end_of_life is not None:
+            safety = dataclasses.replace(
+                safety, block_deletion_before_end_of_life=options.block_deletion_before_end_of_life
+            )
         profile = old.publishing_profile
         if options.target_regions is not None or options.regional_exclude_from_latest is not None:
             from blobrep.core.regions import check_target_regions
@@ -163,21 +187,22 @@ class _VersionUpdates(_Base):
     async def _drop_replicas(
         self, version: GalleryImageVersion, region: RegionConfig | None, *, keep: int, collect: bool = True
     ) -> None:
-        """Delete the version's manifest from the replicas numbered above ``keep`` in ``region``,
-        then (``collect``) the chunks no other manifest there references: manifest first, so no
-        reader ever finds a manifest whose chunks are gone.
+        """Delete the manifests of every disk of the version (OS disk and data disks) from the
+        replicas numbered above ``keep`` in ``region``, then (``collect``) the chunks no other
+        manifest there references: manifests first, so no reader ever finds a manifest whose
+        chunks are gone.
         """
         from blobrep.engine.gc import gc_gallery
         from blobrep.engine.manifests import delete_manifest
 
         if region is None:
             return
-        blob = BlobName(version.image, version.version)
         # Any of them may be absent (removed before, or never written): nothing to remove there.
         numbers = await self._replica_numbers(region)
         dropped = [self._store(region, replica, create=True) for replica in numbers if replica > keep]
         for store in dropped:
-            await delete_manifest(store, version.gallery, blob)
+            for disk in version_disks(version):
+                await delete_manifest(store, version.gallery, disk.name)
         if dropped and collect:
             await gc_gallery(dropped, version.gallery, grace=0.0)
 

@@ -113,14 +113,16 @@ class _VersionUploads(_Versions):
                 status, state=ReplicationState.REPLICATING, details="publishing the uploaded disk"
             )
             await self._catalog.set_region_status(gallery, image, number, publishing)
-            return await self._publish_version(
+            published = await self._publish_version(
                 await self._catalog.get_version(gallery, image, number),
                 await self._regions(),
-                source,
+                [(None, source)],
                 None,
                 progress,
                 on_published,
             )
+        await self._after_completion(published)
+        return await self._catalog.get_version(gallery, image, number)
 
 
 def _check_awaiting(record: GalleryImageVersion) -> None:

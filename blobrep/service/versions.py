@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import anyio
 
 from blobrep.core.access import Action
+from blobrep.core.disks import pending_disks
 from blobrep.core.gallery import (
-    BlobInfo,
     GalleryImageVersion,
     ProvisioningState,
     RegionStatus,
@@ -34,7 +34,7 @@ from blobrep.core.gallery import (
     SafetyProfile,
 )
 from blobrep.core.ids import ResourceId
-from blobrep.core.names import BlobName
+from blobrep.core.lifecycle import check_deletable, check_safety_profile
 from blobrep.core.operations import OperationKind
 from blobrep.core.regions import (
     check_known_regions,
@@ -44,7 +44,15 @@ from blobrep.core.regions import (
 from blobrep.core.version import ImageVersion
 from blobrep.errors import AlreadyExistsError
 from blobrep.service import queries
+from blobrep.service.disk_publish import (
+    DataDiskSources,
+    DiskSource,
+    check_data_disk_sources,
+    merge_data_disks,
+    publish_disks,
+)
 from blobrep.service.operations import hold_operation
+from blobrep.service.retention import _Retention
 from blobrep.service.version_options import (
     WAITING,
     VersionOptions,
@@ -52,7 +60,6 @@ from blobrep.service.version_options import (
     new_profile,
     targets_from,
 )
-from blobrep.service.version_updates import _VersionUpdates
 
 if TYPE_CHECKING:
     from blobrep.core.chunking import ChunkingSpec
@@ -66,7 +73,7 @@ _NOT_GIVEN = VersionOptions()
 """No option given: every default applies (a frozen value, so one instance serves every call)."""
 
 
-class _Versions(_VersionUpdates):
+class _Versions(_Retention):
     async def create_version(
         self,
         caller: str,
@@ -80,8 +87,13 @@ class _Versions(_VersionUpdates):
         chunking: ChunkingSpec | None = None,
         progress: PublishProgressCallback | None = None,
         on_published: Callable[[PublishResult], None] | None = None,
+        data_disks: DataDiskSources | None = None,
     ) -> GalleryImageVersion:
         """Record a version and publish ``source`` into its source region (Contributor on the definition).
+
+        ``data_disks`` maps LUNs (0..63) to the data disks to publish beside the OS disk, each
+        a blob of its own in the same chunk store; the source region is Completed only once
+        every disk is published there. Progress counts the bytes of every disk.
 
         ``source`` is a file's path, checked before anything is recorded, or an open source
         (standard input, a request body: :mod:`blobrep.engine.source`), which can only be
@@ -89,14 +101,17 @@ class _Versions(_VersionUpdates):
         announced, fails the publish like any other failure, leaving the version ``Failed``
         with the reason and no blob (a create to redo).
 
-        ``on_published`` receives what the publish did (new chunks, bytes written), which is
-        about the operation rather than the version, for callers that report it.
+        ``on_published`` receives what the publish did (new chunks, bytes written, summed
+        over the disks), which is about the operation rather than the version, for callers
+        that report it.
 
         Raises:
             AlreadyExistsError: the version exists (and is not a Failed create to redo).
             BusyError: another live process is creating or deleting this version.
             SourceError: the source path is missing, unreadable or not a file (nothing is
                 recorded); or a source stream failed (the version is left Failed).
+            InvalidNameError: a data disk's LUN is not 0..63 (nothing is recorded).
+            InvalidParameterError: a data disk's LUN is given twice (nothing is recorded).
         """
         from blobrep.engine.source import check_source
 
@@ -104,13 +119,18 @@ class _Versions(_VersionUpdates):
         await self._check(caller, Action.WRITE, ResourceId.of_image(gallery, image))
         if isinstance(source, (str, os.PathLike)):
             await anyio.to_thread.run_sync(check_source, source)
+        data = await anyio.to_thread.run_sync(check_data_disk_sources, data_disks)
         regions = await self._regions()
         record = await self._new_record(gallery, image, number, location, options, regions)
+        record = dataclasses.replace(record, data_disks=pending_disks(lun for lun, _ in data))
         redo = await self._record_new_version(record)
         async with hold_operation(self._catalog, gallery, image, number, "", OperationKind.CREATE):
             if redo:
                 await self._catalog.reset_version(record, expected=ProvisioningState.FAILED)
-            return await self._publish_version(record, regions, source, chunking, progress, on_published)
+            disks: list[tuple[int | None, DiskSource]] = [(None, source), *data]
+            published = await self._publish_version(record, regions, disks, chunking, progress, on_published)
+        await self._after_completion(published)
+        return await self._catalog.get_version(gallery, image, number)
 
     async def _new_record(
         self,
@@ -132,13 +152,17 @@ class _Versions(_VersionUpdates):
         check_known_regions([source_region, *(target.name for target in given)], regions)
         targets = resolve_target_regions(source_region, given)
         profile = new_profile(options, targets, self._now())
+        safety = SafetyProfile(
+            bool(options.allow_replicated_location_deletion), bool(options.block_deletion_before_end_of_life)
+        )
+        check_safety_profile(safety, profile.end_of_life, str(ResourceId.of_version(gallery, image, number)))
         return GalleryImageVersion(
             gallery=gallery,
             image=image,
             version=number,
             location=source_region,
             publishing_profile=profile,
-            safety_profile=SafetyProfile(bool(options.allow_replicated_location_deletion)),
+            safety_profile=safety,
             provisioning_state=ProvisioningState.CREATING,
             regions=first_statuses(profile, source_region),
         )
@@ -162,13 +186,15 @@ class _Versions(_VersionUpdates):
         self,
         record: GalleryImageVersion,
         regions: Mapping[str, RegionConfig],
-        source: str | os.PathLike[str] | PublishSource,
+        disks: Sequence[tuple[int | None, DiskSource]],
         chunking: ChunkingSpec | None,
         progress: PublishProgressCallback | None,
         on_published: Callable[[PublishResult], None] | None,
     ) -> GalleryImageVersion:
-        from blobrep.engine.publish import publish
-
+        """Publish ``disks`` (LUN None: the OS disk) of ``record`` into its source region and
+        record them; the region is Completed once every disk of the version is published
+        (a daemon's uploads may bring the disks one at a time). On failure the version is
+        left Failed, with none of the disks of this call recorded."""
         gallery, image, number = record.gallery, record.image, record.version
         profile, source_region = record.publishing_profile, record.location
         source_target = profile.target(source_region)
@@ -179,14 +205,8 @@ class _Versions(_VersionUpdates):
             # The catalog knows of every replica before the first byte goes into one.
             await self._note_replicas(source_region, count)
             stores = [self._store(region, replica, create=True) for replica in range(1, count + 1)]
-            result = await publish(
-                source,
-                stores,
-                gallery,
-                BlobName(image, number),
-                chunking=chunking,
-                progress=progress,
-                replace=True,
+            done = await publish_disks(
+                stores, gallery, image, number, disks, chunking=chunking, progress=progress
             )
         except BaseException as exc:
             with anyio.CancelScope(shield=True):
@@ -201,10 +221,18 @@ class _Versions(_VersionUpdates):
                 )
             raise
         if on_published is not None:
-            on_published(result)
-        blob = BlobInfo(result.size, result.digest, result.stored_bytes, result.chunks, result.manifest_pin)
-        done = dataclasses.replace(record, provisioning_state=ProvisioningState.SUCCEEDED, blob=blob)
-        await self._catalog.update_version(done)
+            on_published(done.result)
+        whole = dataclasses.replace(
+            record,
+            blob=done.blob or record.blob,
+            data_disks=merge_data_disks(record.data_disks, done.data_disks),
+        )
+        if not whole.published:
+            # Disks still to come (daemon uploads): recorded, the region still waiting.
+            await self._catalog.update_version(whole)
+            return await self._catalog.get_version(gallery, image, number)
+        whole = dataclasses.replace(whole, provisioning_state=ProvisioningState.SUCCEEDED)
+        await self._catalog.update_version(whole)
         await self._catalog.set_region_status(
             gallery,
             image,
@@ -262,11 +290,17 @@ class _Versions(_VersionUpdates):
         """Delete a version: its manifests in every replica first, then its record.
 
         Its chunks stay until garbage collection, since other versions may share them.
+
+        Raises:
+            PreconditionError: its safety profile blocks deletion before its end of life,
+                which is still ahead (the message gives the date).
         """
         number = ImageVersion.parse(version)
         await self._check(caller, Action.DELETE, ResourceId.of_version(gallery, image, number))
+        check_deletable(await self._catalog.get_version(gallery, image, number), self._now())
         async with hold_operation(self._catalog, gallery, image, number, "", OperationKind.DELETE):
             old = await self._catalog.get_version(gallery, image, number)
+            check_deletable(old, self._now())
             await self._catalog.update_version(
                 dataclasses.replace(old, provisioning_state=ProvisioningState.DELETING)
             )

@@ -16,7 +16,7 @@ from blobrep.core.ids import ResourceId
 
 if TYPE_CHECKING:
     from blobrep.core.access import Principal, RoleAssignment
-    from blobrep.core.gallery import Gallery, GalleryImageVersion, ImageDefinition, ResourceRange
+    from blobrep.core.gallery import BlobInfo, Gallery, GalleryImageVersion, ImageDefinition, ResourceRange
     from blobrep.engine.deploy import DeploymentSummary
     from blobrep.engine.version_read import ReaderStatistics
     from blobrep.service.regions import RegionInfo
@@ -75,9 +75,46 @@ def definition_view(definition: ImageDefinition) -> JSON:
             "memory": _range(definition.recommended_memory_gib),
         },
         "endOfLifeDate": _when(definition.end_of_life),
+        "excludeEndOfLifeFromLatest": definition.exclude_end_of_life_from_latest,
+        "retentionPolicy": None
+        if (policy := definition.retention_policy) is None
+        else {"keepGlobal": policy.keep_global, "homeRegion": policy.home_region},
         "description": definition.description,
         "provisioningState": str(definition.provisioning_state),
         "type": "imageDefinition",
+    }
+
+
+def _storage_profile(version: GalleryImageVersion) -> JSON | None:
+    """The disks once they are published and, for a version created from another version,
+    that version's id (ARM's ``source.id``), shown from the moment the copy is recorded.
+
+    The OS disk is ARM's ``osDiskImage``, and also the flat fields it always was (clients
+    written before data disks read those); ``dataDiskImages`` lists the data disks by LUN,
+    each with its figures once published (a LUN alone while its upload is awaited)."""
+    blob, source = version.blob, version.source_id
+    if blob is None and source is None and not version.data_disks:
+        return None
+    profile: JSON = {}
+    if blob is not None:
+        profile.update(_disk_figures(blob))
+        profile["osDiskImage"] = _disk_figures(blob)
+    if version.data_disks:  # left out without any, as a body without data disks is written
+        profile["dataDiskImages"] = [
+            {"lun": disk.lun, **({} if disk.blob is None else _disk_figures(disk.blob))}
+            for disk in version.data_disks
+        ]
+    if source is not None:
+        profile["source"] = {"id": source}
+    return profile
+
+
+def _disk_figures(blob: BlobInfo) -> JSON:
+    return {
+        "sizeInBytes": blob.size,
+        "digest": blob.digest,
+        "storedBytes": blob.stored_bytes,
+        "chunks": blob.chunks,
     }
 
 
@@ -105,17 +142,14 @@ def version_view(version: GalleryImageVersion, *, expand_replication: bool = Fal
             "publishedDate": _when(profile.published),
         },
         "safetyProfile": {
-            "allowDeletionOfReplicatedLocations": safety.allow_deletion_of_replicated_locations
+            "allowDeletionOfReplicatedLocations": safety.allow_deletion_of_replicated_locations,
+            "blockDeletionBeforeEndOfLife": safety.block_deletion_before_end_of_life,
         },
-        "storageProfile": None
-        if version.blob is None
-        else {
-            "sizeInBytes": version.blob.size,
-            "digest": version.blob.digest,
-            "storedBytes": version.blob.stored_bytes,
-            "chunks": version.blob.chunks,
-        },
+        "storageProfile": _storage_profile(version),
         "provisioningState": str(version.provisioning_state),
+        "retention": None
+        if (mark := version.retention) is None
+        else {"shrunk": mark.shrunk, "date": _when(mark.at), "details": mark.details},
         "replicationStatus": None,
         "type": "imageVersion",
     }

@@ -27,7 +27,7 @@ from typing import Any, Final
 import jmespath
 from jmespath.exceptions import JMESPathError
 
-from blobrep.cli import _types, deploy
+from blobrep.cli import _ids, _types, deploy
 from blobrep.cli._common import parse_bool
 from blobrep.cli.main import build_parser, main
 from blobrep.core.codec import MAX_LEVEL, MIN_LEVEL
@@ -78,6 +78,9 @@ PARSED: Final = frozenset(
         "directory",
         "store",
         "output",
+        "id",
+        "vm name",
+        "data disk",
     }
 )
 
@@ -187,6 +190,8 @@ def kind_of(action: argparse.Action) -> str:
         _types.output_file: "output",
         _types.source_file: "source",
         _types.jmespath_query: "query",
+        _types.vm_name: "vm name",
+        _types.data_disk: "data disk",
     }
     if kind in names:
         return names[kind]
@@ -196,6 +201,8 @@ def kind_of(action: argparse.Action) -> str:
         return "size"
     if isinstance(kind, _types.Duration):
         return "duration"
+    if isinstance(kind, _ids.IdOf):
+        return "id"
     return f"unknown {kind!r}"
 
 
@@ -266,6 +273,22 @@ def never_works(option: Option, text: str) -> bool:
         return not separator or _bad_region(region) or flag.strip().lower() not in _BOOLS
     if kind == "bool":
         return text.strip().lower() not in _BOOLS
+    if kind == "id":
+        assert isinstance(option.action.type, _ids.IdOf)
+        return _bad_id(option.action.type, text)
+    if kind == "vm name":
+        # One path component inside --output-dir: 1..64 of [A-Za-z0-9._-], no hidden name,
+        # no '..', not ending with '.' or '-'.
+        return (
+            re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", text) is None
+            or text.endswith((".", "-"))
+            or ".." in text
+        )
+    if kind == "data disk":
+        # LUN=PATH: a LUN of ASCII digits 0..63, and a regular file at PATH.
+        lun, separator, path = text.partition("=")
+        bad_lun = not (lun.isascii() and lun.isdigit()) or int(lun) > 63
+        return not separator or bad_lun or not path.strip() or "\0" in path or _kind_on_disk(path) != "file"
     if kind == "query":
         try:
             jmespath.compile(text)
@@ -298,6 +321,33 @@ _NAMES: Final = {
     "definition": re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}"),
     "version": re.compile(r"[0-9]{1,10}\.[0-9]{1,10}\.[0-9]{1,10}|latest"),
 }
+
+
+#: The words of a resource id at each level, after the leading '/'.
+_ID_WORDS: Final = {"gallery": 2, "imageDefinition": 4, "imageVersion": 6}
+
+
+def _bad_id(parse: _ids.IdOf, text: str) -> bool:
+    """A ``--ids`` value that is not an id of the option's level: ``/galleries/G``, then
+    ``/images/I``, then ``/versions/X.Y.Z`` (32-bit parts, no leading zeros), or
+    ``/versions/latest`` where the option allows it."""
+    words = text.split("/")[1:]
+    if not text.startswith("/") or len(words) != _ID_WORDS[str(parse.kind)]:
+        return True
+    if words[0::2] != ["galleries", "images", "versions"][: len(words) // 2]:
+        return True
+    names = words[1::2]
+    for name, pattern in zip(names, (_NAMES["gallery"], _NAMES["definition"]), strict=False):
+        if pattern.fullmatch(name) is None or name.endswith((".", "-")):
+            return True
+    if len(names) < 3:
+        return False
+    if names[2] == "latest":
+        return not parse.latest
+    parts = names[2].split(".")
+    return len(parts) != 3 or not all(
+        part.isascii() and part.isdigit() and str(int(part)) == part and int(part) < 2**32 for part in parts
+    )
 
 
 def _number(kind: str, text: str) -> Fraction | None:
@@ -375,7 +425,9 @@ VALID: Final[dict[str, str]] = {
     "definition": "img",
     "version": "1.0.0",
     "source": "{image}",
+    "data_disks": "0={image}",
     "image": "/galleries/fz/images/img/versions/1.0.0",
+    "ids": "/galleries/fz/images/img/versions/1.0.0",
     "instance_count": "2",
     "location": "westcentralus",
     "store": "{store}",
@@ -440,10 +492,31 @@ VALID_FOR: Final[dict[tuple[str, ...], dict[str, str]]] = {
     ("blob", "publish"): {"name": "img/versions/1.0.0", "store": "{root}/new-store"},
     ("blob", "restore"): {"name": "img/versions/1.0.0"},
     ("blob", "verify"): {"name": "img/versions/1.0.0"},
+    ("vm", "create"): {"name": "web1"},
+    ("vmss", "create"): {"name": "web"},
+    **{("sig", action): {"ids": "/galleries/fz"} for action in ("show", "update", "delete")},
+    **{
+        ("sig", "image-definition", action): {"ids": "/galleries/fz/images/img"}
+        for action in ("show", "update", "delete")
+    },
 }
 
-#: Options always given unless fuzzed: the demo's default image is 256 MiB.
-ALWAYS: Final[dict[tuple[str, ...], tuple[str, ...]]] = {("demo",): ("size",)}
+#: Options always given unless fuzzed: the demo's default image is 256 MiB; the names of the
+#: commands that also take --ids (which are then not required), so that the command runs.
+ALWAYS: Final[dict[tuple[str, ...], tuple[str, ...]]] = {
+    ("demo",): ("size",),
+    **{("sig", action): ("gallery",) for action in ("show", "update", "delete")},
+    **{
+        ("sig", "image-definition", action): ("gallery", "definition")
+        for action in ("show", "update", "delete")
+    },
+    **{
+        ("sig", "image-version", action): ("gallery", "definition", "version")
+        for action in ("show", "update", "delete")
+    },
+    # A version's disk: --source, or --image-version (beside --source, which the command refuses).
+    ("sig", "image-version", "create"): ("source",),
+}
 
 
 def valid_value(option: Option) -> str | None:

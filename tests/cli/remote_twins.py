@@ -85,8 +85,9 @@ def local(twins: Twins, *args: str | Path, principal: str = "admin") -> subproce
 
 
 def comparable(stdout: str) -> str:
-    """``stdout`` without what depends on the moment a command ran: the published date."""
-    return re.sub(r'"publishedDate": "[^"]*"', '"publishedDate": "..."', stdout)
+    """``stdout`` without what depends on the moment a command ran: the published date, and
+    the date a retention policy acted on a version."""
+    return re.sub(r'"(publishedDate|date)": "[^"]*"', r'"\1": "..."', stdout)
 
 
 def both(

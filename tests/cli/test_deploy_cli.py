@@ -43,8 +43,10 @@ def test_vm_and_scale_set_deployments(tmp_path: Path, image: Path) -> None:
     assert (document["count"], document["succeeded"], document["errors"]) == (12, 12, 0)
     assert len(document["statistics"]["replicas"]) == 3
     assert "12 of 12 deployments done: p50" in summary.stderr
-    assert sorted(path.name for path in out.iterdir()) == sorted(f"vm-{n}.img" for n in range(12))
-    assert all(path.read_bytes() == image.read_bytes() for path in out.iterdir())
+    # Instance n of the scale set (named vm by default) is vm_n, its disk vm_n/osdisk.img.
+    assert sorted(path.name for path in out.iterdir()) == sorted(f"vm_{n}" for n in range(12))
+    assert all([disk.name for disk in path.iterdir()] == ["osdisk.img"] for path in out.iterdir())
+    assert all((path / "osdisk.img").read_bytes() == image.read_bytes() for path in out.iterdir())
 
 
 def test_reading_where_it_is_not_completed_or_without_access_fails_clearly(

@@ -122,9 +122,8 @@ def test_a_scale_set_writing_where_it_cannot_says_why_once(
     with directory(tmp_path / "out") as out:
         _, errors = _vmss(setting, out)
 
-        assert errors == [
-            f"blobrep: error: 2 of 2 deployment(s) failed: cannot write {out / 'vm-0.img'}: {cause}"
-        ]
+        disk = out / "vm_0" / "osdisk.img"  # instance 0 of the scale set, named vm by default
+        assert errors == [f"blobrep: error: 2 of 2 deployment(s) failed: cannot write {disk}: {cause}"]
         assert entries(out) == []
 
 

@@ -74,6 +74,16 @@ _REPLICATION: Final = closed(
     "aggregatedState",
     "summary",
 )
+_RETENTION_POLICY: Final = closed(
+    {"keepGlobal": {"type": "integer", "minimum": 1}, "homeRegion": STRING}, "keepGlobal", "homeRegion"
+)
+_SOURCE: Final = closed({"id": STRING}, "id")
+_FIGURES: Final[JSON] = {"sizeInBytes": COUNT, "digest": STRING, "storedBytes": COUNT, "chunks": COUNT}
+_DATA_DISKS: Final[JSON] = {
+    "type": "array",
+    "items": closed({"lun": {"type": "integer", "minimum": 0, "maximum": 63}, **_FIGURES}, "lun"),
+    "description": "The version's data disks by LUN (0..63), each a blob of its own.",
+}
 _VERSION_PROPERTIES: Final = closed(
     {
         "publishingProfile": closed(
@@ -93,24 +103,55 @@ _VERSION_PROPERTIES: Final = closed(
             "publishedDate",
         ),
         "safetyProfile": closed(
-            {"allowDeletionOfReplicatedLocations": {"type": "boolean"}}, "allowDeletionOfReplicatedLocations"
+            {
+                "allowDeletionOfReplicatedLocations": {"type": "boolean"},
+                "blockDeletionBeforeEndOfLife": {"type": "boolean"},
+            },
+            "allowDeletionOfReplicatedLocations",
+            "blockDeletionBeforeEndOfLife",
         ),
         "storageProfile": nullable(
-            closed(
-                {"sizeInBytes": COUNT, "digest": STRING, "storedBytes": COUNT, "chunks": COUNT},
-                "sizeInBytes",
-                "digest",
-                "storedBytes",
-                "chunks",
-            )
+            {
+                "anyOf": [
+                    closed(
+                        {
+                            **_FIGURES,
+                            "osDiskImage": closed(_FIGURES, *_FIGURES),
+                            "dataDiskImages": _DATA_DISKS,
+                            "source": _SOURCE,
+                        },
+                        "sizeInBytes",
+                        "digest",
+                        "storedBytes",
+                        "chunks",
+                    ),
+                    closed({"source": _SOURCE, "dataDiskImages": _DATA_DISKS}, "source"),
+                    closed({"dataDiskImages": _DATA_DISKS}, "dataDiskImages"),
+                ],
+                "description": "The published disks: the OS disk (`osDiskImage`, and the flat figures"
+                " clients before data disks read) and each data disk by LUN (`dataDiskImages`, the LUN"
+                " alone until it is published); `source.id` names the version it was copied from.",
+            }
         ),
         "provisioningState": choice(ProvisioningState),
+        "retention": nullable(
+            {
+                **closed(
+                    {"shrunk": {"type": "boolean"}, "date": WHEN, "details": STRING},
+                    "shrunk",
+                    "date",
+                    "details",
+                ),
+                "description": "What the retention policy last did to the version (null: nothing).",
+            }
+        ),
         "replicationStatus": _REPLICATION,
     },
     "publishingProfile",
     "safetyProfile",
     "storageProfile",
     "provisioningState",
+    "retention",
 )
 
 #: What the daemon answers.
@@ -137,6 +178,8 @@ RESOURCES: Final[JSON] = {
                 "architecture": choice(Architecture),
                 "recommended": closed({"vCPUs": _range(), "memory": _range()}, "vCPUs", "memory"),
                 "endOfLifeDate": WHEN,
+                "excludeEndOfLifeFromLatest": {"type": "boolean"},
+                "retentionPolicy": nullable(_RETENTION_POLICY),
                 "description": STRING,
                 "provisioningState": choice(ProvisioningState),
             },
@@ -147,6 +190,8 @@ RESOURCES: Final[JSON] = {
             "architecture",
             "recommended",
             "endOfLifeDate",
+            "excludeEndOfLifeFromLatest",
+            "retentionPolicy",
             "description",
             "provisioningState",
         ),
@@ -229,7 +274,9 @@ _VERSION_BODY_PROPERTIES: Final = closed(
                 }
             )
         ),
-        "safetyProfile": nullable(closed({"allowDeletionOfReplicatedLocations": _FLAG})),
+        "safetyProfile": nullable(
+            closed({"allowDeletionOfReplicatedLocations": _FLAG, "blockDeletionBeforeEndOfLife": _FLAG})
+        ),
         "storageProfile": nullable(
             closed(
                 {
@@ -244,12 +291,24 @@ _VERSION_BODY_PROPERTIES: Final = closed(
                             }
                         )
                     ),
+                    "source": nullable(
+                        closed(
+                            {
+                                "id": {
+                                    **_TEXT,
+                                    "description": "A version whose disk a new version takes"
+                                    " (`/galleries/G/images/I/versions/X.Y.Z`); fixed once created.",
+                                }
+                            }
+                        )
+                    ),
                     **dict.fromkeys(("sizeInBytes", "digest", "storedBytes", "chunks"), IGNORED),
                 }
             )
         ),
         "provisioningState": IGNORED,
         "replicationStatus": IGNORED,
+        "retention": IGNORED,
     }
 )
 
@@ -275,6 +334,13 @@ BODIES: Final[JSON] = {
                         "architecture": nullable(choice(Architecture)),
                         "recommended": nullable(closed({"vCPUs": _LIMITS, "memory": _LIMITS})),
                         "endOfLifeDate": _TEXT,
+                        "excludeEndOfLifeFromLatest": _FLAG,
+                        "retentionPolicy": {
+                            **nullable(
+                                closed({"keepGlobal": _WHOLE, "homeRegion": _TEXT}),
+                            ),
+                            "description": "Null removes the policy; absent leaves it as it is.",
+                        },
                         "description": _TEXT,
                     }
                 )

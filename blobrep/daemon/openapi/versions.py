@@ -27,6 +27,12 @@ UPLOAD_FLOW: Final = """Creating a version over HTTP takes two requests:
    `Content-Length`, or a client that goes away, leaves the version `Failed` with no blob; the
    same two requests redo it, reusing the chunks already written."""
 
+COPY_FLOW: Final = """A body naming another version in `storageProfile.source.id`
+(`/galleries/G/images/I/versions/X.Y.Z`, in this gallery or another one the caller can read)
+creates the version from that version's disk, which must be `Completed` in the new version's
+source region: `201` once it is recorded, the copy running on (in the same gallery nothing but
+the manifest is written; from another gallery each chunk is copied once, verified as it is
+read). The operation succeeds once every target region is `Completed`."""
 
 _VERSION: Final = ("gallery", "image", "version")
 _POLLED: Final = ("Azure-AsyncOperation", "Retry-After")
@@ -82,7 +88,8 @@ def _version() -> JSON:
                     *_POLLED,
                 ),
                 "201": answer(
-                    "The version is Creating and waits for its disk (PUT .../content).",
+                    "The version is Creating and waits for its disk (PUT .../content), or copies"
+                    " the disk of the version `storageProfile.source.id` names.",
                     ref("ImageVersion"),
                     *_POLLED,
                 ),
@@ -92,6 +99,8 @@ def _version() -> JSON:
             parameters=("gallery", "image", "versionNumber", "createOnly"),
             body="ImageVersionBody",
             description=UPLOAD_FLOW
+            + "\n\n"
+            + COPY_FLOW
             + "\n\nOn a version that exists, PUT updates its publishing and safety profiles (`200`).",
         ),
         "patch": operation(

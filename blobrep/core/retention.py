@@ -1,0 +1,198 @@
+"""A definition's retention policy: which old versions shrink to the home region, and why not.
+
+The policy keeps the ``keep_global`` newest versions that are Completed everywhere and not
+excluded from ``latest`` on their full target regions: those are the versions deployments
+get (when the definition makes ``latest`` skip versions past their end of life, those do
+not count either). Every version older than the oldest of them shrinks to the policy's home
+region with one replica. Versions excluded from ``latest`` do not count toward
+``keep_global`` (a canary or a test build never pushes a release out of the global set), but
+one older than the kept ones shrinks like any other; a version newer than the oldest kept
+one is left alone whatever its state, since it may still be on its way to being kept.
+
+Shrinking follows the rules of any update: a version cannot leave its source region, and
+removing replicated regions needs ``allowDeletionOfReplicatedLocations`` in the version's
+safety profile. A version those rules keep as it is gets a :class:`RetentionStep` that says
+why, so ``show`` can tell a user what the policy could not do.
+
+This module only plans; :mod:`blobrep.service.retention` carries the plan out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from blobrep.core.gallery import (
+    AggregatedState,
+    GalleryImageVersion,
+    ProvisioningState,
+    RetentionPolicy,
+    TargetRegion,
+)
+from blobrep.core.lifecycle import past_end_of_life
+from blobrep.core.regions import check_known_regions, normalize_region
+from blobrep.errors import InvalidParameterError
+
+#: The replica count a version keeps in the home region once shrunk.
+SHRUNK_REPLICA_COUNT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionStep:
+    """What the policy does to one version: shrink it to ``targets``, or (``targets`` None)
+    leave it as it is for the reason in ``details``."""
+
+    version: GalleryImageVersion
+    targets: tuple[TargetRegion, ...] | None
+    details: str
+
+    @property
+    def shrinks(self) -> bool:
+        return self.targets is not None
+
+
+def _counts(version: GalleryImageVersion, past_end_of_life_at: datetime | None) -> bool:
+    """True if ``version`` is one the policy keeps global: Completed everywhere, not excluded
+    from ``latest`` (nor past its end of life, when ``latest`` skips those)."""
+    end_of_life = version.publishing_profile.end_of_life
+    return (
+        version.provisioning_state is ProvisioningState.SUCCEEDED
+        and version.aggregated_state is AggregatedState.COMPLETED
+        and not version.publishing_profile.exclude_from_latest
+        and not (past_end_of_life_at is not None and past_end_of_life(end_of_life, past_end_of_life_at))
+    )
+
+
+def kept_versions(
+    policy: RetentionPolicy,
+    versions: Sequence[GalleryImageVersion],
+    past_end_of_life_at: datetime | None = None,
+) -> list[GalleryImageVersion]:
+    """The versions the policy keeps on their full target regions, newest first.
+
+    ``past_end_of_life_at`` is given when the definition makes ``latest`` skip versions past
+    their end of life: those then count no more than versions excluded from ``latest``.
+    """
+    counted = sorted(
+        (version for version in versions if _counts(version, past_end_of_life_at)), key=lambda v: v.version
+    )
+    return list(reversed(counted[-policy.keep_global :]))
+
+
+def is_shrunk(version: GalleryImageVersion, home_region: str) -> bool:
+    """True if ``version`` lives in ``home_region`` alone, with one replica."""
+    profile = version.publishing_profile
+    targets = profile.target_regions
+    return (
+        len(targets) == 1
+        and targets[0].name == home_region
+        and profile.effective_replica_count(targets[0]) == SHRUNK_REPLICA_COUNT
+    )
+
+
+def _step(policy: RetentionPolicy, version: GalleryImageVersion) -> RetentionStep:
+    home = policy.home_region
+    profile = version.publishing_profile
+    rule = f"keep-global {policy.keep_global}, home region {home}"
+    if version.location != home:
+        return RetentionStep(
+            version,
+            None,
+            f"not shrunk ({rule}): its source region is {version.location}, which a version cannot leave;"
+            f" shrink it by hand, or set the policy's home region to {version.location}",
+        )
+    removed = [target.name for target in profile.target_regions if target.name != home]
+    if removed and not version.safety_profile.allow_deletion_of_replicated_locations:
+        return RetentionStep(
+            version,
+            None,
+            f"not shrunk ({rule}): its safety profile does not allow deleting replicated locations"
+            f" ({', '.join(removed)}); allow it with image-version update"
+            " --allow-replicated-location-deletion",
+        )
+    source = profile.target(home)
+    assert source is not None  # the source region is always a target
+    shrunk = TargetRegion(home, SHRUNK_REPLICA_COUNT, source.storage_type, source.exclude_from_latest)
+    what = f"removed {', '.join(removed)}" if removed else "lowered to one replica"
+    return RetentionStep(version, (shrunk,), f"shrunk to {home} ({rule}): {what}")
+
+
+def plan_retention(
+    policy: RetentionPolicy,
+    versions: Sequence[GalleryImageVersion],
+    past_end_of_life_at: datetime | None = None,
+) -> list[RetentionStep]:
+    """What ``policy`` does to ``versions`` (one definition's), oldest version first.
+
+    Only versions due to shrink appear: older than every kept version, published
+    (``Succeeded``) and not already shrunk. None while fewer than ``keep_global`` versions
+    count: the policy never shrinks the newest complete release anywhere.
+    ``past_end_of_life_at`` is as for :func:`kept_versions`.
+    """
+    kept = kept_versions(policy, versions, past_end_of_life_at)
+    if len(kept) < policy.keep_global:
+        return []
+    oldest_kept = kept[-1].version
+    due = sorted(
+        (
+            version
+            for version in versions
+            if version.version < oldest_kept
+            and version.provisioning_state is ProvisioningState.SUCCEEDED
+            and not is_shrunk(version, policy.home_region)
+        ),
+        key=lambda v: v.version,
+    )
+    return [_step(policy, version) for version in due]
+
+
+#: The largest ``keep_global``: more versions than any definition sensibly keeps everywhere.
+MAX_KEEP_GLOBAL = 1000
+
+
+def updated_policy(
+    old: RetentionPolicy | None,
+    keep_global: int | None,
+    home_region: str | None,
+    *,
+    default_home: str,
+    known_regions: Collection[str],
+) -> RetentionPolicy | None:
+    """The retention policy after an update giving ``keep_global`` and ``home_region`` (None:
+    not given). ``keep_global`` 0 removes the policy; a new policy's home region defaults to
+    ``default_home`` (the gallery's location).
+
+    Raises:
+        InvalidParameterError: a count out of range, a home region without a policy, or a
+            home region given with ``keep_global`` 0.
+        InvalidRegionError: the home region is not one of ``known_regions``.
+    """
+    if keep_global is not None and (isinstance(keep_global, bool) or not 0 <= keep_global <= MAX_KEEP_GLOBAL):
+        raise InvalidParameterError(
+            f"invalid keep-global {keep_global!r}: give how many of the newest versions stay in all"
+            f" their target regions, 1 to {MAX_KEEP_GLOBAL} (0 removes the retention policy)"
+        )
+    if keep_global == 0:
+        if home_region is not None:
+            raise InvalidParameterError(
+                "keep-global 0 removes the retention policy, which then has no home region:"
+                " leave out the home region, or keep at least one version global"
+            )
+        return None
+    home = None if home_region is None else normalize_region(home_region)
+    if home is not None:
+        check_known_regions([home], known_regions)
+    if keep_global is None:
+        if home is None:
+            return old
+        if old is None:
+            raise InvalidParameterError(
+                f"home region {home} given without a retention policy: give keep-global too,"
+                " for example --keep-global 2"
+            )
+        return dataclasses.replace(old, home_region=home)
+    if home is None:
+        home = old.home_region if old is not None else default_home
+    return RetentionPolicy(keep_global, home)

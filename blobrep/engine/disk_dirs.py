@@ -1,0 +1,130 @@
+"""Where a deployment writes its disk, and the directories it makes for it.
+
+A disk placed below the output directory (``D/web1/osdisk.img``, see
+:mod:`blobrep.core.vm_names`) needs its directory first. The deployment makes the missing
+ones itself, so that each instance of a scale set succeeds or fails on its own, and when it
+fails it removes again what it made and left empty: a failed deployment leaves nothing
+behind, as a failed write of a disk file leaves nothing.
+
+:func:`vm_disk_file` is that for one VM, whether it is read here (the service) or from a
+daemon (the client): the two write the same file for the same options.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path, PurePosixPath
+
+import anyio
+import anyio.to_thread
+
+from blobrep.core.vm_names import os_disk, validate_vm_name
+from blobrep.errors import InvalidInputError, InvalidParameterError
+from blobrep.storage.files import file_error
+
+
+@asynccontextmanager
+async def vm_disk_file(
+    *, output: Path | None, output_dir: Path | None, name: str
+) -> AsyncIterator[Path | None]:
+    """The disk file of the VM ``name``, for the block: ``output`` itself, or
+    ``output_dir/{name}/osdisk.img`` with its directory made (and removed again if the block
+    fails and leaves it empty); None, to read and discard, when neither is given.
+
+    Raises:
+        InvalidNameError: ``name`` cannot name a VM.
+        InvalidParameterError: both ``output`` and ``output_dir`` are given.
+        InvalidInputError: ``output_dir`` is not a directory, or the VM's path in it is
+            something else than a directory.
+        StorageError, StorageFullError: the VM's directory cannot be made.
+    """
+    validate_vm_name(name)
+    if output is not None and output_dir is not None:
+        raise InvalidParameterError(
+            f"give an output file ({output}) or an output directory ({output_dir}), not both"
+        )
+    if output_dir is None:
+        yield output
+        return
+    if not await anyio.to_thread.run_sync(os.path.isdir, output_dir):
+        raise InvalidInputError(f"output directory {output_dir} does not exist or is not a directory")
+    disk = place(output_dir, os_disk(name))
+    async with directories_for(output_dir, disk):
+        yield disk
+
+
+def place(output_dir: Path, relative: str) -> Path:
+    """``output_dir / relative``, for a ``relative`` path that stays below ``output_dir``.
+
+    Raises:
+        InvalidParameterError: ``relative`` is empty, absolute, holds ``.`` or ``..`` parts or
+            a NUL: it would not name a file inside ``output_dir``.
+    """
+    path = PurePosixPath(relative)
+    if (
+        not relative
+        or "\0" in relative
+        or path.is_absolute()
+        or any(part in (".", "..") for part in relative.split("/"))
+    ):
+        raise InvalidParameterError(
+            f"{relative!r} does not name a file inside the output directory {output_dir}"
+        )
+    return output_dir.joinpath(*path.parts)
+
+
+@asynccontextmanager
+async def directories_for(output_dir: Path, disk: Path) -> AsyncIterator[None]:
+    """Make the directories between ``output_dir`` (which must exist) and ``disk`` that are
+    missing, for the block; if the block fails, remove the ones made here that it left empty.
+
+    Raises:
+        InvalidInputError: one of them exists and is not a directory.
+        StorageError, StorageFullError: one cannot be made (naming ``disk`` and the cause).
+    """
+    if disk.parent == output_dir:
+        yield  # nothing to make (a disk file directly in the output directory)
+        return
+    made = await anyio.to_thread.run_sync(_make, output_dir, disk)
+    try:
+        yield
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(_remove_empty, made)
+        raise
+
+
+def _make(output_dir: Path, disk: Path) -> list[Path]:
+    made: list[Path] = []
+    current = output_dir
+    try:
+        for part in disk.parent.relative_to(output_dir).parts:
+            current = current / part
+            try:
+                os.mkdir(current)
+            except FileExistsError:
+                if not os.path.isdir(current):
+                    raise InvalidInputError(
+                        f"cannot write {disk}: {current} exists and is not a directory"
+                    ) from None
+                continue
+            except OSError as exc:
+                raise file_error(exc, disk) from exc
+            made.append(current)
+    except BaseException:
+        _remove_empty(made)
+        raise
+    return made
+
+
+def _remove_empty(made: list[Path]) -> None:
+    """Remove the directories ``made``, deepest first, while they are empty."""
+    for directory in reversed(made):
+        try:
+            os.rmdir(directory)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return  # not empty: what is above it stays too

@@ -1,0 +1,94 @@
+"""Carrying out a definition's retention policy (:mod:`blobrep.core.retention`).
+
+The policy acts when a version of the definition completes everywhere (after a publish or a
+replication), and when the policy itself is set or changed: each older version it shrinks is
+updated as a caller would update it (its new targets recorded first, then the replicas it no
+longer wants removed and their unshared chunks collected at once), and marked with what was
+done and when. A version the policy cannot shrink is marked with why, once: the same reason is
+not written again on every completion.
+
+The policy never fails the work that triggered it. A version another process is updating is
+left for the next trigger; any other trouble is recorded on the version for ``show`` to say.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+
+import anyio
+
+from blobrep.core.gallery import AggregatedState, GalleryImageVersion, RetentionMark
+from blobrep.core.ids import ResourceId
+from blobrep.core.regions import plan_target_update
+from blobrep.core.retention import RetentionStep, is_shrunk, plan_retention
+from blobrep.errors import BlobrepError, BusyError
+from blobrep.service.version_updates import _VersionUpdates
+
+_log = logging.getLogger(__name__)
+
+
+class _Retention(_VersionUpdates):
+    async def _after_completion(self, version: GalleryImageVersion) -> None:
+        """Apply the retention policy of ``version``'s definition if it is now Completed
+        everywhere: the moment an older version may leave the global set."""
+        try:
+            done = await self._catalog.get_version(version.gallery, version.image, version.version)
+            if done.aggregated_state is AggregatedState.COMPLETED:
+                await self._apply_retention(version.gallery, version.image)
+        except BlobrepError as exc:  # the work that completed stands; the next completion retries
+            _log.warning("retention policy of %s/%s not applied: %s", version.gallery, version.image, exc)
+
+    async def _apply_retention(self, gallery: str, image: str) -> list[GalleryImageVersion]:
+        """Shrink the versions of ``gallery``/``image`` its retention policy wants shrunk.
+
+        Returns the versions it shrank. Errors are recorded on the versions, not raised.
+        """
+        definition = await self._catalog.get_definition(gallery, image)
+        policy = definition.retention_policy
+        if policy is None:
+            return []
+        shrunk: list[GalleryImageVersion] = []
+        expired_at = self._now() if definition.exclude_end_of_life_from_latest else None
+        for step in plan_retention(policy, await self._catalog.list_versions(gallery, image), expired_at):
+            try:
+                if step.shrinks:
+                    shrunk.append(await self._shrink(step))
+                else:
+                    await self._mark(step.version, shrunk=False, details=step.details)
+            except BusyError:
+                continue  # another live process is changing it; the next completion retries
+            except BlobrepError as exc:
+                with anyio.CancelScope(shield=True), contextlib.suppress(BlobrepError):
+                    version_id = ResourceId.of_version(gallery, image, step.version.version)
+                    _log.warning("retention policy could not finish with %s: %s", version_id, exc)
+                    # Once the shrunk targets are recorded the shrink stands (recovery removes
+                    # the replicas left over) and its mark says so; before that, say why not.
+                    fresh = await self._catalog.get_version(gallery, image, step.version.version)
+                    if not is_shrunk(fresh, policy.home_region):
+                        await self._mark(fresh, shrunk=False, details=f"not shrunk: {exc}")
+        return shrunk
+
+    async def _shrink(self, step: RetentionStep) -> GalleryImageVersion:
+        assert step.targets is not None
+        old = step.version
+        plan = plan_target_update(
+            old.publishing_profile,
+            step.targets,
+            new_replica_count=None,
+            allow_deletion=old.safety_profile.allow_deletion_of_replicated_locations,
+            location=old.location,
+        )
+        mark = RetentionMark(self._now(), True, step.details)
+        return await self._record_update(old, plan.profile, old.safety_profile, plan.rescaled, mark)
+
+    async def _mark(self, version: GalleryImageVersion, *, shrunk: bool, details: str) -> None:
+        """Record what the policy did to ``version``, unless it already says just that."""
+        fresh = await self._catalog.get_version(version.gallery, version.image, version.version)
+        mark = fresh.retention
+        if mark is not None and mark.shrunk == shrunk and mark.details == details:
+            return
+        await self._catalog.update_version(
+            dataclasses.replace(fresh, retention=RetentionMark(self._now(), shrunk, details))
+        )
