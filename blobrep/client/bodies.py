@@ -72,9 +72,11 @@ def version_body(
     location: str | None = None,
     source: str | None = None,
     targets: Sequence[TargetRegion] | None = None,
+    data_disks: Sequence[int] = (),
 ) -> JSON:
     """A version's body: its publishing and safety profiles as given, its source region
-    (``location``) and the upload route its disk comes from (``source``).
+    (``location``), the upload route its disk comes from (``source``) and the LUNs of the data
+    disks it waits for (``data_disks``).
 
     Target regions are ``targets`` if given, else parsed from the options with the CLI's own
     parser (they were checked when the command line was read), per-region
@@ -95,6 +97,8 @@ def version_body(
         allowDeletionOfReplicatedLocations=options.allow_replicated_location_deletion,
         blockDeletionBeforeEndOfLife=options.block_deletion_before_end_of_life,
     )
-    storage = None if source is None else {"osDiskImage": {"source": {"uri": source}}}
+    storage: JSON | None = None if source is None else {"osDiskImage": {"source": {"uri": source}}}
+    if data_disks:
+        storage = {**(storage or {}), "dataDiskImages": [{"lun": lun} for lun in data_disks]}
     properties = _given(publishingProfile=publishing, safetyProfile=safety, storageProfile=storage)
     return {**_given(location=location), "properties": properties}

@@ -230,8 +230,9 @@ class RemoteGalleryService:
         policy: Policy = Policy.LEAST_LOADED,
         progress: ProgressCallback | None = None,
     ) -> DeploymentResult:
-        """Download the disk of the VM ``name`` into ``output``, or ``output_dir/{name}/osdisk.img``
-        (read and discard with neither), as the service writes it."""
+        """Download the disks of the VM ``name``: the OS disk into ``output``, or every disk below
+        ``output_dir/{name}/`` (``osdisk.img``, ``lun{N}.img``; read and discard with neither),
+        as the service writes them."""
         return await self._versions.deploy(
             image_id,
             location=location,

@@ -9,7 +9,8 @@
   failed for good;
 * update: ``PATCH`` (the profile is recorded when it answers, as locally), delete: ``DELETE``
   and the wait for its operation, so that the command returns once the version is gone;
-* deploy: the version read in a region through ``GET .../content`` into a sparse file.
+* deploy: every disk of the version read in a region (``GET .../content`` and
+  ``.../dataDisks/{lun}/content``) into sparse files (:mod:`blobrep.client.version_disks`).
 
 Versions are always read with ``$expand=ReplicationStatus``: the CLI prints the state of
 each region in its tables, and the value read back must carry it.
@@ -18,6 +19,7 @@ each region in its tables, and the value read back must carry it.
 from __future__ import annotations
 
 import os
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -28,12 +30,14 @@ from blobrep.client.bodies import version_body
 from blobrep.client.errors import EndpointError
 from blobrep.client.operations import operation_url, wait_for
 from blobrep.client.resources import version_from
-from blobrep.client.transfers import download, upload_pieces
+from blobrep.client.version_disks import download_disks, upload_disks
+from blobrep.core.disks import check_luns
 from blobrep.core.gallery import ReplicationState, TargetRegion
 from blobrep.core.ids import LATEST, ResourceId, image_reference
 from blobrep.core.selection import Policy
 from blobrep.core.version import ImageVersion
 from blobrep.errors import AlreadyExistsError, InvalidParameterError, SourceError
+from blobrep.service.disk_deploy import check_single_file
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -44,7 +48,7 @@ if TYPE_CHECKING:
     from blobrep.core.gallery import GalleryImageVersion, PublishingProfile
     from blobrep.engine.deploy import DeploymentResult
     from blobrep.engine.publish import ProgressCallback, PublishFigures, PublishProgressCallback
-    from blobrep.engine.source import BlobSource, FileSource, PublishSource
+    from blobrep.engine.source import BlobSource, PublishSource
     from blobrep.service import VersionOptions
 
 EXPANDED: Final = {"$expand": "ReplicationStatus"}
@@ -110,7 +114,8 @@ class RemoteVersions:
         on_published: Callable[[PublishFigures], None] | None = None,
         data_disks: Mapping[int, str | os.PathLike[str]] | None = None,
     ) -> GalleryImageVersion:
-        """Describe the version, then upload its disk; the version once its disk is published.
+        """Describe the version (with the LUNs of its data disks), then upload its OS disk and
+        each data disk by LUN; the version once its last disk is published.
 
         ``on_published`` hears what the daemon's publish did, as its answer reports it.
 
@@ -120,18 +125,16 @@ class RemoteVersions:
             AlreadyExistsError: the version exists.
         """
         number = ImageVersion.parse(version)
-        if data_disks:
-            raise InvalidParameterError(
-                "data disks cannot be sent to a daemon yet: create the version in the home itself"
-            )
+        luns = check_luns(data_disks or {})
         path = version_path(gallery, image, str(number))
-        opened, owned = await _open(source)
-        try:
-            length = {} if opened.size is None else {"Content-Length": str(opened.size)}
+        async with AsyncExitStack() as opened:
+            # Every file is opened before anything is recorded, as a local create checks them.
+            disks: list[tuple[int | None, BlobSource]] = [(None, await _open(source, opened))]
+            disks += [(lun, await _open((data_disks or {})[lun], opened)) for lun in luns]
             described = await self._connection.send(
                 "PUT",
                 path,
-                body=version_body(options, location=location, source=f"{path}/content"),
+                body=version_body(options, location=location, source=f"{path}/content", data_disks=luns),
                 headers={"If-None-Match": "*"},
             )
             if described.status_code != 201:
@@ -140,22 +143,17 @@ class RemoteVersions:
                     f" {gallery!r}"
                 )
             self._operations[path] = operation_url(described)
-            published = await self._connection.send(
-                "PUT",
-                f"{path}/content",
-                content=upload_pieces(opened, progress),
-                headers={**length, "Content-Type": "application/octet-stream"},
-            )
-        finally:
-            if owned is not None:
-                await anyio.to_thread.run_sync(owned.close)
-        created = version_from(self._connection.parse(published))
-        if on_published is not None and created.blob is not None:
+            uploaded = await upload_disks(self._connection, path, disks, progress)
+        last = uploaded.responses[-1]
+        created = version_from(self._connection.parse(last))
+        if on_published is not None and created.published:
             on_published(
                 UploadFigures(
-                    size=created.blob.size,
-                    new_chunks=_count(published, "x-blobrep-new-chunks"),
-                    written_bytes=_count(published, "x-blobrep-written-bytes"),
+                    size=uploaded.size,
+                    new_chunks=sum(_count(answer, "x-blobrep-new-chunks") for answer in uploaded.responses),
+                    written_bytes=sum(
+                        _count(answer, "x-blobrep-written-bytes") for answer in uploaded.responses
+                    ),
                 )
             )
         return created
@@ -219,7 +217,7 @@ class RemoteVersions:
         progress: ProgressCallback | None,
     ) -> DeploymentResult:
         """Read the version ``image_id`` names into ``output`` or ``output_dir/{name}/osdisk.img``
-        (or discard it), as ``vm create``.
+        and ``lun{N}.img`` beside it for each data disk (or discard them), as ``vm create``.
 
         The version is resolved first (``latest`` in ``location``) and its own number read,
         so the disk and the version described are one even if ``latest`` moves meanwhile.
@@ -236,30 +234,16 @@ class RemoteVersions:
             resolved = await self.show(gallery, image, str(version))
         else:
             resolved = await self.show(gallery, image, LATEST, location=location)
-        if resolved.data_disks:
-            # Writing the OS disk alone would lose the data disks without a word.
-            raise InvalidParameterError(
-                f"{ResourceId.of_version(gallery, image, resolved.version)} has data disks, which"
-                " cannot be downloaded from a daemon yet: deploy it in the home itself"
-            )
-        path = f"{ResourceId.of_version(gallery, image, resolved.version)}/content"
-        params = None if location is None else {"location": location}
-        async with (
-            vm_disk_file(output=output, output_dir=output_dir, name=name) as target,
-            self._connection.stream("GET", path, params=params) as response,
-        ):
-            return await download(
-                response,
-                target,
-                what=f"deployed {gallery}/{image}/versions/{resolved.version}",
-                stored_bytes=0 if resolved.blob is None else resolved.blob.stored_bytes,
-                progress=progress,
+        check_single_file(resolved, output)
+        async with vm_disk_file(output=output, output_dir=output_dir, name=name) as target:
+            return await download_disks(
+                self._connection, resolved, target, name=name, location=location, progress=progress
             )
 
 
-async def _open(source: str | os.PathLike[str] | PublishSource) -> tuple[BlobSource, FileSource | None]:
-    """The source to upload, opened: a file (also returned second, to be closed), or an open
-    stream (standard input).
+async def _open(source: str | os.PathLike[str] | PublishSource, stack: AsyncExitStack) -> BlobSource:
+    """The source to upload, opened: a file (closed when ``stack`` closes), or an open stream
+    (standard input).
 
     Raises:
         SourceError: the file cannot be opened for publishing, or the source is one that is
@@ -269,10 +253,11 @@ async def _open(source: str | os.PathLike[str] | PublishSource) -> tuple[BlobSou
 
     if isinstance(source, (str, os.PathLike)):
         opened = await anyio.to_thread.run_sync(open_source, Path(source))
-        return opened, opened
+        stack.push_async_callback(anyio.to_thread.run_sync, opened.close)
+        return opened
     if not isinstance(source, BlobSource):
         raise SourceError(f"{source.name} cannot be uploaded from here: give a file or standard input")
-    return source, None
+    return source
 
 
 def flagged_targets(version: GalleryImageVersion, flags: Mapping[str, bool]) -> list[TargetRegion]:

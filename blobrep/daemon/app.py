@@ -6,8 +6,9 @@
 * :mod:`~blobrep.daemon.galleries`: galleries and image definitions;
 * :mod:`~blobrep.daemon.versions` and :mod:`~blobrep.daemon.operations`: image versions and
   the asynchronous operations their writes answer with;
-* :mod:`~blobrep.daemon.content`: a version's disk, read (through the shared readers of
-  :mod:`~blobrep.daemon.readers`) and uploaded;
+* :mod:`~blobrep.daemon.content`: a version's disks (the OS disk and each data disk), read
+  through the shared readers of :mod:`~blobrep.daemon.readers`, and uploaded
+  (:mod:`~blobrep.daemon.uploads`);
 * :mod:`~blobrep.daemon.version_copies`: versions created from another version's disk, the
   copies running beside the requests;
 * :mod:`~blobrep.daemon.sharing`: principals, group members and role assignments;

@@ -1,4 +1,8 @@
-"""Reading a version's disk: ``GET`` and ``HEAD .../versions/{v}/content[?location=R]``.
+"""Reading a version's disk: ``GET`` and ``HEAD .../versions/{v}/content[?location=R]`` for its
+OS disk, ``.../versions/{v}/dataDisks/{lun}/content`` for its data disk at LUN ``lun``.
+
+Every disk is read alike (each is a blob of its own, with its own digest and reader); what
+follows holds for each.
 
 ``{v}`` is a version or ``latest`` (resolved in the region); ``location`` defaults to the
 gallery's home region. Every request is checked by the service on its own (the deploy right,
@@ -36,6 +40,7 @@ from typing import TYPE_CHECKING, Final
 import anyio
 from starlette.responses import Response
 
+from blobrep.core.disks import VersionDisk, version_disks
 from blobrep.core.ids import ResourceId
 from blobrep.core.ranges import (
     ByteRange,
@@ -46,14 +51,11 @@ from blobrep.core.ranges import (
     requested,
     slices,
 )
-from blobrep.core.version import ImageVersion
-from blobrep.daemon import arm
+from blobrep.daemon import arm, uploads
 from blobrep.daemon.http import Ask, Reading, failure, json, resource
-from blobrep.daemon.operations import wake_reconciler
 from blobrep.daemon.readers import Lease, ReaderPool, open_pool
-from blobrep.errors import BlobrepError, InvalidParameterError, UnavailableError
+from blobrep.errors import BlobrepError, ResourceNotFoundError, UnavailableError
 from blobrep.service import queries
-from blobrep.service.views import version_view
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -64,8 +66,7 @@ if TYPE_CHECKING:
 
     from blobrep.core.gallery import GalleryImageVersion
     from blobrep.core.manifest import ChunkRef
-    from blobrep.engine.publish import PublishResult
-    from blobrep.service import GalleryService, Store
+    from blobrep.service import Store
 
 #: Most bytes handed to the server at once: what a client that stops reading can hold there.
 PIECE: Final = 1024 * 1024
@@ -75,12 +76,21 @@ AHEAD_BYTES: Final = 4 * 1024 * 1024
 
 _ZEROS: Final = bytes(PIECE)
 
+VERSION: Final = "/galleries/{gallery}/images/{image}/versions/{version}"
+#: The OS disk of a version.
+OS_DISK: Final = f"{VERSION}/content"
+#: The data disk at LUN ``{lun}`` of a version.
+DATA_DISK: Final = f"{VERSION}/dataDisks/{{lun}}/content"
+
 Emit = Callable[[bytes | memoryview], Awaitable[None]]
 
 
 def routes() -> list[Route]:
-    path = "/galleries/{gallery}/images/{image}/versions/{version}/content"
-    return [resource(path, get=Reading(_content), head=Reading(_content), put=_upload)]
+    """The reads of every disk; each path's upload (``PUT``) is :mod:`blobrep.daemon.uploads`'."""
+    return [
+        resource(path, get=Reading(_content), head=Reading(_content), put=uploads.upload)
+        for path in (OS_DISK, DATA_DISK)
+    ]
 
 
 @asynccontextmanager
@@ -96,13 +106,15 @@ async def _content(request: Request, ask: Ask) -> Response:
     params = request.path_params
     image_id = f"/galleries/{params['gallery']}/images/{params['image']}/versions/{params['version']}"
     location = request.query_params.get("location")
+    lun = uploads.lun_of(request)
     version, config = await ask(
         lambda reads, home, caller: queries.readable_version(reads, home, caller, image_id, location)
     )
     region, stores = config.name, ask.service.completed_stores(version, config)
-    if version.blob is None:  # Completed regions have a blob; a catalog saying otherwise is damaged
+    blob = _disk_of(version, lun).info
+    if blob is None:  # Completed regions have every disk; a catalog saying otherwise is damaged
         raise UnavailableError(f"{image_id} has no published disk to read in {region}")
-    size, etag = version.blob.size, entity_tag(version.blob.digest)
+    size, etag = blob.size, entity_tag(blob.digest)
     headers = {"ETag": etag, "Accept-Ranges": "bytes"}
     if none_match(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
@@ -124,7 +136,7 @@ async def _content(request: Request, ask: Ask) -> Response:
     if request.method == "HEAD" or length == 0:
         return Response(status_code=status, headers=headers)
     pool: ReaderPool = request.app.state.readers
-    source = _Source(version, region, stores)
+    source = _Source(version, region, stores, lun)
     return _Download(
         pool, source, wanted or ByteRange(0, size - 1), status, headers, request.app.state.metrics.served
     )
@@ -148,6 +160,25 @@ class _Source:
     version: GalleryImageVersion
     region: str
     stores: list[Store]
+    lun: int | None
+    """None for the OS disk; else the data disk's LUN."""
+
+
+def _disk_of(version: GalleryImageVersion, lun: int | None) -> VersionDisk:
+    """The disk of ``version`` at ``lun`` (None: the OS disk).
+
+    Raises:
+        ResourceNotFoundError: the version has no data disk at ``lun``.
+    """
+    for disk in version_disks(version):
+        if disk.lun == lun:
+            return disk
+    version_id = ResourceId.of_version(version.gallery, version.image, version.version)
+    luns = ", ".join(str(disk.lun) for disk in version.data_disks) or "none"
+    raise ResourceNotFoundError(
+        f"{version_id} has no data disk at LUN {lun} (its data disks: LUN {luns}): read one of"
+        " those, or its OS disk at .../content"
+    )
 
 
 class _Download(Response):
@@ -178,7 +209,7 @@ class _Download(Response):
         source = self._source
         failed: BlobrepError | None = None
         try:
-            async with self._pool.reading(source.version, source.region, source.stores) as lease:
+            async with self._pool.reading(source.version, source.region, source.stores, source.lun) as lease:
                 await send(
                     {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
                 )
@@ -347,53 +378,3 @@ def _pieces(data: bytes | memoryview | None, skip: int, take: int) -> Iterator[b
             yield _ZEROS if length == PIECE else memoryview(_ZEROS)[:length]
         else:
             yield view[start : start + length]
-
-
-# --- the upload -------------------------------------------------------------------------------
-
-
-async def _upload(request: Request, service: GalleryService, caller: str) -> Response:
-    """The disk of a version waiting for it, streamed into the publish pipeline (see
-    :mod:`blobrep.daemon.versions` for the two requests that create a version).
-
-    The answer is the version, with what the publish did in ``x-blobrep-new-chunks`` (chunks
-    no replica had) and ``x-blobrep-written-bytes`` (chunk bytes written over every replica).
-    """
-    from blobrep.engine.source import AsyncStreamSource
-
-    gallery, image, name = (request.path_params[key] for key in ("gallery", "image", "version"))
-    version_id = ResourceId.of_version(gallery, image, ImageVersion.parse(name))
-    source = AsyncStreamSource(
-        _counted(request), size=_content_length(request), name=f"the upload of {version_id}"
-    )
-    results: list[PublishResult] = []
-    published = await service.upload_version(
-        caller, gallery, image, name, source, on_published=results.append
-    )
-    wake_reconciler(request)
-    # What the publish did is about this request, not the version: headers, beside the resource.
-    headers = {}
-    if results:
-        headers = {
-            "x-blobrep-new-chunks": str(results[0].new_chunks),
-            "x-blobrep-written-bytes": str(results[0].written_bytes),
-        }
-    return json(arm.resource(version_view(published, expand_replication=True)), headers=headers)
-
-
-def _content_length(request: Request) -> int | None:
-    """The body's announced length; None for a chunked body (its own framing marks the end)."""
-    text = request.headers.get("content-length")
-    if text is None:
-        return None
-    if not (text.isascii() and text.isdigit()):
-        raise InvalidParameterError(f"Content-Length {text!r} is not a whole number of bytes")
-    return int(text)
-
-
-async def _counted(request: Request) -> AsyncIterator[bytes]:
-    """The request body as it arrives, counted in the daemon's metrics."""
-    metrics = request.app.state.metrics
-    async for piece in request.stream():
-        metrics.uploaded(len(piece))
-        yield piece

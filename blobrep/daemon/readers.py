@@ -1,9 +1,10 @@
-"""The shared readers: one open :class:`~blobrep.service.VersionReader` per version and region.
+"""The shared readers: one open :class:`~blobrep.service.VersionReader` per disk of a version
+and region (the OS disk, or a data disk by LUN: each disk is a blob of its own).
 
-Downloads of the same version in the same region share one reader, so its replica selector
+Downloads of the same disk of a version in the same region share one reader, so its replica selector
 sees every download's chunk reads at once and spreads them over the replicas by load, and its
 limit of chunk reads in flight holds for all of them together. A reader is keyed by what it
-reads: gallery, image, version, region, the blob the catalog recorded (its manifest pin) and
+reads: gallery, image, version, disk (its LUN), region, the blob the catalog recorded (its manifest pin) and
 the names of the replicas it reads from, so a version republished under the same name, or a
 region that gained replicas, gets a reader of its own rather than a stale one.
 
@@ -42,6 +43,7 @@ from typing import TYPE_CHECKING, Final
 
 import anyio
 
+from blobrep.core.disks import version_disks
 from blobrep.core.names import BlobName
 from blobrep.core.selection import Policy
 from blobrep.daemon.budget import ByteBudget
@@ -103,6 +105,7 @@ class _Key:
     gallery: str
     image: str
     version: str
+    lun: int | None
     region: str
     blob: BlobInfo | None
     replicas: tuple[str, ...]
@@ -208,10 +211,11 @@ class ReaderPool:
 
     @asynccontextmanager
     async def reading(
-        self, version: GalleryImageVersion, region: str, stores: Sequence[Store]
+        self, version: GalleryImageVersion, region: str, stores: Sequence[Store], lun: int | None = None
     ) -> AsyncIterator[Lease]:
-        """A lease of the reader of ``version`` in ``region`` (``stores``: its Completed replicas),
-        opened if no download holds one, for as long as the block runs.
+        """A lease of the reader of the disk ``lun`` (None: the OS disk) of ``version`` in
+        ``region`` (``stores``: its Completed replicas), opened if no download holds one, for
+        as long as the block runs.
 
         The caller must have been checked for this version and region by the service.
 
@@ -219,12 +223,14 @@ class ReaderPool:
             ManifestNotFoundError, ManifestError, StorageError: the reader could not open
                 (no replica holds the version's pinned manifest).
         """
+        blob = next((disk.info for disk in version_disks(version) if disk.lun == lun), None)
         key = _Key(
             version.gallery,
             version.image,
             str(version.version),
+            lun,
             region,
-            version.blob,
+            blob,
             tuple(store.name for store in stores),
         )
         shared = self._shared.get(key)
@@ -254,8 +260,8 @@ class ReaderPool:
         reader = VersionReader(
             stores,
             version.gallery,
-            BlobName(version.image, version.version),
-            expect=version.blob,
+            BlobName(version.image, version.version, shared.key.lun),
+            expect=shared.key.blob,
             policy=Policy.LEAST_LOADED,
         )
         opened = False

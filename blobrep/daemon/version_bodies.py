@@ -7,16 +7,23 @@ accepted and ignored, so a GET body can be PUT again; any other unknown field is
 typo never passes silently. Target regions become the tokens the CLI takes
 (``name[=count][=storage type]``), so both faces share one parser of them. A new version's
 disk is uploaded to its own route (``osDiskImage.source.uri`` may name it) or is another
-version's (``source.id``, :func:`version_source`).
+version's (``source.id``, :func:`version_source`). Its data disks are described by LUN in
+``dataDiskImages`` (:func:`data_disk_luns`), each uploaded to its own route after; they are
+fixed once the version exists, so an update may send them back only as they are.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
+from blobrep.core.disks import check_luns
+from blobrep.core.ids import ResourceId
 from blobrep.daemon import bodies
-from blobrep.errors import InvalidParameterError
+from blobrep.errors import ImmutableFieldError, InvalidParameterError
 from blobrep.service.version_options import VersionOptions
+
+if TYPE_CHECKING:
+    from blobrep.core.gallery import GalleryImageVersion
 
 _PROPERTIES: Final = {
     "publishingProfile",
@@ -36,7 +43,7 @@ _PUBLISHING: Final = {
 }
 _TARGET: Final = {"name", "regionalReplicaCount", "storageAccountType", "excludeFromLatest"}
 _FIGURES: Final = {"sizeInBytes", "digest", "storedBytes", "chunks"}
-_STORAGE: Final = {"osDiskImage", "source", *_FIGURES}
+_STORAGE: Final = {"osDiskImage", "source", "dataDiskImages", *_FIGURES}
 _WHERE: Final = "properties.storageProfile"
 #: What a version's disk may come from over HTTP: its own upload route.
 CONTENT_SUFFIX: Final = "/content"
@@ -110,13 +117,10 @@ def _targets(value: Any) -> tuple[list[str] | None, dict[str, bool]]:
 
 def _check_source(storage: dict[str, Any], content_path: str, create: bool) -> None:
     """Check where the disk comes from: the version's own upload route, or another version
-    (``source.id``, a text), never both. A version's data disks (``dataDiskImages``) are
-    fixed once created: an update may send back what a GET showed (ignored), while a create
-    naming them is refused, as data disks cannot be uploaded here yet."""
-    if not create and isinstance(storage.get("dataDiskImages"), list):
-        bodies.only(storage, {*_STORAGE, "dataDiskImages"}, _WHERE)
-    else:
-        bodies.only(storage, _STORAGE, _WHERE)
+    (``source.id``, a text), never both; a copy takes its source's data disks, so a create
+    naming both a source and ``dataDiskImages`` is refused."""
+    bodies.only(storage, _STORAGE, _WHERE)
+    luns = _luns(storage.get("dataDiskImages"))
     copied = bodies.section(storage, "source", _WHERE)
     bodies.only(copied, {"id"}, f"{_WHERE}.source")
     source_id = bodies.text(copied, "id", f"{_WHERE}.source")
@@ -131,11 +135,63 @@ def _check_source(storage: dict[str, Any], content_path: str, create: bool) -> N
             f"properties.storageProfile.osDiskImage.source.uri {uri!r} is not this version's upload"
             f" route: a disk is uploaded with PUT {content_path} (leave the source out, or name that)"
         )
+    if create and source_id is not None and luns:
+        raise InvalidParameterError(
+            f"{_WHERE} names a version to copy (source.id) and dataDiskImages: a copy takes the data"
+            " disks of the version it copies; leave dataDiskImages out"
+        )
     if uri is not None and source_id is not None:
         raise InvalidParameterError(
             f"{_WHERE} names both a version to copy (source.id) and an upload (osDiskImage.source.uri):"
             " a disk comes from one of them; leave the other out"
         )
+
+
+def _luns(value: Any) -> tuple[int, ...]:
+    """The LUNs ``dataDiskImages`` lists, checked (each an object with a ``lun``, 0..63, none
+    twice; the figures a GET shows beside it accepted and ignored)."""
+    where = f"{_WHERE}.dataDiskImages"
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise InvalidParameterError(f'{where} must be a list of objects like {{"lun": 0}}')
+    luns: list[int] = []
+    for index, item in enumerate(value):
+        place = f"{where}[{index}]"
+        if not isinstance(item, dict):
+            raise InvalidParameterError(f'{place} must be an object like {{"lun": 0}}')
+        bodies.only(item, {"lun", *_FIGURES}, place)
+        lun = bodies.whole(item, "lun", place)
+        if lun is None:
+            raise InvalidParameterError(f"{place} needs its lun, a whole number from 0 to 63")
+        luns.append(lun)
+    return check_luns(luns)
+
+
+def data_disk_luns(body: dict[str, Any]) -> tuple[int, ...] | None:
+    """The LUNs of the data disks ``body`` describes (``dataDiskImages``), or None if it names
+    none; from a body :func:`version_options` accepted."""
+    storage = bodies.section(bodies.section(body, "properties"), "storageProfile", "properties")
+    value = storage.get("dataDiskImages")
+    return None if value is None else _luns(value)
+
+
+def check_same_data_disks(version: GalleryImageVersion, luns: tuple[int, ...] | None) -> None:
+    """Accept ``dataDiskImages`` on an update only as the version has them (a GET sent back).
+
+    Raises:
+        ImmutableFieldError: the body lists other LUNs than the version's data disks.
+    """
+    have = tuple(sorted(disk.lun for disk in version.data_disks))
+    if luns is None or luns == have:
+        return
+    version_id = ResourceId.of_version(version.gallery, version.image, version.version)
+    shown = ", ".join(map(str, have)) or "none"
+    raise ImmutableFieldError(
+        f"the data disks of {version_id} (LUN {shown}) cannot change, and the body lists LUN"
+        f" {', '.join(map(str, luns)) or 'none'}: send them as a GET shows them, or leave"
+        " dataDiskImages out"
+    )
 
 
 def version_source(body: dict[str, Any]) -> str | None:

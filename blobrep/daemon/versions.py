@@ -14,6 +14,10 @@ Creating a version over HTTP takes two requests (see :mod:`blobrep.service.versi
    download). A body that ends short of its ``Content-Length``, or a client that
    goes away, leaves the version ``Failed`` with no blob: nothing of it is readable, and the
    same two requests redo it, reusing the chunks already written.
+3. A version described with ``storageProfile.dataDiskImages`` (``[{"lun": 0}, ...]``) waits
+   for each of those disks too, each uploaded with ``PUT .../versions/{v}/dataDisks/{lun}/content``
+   in the same way (:mod:`blobrep.daemon.uploads`); its source region is ``Completed`` once
+   the last disk has arrived, and until then its details name the disks still awaited.
 
 A PUT whose body names another version (``properties.storageProfile.source.id``) creates the
 version from that version's disk instead (:mod:`blobrep.daemon.version_copies`): ``201`` once
@@ -36,7 +40,13 @@ from blobrep.core.version import ImageVersion
 from blobrep.daemon import arm, bodies, version_copies
 from blobrep.daemon.http import Ask, Reading, create_only, expanded, json, page, resource
 from blobrep.daemon.operations import operation_headers, wake_reconciler
-from blobrep.daemon.version_bodies import CONTENT_SUFFIX, version_options, version_source
+from blobrep.daemon.version_bodies import (
+    CONTENT_SUFFIX,
+    check_same_data_disks,
+    data_disk_luns,
+    version_options,
+    version_source,
+)
 from blobrep.errors import ImmutableFieldError, InvalidParameterError, ResourceNotFoundError
 from blobrep.service import queries
 from blobrep.service.version_options import may_describe_again
@@ -118,6 +128,7 @@ async def _put_version(request: Request, service: GalleryService, caller: str) -
                 f" change to {location!r}"
             )
         version_copies.check_same_source(existing, source)
+        check_same_data_disks(existing, data_disk_luns(body))
         updated = await service.update_version(caller, gallery, image, str(number), options)
         operation = await service.begin_async_operation(
             caller, OperationKind.UPDATE, ResourceId.of_version(gallery, image, number)
@@ -128,7 +139,13 @@ async def _put_version(request: Request, service: GalleryService, caller: str) -
         copy = version_copies.Copy(caller, gallery, image, str(number), source, location, options)
         return await version_copies.start(request, service, copy)
     created = await service.begin_version(
-        caller, gallery, image, str(number), location=location, options=options
+        caller,
+        gallery,
+        image,
+        str(number),
+        location=location,
+        options=options,
+        data_disks=data_disk_luns(body) or (),
     )
     operation = await service.begin_async_operation(
         caller, OperationKind.CREATE, ResourceId.of_version(gallery, image, number)
@@ -143,8 +160,12 @@ async def _patch_version(request: Request, service: GalleryService, caller: str)
     if "location" in body:
         raise InvalidParameterError("a version's location cannot change: leave 'location' out of a PATCH")
     options = version_options(body, content_path=_content_path(gallery, image, number), create=False)
-    if (source := version_source(body)) is not None:
-        version_copies.check_same_source(await service.show_version(caller, gallery, image, number), source)
+    source, luns = version_source(body), data_disk_luns(body)
+    if source is not None or luns is not None:
+        existing = await service.show_version(caller, gallery, image, number)
+        if source is not None:
+            version_copies.check_same_source(existing, source)
+        check_same_data_disks(existing, luns)
     updated = await service.update_version(caller, gallery, image, number, options)
     operation = await service.begin_async_operation(
         caller, OperationKind.UPDATE, ResourceId.of_version(gallery, image, ImageVersion.parse(number))

@@ -36,7 +36,7 @@ from blobrep.core.ids import ResourceId
 from blobrep.core.operations import Operation, OperationKind
 from blobrep.errors import BusyError, ResourceNotFoundError
 from blobrep.service.operations import hold_operation, judge
-from blobrep.service.version_options import is_awaiting_disk
+from blobrep.service.version_options import failed_create, is_awaiting_disk
 from blobrep.service.versions import _Versions
 
 INTERRUPTED = "interrupted"
@@ -146,9 +146,7 @@ class _Recovery(_Versions):
                         status, state=ReplicationState.FAILED, progress=0, details=reason
                     )
                     await self._catalog.set_region_status(gallery, image, number, failed)
-            await self._catalog.update_version(
-                dataclasses.replace(version, provisioning_state=ProvisioningState.FAILED)
-            )
+            await self._catalog.update_version(failed_create(version))
             return Recovered(_id(version), f"an {INTERRUPTED} create is now Failed")
 
 

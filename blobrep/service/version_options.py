@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from blobrep.core.definitions import parse_datetime
 from blobrep.core.gallery import (
+    DataDisk,
     GalleryImageVersion,
     ProvisioningState,
     PublishingProfile,
@@ -32,6 +33,10 @@ WAITING = "waiting for replication"
 
 #: The details of the source region of a version recorded before its disk arrives.
 AWAITING_DISK = "waiting for its disk to be uploaded"
+
+#: The details of a version with data disks while some of its disks are awaited; the disks
+#: still to come follow (``"...: the OS disk, LUN 0"``), so that ``show`` says which.
+AWAITING_DISKS = "waiting for its disks to be uploaded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,26 +111,48 @@ def first_statuses(profile: PublishingProfile, source_region: str) -> tuple[Regi
     )
 
 
-def awaiting_disk(status: RegionStatus) -> RegionStatus:
-    """``status`` of a source region whose disk has not begun to arrive."""
-    return dataclasses.replace(status, state=ReplicationState.UNKNOWN, progress=0, details=AWAITING_DISK)
+def awaiting_disk(status: RegionStatus, details: str = AWAITING_DISK) -> RegionStatus:
+    """``status`` of a source region waiting for disks to be uploaded (``details``: which)."""
+    return dataclasses.replace(status, state=ReplicationState.UNKNOWN, progress=0, details=details)
+
+
+def awaiting_details(record: GalleryImageVersion) -> str:
+    """The source region's details while ``record`` waits for uploads: for a version with
+    data disks, which of its disks are still awaited, by name."""
+    if not record.data_disks:
+        return AWAITING_DISK
+    awaited = ["the OS disk"] if record.blob is None else []
+    awaited += [f"LUN {disk.lun}" for disk in record.data_disks if disk.blob is None]
+    return f"{AWAITING_DISKS}: {', '.join(awaited)}"
+
+
+def failed_create(record: GalleryImageVersion) -> GalleryImageVersion:
+    """``record`` as a create that failed leaves it: Failed, and none of its disks recorded
+    (the disks uploaded before the one that failed included), so that describing it again
+    redoes it whole; their chunks stay in the replicas for the redo to reuse."""
+    return dataclasses.replace(
+        record,
+        provisioning_state=ProvisioningState.FAILED,
+        blob=None,
+        data_disks=tuple(DataDisk(disk.lun) for disk in record.data_disks),
+    )
 
 
 def may_describe_again(record: GalleryImageVersion) -> bool:
     """True if describing ``record`` again starts it over: a Failed create without a blob, or a
-    version still waiting for its disk (``begin_version`` resets either)."""
+    version still waiting for its disks (``begin_version`` resets either)."""
     failed = record.provisioning_state is ProvisioningState.FAILED and record.blob is None
     return failed or is_awaiting_disk(record)
 
 
 def is_awaiting_disk(record: GalleryImageVersion) -> bool:
-    """True if ``record`` is a version recorded by ``begin_version`` whose
-    disk has not begun to arrive."""
+    """True if ``record`` is a version recorded by ``begin_version`` with a disk still to be
+    uploaded, and no upload running."""
     status = record.status(record.location)
     return (
         record.provisioning_state is ProvisioningState.CREATING
-        and record.blob is None
+        and not record.published
         and status is not None
         and status.state is ReplicationState.UNKNOWN
-        and status.details == AWAITING_DISK
+        and status.details.startswith((AWAITING_DISK, AWAITING_DISKS))
     )

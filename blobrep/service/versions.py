@@ -56,6 +56,9 @@ from blobrep.service.retention import _Retention
 from blobrep.service.version_options import (
     WAITING,
     VersionOptions,
+    awaiting_details,
+    awaiting_disk,
+    failed_create,
     first_statuses,
     new_profile,
     targets_from,
@@ -193,8 +196,9 @@ class _Versions(_Retention):
     ) -> GalleryImageVersion:
         """Publish ``disks`` (LUN None: the OS disk) of ``record`` into its source region and
         record them; the region is Completed once every disk of the version is published
-        (a daemon's uploads may bring the disks one at a time). On failure the version is
-        left Failed, with none of the disks of this call recorded."""
+        (a daemon's uploads may bring the disks one at a time; until then the region's details
+        name the disks still awaited). On failure the version is left Failed with none of its
+        disks recorded (:func:`failed_create`), a create to redo."""
         gallery, image, number = record.gallery, record.image, record.version
         profile, source_region = record.publishing_profile, record.location
         source_target = profile.target(source_region)
@@ -216,9 +220,7 @@ class _Versions(_Retention):
                 await self._catalog.set_region_status(
                     gallery, image, number, _failed(record, source_region, f"publish failed: {reason}")
                 )
-                await self._catalog.update_version(
-                    dataclasses.replace(record, provisioning_state=ProvisioningState.FAILED)
-                )
+                await self._catalog.update_version(failed_create(record))
             raise
         if on_published is not None:
             on_published(done.result)
@@ -228,8 +230,13 @@ class _Versions(_Retention):
             data_disks=merge_data_disks(record.data_disks, done.data_disks),
         )
         if not whole.published:
-            # Disks still to come (daemon uploads): recorded, the region still waiting.
+            # Disks still to come (daemon uploads): recorded, the region waiting for the rest.
             await self._catalog.update_version(whole)
+            waiting = whole.status(source_region)
+            assert waiting is not None
+            await self._catalog.set_region_status(
+                gallery, image, number, awaiting_disk(waiting, awaiting_details(whole))
+            )
             return await self._catalog.get_version(gallery, image, number)
         whole = dataclasses.replace(whole, provisioning_state=ProvisioningState.SUCCEEDED)
         await self._catalog.update_version(whole)

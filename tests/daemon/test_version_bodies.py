@@ -68,7 +68,8 @@ def test_the_read_only_fields_of_a_get_are_accepted() -> None:
             {"properties": {"storageProfile": {"osDiskImage": {"source": {"uri": "http://x/y"}}}}},
             "source.uri",
         ),
-        ({"properties": {"storageProfile": {"dataDiskImages": []}}}, "dataDiskImages"),
+        ({"properties": {"storageProfile": {"dataDiskImages": {"lun": 0}}}}, "dataDiskImages"),
+        ({"properties": {"storageProfile": {"dataDiskImages": [{"lun": 0, "caching": "x"}]}}}, "caching"),
         ({"tags": {}}, "tags"),
     ],
 )

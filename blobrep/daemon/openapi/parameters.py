@@ -58,6 +58,7 @@ PARAMETERS: Final[JSON] = {
     "image": _path("image", "^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$", "ubuntu"),
     "version": _path("version", f"^(latest|{_NUMBER})$", "1.0.0", "MAJOR.MINOR.PATCH, or `latest`."),
     "versionNumber": _path("version", f"^{_NUMBER}$", "1.1.0", "MAJOR.MINOR.PATCH."),
+    "lun": _path("lun", "^[0-9]{1,2}$", "0", "The data disk's logical unit number, 0 to 63."),
     "operation": _path(
         "operation", "^[^/]+$", "3f1c2d4e-0000-4000-8000-000000000000", "From `Azure-AsyncOperation`."
     ),

@@ -247,6 +247,7 @@ _TEXT: Final = nullable(STRING)
 _WHOLE: Final = {"type": ["integer", "null"]}
 _FLAG: Final = {"type": ["boolean", "null"]}
 _LIMITS: Final = nullable(closed({"min": _WHOLE, "max": _WHOLE}))
+_SHOWN: Final = dict.fromkeys(("sizeInBytes", "digest", "storedBytes", "chunks"), IGNORED)
 _VERSION_BODY_PROPERTIES: Final = closed(
     {
         "publishingProfile": nullable(
@@ -302,7 +303,17 @@ _VERSION_BODY_PROPERTIES: Final = closed(
                             }
                         )
                     ),
-                    **dict.fromkeys(("sizeInBytes", "digest", "storedBytes", "chunks"), IGNORED),
+                    "dataDiskImages": nullable(
+                        {
+                            "type": "array",
+                            "description": "The data disks a new version waits for, by LUN (each"
+                            " uploaded to `.../dataDisks/{lun}/content`); fixed once created.",
+                            "items": closed(
+                                {"lun": {"type": "integer", "minimum": 0, "maximum": 63}, **_SHOWN}, "lun"
+                            ),
+                        }
+                    ),
+                    **_SHOWN,
                 }
             )
         ),

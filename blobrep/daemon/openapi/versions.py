@@ -25,7 +25,11 @@ UPLOAD_FLOW: Final = """Creating a version over HTTP takes two requests:
    body (`application/octet-stream`, any size) streams it into the publish pipeline as it arrives,
    and answers `200` with the version once the disk is published. A body that ends short of its
    `Content-Length`, or a client that goes away, leaves the version `Failed` with no blob; the
-   same two requests redo it, reusing the chunks already written."""
+   same two requests redo it, reusing the chunks already written.
+3. A version described with `storageProfile.dataDiskImages: [{"lun": 0}, ...]` waits for those
+   data disks too: each is uploaded the same way to `.../versions/{version}/dataDisks/{lun}/content`,
+   one at a time. Its source region is `Completed` once the last disk arrived; until then its
+   details name the disks still awaited. A disk uploaded twice, or a LUN not described, is refused."""
 
 COPY_FLOW: Final = """A body naming another version in `storageProfile.source.id`
 (`/galleries/G/images/I/versions/X.Y.Z`, in this gallery or another one the caller can read)
@@ -65,6 +69,7 @@ def versions() -> JSON:
         },
         "/galleries/{gallery}/images/{image}/versions/{version}": _version(),
         "/galleries/{gallery}/images/{image}/versions/{version}/content": _content(),
+        "/galleries/{gallery}/images/{image}/versions/{version}/dataDisks/{lun}/content": _content(lun=True),
     }
 
 
@@ -134,27 +139,29 @@ def _version() -> JSON:
     }
 
 
-def _content() -> JSON:
+def _content(*, lun: bool = False) -> JSON:
+    """The OS disk's route, or (``lun``) a data disk's: read alike, uploaded alike."""
+    disk, name, path = ("data disk", "DataDisk", ("lun",)) if lun else ("OS disk", "", ())
     return {
         "get": operation(
-            "GalleryImageVersions_Read",
-            "Read a version's disk",
+            f"GalleryImageVersions_Read{name}",
+            f"Read a version's {disk}",
             _disk(head=False),
             tag="Content",
-            parameters=(*_VERSION, *_RANGED),
+            parameters=(*_VERSION, *path, *_RANGED),
             description=_READ_DESCRIPTION,
         ),
         "head": operation(
-            "GalleryImageVersions_Head",
+            f"GalleryImageVersions_Head{name}",
             "What GET would answer, without the body",
             _disk(head=True),
             tag="Content",
-            parameters=(*_VERSION, *_RANGED),
+            parameters=(*_VERSION, *path, *_RANGED),
         ),
         "put": {
             **operation(
-                "GalleryImageVersions_Upload",
-                "Upload the disk of a version waiting for it",
+                f"GalleryImageVersions_Upload{name}",
+                f"Upload the {disk} of a version waiting for it",
                 {
                     "200": answer(
                         "The disk is published; the version, replicating to its targets.",
@@ -165,7 +172,7 @@ def _content() -> JSON:
                     **failures(400, 404, 409, 507),
                 },
                 tag="Content",
-                parameters=("gallery", "image", "versionNumber"),
+                parameters=("gallery", "image", "versionNumber", *path),
                 description=UPLOAD_FLOW,
             ),
             "requestBody": {

@@ -1,0 +1,91 @@
+"""Uploading a version's disks: ``PUT .../versions/{v}/content`` (its OS disk) and
+``PUT .../versions/{v}/dataDisks/{lun}/content`` (its data disk at LUN ``lun``).
+
+Each is the raw disk as the body, streamed into the publish pipeline as it arrives (see
+:mod:`blobrep.daemon.versions` for the requests that create a version, and
+:mod:`blobrep.service.version_uploads` for what the service records). A version described
+with data disks is ``Completed`` in its source region once every disk has arrived, each by its
+own request (one at a time); the answer to each is the version as it then stands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from blobrep.core.ids import ResourceId
+from blobrep.core.names import MAX_LUN, validate_lun
+from blobrep.core.version import ImageVersion
+from blobrep.daemon import arm
+from blobrep.daemon.http import json
+from blobrep.daemon.operations import wake_reconciler
+from blobrep.errors import InvalidNameError, InvalidParameterError
+from blobrep.service.views import version_view
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from blobrep.engine.publish import PublishResult
+    from blobrep.service import GalleryService
+
+
+def lun_of(request: Request) -> int | None:
+    """The LUN a data disk's route names; None on the OS disk's route.
+
+    Raises:
+        InvalidNameError: the path's LUN is not a whole number from 0 to 63.
+    """
+    text = request.path_params.get("lun")
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit() and len(text) <= 2):
+        raise InvalidNameError(f"invalid data disk LUN {text[:20]!r}: use a whole number from 0 to {MAX_LUN}")
+    return validate_lun(int(text))
+
+
+async def upload(request: Request, service: GalleryService, caller: str) -> Response:
+    """The disk the route names (the OS disk, or the data disk at its LUN) of a version
+    waiting for it, streamed into the publish pipeline.
+
+    The answer is the version, with what the publish did in ``x-blobrep-new-chunks`` (chunks
+    no replica had) and ``x-blobrep-written-bytes`` (chunk bytes written over every replica).
+    """
+    from blobrep.engine.source import AsyncStreamSource
+
+    gallery, image, name = (request.path_params[key] for key in ("gallery", "image", "version"))
+    version_id = ResourceId.of_version(gallery, image, ImageVersion.parse(name))
+    lun = lun_of(request)
+    what = f"the upload of {version_id}" if lun is None else f"the upload of LUN {lun} of {version_id}"
+    source = AsyncStreamSource(_counted(request), size=_content_length(request), name=what)
+    results: list[PublishResult] = []
+    published = await service.upload_version(
+        caller, gallery, image, name, source, on_published=results.append, lun=lun
+    )
+    wake_reconciler(request)
+    # What the publish did is about this request, not the version: headers, beside the resource.
+    headers = {}
+    if results:
+        headers = {
+            "x-blobrep-new-chunks": str(results[0].new_chunks),
+            "x-blobrep-written-bytes": str(results[0].written_bytes),
+        }
+    return json(arm.resource(version_view(published, expand_replication=True)), headers=headers)
+
+
+def _content_length(request: Request) -> int | None:
+    """The body's announced length; None for a chunked body (its own framing marks the end)."""
+    text = request.headers.get("content-length")
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit()):
+        raise InvalidParameterError(f"Content-Length {text!r} is not a whole number of bytes")
+    return int(text)
+
+
+async def _counted(request: Request) -> AsyncIterator[bytes]:
+    """The request body as it arrives, counted in the daemon's metrics."""
+    metrics = request.app.state.metrics
+    async for piece in request.stream():
+        metrics.uploaded(len(piece))
+        yield piece
