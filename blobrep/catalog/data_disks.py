@@ -12,9 +12,9 @@ from __future__ import annotations
 import sqlite3
 from collections import defaultdict
 
+from blobrep.catalog.version_rows import blob_columns, blob_of_row
 from blobrep.core.disks import check_luns
-from blobrep.core.gallery import BlobInfo, DataDisk
-from blobrep.core.pins import ManifestPin
+from blobrep.core.gallery import DataDisk
 
 _SELECT = (
     "SELECT * FROM data_disks WHERE version_id IN (SELECT id FROM image_versions WHERE {where})"
@@ -36,22 +36,16 @@ def write_data_disks(connection: sqlite3.Connection, version_id: int, disks: tup
     connection.execute("DELETE FROM data_disks WHERE version_id = ?", (version_id,))
     connection.executemany(
         "INSERT INTO data_disks (version_id, lun, blob_size, blob_digest, blob_stored_bytes,"
-        " blob_chunks, manifest_size, manifest_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [(version_id, disk.lun, *_blob_columns(disk.blob)) for disk in disks],
-    )
-
-
-def _blob_columns(blob: BlobInfo | None) -> tuple[object, ...]:
-    if blob is None:
-        return (None,) * 6
-    pin = blob.manifest
-    return (
-        blob.size,
-        blob.digest,
-        blob.stored_bytes,
-        blob.chunks,
-        None if pin is None else pin.size,
-        None if pin is None else pin.sha256,
+        " blob_chunks, manifest_size, manifest_sha256) VALUES (:version_id, :lun, :blob_size,"
+        " :blob_digest, :blob_stored_bytes, :blob_chunks, :manifest_size, :manifest_sha256)",
+        [
+            {
+                "version_id": version_id,
+                "lun": disk.lun,
+                **blob_columns(disk.blob, f"data disk LUN {disk.lun}"),
+            }
+            for disk in disks
+        ],
     )
 
 
@@ -64,13 +58,5 @@ def data_disks_of(
     """
     found: defaultdict[int, list[DataDisk]] = defaultdict(list)
     for row in connection.execute(_SELECT.format(where=where), parameters):
-        blob = None
-        if row["blob_size"] is not None:
-            pin = None
-            if row["manifest_size"] is not None:
-                pin = ManifestPin(row["manifest_size"], row["manifest_sha256"])
-            blob = BlobInfo(
-                row["blob_size"], row["blob_digest"], row["blob_stored_bytes"], row["blob_chunks"], pin
-            )
-        found[row["version_id"]].append(DataDisk(row["lun"], blob))
+        found[row["version_id"]].append(DataDisk(row["lun"], blob_of_row(row)))
     return found

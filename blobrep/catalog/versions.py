@@ -8,54 +8,41 @@ never loses progress that replication recorded in between. The one exception is
 :func:`reset_version`, which redoes an interrupted create and so replaces both at once.
 
 The blob's manifest pin (what every replica's manifest must be, byte for byte) is stored with
-the blob, in the version row.
+the blob, in the version row; how a version becomes a row and back is
+:mod:`blobrep.catalog.version_rows`.
 """
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from blobrep.catalog._columns import (
-    bool_to_int,
-    int_to_bool,
-    optional_choice,
-    text_to_time,
-    time_to_text,
-    to_choice,
-)
+from blobrep.catalog._columns import bool_to_int
 from blobrep.catalog.assignments import delete_assignments_within
 from blobrep.catalog.data_disks import data_disks_of, write_data_disks
 from blobrep.catalog.galleries import require_definition
 from blobrep.catalog.status import delete_status, statuses_of, write_status
+from blobrep.catalog.version_rows import target_of_row, version_columns, version_of_row
 from blobrep.core.gallery import (
-    BlobInfo,
-    DataDisk,
     GalleryImageVersion,
     ProvisioningState,
-    PublishingProfile,
     RegionStatus,
     ReplicationState,
-    RetentionMark,
-    SafetyProfile,
-    StorageType,
     TargetRegion,
 )
 from blobrep.core.ids import ResourceId
-from blobrep.core.pins import ManifestPin
-from blobrep.core.version import ImageVersion
 from blobrep.errors import AlreadyExistsError, InvalidParameterError, PreconditionError, ResourceNotFoundError
+
+if TYPE_CHECKING:
+    from blobrep.core.version import ImageVersion
 
 _KEY = "gallery = ? AND image = ? AND major = ? AND minor = ? AND patch = ?"
 
 
 def _key(gallery: str, image: str, version: ImageVersion) -> tuple[str, str, int, int, int]:
     return (gallery, image, version.major, version.minor, version.patch)
-
-
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def find_version_id(
@@ -89,65 +76,6 @@ def _unique(names: Iterable[str], what: str) -> None:
         if name in seen:
             raise InvalidParameterError(f"{what} {name!r} is listed twice")
         seen.add(name)
-
-
-def _check_pin(v: GalleryImageVersion) -> ManifestPin | None:
-    """The blob's manifest pin, once it is known to be whole.
-
-    The catalog otherwise stores what it is given, but a pin that no document can match would
-    make every replica of the version look damaged to every reader, so it is refused here
-    rather than discovered there.
-
-    Raises:
-        InvalidParameterError: the size is missing or negative, or the SHA-256 is missing or
-            not 64 lower-case hex characters.
-    """
-    pin = None if v.blob is None else v.blob.manifest
-    if pin is None:
-        return None
-    size: object = pin.size
-    sha256: object = pin.sha256
-    problem = None
-    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-        problem = f"its size is {size!r}, not a byte count"
-    elif not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
-        problem = f"its SHA-256 is {sha256!r}, not 64 lower-case hex characters"
-    if problem is not None:
-        raise InvalidParameterError(
-            f"the manifest pin of image version '{v.version}' in image definition {v.image!r}"
-            f" of gallery {v.gallery!r} is incomplete: {problem}"
-        )
-    return pin
-
-
-def _columns(v: GalleryImageVersion) -> dict[str, object]:
-    profile = v.publishing_profile
-    blob = v.blob
-    pin = _check_pin(v)
-    mark = v.retention
-    return {
-        "location": v.location,
-        "replica_count": profile.replica_count,
-        "storage_type": profile.storage_type.value,
-        "exclude_from_latest": int(profile.exclude_from_latest),
-        "end_of_life": time_to_text(profile.end_of_life, "end of life"),
-        "published": time_to_text(profile.published, "published time"),
-        "allow_deletion_of_replicated_locations": int(
-            v.safety_profile.allow_deletion_of_replicated_locations
-        ),
-        "block_deletion_before_end_of_life": int(v.safety_profile.block_deletion_before_end_of_life),
-        "retention_at": None if mark is None else time_to_text(mark.at, "retention time"),
-        "retention_shrunk": None if mark is None else int(mark.shrunk),
-        "retention_details": None if mark is None else mark.details,
-        "source_id": v.source_id,
-        "provisioning_state": v.provisioning_state.value,
-        "blob_size": None if blob is None else blob.size,
-        "blob_digest": None if blob is None else blob.digest,
-        "blob_stored_bytes": None if blob is None else blob.stored_bytes,
-        "blob_chunks": None if blob is None else blob.chunks,
-        "manifest_size": None if pin is None else pin.size,
-        "manifest_sha256": None if pin is None else pin.sha256,
-    }
 
 
 def _write_targets(
@@ -190,7 +118,7 @@ def create_version(connection: sqlite3.Connection, v: GalleryImageVersion) -> No
         )
     _unique((target.name for target in v.publishing_profile.target_regions), "target region")
     _unique((status.region for status in v.regions), "status of region")
-    columns = {"gallery": v.gallery, "image": v.image, **_version_parts(v.version), **_columns(v)}
+    columns = {"gallery": v.gallery, "image": v.image, **_version_parts(v.version), **version_columns(v)}
     names = ", ".join(columns)
     values = ", ".join(f":{name}" for name in columns)
     cursor = connection.execute(f"INSERT INTO image_versions ({names}) VALUES ({values})", columns)
@@ -220,7 +148,7 @@ def update_version(connection: sqlite3.Connection, v: GalleryImageVersion) -> No
 def _replace_profile(connection: sqlite3.Connection, version_id: int, v: GalleryImageVersion) -> None:
     """Replace the version row's columns and its targets with ``v``'s (not its status)."""
     _unique((target.name for target in v.publishing_profile.target_regions), "target region")
-    columns = _columns(v)
+    columns = version_columns(v)
     assignments = ", ".join(f"{name} = :{name}" for name in columns)
     connection.execute(
         f"UPDATE image_versions SET {assignments} WHERE id = :id", {**columns, "id": version_id}
@@ -307,15 +235,6 @@ _TARGETS = (
 )
 
 
-def _target(row: sqlite3.Row) -> TargetRegion:
-    return TargetRegion(
-        name=row["region"],
-        replica_count=row["replica_count"],
-        storage_type=optional_choice(StorageType, row["storage_type"], "storage type"),
-        exclude_from_latest=int_to_bool(row["exclude_from_latest"]),
-    )
-
-
 def _select(
     connection: sqlite3.Connection, where: str, parameters: tuple[object, ...]
 ) -> list[GalleryImageVersion]:
@@ -325,7 +244,7 @@ def _select(
     """
     targets: defaultdict[int, list[TargetRegion]] = defaultdict(list)
     for row in connection.execute(_TARGETS.format(where=where), parameters):
-        targets[row["version_id"]].append(_target(row))
+        targets[row["version_id"]].append(target_of_row(row))
     statuses = statuses_of(connection, where, parameters)
     disks = data_disks_of(connection, where, parameters)
     rows = connection.execute(
@@ -333,56 +252,9 @@ def _select(
         parameters,
     )
     return [
-        _version(row, tuple(targets[row["id"]]), tuple(statuses[row["id"]]), tuple(disks[row["id"]]))
+        version_of_row(row, tuple(targets[row["id"]]), tuple(statuses[row["id"]]), tuple(disks[row["id"]]))
         for row in rows
     ]
-
-
-def _version(
-    row: sqlite3.Row,
-    targets: tuple[TargetRegion, ...],
-    statuses: tuple[RegionStatus, ...],
-    disks: tuple[DataDisk, ...] = (),
-) -> GalleryImageVersion:
-    blob = None
-    if row["blob_size"] is not None:
-        pin = None
-        if row["manifest_size"] is not None:
-            pin = ManifestPin(row["manifest_size"], row["manifest_sha256"])
-        blob = BlobInfo(
-            row["blob_size"], row["blob_digest"], row["blob_stored_bytes"], row["blob_chunks"], pin
-        )
-    return GalleryImageVersion(
-        gallery=row["gallery"],
-        image=row["image"],
-        version=ImageVersion(row["major"], row["minor"], row["patch"]),
-        location=row["location"],
-        publishing_profile=PublishingProfile(
-            target_regions=targets,
-            replica_count=row["replica_count"],
-            storage_type=to_choice(StorageType, row["storage_type"], "storage type"),
-            exclude_from_latest=bool(row["exclude_from_latest"]),
-            end_of_life=text_to_time(row["end_of_life"]),
-            published=text_to_time(row["published"]),
-        ),
-        safety_profile=SafetyProfile(
-            bool(row["allow_deletion_of_replicated_locations"]),
-            bool(row["block_deletion_before_end_of_life"]),
-        ),
-        provisioning_state=to_choice(ProvisioningState, row["provisioning_state"], "provisioning state"),
-        blob=blob,
-        regions=statuses,
-        retention=_retention(row),
-        source_id=row["source_id"],
-        data_disks=disks,
-    )
-
-
-def _retention(row: sqlite3.Row) -> RetentionMark | None:
-    at = text_to_time(row["retention_at"])
-    if at is None:
-        return None
-    return RetentionMark(at, bool(row["retention_shrunk"]), row["retention_details"])
 
 
 def get_version(

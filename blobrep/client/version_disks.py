@@ -11,20 +11,13 @@ Progress counts the bytes of every disk, as locally.
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import anyio
-import anyio.to_thread
-
 from blobrep.client.transfers import download, upload_pieces
-from blobrep.core.disks import version_disks
 from blobrep.core.ids import ResourceId
-from blobrep.core.vm_names import data_disk
+from blobrep.engine.disk_dirs import write_disks_in_turn
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -32,6 +25,7 @@ if TYPE_CHECKING:
     import httpx2
 
     from blobrep.client.connection import Connection
+    from blobrep.core.disks import VersionDisk
     from blobrep.core.gallery import GalleryImageVersion
     from blobrep.engine.deploy import DeploymentResult
     from blobrep.engine.publish import ProgressCallback, PublishProgressCallback
@@ -118,44 +112,18 @@ async def download_disks(
     """
     path = str(ResourceId.of_version(version.gallery, version.image, version.version))
     params = None if location is None else {"location": location}
-    disks = version_disks(version)
-    total = sum(disk.info.size for disk in disks if disk.info is not None)
-    written: list[Path] = []
-    results: list[DeploymentResult] = []
-    before = 0
-    try:
-        for disk in disks:
-            output = target
-            if target is not None and disk.lun is not None:
-                output = target.parent / Path(data_disk(name, disk.lun)).name
-            label = "" if disk.lun is None else f" (LUN {disk.lun})"
-            async with connection.stream("GET", disk_route(path, disk.lun), params=params) as response:
-                result = await download(
-                    response,
-                    output,
-                    what=f"deployed {version.gallery}/{version.image}/versions/{version.version}{label}",
-                    stored_bytes=0 if disk.info is None else disk.info.stored_bytes,
-                    progress=_offset(progress, before, total),
-                )
-            before += result.size
-            if output is not None:
-                written.append(output)
-            results.append(dataclasses.replace(result, lun=disk.lun))
-    except BaseException:
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(_remove, written)
-        raise
-    first, *data = results
-    return dataclasses.replace(first, data_disks=tuple(data))
 
+    async def write(
+        disk: VersionDisk, output: Path | None, done: ProgressCallback | None
+    ) -> DeploymentResult:
+        label = "" if disk.lun is None else f" (LUN {disk.lun})"
+        async with connection.stream("GET", disk_route(path, disk.lun), params=params) as response:
+            return await download(
+                response,
+                output,
+                what=f"deployed {version.gallery}/{version.image}/versions/{version.version}{label}",
+                stored_bytes=0 if disk.info is None else disk.info.stored_bytes,
+                progress=done,
+            )
 
-def _offset(progress: ProgressCallback | None, before: int, total: int) -> ProgressCallback | None:
-    if progress is None:
-        return None
-    return lambda done, _: progress(before + done, total)
-
-
-def _remove(paths: list[Path]) -> None:
-    for path in paths:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
+    return await write_disks_in_turn(version, target, name, write, progress)

@@ -261,15 +261,8 @@ async def deploy_many(
     slots = anyio.CapacityLimiter(at_once)
     results: list[DeploymentResult | None] = [None] * count
     failures: list[str | None] = [None] * count
-    total = count * (reader.manifest.size + sum(disk.reader.manifest.size for disk in data_disks))
-    each_done = [0] * count
-    all_done = [0]
-
-    def advance(index: int, done: int) -> None:
-        all_done[0] += done - each_done[index]
-        each_done[index] = done
-        if progress is not None:
-            progress(all_done[0], total)
+    sizes = [reader.manifest.size, *(disk.reader.manifest.size for disk in data_disks)]
+    watch = _ScaleSetProgress(progress, count, sizes).watch
 
     async def one(index: int) -> None:
         async with slots:
@@ -290,14 +283,6 @@ async def deploy_many(
             except BlobrepError as exc:
                 failures[index] = str(exc)
 
-    offsets = [reader.manifest.size]
-    for disk in data_disks:
-        offsets.append(offsets[-1] + disk.reader.manifest.size)
-
-    def watch(index: int, position: int) -> ProgressCallback | None:
-        before = 0 if position == 0 else offsets[position - 1]
-        return None if progress is None else lambda done, _: advance(index, before + done)
-
     before = [reader.statistics(), *(disk.reader.statistics() for disk in data_disks)]
     start = anyio.current_time()
     async with task_group() as group:
@@ -308,6 +293,31 @@ async def deploy_many(
     for disk, earlier in zip(data_disks, before[1:], strict=True):
         statistics = statistics.plus(disk.reader.statistics().since(earlier))
     return _summary(results, failures, makespan, reader, statistics, output_dir is None)
+
+
+class _ScaleSetProgress:
+    """One progress over a scale set: image bytes deployed over every deployment and disk,
+    out of ``count`` x the size of every disk."""
+
+    def __init__(self, progress: ProgressCallback | None, count: int, sizes: Sequence[int]) -> None:
+        self._progress = progress
+        self._total = count * sum(sizes)
+        self._offsets = [sum(sizes[:position]) for position in range(len(sizes))]
+        self._each = [0] * count
+        self._all = 0
+
+    def watch(self, index: int, position: int) -> ProgressCallback | None:
+        """The callback of deployment ``index`` for its disk at ``position`` (0: the OS disk)."""
+        if self._progress is None:
+            return None
+        before = self._offsets[position]
+        return lambda done, _: self._advance(index, before + done)
+
+    def _advance(self, index: int, done: int) -> None:
+        self._all += done - self._each[index]
+        self._each[index] = done
+        assert self._progress is not None
+        self._progress(self._all, self._total)
 
 
 def _summary(

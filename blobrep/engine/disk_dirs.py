@@ -12,17 +12,27 @@ daemon (the client): the two write the same file for the same options.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
 
-from blobrep.core.vm_names import os_disk, validate_vm_name
+from blobrep.core.disks import version_disks
+from blobrep.core.vm_names import data_disk, os_disk, validate_vm_name
 from blobrep.errors import InvalidInputError, InvalidParameterError
 from blobrep.storage.files import file_error
+
+if TYPE_CHECKING:
+    from blobrep.core.disks import VersionDisk
+    from blobrep.core.gallery import GalleryImageVersion
+    from blobrep.engine.deploy import DeploymentResult
+    from blobrep.engine.publish import ProgressCallback
 
 
 @asynccontextmanager
@@ -128,3 +138,60 @@ def _remove_empty(made: list[Path]) -> None:
             continue
         except OSError:
             return  # not empty: what is above it stays too
+
+
+#: Writes one disk of a VM to a file (None: reads and discards it), reporting bytes done.
+DiskWriter = Callable[
+    ["VersionDisk", "Path | None", "ProgressCallback | None"], Awaitable["DeploymentResult"]
+]
+
+
+async def write_disks_in_turn(
+    version: GalleryImageVersion,
+    target: Path | None,
+    name: str,
+    write: DiskWriter,
+    progress: ProgressCallback | None,
+) -> DeploymentResult:
+    """Write every disk of ``version`` with ``write``, one after the other: the OS disk at
+    ``target`` and each data disk beside it (``lun{N}.img`` in ``target``'s directory), or
+    read and discard them all (``target`` None).
+
+    The service (reading replicas) and the client (downloading from a daemon) write a VM the
+    same way through this: the same files, one progress over every disk, and if a disk fails
+    the files of the disks before it are removed before the error goes on, so a VM is written
+    whole or not at all. The result is the OS disk's, with the data disks' in ``data_disks``.
+    """
+    disks = version_disks(version)
+    total = sum(disk.info.size for disk in disks if disk.info is not None)
+    written: list[Path] = []
+    results: list[DeploymentResult] = []
+    before = 0
+    try:
+        for disk in disks:
+            path = target
+            if target is not None and disk.lun is not None:
+                path = target.parent / Path(data_disk(name, disk.lun)).name
+            result = await write(disk, path, _offset(progress, before, total))
+            before += result.size
+            if path is not None:
+                written.append(path)
+            results.append(dataclasses.replace(result, lun=disk.lun))
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(_remove, written)
+        raise
+    first, *data = results
+    return dataclasses.replace(first, data_disks=tuple(data))
+
+
+def _offset(progress: ProgressCallback | None, before: int, total: int) -> ProgressCallback | None:
+    if progress is None:
+        return None
+    return lambda done, _: progress(before + done, total)
+
+
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            os.unlink(path)

@@ -10,23 +10,17 @@ rather than silently writing its OS disk alone.
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import anyio
-import anyio.to_thread
-
-from blobrep.core.disks import VersionDisk, version_disks
 from blobrep.core.ids import ResourceId
-from blobrep.core.vm_names import data_disk
+from blobrep.engine.disk_dirs import write_disks_in_turn
 from blobrep.errors import InvalidParameterError
 
 if TYPE_CHECKING:
+    from blobrep.core.disks import VersionDisk
     from blobrep.core.gallery import GalleryImageVersion
     from blobrep.core.selection import Policy
     from blobrep.engine.deploy import DeploymentResult
@@ -79,37 +73,8 @@ async def deploy_disks(
     """
     from blobrep.engine.deploy import deploy
 
-    disks = version_disks(version)
-    total = sum(disk.info.size for disk in disks if disk.info is not None)
-    written: list[Path] = []
-    results: list[DeploymentResult] = []
-    before = 0
-    try:
-        for disk in disks:
-            path = target
-            if target is not None and disk.lun is not None:
-                path = target.parent / Path(data_disk(name, disk.lun)).name
-            async with disk_reader(version, stores, disk, policy) as reader:
-                result = await deploy(reader, path, progress=_offset(progress, before, total))
-            before += result.size
-            if path is not None:
-                written.append(path)
-            results.append(dataclasses.replace(result, lun=disk.lun))
-    except BaseException:
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(_remove, written)
-        raise
-    first, *data = results
-    return dataclasses.replace(first, data_disks=tuple(data))
+    async def write(disk: VersionDisk, path: Path | None, done: ProgressCallback | None) -> DeploymentResult:
+        async with disk_reader(version, stores, disk, policy) as reader:
+            return await deploy(reader, path, progress=done)
 
-
-def _offset(progress: ProgressCallback | None, before: int, total: int) -> ProgressCallback | None:
-    if progress is None:
-        return None
-    return lambda done, _: progress(before + done, total)
-
-
-def _remove(paths: list[Path]) -> None:
-    for path in paths:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
+    return await write_disks_in_turn(version, target, name, write, progress)
