@@ -51,7 +51,7 @@ from blobrep.core.backoff import Backoff
 from blobrep.core.gallery import GalleryImageVersion, ProvisioningState, RegionStatus, ReplicationState
 from blobrep.core.ids import ResourceId
 from blobrep.errors import BlobrepError, BusyError, ResourceNotFoundError
-from blobrep.service.replication import copied_bytes
+from blobrep.service.status_writer import copied_bytes
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette

@@ -29,8 +29,10 @@ if TYPE_CHECKING:
     from blobrep.storage.base import Store
 
 
-class _DiskProgress:
-    """Turns one disk's region reports into reports over every disk of the version."""
+class DiskProgress:
+    """Turns one disk's region reports into reports over every disk of the version: ``base``
+    holds, per region, the bytes the disks before it moved; ``ahead`` is what the disks after
+    it hold; only the ``last`` disk's report may say the region's replicas are complete."""
 
     def __init__(self, forward: RegionProgressCallback | None, base: dict[str, int], ahead: int, last: bool):
         self._forward = forward
@@ -88,7 +90,7 @@ async def replicate_disks(
             name,
             expect=info,
             copy_tasks=copy_tasks,
-            progress=_DiskProgress(progress, base, ahead, position == len(disks) - 1),
+            progress=DiskProgress(progress, base, ahead, position == len(disks) - 1),
         )
         for outcome in outcomes:
             base[outcome.region] = base.get(outcome.region, 0) + outcome.copied_bytes

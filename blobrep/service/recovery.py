@@ -139,7 +139,9 @@ class _Recovery(_Versions):
                 return Recovered(
                     _id(version), f"an {INTERRUPTED} update was finished; replicate applies what it added"
                 )
-            reason = f"{INTERRUPTED}: {who} died while publishing; run the same create again to redo it"
+            # A version created from another one has its source recorded from the start.
+            doing = "publishing" if version.source_id is None else f"copying the disk of {version.source_id}"
+            reason = f"{INTERRUPTED}: {who} died while {doing}; run the same create again to redo it"
             for status in version.regions:
                 if status.state is ReplicationState.REPLICATING:
                     failed = dataclasses.replace(

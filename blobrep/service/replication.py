@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -30,71 +30,13 @@ from blobrep.errors import BlobrepError, BusyError, UnavailableError
 from blobrep.service._base import counted_on
 from blobrep.service.operations import hold_operation
 from blobrep.service.retention import _Retention
+from blobrep.service.status_writer import ReplicationProgress, status_writing
 
 if TYPE_CHECKING:
     from blobrep.engine.gc import GcReport
-    from blobrep.engine.replicate import RegionOutcome, RegionProgress, RegionTarget
+    from blobrep.engine.replicate import RegionOutcome, RegionTarget
     from blobrep.service.home import RegionConfig
     from blobrep.storage.base import Store
-
-#: Seconds between catalog writes of replication progress.
-STATUS_INTERVAL: Final = 0.5
-
-ReplicationProgress = Callable[["RegionProgress"], None]
-"""Called on the event loop as regions advance (batched), for progress bars."""
-
-
-def copied_bytes(on_copied: Callable[[int], None]) -> ReplicationProgress:
-    """A progress callback for one replication that tells ``on_copied`` how many bytes each
-    update adds: a region's ``done_bytes`` counts the stored bytes written into its replicas,
-    so its growth from update to update is what was copied meanwhile (for metrics)."""
-    seen: dict[str, int] = {}
-
-    def progress(update: RegionProgress) -> None:
-        grown = update.done_bytes - seen.get(update.region, 0)
-        seen[update.region] = update.done_bytes
-        if grown > 0:
-            on_copied(grown)
-
-    return progress
-
-
-class _StatusWriter:
-    """Collects the latest progress per region and writes it to the catalog now and then."""
-
-    def __init__(
-        self, service: _Replication, version: GalleryImageVersion, progress: ReplicationProgress | None
-    ):
-        self._service = service
-        self._version = version
-        self._forward = progress
-        self._pending: dict[str, RegionProgress] = {}
-        self._wake = anyio.Event()
-
-    def __call__(self, update: RegionProgress) -> None:
-        self._pending[update.region] = update
-        self._wake.set()
-        if self._forward is not None:
-            self._forward(update)
-
-    async def run(self) -> None:
-        """Write pending progress until cancelled (the caller cancels once replication ends)."""
-        while True:
-            await self._wake.wait()
-            self._wake = anyio.Event()
-            pending, self._pending = self._pending, {}
-            for update in pending.values():
-                percent = 100 * update.done_bytes // update.total_bytes if update.total_bytes else 100
-                status = RegionStatus(
-                    update.region,
-                    ReplicationState.REPLICATING,
-                    min(percent, 99),
-                    update.completed_replicas,
-                    update.target_replicas,
-                    "copying chunks",
-                )
-                await self._service._set_status(self._version, status)
-            await anyio.sleep(STATUS_INTERVAL)
 
 
 class _Replication(_Retention):
@@ -270,31 +212,21 @@ class _Replication(_Retention):
         targets: list[RegionTarget],
         progress: ReplicationProgress | None,
     ) -> list[RegionOutcome]:
-        from blobrep.engine._concurrency import task_group
         from blobrep.engine.replicate_disks import replicate_disks
 
         before = {status.region: status for status in record.regions}
-        writer = _StatusWriter(self, record, progress)
-        failure: BlobrepError | None = None
-        outcomes: list[RegionOutcome] = []
-        # A failed status write (the catalog went read-only or full) arrives as itself.
-        async with task_group() as group:
-            group.start_soon(writer.run)
-            try:
-                outcomes = await replicate_disks(
-                    sources,
-                    targets,
-                    record.gallery,
-                    [(disk.name, disk.info) for disk in version_disks(record)],
-                    progress=writer,
-                )
-            except BlobrepError as exc:
-                # Raised after the group, so the caller gets the error itself, not a group.
-                failure = exc
-            finally:
-                group.cancel_scope.cancel()
-        if failure is not None:
-            raise failure
+
+        async def write(status: RegionStatus) -> None:
+            await self._set_status(record, status)
+
+        async with status_writing(write, progress, "copying chunks") as writer:
+            outcomes = await replicate_disks(
+                sources,
+                targets,
+                record.gallery,
+                [(disk.name, disk.info) for disk in version_disks(record)],
+                progress=writer,
+            )
         with anyio.CancelScope(shield=True):
             for outcome in outcomes:
                 if outcome.deferred is None:

@@ -49,6 +49,7 @@ from blobrep.core.operations import OperationKind
 from blobrep.core.version import ImageVersion
 from blobrep.errors import AlreadyExistsError, InvalidParameterError, UnavailableError
 from blobrep.service.operations import hold_operation
+from blobrep.service.status_writer import status_writing
 from blobrep.service.version_options import VersionOptions, is_awaiting_disk
 from blobrep.service.versions import _Versions
 
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
     from anyio.abc import TaskStatus
 
     from blobrep.service.home import RegionConfig
-    from blobrep.service.replication import ReplicationProgress
+    from blobrep.service.status_writer import ReplicationProgress
 
 _NOT_GIVEN = VersionOptions()
 
@@ -203,8 +204,6 @@ class _VersionCopies(_Versions):
         """Copy ``source``'s disks (its OS disk and every data disk) into ``record``'s source
         region and record the outcome: the blobs and the region Completed, or the version
         Failed with the reason."""
-        from blobrep.engine.version_copy import copy_version
-
         gallery, image, number, region = record.gallery, record.image, record.version, record.location
         target = record.publishing_profile.target(region)
         assert target is not None and source.blob is not None and record.source_id is not None
@@ -215,21 +214,14 @@ class _VersionCopies(_Versions):
         try:
             # The catalog knows of every replica before the first byte goes into one.
             await self._note_replicas(region, count)
-            copied: list[BlobInfo] = []
-            for disk in version_disks(source):
-                assert disk.info is not None  # a Succeeded version has every disk published
-                result = await copy_version(
-                    [self._store(config, replica, create=False) for replica in range(1, held + 1)],
-                    source.gallery,
-                    disk.name,
-                    [self._store(config, replica, create=True) for replica in range(1, count + 1)],
-                    gallery,
-                    BlobName(image, number, disk.lun),
-                    region=region,
-                    expect=disk.info,
-                    progress=progress,
-                )
-                copied.append(result.blob)
+
+            async def write(update: RegionStatus) -> None:
+                await self._catalog.set_region_status(gallery, image, number, update)
+
+            # Those polling the version (the daemon answers before the copy ends) see it go.
+            details = f"copying the disk of {record.source_id}"
+            async with status_writing(write, progress, details) as writer:
+                copied = await self._copy_disks(source, record, config, held, count, writer)
         except BaseException as exc:
             with anyio.CancelScope(shield=True):
                 reason = str(exc) or type(exc).__name__
@@ -246,6 +238,43 @@ class _VersionCopies(_Versions):
         completed = RegionStatus(region, ReplicationState.COMPLETED, 100, count, count, "")
         await self._catalog.set_region_status(gallery, image, number, completed)
         return await self._catalog.get_version(gallery, image, number)
+
+    async def _copy_disks(
+        self,
+        source: GalleryImageVersion,
+        record: GalleryImageVersion,
+        config: RegionConfig,
+        held: int,
+        count: int,
+        progress: ReplicationProgress,
+    ) -> list[BlobInfo]:
+        """Copy every disk of ``source`` (read from its ``held`` Completed replicas of the
+        region) into ``count`` replicas of the region for ``record``; their blobs, in order."""
+        from blobrep.engine.replicate_disks import DiskProgress
+        from blobrep.engine.version_copy import copy_version
+
+        region = record.location
+        copied: list[BlobInfo] = []
+        disks = version_disks(source)
+        moved: dict[str, int] = {}
+        for position, disk in enumerate(disks):
+            assert disk.info is not None  # a Succeeded version has every disk published
+            # One progress over every disk, as replication reports a multi-disk version.
+            ahead = sum(later.info.stored_bytes for later in disks[position + 1 :] if later.info)
+            result = await copy_version(
+                [self._store(config, replica, create=False) for replica in range(1, held + 1)],
+                source.gallery,
+                disk.name,
+                [self._store(config, replica, create=True) for replica in range(1, count + 1)],
+                record.gallery,
+                BlobName(record.image, record.version, disk.lun),
+                region=region,
+                expect=disk.info,
+                progress=DiskProgress(progress, moved, ahead, position == len(disks) - 1),
+            )
+            moved[region] = moved.get(region, 0) + result.copied_bytes
+            copied.append(result.blob)
+        return copied
 
     async def _mark_failed(self, record: GalleryImageVersion, details: str) -> None:
         """Leave ``record`` Failed, its source region saying why, so that ``show`` tells what

@@ -12,7 +12,7 @@ import pytest
 
 import blobrep.catalog.db as db_module
 import blobrep.engine.replicate as replicate_module
-import blobrep.service.replication as replication_module
+import blobrep.service.status_writer as status_writer_module
 from blobrep.errors import LockedError
 from blobrep.service import DefinitionFields, GalleryService, Store, VersionOptions
 from blobrep.storage.base import Payload
@@ -60,7 +60,7 @@ async def test_a_catalog_locked_during_replication_is_one_retryable_error(
 ) -> None:
     source = several_packs
     monkeypatch.setattr(db_module, "BUSY_TIMEOUT_MS", 200)
-    monkeypatch.setattr(replication_module, "STATUS_INTERVAL", 0.01)
+    monkeypatch.setattr(status_writer_module, "STATUS_INTERVAL", 0.01)
     monkeypatch.setattr(replicate_module, "PROGRESS_INTERVAL", 0.0)
     home = tmp_path / "home"
     wrapped: list[LockOnFirstChunk] = []

@@ -11,6 +11,7 @@ import pytest
 
 from blobrep.core.gallery import AggregatedState, ReplicationState
 from blobrep.core.manifest import parse_manifest
+from blobrep.engine.replicate_state import RegionProgress
 from blobrep.errors import InvalidNameError, InvalidParameterError, SourceError, UnavailableError
 from blobrep.service import DefinitionFields, GalleryService, SyntheticImage, VersionOptions
 from blobrep.service.views import version_view
@@ -234,3 +235,26 @@ async def test_a_version_created_from_another_carries_every_disk(
     await service.deploy_vm(ADMIN, VERSION_ID.replace("1.0.0", "2.0.0"), output_dir=tmp_path, name="copy")
     assert (tmp_path / "copy" / "lun7.img").read_bytes() == data0.read_bytes()
     assert (tmp_path / "copy" / "osdisk.img").read_bytes() == source.read_bytes()
+
+
+async def test_a_copy_of_every_disk_into_another_gallery_reports_one_rising_progress(
+    service: GalleryService, definition: str, source: Path, data0: Path, tmp_path: Path
+) -> None:
+    await create(service, definition, source, {0: data0}, ["westcentralus"])
+    await service.create_gallery(ADMIN, "other", location="westcentralus")
+    fields = DefinitionFields(publisher="contoso", offer="ubuntu", sku="22_04", os_type="Linux")
+    await service.create_definition(ADMIN, "other", IMAGE, fields)
+    seen: list[RegionProgress] = []
+    copied = await service.create_version_from(
+        ADMIN, "other", IMAGE, "1.0.0", source_version=VERSION_ID, progress=seen.append
+    )
+    done = [update.done_bytes for update in seen]
+    assert done and done == sorted(done), "the bar never goes back when the next disk starts"
+    assert done[-1] == seen[-1].total_bytes > 0
+    assert [update.completed_replicas for update in seen[:-1]] == [0] * (len(seen) - 1)
+    assert seen[-1].completed_replicas == seen[-1].target_replicas == 1
+    assert [disk.lun for disk in copied.data_disks] == [0]
+    await service.deploy_vm(
+        ADMIN, "/galleries/other/images/ubuntu/versions/1.0.0", output_dir=tmp_path, name="c"
+    )
+    assert (tmp_path / "c" / "lun0.img").read_bytes() == data0.read_bytes()

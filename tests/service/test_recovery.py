@@ -91,6 +91,26 @@ async def test_a_create_whose_process_died_is_failed_interrupted_on_open_and_can
         assert done is not None and done.state is ReplicationState.COMPLETED
 
 
+async def test_a_copy_whose_process_died_says_it_was_copying_and_the_same_create_redoes_it(
+    service: GalleryService, definition: str, dead_owner: ProcessIdentity, source: Path
+) -> None:
+    await service.create_version(ADMIN, GALLERY, definition, "0.9.0", source=source)
+    source_id = f"/galleries/{GALLERY}/images/{IMAGE}/versions/0.9.0"
+    await _stuck_create(service, definition, dead_owner)
+    stuck = await service._catalog.get_version(GALLERY, IMAGE, V1)
+    await service._catalog.update_version(dataclasses.replace(stuck, source_id=source_id))
+
+    async with await GalleryService.open(service.home) as reopened:
+        status = (await reopened.show_version(ADMIN, GALLERY, IMAGE, "1.0.0")).status("westcentralus")
+        assert status is not None and status.state is ReplicationState.FAILED
+        assert f"died while copying the disk of {source_id}" in status.details
+        redone = await reopened.create_version_from(ADMIN, GALLERY, IMAGE, "1.0.0", source_version=source_id)
+        assert redone.provisioning_state is ProvisioningState.SUCCEEDED
+        original = await reopened.show_version(ADMIN, GALLERY, IMAGE, "0.9.0")
+        assert redone.blob is not None and original.blob is not None
+        assert redone.blob.digest == original.blob.digest
+
+
 async def test_a_create_run_by_a_live_process_is_left_alone(
     service: GalleryService, definition: str, live_owner: ProcessIdentity
 ) -> None:

@@ -9,9 +9,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from blobrep.core.gallery import ProvisioningState, ReplicationState
+from blobrep.core.gallery import ProvisioningState, RegionStatus, ReplicationState
 from blobrep.core.keys import manifest_key
 from blobrep.core.names import BlobName
+from blobrep.core.version import ImageVersion
 from blobrep.errors import (
     AccessDeniedError,
     CopyError,
@@ -322,3 +323,25 @@ async def test_a_copied_version_replicates_to_another_region_like_any_version(
     image_id = f"/galleries/{OTHER}/images/{IMAGE}/versions/1.0.0"
     assert await deployed(service, image_id, "eastus2", tmp_path) == source.read_bytes()
     assert replicated.source_id == SOURCE
+
+
+async def test_a_copy_in_progress_shows_in_its_source_region_status(
+    service: GalleryService, source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a client polling the version (the daemon answers before the copy ends) sees: the
+    region Replicating with a percentage and what it is copying, then Completed."""
+    await prepare(service, source)
+    written: list[RegionStatus] = []
+    record = service._catalog.set_region_status
+
+    async def spy(gallery: str, image: str, version: ImageVersion, status: RegionStatus) -> None:
+        if gallery == OTHER:
+            written.append(status)
+        await record(gallery, image, version, status)
+
+    monkeypatch.setattr(service._catalog, "set_region_status", spy)
+    await service.create_version_from(ADMIN, OTHER, IMAGE, "1.0.0", source_version=SOURCE)
+    copying = [s for s in written if s.state is ReplicationState.REPLICATING]
+    assert copying, "the copy wrote its progress while it ran"
+    assert all(s.details == f"copying the disk of {SOURCE}" and 0 <= s.progress <= 99 for s in copying)
+    assert written[-1].state is ReplicationState.COMPLETED and written[-1].progress == 100
