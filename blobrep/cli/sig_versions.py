@@ -7,7 +7,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from blobrep.cli import _ids, _types
+from blobrep.cli import _ids, _types, sig_version_wait
 from blobrep.cli._common import add_bool, call, definition_option, emit, gallery_option, read
 from blobrep.cli.data_disks import add_data_disk_option, data_disk_sources
 from blobrep.cli.output import end_of_life_cell
@@ -15,7 +15,6 @@ from blobrep.cli.progress import ProgressBar, RegionBars
 from blobrep.core.gallery import AggregatedState, GalleryImageVersion, ReplicationState
 from blobrep.core.regions import normalize_region
 from blobrep.core.units import format_size
-from blobrep.errors import ResourceNotFoundError
 from blobrep.service import queries
 from blobrep.service.views import version_view
 
@@ -73,22 +72,7 @@ def register(actions: Any) -> None:
     _no_wait(update)
     update.set_defaults(handler=_update)
 
-    wait = group.add_parser("wait", help="wait until the version is Completed (exit 1 if a region fails)")
-    _names(wait)
-    wait.add_argument("--location", "-l", type=_types.region, default=None, help="wait for this region only")
-    wait.add_argument(
-        "--timeout",
-        type=_types.Duration(0.0, _types.MAX_TIMEOUT),
-        default=None,
-        help="give up after this many seconds (exit 1)",
-    )
-    wait.add_argument(
-        "--interval",
-        type=_types.Duration(_types.MIN_INTERVAL, _types.MAX_INTERVAL),
-        default=1.0,
-        help="seconds between checks (default 1)",
-    )
-    wait.set_defaults(handler=_wait)
+    sig_version_wait.register(group)
 
     delete = group.add_parser("delete", help="delete a version from every region")
     _names(delete, ids=True)
@@ -299,68 +283,9 @@ def _update(args: argparse.Namespace) -> int:
     return report_failures(done.items[-1])
 
 
-def _wait(args: argparse.Namespace) -> int:
-    """Poll until the watched regions are Completed (or one Failed), or the timeout passes.
-
-    The state is always looked at once before the deadline counts, so ``--timeout 0`` checks
-    once and succeeds if the version is already there; a timeout says what each watched
-    region is doing instead of guessing.
-    """
-
-    import anyio
-
-    async def job(service: GalleryService, caller: str) -> tuple[GalleryImageVersion, bool]:
-        deadline = None if args.timeout is None else anyio.current_time() + args.timeout
-        while True:
-            version = await service.show_version(
-                caller, args.gallery, args.definition, args.version, location=args.location
-            )
-            watched = [version.status(region) for region in _watched(version, args.location)]
-            states = [status.state for status in watched if status is not None]
-            if all(state is ReplicationState.COMPLETED for state in states) or any(
-                state is ReplicationState.FAILED for state in states
-            ):
-                return version, True
-            now = anyio.current_time()
-            if deadline is not None and now >= deadline:
-                return version, False
-            await anyio.sleep(args.interval if deadline is None else min(args.interval, deadline - now))
-
-    version, settled = call(args, job)
-    if not settled:
-        statuses = [version.status(region) for region in _watched(version, args.location)]
-        regions = "; ".join(
-            f"{status.region} {status.state} ({status.progress}%"
-            f"{', ' + status.details if status.details else ''})"
-            for status in statuses
-            if status is not None
-        )
-        sys.stderr.write(
-            f"blobrep: error: version {version.version} is not Completed after {args.timeout:g} s:"
-            f" {regions}; run 'blobrep replicate' if nothing is replicating it, or wait again\n"
-        )
-        return 1
-    emit(args, version_view(version, expand_replication=True), _status_rows(version))
-    return report_failures(version, args.location)
-
-
 def _failed(version: GalleryImageVersion) -> bool:
     """A region of the version is Failed: an update of several versions stops there."""
     return any(status.state is ReplicationState.FAILED for status in version.regions)
-
-
-def _watched(version: GalleryImageVersion, location: str | None) -> list[str]:
-    """The regions waited for: every one the version has a status in, or the one asked for."""
-    if location is None:
-        return [status.region for status in version.regions]
-    region = normalize_region(location)
-    if version.status(region) is None:
-        targets = ", ".join(status.region for status in version.regions)
-        raise ResourceNotFoundError(
-            f"region {region!r} is not a target region of version {version.version} (its target"
-            f" regions: {targets}); wait for one of those, or leave out --location"
-        )
-    return [region]
 
 
 def report_failures(version: GalleryImageVersion, location: str | None = None) -> int:

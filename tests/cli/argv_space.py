@@ -512,7 +512,7 @@ ALWAYS: Final[dict[tuple[str, ...], tuple[str, ...]]] = {
     },
     **{
         ("sig", "image-version", action): ("gallery", "definition", "version")
-        for action in ("show", "update", "delete")
+        for action in ("show", "update", "delete", "wait")
     },
     # A version's disk: --source, or --image-version (beside --source, which the command refuses).
     ("sig", "image-version", "create"): ("source",),

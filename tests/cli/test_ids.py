@@ -394,3 +394,26 @@ def test_versions_are_deleted_by_id_alike_through_the_daemon(twins: Twins) -> No
     assert [item["name"] for item in json.loads(updated.stdout)] == ["7.0.1", "7.0.0"]
     assert same(twins, "sig", "image-version", "delete", "--ids", *versions).stdout == ""
     same_failure(twins, "sig", "image-version", "show", "--ids", versions[1], code=1)
+
+
+# --- wait takes ids too --------------------------------------------------------------------
+
+
+def test_wait_with_several_ids_waits_for_each_and_prints_them_in_order(prepared: Path) -> None:
+    waited = json.loads(ok(prepared, "sig", "image-version", "wait", "--ids", V101, V100, "--timeout", "0"))
+    assert [item["id"] for item in waited] == [V101, V100]
+    assert all(item["replicationStatus"]["aggregatedState"] == "Completed" for item in waited)
+    one = json.loads(ok(prepared, "sig", "image-version", "wait", "--ids", V100, "--timeout", "0"))
+    assert one["id"] == V100
+    wrong = blobrep("sig", "image-version", "wait", "--ids", DISK, cwd=prepared)
+    assert_one_line_error(wrong, 2, "image definition", "image version")
+    both_ways = blobrep("sig", "image-version", "wait", "--ids", V100, "-e", "1.0.0", cwd=prepared)
+    assert_one_line_error(both_ways, 2, "use --ids or the names")
+
+
+def test_wait_by_id_is_alike_through_the_daemon(twins: Twins) -> None:
+    version = f"/galleries/{GALLERY}/images/img/versions/1.0.0"
+    waited = json.loads(
+        same(twins, "sig", "image-version", "wait", "--ids", version, "--timeout", "0").stdout
+    )
+    assert waited["replicationStatus"]["aggregatedState"] == "Completed"
