@@ -174,8 +174,11 @@ def _row(version: GalleryImageVersion) -> dict[str, Any]:
 
 
 def _status_rows(version: GalleryImageVersion) -> list[dict[str, Any]]:
+    """A row per region of the version, named by its number so that rows of several versions
+    (``--ids``) in one table stay told apart."""
     return [
         {
+            "version": str(version.version),
             "region": status.region,
             "state": str(status.state),
             "progress": f"{status.progress}%",

@@ -417,3 +417,22 @@ def test_wait_by_id_is_alike_through_the_daemon(twins: Twins) -> None:
         same(twins, "sig", "image-version", "wait", "--ids", version, "--timeout", "0").stdout
     )
     assert waited["replicationStatus"]["aggregatedState"] == "Completed"
+
+
+def test_expanded_rows_of_several_versions_name_their_version(prepared: Path) -> None:
+    table = ok(
+        prepared,
+        "-o",
+        "table",
+        "sig",
+        "image-version",
+        "show",
+        "--ids",
+        V101,
+        V100,
+        "--expand",
+        "ReplicationStatus",
+    )
+    header, _, *rows = table.splitlines()
+    assert header.split()[:2] == ["version", "region"]
+    assert [row.split()[0] for row in rows] == ["1.0.1", "1.0.0"]
