@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from blobrep.cli._common import call, emit
 from blobrep.cli.progress import RegionBars
-from blobrep.cli.sig_versions import _options, _status_rows, report_failures
+from blobrep.cli.sig_versions import _options, _status_rows, replicated, report_failures
 from blobrep.errors import InvalidParameterError
 from blobrep.service.views import version_view
 
@@ -56,11 +56,7 @@ def create_from_version(args: argparse.Namespace) -> int:
                 options=_options(args),
                 progress=copying,
             )
-            if args.no_wait:
-                return version
-            return await service.replicate_version(
-                caller, args.gallery, args.definition, args.version, progress=bars
-            )
+            return await replicated(service, caller, args, version, bars)
 
         version = call(args, job)
     emit(args, version_view(version, expand_replication=True), _status_rows(version))

@@ -212,11 +212,7 @@ def _create(args: argparse.Namespace) -> int:
                 on_published=published.append,
                 data_disks=data_disks or None,
             )
-            if args.no_wait:
-                return version
-            return await service.replicate_version(
-                caller, args.gallery, args.definition, args.version, progress=bars
-            )
+            return await replicated(service, caller, args, version, bars)
 
         version = call(args, job)
     seconds = time.perf_counter() - started
@@ -289,6 +285,20 @@ def _update(args: argparse.Namespace) -> int:
 def _failed(version: GalleryImageVersion) -> bool:
     """A region of the version is Failed: an update of several versions stops there."""
     return any(status.state is ReplicationState.FAILED for status in version.regions)
+
+
+async def replicated(
+    service: GalleryService,
+    caller: str,
+    args: argparse.Namespace,
+    version: GalleryImageVersion,
+    bars: RegionBars,
+) -> GalleryImageVersion:
+    """``version``, just created, replicated to its other target regions (with region bars),
+    or as it is with ``--no-wait``."""
+    if args.no_wait:
+        return version
+    return await service.replicate_version(caller, args.gallery, args.definition, args.version, progress=bars)
 
 
 def report_failures(version: GalleryImageVersion, location: str | None = None) -> int:

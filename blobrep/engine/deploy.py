@@ -30,8 +30,9 @@ import anyio.to_thread
 from blobrep.core.codec import hash_zeros, new_blob_hasher
 from blobrep.core.stats import percentile
 from blobrep.engine._concurrency import IO_TASKS, task_group
-from blobrep.engine.disk_dirs import directories_for, place
+from blobrep.engine.disk_dirs import directories_for
 from blobrep.engine.restore import ORDER_WINDOW, write_blob_file, write_buffers
+from blobrep.engine.scale_set import ScaleSetProgress, check_counts, scale_set_targets
 from blobrep.errors import BlobDigestMismatchError, BlobrepError, InvalidInputError, InvalidParameterError
 
 if TYPE_CHECKING:
@@ -240,11 +241,8 @@ async def deploy_many(
             place outside ``output_dir``.
         InvalidInputError: ``output_dir`` is not a directory.
     """
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise InvalidParameterError(f"deployment count {count!r} must be a whole number >= 1")
-    if concurrency is not None and (isinstance(concurrency, bool) or concurrency < 1):
-        raise InvalidParameterError(f"concurrency {concurrency!r} must be a whole number >= 1")
-    targets = _targets(output_dir, count, layout)
+    check_counts(count, concurrency)
+    targets = scale_set_targets(output_dir, count, layout)
     if output_dir is not None and not await anyio.to_thread.run_sync(os.path.isdir, output_dir):
         raise InvalidInputError(f"output directory {output_dir} does not exist or is not a directory")
     at_once = min(count, concurrency or count)
@@ -253,7 +251,7 @@ async def deploy_many(
     extra = [
         _ExtraDisk(
             disk,
-            _targets(output_dir, count, disk.layout),
+            scale_set_targets(output_dir, count, disk.layout),
             None if output_dir is None else write_buffers(disk.reader.manifest),
         )
         for disk in data_disks
@@ -262,7 +260,7 @@ async def deploy_many(
     results: list[DeploymentResult | None] = [None] * count
     failures: list[str | None] = [None] * count
     sizes = [reader.manifest.size, *(disk.reader.manifest.size for disk in data_disks)]
-    watch = _ScaleSetProgress(progress, count, sizes).watch
+    watch = ScaleSetProgress(progress, count, sizes).watch
 
     async def one(index: int) -> None:
         async with slots:
@@ -293,31 +291,6 @@ async def deploy_many(
     for disk, earlier in zip(data_disks, before[1:], strict=True):
         statistics = statistics.plus(disk.reader.statistics().since(earlier))
     return _summary(results, failures, makespan, reader, statistics, output_dir is None)
-
-
-class _ScaleSetProgress:
-    """One progress over a scale set: image bytes deployed over every deployment and disk,
-    out of ``count`` x the size of every disk."""
-
-    def __init__(self, progress: ProgressCallback | None, count: int, sizes: Sequence[int]) -> None:
-        self._progress = progress
-        self._total = count * sum(sizes)
-        self._offsets = [sum(sizes[:position]) for position in range(len(sizes))]
-        self._each = [0] * count
-        self._all = 0
-
-    def watch(self, index: int, position: int) -> ProgressCallback | None:
-        """The callback of deployment ``index`` for its disk at ``position`` (0: the OS disk)."""
-        if self._progress is None:
-            return None
-        before = self._offsets[position]
-        return lambda done, _: self._advance(index, before + done)
-
-    def _advance(self, index: int, done: int) -> None:
-        self._all += done - self._each[index]
-        self._each[index] = done
-        assert self._progress is not None
-        self._progress(self._all, self._total)
 
 
 def _summary(
@@ -388,12 +361,3 @@ async def _deploy_extra(
         )
         done.append(dataclasses.replace(result, lun=disk.disk.lun))
     return dataclasses.replace(first, data_disks=tuple(done)) if done else first
-
-
-def _targets(output_dir: Path | None, count: int, layout: Callable[[int], str] | None) -> list[Path]:
-    """The disk file of each of ``count`` deployments (none without ``output_dir``)."""
-    if output_dir is None:
-        return []
-    return [
-        place(output_dir, f"vm-{index}.img" if layout is None else layout(index)) for index in range(count)
-    ]
