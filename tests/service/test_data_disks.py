@@ -11,6 +11,7 @@ import pytest
 
 from blobrep.core.gallery import AggregatedState, ReplicationState
 from blobrep.core.manifest import parse_manifest
+from blobrep.core.selection import Policy
 from blobrep.engine.replicate_state import RegionProgress
 from blobrep.errors import InvalidNameError, InvalidParameterError, SourceError, UnavailableError
 from blobrep.service import DefinitionFields, GalleryService, SyntheticImage, VersionOptions
@@ -135,27 +136,30 @@ async def test_a_scale_set_deploys_every_disk_per_instance_and_repairs_a_damaged
     service: GalleryService, definition: str, source: Path, data0: Path, tmp_path: Path
 ) -> None:
     await create(service, definition, source, {0: data0}, ["westcentralus=2"])
-    lun0 = replica(service, number=2) / "galleries" / GALLERY / "images" / IMAGE / "versions" / "1.0.0"
-    manifest = parse_manifest((lun0 / "lun0" / "manifest.json").read_bytes())
-    chunk = next(c for c in manifest.chunks if c.pack is not None)
-    assert chunk.pack is not None
-    pack = (
-        replica(service, number=2)
-        / "galleries"
-        / GALLERY
-        / "packs"
-        / chunk.pack.digest[:2]
-        / chunk.pack.digest
+    first = replica(service, number=1) / "galleries" / GALLERY
+    manifest = parse_manifest(
+        (first / "images" / IMAGE / "versions" / "1.0.0" / "lun0" / "manifest.json").read_bytes()
     )
-    good = pack.read_bytes()
-    damaged = bytearray(good)
-    damaged[chunk.offset + chunk.stored_length // 2] ^= 0xFF
-    pack.write_bytes(bytes(damaged))
+    # Every frame of data disk 0 is damaged in replica 1, and round robin sends the data disk's
+    # reader there on one of its first two turns: a failover and a repair are certain.
+    packs = {c.pack.digest for c in manifest.chunks if c.pack is not None}
+    assert packs and len([c for c in manifest.chunks if c.pack is not None]) >= 2
+    good = {digest: (first / "packs" / digest[:2] / digest).read_bytes() for digest in packs}
+    for digest in packs:
+        damaged = bytearray(good[digest])
+        for chunk in manifest.chunks:
+            if chunk.pack is not None and chunk.pack.digest == digest:
+                damaged[chunk.offset + chunk.stored_length // 2] ^= 0xFF
+        (first / "packs" / digest[:2] / digest).write_bytes(bytes(damaged))
 
-    summary = await service.deploy_scale_set(ADMIN, VERSION_ID, 4, output_dir=tmp_path, name="web")
+    summary = await service.deploy_scale_set(
+        ADMIN, VERSION_ID, 4, output_dir=tmp_path, name="web", policy=Policy.ROUND_ROBIN
+    )
     assert (summary.succeeded, summary.errors) == (4, 0), summary.failures
     assert summary.statistics.failovers >= 1 and summary.statistics.repairs >= 1
-    assert pack.read_bytes() == good, "the data disk's bad pack was written over with a good copy"
+    assert summary.statistics.replicas["westcentralus/replica-1"].failures >= 1, "the bad copy is named"
+    for digest, pack in good.items():
+        assert (first / "packs" / digest[:2] / digest).read_bytes() == pack, "written over with a good copy"
     for index in range(4):
         assert (tmp_path / f"web_{index}" / "osdisk.img").read_bytes() == source.read_bytes()
         assert (tmp_path / f"web_{index}" / "lun0.img").read_bytes() == data0.read_bytes()
