@@ -1,0 +1,107 @@
+"""A daemon killed with SIGKILL while a version's data disk streams in: on restart the create is
+Failed as interrupted with no disk of it recorded (the OS disk uploaded before included), the
+store holds nothing a manifest names that is torn, and describing the version again and
+uploading its disks redoes it, every disk read back exactly."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from blobrep.service import SyntheticImage
+from tests.daemon.conftest import ok, stop
+from tests.daemon.test_reconcile import MIB, VERSIONS, Served, _home, _serve, _summary
+
+TARGETS = [{"name": "westcentralus"}, {"name": "eastus2"}]
+
+
+def _describe(daemon: Served, number: str) -> httpx.Response:
+    storage = {"dataDiskImages": [{"lun": 0}]}
+    body = {"properties": {"publishingProfile": {"targetRegions": TARGETS}, "storageProfile": storage}}
+    headers = {"Authorization": f"Bearer {daemon.token}"}
+    return httpx.put(f"{daemon.url}{VERSIONS}/{number}", json=body, headers=headers, timeout=10)
+
+
+def _route(number: str, lun: int | None) -> str:
+    return f"{VERSIONS}/{number}/content" if lun is None else f"{VERSIONS}/{number}/dataDisks/{lun}/content"
+
+
+def _upload(daemon: Served, number: str, lun: int | None, data: bytes) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {daemon.token}"}
+    return httpx.put(daemon.url + _route(number, lun), content=data, headers=headers, timeout=60)
+
+
+def _source(document: dict[str, Any]) -> tuple[str, str, str]:
+    """The provisioning state, and the source region's state and details."""
+    entry = _summary(document)["westcentralus"]
+    return document["properties"]["provisioningState"], entry["state"], entry.get("details") or ""
+
+
+@pytest.mark.slow
+def test_a_daemon_killed_mid_data_disk_upload_fails_the_create_and_describing_it_again_redoes_it(
+    tmp_path: Path,
+) -> None:
+    home, disk, token = _home(tmp_path, 4 * MIB)
+    os_disk = disk.read_bytes()
+    data_disk = b"".join(SyntheticImage(6 * MIB, seed=77).blocks())
+    daemon = _serve(tmp_path, home, token)
+    address = urlsplit(daemon.url)
+    try:
+        assert _describe(daemon, "1.0.0").status_code == 201
+        assert _upload(daemon, "1.0.0", None, os_disk).status_code == 200
+        assert "osDiskImage" in daemon.version("1.0.0")["properties"]["storageProfile"]
+        with socket.create_connection((address.hostname, address.port), timeout=30) as connection:
+            head = (
+                f"PUT {_route('1.0.0', 0)} HTTP/1.1\r\nHost: {address.netloc}\r\n"
+                f"Authorization: Bearer {token}\r\nContent-Length: {len(data_disk)}\r\n\r\n"
+            )
+            connection.sendall(head.encode() + data_disk[: len(data_disk) // 2])
+            deadline = time.monotonic() + 30
+            while "publishing the uploaded data disk at LUN 0" not in _source(daemon.version("1.0.0"))[2]:
+                assert time.monotonic() < deadline, _source(daemon.version("1.0.0"))
+                time.sleep(0.02)
+            daemon.process.send_signal(signal.SIGKILL)
+            daemon.process.wait()
+    finally:
+        if daemon.process.poll() is None:
+            daemon.process.kill()
+
+    daemon = _serve(tmp_path, home, token)
+    try:
+        state, region, details = _source(daemon.version("1.0.0"))
+        assert (state, region) == ("Failed", "Failed") and "interrupted" in details, details
+        storage = daemon.version("1.0.0")["properties"]["storageProfile"]
+        assert "osDiskImage" not in storage, "no disk of an interrupted create stays recorded"
+        refused = _upload(daemon, "1.0.0", 0, data_disk)
+        assert (
+            refused.status_code == 409 and "describe the version again" in refused.json()["error"]["message"]
+        )
+
+        assert _describe(daemon, "1.0.0").status_code == 201
+        assert _upload(daemon, "1.0.0", 0, data_disk).status_code == 200
+        finished = _upload(daemon, "1.0.0", None, os_disk)
+        assert finished.status_code == 200, finished.text
+        assert finished.json()["properties"]["provisioningState"] == "Succeeded"
+        replicated = _summary(daemon.wait_for("1.0.0", "Completed", "Failed"))
+        assert {region: entry["state"] for region, entry in replicated.items()} == {
+            "westcentralus": "Completed",
+            "eastus2": "Completed",
+        }
+        headers = {"Authorization": f"Bearer {token}"}
+        for lun, expected in ((None, os_disk), (0, data_disk)):
+            read = httpx.get(
+                daemon.url + _route("1.0.0", lun), params={"location": "eastus2"}, headers=headers, timeout=60
+            )
+            assert read.status_code == 200 and read.content == expected, (lun, read.status_code)
+    finally:
+        code, _ = stop(daemon.process)
+    assert code == 0, daemon.log.read_text()
+    assert json.loads(ok(tmp_path, "-o", "json", "fsck"))["problems"] == [], "fsck finds nothing torn"
