@@ -149,7 +149,8 @@ def targets(args: argparse.Namespace, kind: ResourceKind) -> list[Target]:
     if said is not None:
         raise InvalidParameterError(said)
     if args.ids is not None:
-        return [_target(resource) for resource in args.ids]
+        # An id given twice is acted on once: a second delete of it could only fail.
+        return [_target(resource) for resource in dict.fromkeys(args.ids)]
     return [Target(*(getattr(args, dest) for dest, _ in _LEVELS[kind][2]))]
 
 

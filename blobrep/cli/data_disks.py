@@ -35,9 +35,14 @@ def data_disk_sources(args: argparse.Namespace) -> dict[int, Path]:
     """
     given: list[tuple[int, Path]] = args.data_disks or []
     if given and args.source is None:
+        if getattr(args, "image_version", None) is not None:
+            raise InvalidParameterError(
+                "--data-disk goes with --source: a version copied from another (--image-version)"
+                " takes that version's disks"
+            )
         raise InvalidParameterError(
-            "--data-disk goes with --source: a version copied from another (--image-version)"
-            " takes that version's disks"
+            "--data-disk goes with --source: give the OS disk with --source FILE as well (the"
+            " data disks are published beside it)"
         )
     disks: dict[int, Path] = {}
     for lun, path in given:

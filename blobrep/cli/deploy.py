@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from blobrep.cli import _types
 from blobrep.cli._common import call, emit
+from blobrep.cli.output import field_rows
 from blobrep.cli.progress import ProgressBar
 from blobrep.core.selection import Policy, parse_policy
 from blobrep.core.units import format_size
 from blobrep.core.vm_names import DEFAULT_VM_NAME, instance_name
 from blobrep.errors import InvalidParameterError
-from blobrep.service.views import deployment_summary_view
+from blobrep.service.views import deployment_summary_view, deployment_view
 from blobrep.storage.files import translate
 
 if TYPE_CHECKING:
@@ -125,8 +126,8 @@ def _vm_create(args: argparse.Namespace) -> int:
                 progress=bar,
             ),
         )
-    document = {"name": args.name, **dataclasses.asdict(result)}
-    return emit(args, document, [{"field": key, "value": value} for key, value in document.items()])
+    document = {"name": args.name, **deployment_view(result)}
+    return emit(args, document, field_rows(document))
 
 
 def _vmss_create(args: argparse.Namespace) -> int:

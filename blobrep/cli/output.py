@@ -31,9 +31,37 @@ def compile_query(text: str) -> ParsedResult:
     from jmespath.exceptions import JMESPathError
 
     try:
-        return jmespath.compile(text)
+        parsed = jmespath.compile(text)
     except JMESPathError as exc:
         raise ValueError(" ".join(str(exc).split())) from None
+    _check_functions(parsed.parsed)
+    return parsed
+
+
+def _check_functions(node: Mapping[str, Any]) -> None:
+    """Refuse a call of a function JMESPath lacks, or with the wrong number of arguments,
+    before the command runs: jmespath itself only finds out while it searches a result, which
+    is after the command has done its work.
+
+    Raises:
+        ValueError: naming the function and what would be right.
+    """
+    from jmespath.functions import Functions
+
+    if node.get("type") == "function_expression":
+        name, given = node["value"], len(node["children"])
+        table = Functions().FUNCTION_TABLE
+        if name not in table:
+            known = ", ".join(sorted(table))
+            raise ValueError(f"unknown function {name}(): JMESPath's functions are {known}")
+        signature = table[name]["signature"]
+        variadic = bool(signature) and bool(signature[-1].get("variadic"))
+        if given < len(signature) or (given > len(signature) and not variadic):
+            wanted = f"at least {len(signature)}" if variadic else str(len(signature))
+            raise ValueError(f"{name}() takes {wanted} argument(s), not {given}")
+    for child in node.get("children", ()):
+        if isinstance(child, Mapping):
+            _check_functions(child)
 
 
 def render(
@@ -46,6 +74,7 @@ def render(
     """Print ``document`` (or what ``query`` selects from it) in the format ``output``; a
     table shows ``rows`` when there is no query."""
     out = stream or sys.stdout
+    document = plain(document)
     if query is not None:
         document = _select(query, document)
         rows = _rows_of(document)
@@ -59,6 +88,17 @@ def render(
         out.write(yaml.safe_dump(document, sort_keys=False, default_flow_style=False))
     else:
         print_json(document, out)
+
+
+def plain(document: Any) -> Any:
+    """``document`` in JSON's own shapes: every mapping a dict, every tuple a list, so that a
+    query, a TSV line or a YAML document sees a list where JSON shows one (results built from
+    frozen dataclasses hold tuples)."""
+    if isinstance(document, Mapping):
+        return {key: plain(value) for key, value in document.items()}
+    if isinstance(document, list | tuple):
+        return [plain(item) for item in document]
+    return document
 
 
 def _select(query: ParsedResult, document: Any) -> Any:
@@ -75,7 +115,10 @@ def _select(query: ParsedResult, document: Any) -> Any:
         return query.search(document)
     except JMESPathError as exc:
         message = " ".join(str(exc).split())
-        raise InvalidParameterError(f"--query {query.expression!r} fails on this result: {message}") from None
+        raise InvalidParameterError(
+            f"the command itself succeeded, but --query {query.expression!r} fails on this result:"
+            f" {message}; correct the query (or leave it out) to see the result"
+        ) from None
 
 
 def to_tsv(document: Any) -> str:
@@ -126,6 +169,9 @@ def _rows_of(selected: Any) -> list[Mapping[str, Any]]:
     items = selected if isinstance(selected, list) else [selected]
     if items and all(isinstance(item, Mapping) for item in items):
         return list(items)
+    if items and all(isinstance(item, list) for item in items):
+        # A multiselect list per item (``[].[name, location]``): its values as columns, as az shows them.
+        return [{f"Column{number}": value for number, value in enumerate(item, 1)} for item in items]
     return [{"Result": item} for item in items]
 
 
@@ -144,6 +190,8 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, float):
         return f"{value:.3f}"
+    if isinstance(value, Mapping | list | tuple):
+        return json.dumps(plain(value), separators=(", ", ": "))
     return str(value)
 
 

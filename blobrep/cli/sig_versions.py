@@ -129,7 +129,15 @@ def _profile_options(parser: argparse.ArgumentParser) -> None:
         metavar="REGION=BOOL",
         help="per-region exclude-from-latest; wins over the global flag",
     )
-    parser.add_argument("--end-of-life-date", default=None, help="e.g. 2027-12-31 (informational)")
+    parser.add_argument(
+        "--end-of-life-date",
+        default=None,
+        help=(
+            "e.g. 2027-12-31: shown in listings, marked (past) once passed; it guards deletion with"
+            " --block-deletion-before-end-of-life and hides the version from latest where the"
+            " definition has --exclude-end-of-life-from-latest"
+        ),
+    )
     add_bool(parser, "--allow-replicated-location-deletion", "allow removing target regions later")
     add_bool(
         parser,

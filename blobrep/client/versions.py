@@ -235,7 +235,8 @@ class RemoteVersions:
         else:
             resolved = await self.show(gallery, image, LATEST, location=location)
         check_single_file(resolved, output)
-        async with vm_disk_file(output=output, output_dir=output_dir, name=name) as target:
+        luns = [disk.lun for disk in resolved.data_disks]
+        async with vm_disk_file(output=output, output_dir=output_dir, name=name, data_disks=luns) as target:
             return await download_disks(
                 self._connection, resolved, target, name=name, location=location, progress=progress
             )

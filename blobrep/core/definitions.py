@@ -26,8 +26,9 @@ MAX_DESCRIPTION_LENGTH: Final = 2048
 
 _IDENTIFIER_RE = re.compile(r"[A-Za-z0-9._-]+")
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_FRACTION_RE = re.compile(r"\.[0-9]+")
 _DATETIME_RE = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})?",
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:[0-9]{2})?",
     re.IGNORECASE,
 )
 _DATETIME_EXAMPLE = "for example 2027-12-31 or 2027-12-31T00:00:00Z (an offset such as +02:00 also works)"
@@ -77,12 +78,17 @@ def parse_datetime(text: str, what: str) -> datetime:
         if _DATE_RE.fullmatch(stripped) is not None:
             value = datetime.fromisoformat(stripped).replace(tzinfo=UTC)
         elif _DATETIME_RE.fullmatch(stripped) is not None:
-            value = datetime.fromisoformat(stripped.upper())
+            # Up to nanoseconds are taken (as other tools write them) and dropped with the rest
+            # of the fraction; Python reads at most microseconds.
+            value = datetime.fromisoformat(
+                _FRACTION_RE.sub(lambda found: found.group()[:7], stripped.upper())
+            )
             value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
         else:
             raise InvalidParameterError(f"invalid {what} {text!r}: {_DATETIME_EXAMPLE}")
     except (ValueError, OverflowError) as exc:
-        raise InvalidParameterError(f"invalid {what} {text!r} ({exc}): {_DATETIME_EXAMPLE}") from exc
+        reason = "its UTC offset is 24 hours or more" if "offset" in str(exc) else str(exc)
+        raise InvalidParameterError(f"invalid {what} {text!r} ({reason}): {_DATETIME_EXAMPLE}") from exc
     return value.replace(microsecond=0)
 
 

@@ -269,7 +269,8 @@ async def deploy_many(
                     first = await deploy(reader, None, chunks_at_once=ahead, progress=watch(index, 0))
                     results[index] = await _deploy_extra(first, extra, index, ahead, watch)
                     return
-                async with directories_for(output_dir, targets[index]):
+                luns = [disk.disk.lun for disk in extra]
+                async with directories_for(output_dir, targets[index], data_disks=luns):
                     first = await deploy(
                         reader,
                         targets[index],

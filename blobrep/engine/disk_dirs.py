@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -24,7 +24,7 @@ import anyio
 import anyio.to_thread
 
 from blobrep.core.disks import version_disks
-from blobrep.core.vm_names import data_disk, os_disk, validate_vm_name
+from blobrep.core.vm_names import data_disk, lun_of_data_disk, os_disk, validate_vm_name
 from blobrep.errors import InvalidInputError, InvalidParameterError
 from blobrep.storage.files import file_error
 
@@ -37,11 +37,15 @@ if TYPE_CHECKING:
 
 @asynccontextmanager
 async def vm_disk_file(
-    *, output: Path | None, output_dir: Path | None, name: str
+    *, output: Path | None, output_dir: Path | None, name: str, data_disks: Collection[int] = ()
 ) -> AsyncIterator[Path | None]:
     """The disk file of the VM ``name``, for the block: ``output`` itself, or
     ``output_dir/{name}/osdisk.img`` with its directory made (and removed again if the block
     fails and leaves it empty); None, to read and discard, when neither is given.
+
+    The VM's directory then holds the disks of the version deployed, its data disks at the
+    LUNs ``data_disks`` and no others: a data disk left there by an earlier version is removed
+    once the block succeeds (see :func:`directories_for`).
 
     Raises:
         InvalidNameError: ``name`` cannot name a VM.
@@ -61,7 +65,7 @@ async def vm_disk_file(
     if not await anyio.to_thread.run_sync(os.path.isdir, output_dir):
         raise InvalidInputError(f"output directory {output_dir} does not exist or is not a directory")
     disk = place(output_dir, os_disk(name))
-    async with directories_for(output_dir, disk):
+    async with directories_for(output_dir, disk, data_disks=data_disks):
         yield disk
 
 
@@ -86,13 +90,22 @@ def place(output_dir: Path, relative: str) -> Path:
 
 
 @asynccontextmanager
-async def directories_for(output_dir: Path, disk: Path) -> AsyncIterator[None]:
+async def directories_for(
+    output_dir: Path, disk: Path, *, data_disks: Collection[int] = ()
+) -> AsyncIterator[None]:
     """Make the directories between ``output_dir`` (which must exist) and ``disk`` that are
     missing, for the block; if the block fails, remove the ones made here that it left empty.
 
+    ``disk`` below a directory of its own is a VM's OS disk in the VM's directory: once the
+    block succeeds, every ``lun{N}.img`` there whose LUN is not among ``data_disks`` is
+    removed, so that deploying a version over a VM deployed before never leaves it with a data
+    disk of the older version. (A disk directly in ``output_dir`` is a file the user named,
+    and nothing beside it is touched.)
+
     Raises:
         InvalidInputError: one of them exists and is not a directory.
-        StorageError, StorageFullError: one cannot be made (naming ``disk`` and the cause).
+        StorageError, StorageFullError: one cannot be made (naming ``disk`` and the cause),
+            or an older data disk cannot be removed.
     """
     if disk.parent == output_dir:
         yield  # nothing to make (a disk file directly in the output directory)
@@ -104,6 +117,7 @@ async def directories_for(output_dir: Path, disk: Path) -> AsyncIterator[None]:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(_remove_empty, made)
         raise
+    await anyio.to_thread.run_sync(_remove_older_data_disks, disk.parent, frozenset(data_disks))
 
 
 def _make(output_dir: Path, disk: Path) -> list[Path]:
@@ -127,6 +141,25 @@ def _make(output_dir: Path, disk: Path) -> list[Path]:
         _remove_empty(made)
         raise
     return made
+
+
+def _remove_older_data_disks(directory: Path, keep: frozenset[int]) -> None:
+    """Remove each data disk file (``lun{N}.img``, N a LUN) in the VM directory ``directory``
+    whose LUN is not in ``keep``."""
+    try:
+        names = os.listdir(directory)
+    except OSError as exc:
+        raise file_error(exc, directory) from exc
+    for name in names:
+        lun = lun_of_data_disk(name)
+        if lun is None or lun in keep:
+            continue
+        try:
+            os.unlink(directory / name)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise file_error(exc, directory / name) from exc
 
 
 def _remove_empty(made: list[Path]) -> None:

@@ -19,7 +19,13 @@ from blobrep.core.access import Action
 from blobrep.core.disks import version_disks
 from blobrep.core.names import BlobName
 from blobrep.core.selection import Policy
-from blobrep.core.vm_names import DEFAULT_VM_NAME, data_disk, instance_name, os_disk, validate_vm_name
+from blobrep.core.vm_names import (
+    DEFAULT_VM_NAME,
+    data_disk,
+    instance_name,
+    os_disk,
+    validate_scale_set_name,
+)
 from blobrep.service import queries
 from blobrep.service.disk_deploy import check_single_file, deploy_disks, disk_reader
 from blobrep.service.versions import _Versions
@@ -124,7 +130,8 @@ class _Deployments(_Versions):
 
         version, _, stores = await self.readable_version(caller, image_id, location=location)
         check_single_file(version, output)
-        async with vm_disk_file(output=output, output_dir=output_dir, name=name) as target:
+        luns = [disk.lun for disk in version.data_disks]
+        async with vm_disk_file(output=output, output_dir=output_dir, name=name, data_disks=luns) as target:
             return await deploy_disks(version, stores, target, name, policy, progress)
 
     async def deploy_scale_set(
@@ -148,11 +155,12 @@ class _Deployments(_Versions):
         that were still running in the background when the last deployment finished.
 
         Raises:
-            InvalidNameError: ``name`` cannot name a VM.
+            InvalidNameError: ``name`` cannot name a VM, or the names of its instances
+                would be longer than a VM name may be.
         """
         from blobrep.engine.deploy import DataDiskReader, deploy_many
 
-        validate_vm_name(name)
+        validate_scale_set_name(name, count)
         version, _, stores = await self.readable_version(caller, image_id, location=location)
         os_disk_of, *data = version_disks(version)
         async with AsyncExitStack() as readers:

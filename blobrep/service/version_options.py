@@ -95,7 +95,9 @@ def new_profile(
             else StorageType.STANDARD_LRS
         ),
         exclude_from_latest=bool(options.exclude_from_latest),
-        end_of_life=parse_datetime(options.end_of_life, "end-of-life date") if options.end_of_life else None,
+        end_of_life=None
+        if options.end_of_life is None
+        else parse_datetime(options.end_of_life, "end-of-life date"),
         published=published,
     )
 

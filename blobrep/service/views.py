@@ -17,7 +17,7 @@ from blobrep.core.ids import ResourceId
 if TYPE_CHECKING:
     from blobrep.core.access import Principal, RoleAssignment
     from blobrep.core.gallery import BlobInfo, Gallery, GalleryImageVersion, ImageDefinition, ResourceRange
-    from blobrep.engine.deploy import DeploymentSummary
+    from blobrep.engine.deploy import DeploymentResult, DeploymentSummary
     from blobrep.engine.version_read import ReaderStatistics
     from blobrep.service.regions import RegionInfo
 
@@ -197,6 +197,24 @@ def reader_statistics_view(statistics: ReaderStatistics) -> JSON:
         "repairs": statistics.repairs,
         "repairFailures": statistics.repair_failures,
     }
+
+
+def deployment_view(result: DeploymentResult) -> JSON:
+    """One VM's deployment, as ``vm create`` prints it: the OS disk's figures and, for a
+    version with data disks, each data disk's by LUN (in the scale set's camelCase)."""
+    view: JSON = {
+        "output": result.output,
+        "seconds": result.seconds,
+        "sizeInBytes": result.size,
+        "digest": result.digest,
+        "ok": result.ok,
+        "bytesRead": result.bytes_read,
+    }
+    if result.lun is not None:
+        view["lun"] = result.lun
+    if result.data_disks:
+        view["dataDisks"] = [deployment_view(disk) for disk in result.data_disks]
+    return view
 
 
 def deployment_summary_view(summary: DeploymentSummary) -> JSON:

@@ -83,7 +83,7 @@ def test_a_version_with_data_disks_is_created_and_deployed_whole(
     assert (out / "web1" / "osdisk.img").read_bytes() == image.read_bytes()
     assert (out / "web1" / "lun0.img").read_bytes() == data.read_bytes()
     assert (out / "web1" / "lun1.img").read_bytes() == image.read_bytes()
-    assert [(disk["lun"], Path(disk["output"]).name) for disk in result["data_disks"]] == [
+    assert [(disk["lun"], Path(disk["output"]).name) for disk in result["dataDisks"]] == [
         (0, "lun0.img"),
         (1, "lun1.img"),
     ]
@@ -115,6 +115,79 @@ def test_a_version_with_data_disks_is_created_and_deployed_whole(
     refused = blobrep("vm", "create", "--image", VERSION_ID, "--output", tmp_path / "one.img", cwd=tmp_path)
     assert_one_line_error(refused, 2, "has data disks (LUN 0, 1)", "use --output-dir")
     assert not (tmp_path / "one.img").exists()
+
+
+def test_a_vm_deployed_again_from_another_version_keeps_no_data_disk_of_the_older_one(
+    tmp_path: Path, image: Path, data: Path
+) -> None:
+    setup(tmp_path)
+    assert create(tmp_path, image, "--data-disk", f"0={data}", "--data-disk", f"5={image}").returncode == 0  # type: ignore[attr-defined]
+    ok(tmp_path, "sig", "image-version", "create", *DEFINITION, "-e", "2.0.0", "--source", data)
+    ok(
+        tmp_path,
+        "sig",
+        "image-version",
+        "create",
+        *DEFINITION,
+        "-e",
+        "3.0.0",
+        "--source",
+        data,
+        "--data-disk",
+        f"5={data}",
+    )
+    out = tmp_path / "vms"
+    out.mkdir()
+    beside = out / "lun5.img"  # a user's own file beside a VM directory: never touched
+    beside.write_bytes(b"mine")
+    image_of = "/galleries/gal/images/disk/versions/{}".format
+
+    first = ok(
+        tmp_path,
+        "--query",
+        "dataDisks[].lun",
+        "-o",
+        "tsv",
+        "vm",
+        "create",
+        "--image",
+        image_of("1.0.0"),
+        "-n",
+        "web",
+        "--output-dir",
+        out,
+    )
+    assert first.split() == ["0", "5"]
+    assert sorted(path.name for path in (out / "web").iterdir()) == ["lun0.img", "lun5.img", "osdisk.img"]
+    (out / "web" / "lun7.img").write_bytes(b"a data disk of some older deployment")
+    (out / "web" / "notes.txt").write_bytes(b"not a disk")
+
+    ok(tmp_path, "vm", "create", "--image", image_of("3.0.0"), "-n", "web", "--output-dir", out)
+    assert sorted(path.name for path in (out / "web").iterdir()) == ["lun5.img", "notes.txt", "osdisk.img"]
+    assert (out / "web" / "lun5.img").read_bytes() == data.read_bytes(), "3.0.0's data disk"
+    ok(tmp_path, "vm", "create", "--image", image_of("2.0.0"), "-n", "web", "--output-dir", out)
+    assert sorted(path.name for path in (out / "web").iterdir()) == ["notes.txt", "osdisk.img"]
+    assert (out / "web" / "osdisk.img").read_bytes() == data.read_bytes()
+
+    scale_set = ("vmss", "create", "--instance-count", "2", "-n", "set", "--output-dir", out, "--image")
+    ok(tmp_path, *scale_set, image_of("1.0.0"))
+    ok(tmp_path, *scale_set, image_of("2.0.0"))
+    for index in range(2):
+        assert sorted(path.name for path in (out / f"set_{index}").iterdir()) == ["osdisk.img"]
+    ok(tmp_path, "vm", "create", "--image", image_of("2.0.0"), "--output", out / "disk.img")
+    assert beside.read_bytes() == b"mine"
+
+
+def test_data_disks_without_an_os_disk_or_with_an_empty_end_of_life_are_refused(
+    tmp_path: Path, image: Path, data: Path
+) -> None:
+    setup(tmp_path)
+    version = ("sig", "image-version", "create", *DEFINITION, "-e", "1.0.0")
+    alone = blobrep(*version, "--data-disk", f"0={data}", cwd=tmp_path)
+    assert_one_line_error(alone, 2, "--data-disk goes with --source", "give the OS disk with --source FILE")
+    empty = blobrep(*version, "--source", image, "--end-of-life-date", "", cwd=tmp_path)
+    assert_one_line_error(empty, 2, "invalid end-of-life date ''")
+    assert json.loads(ok(tmp_path, "sig", "image-version", "list", *DEFINITION)) == []
 
 
 @pytest.mark.parametrize(

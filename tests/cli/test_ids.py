@@ -150,6 +150,14 @@ def test_an_update_stops_at_the_first_error_and_prints_what_it_changed(work: Pat
     assert json.loads(ok(work, "sig", "show", "-r", "gal2"))["description"] == "second"
 
 
+def test_an_id_given_twice_is_acted_on_once(work: Path) -> None:
+    assert ok(work, "sig", "image-version", "delete", "--ids", V100, V100) == ""
+    versions = json.loads(ok(work, "sig", "image-version", "list", "-r", "gal", "-i", "disk"))
+    assert [version["name"] for version in versions] == ["1.0.1"]
+    shown = json.loads(ok(work, "sig", "image-version", "show", "--ids", V101, V101))
+    assert [version["name"] for version in shown] == ["1.0.1"]
+
+
 def test_a_delete_stops_at_the_first_error(work: Path) -> None:
     result = blobrep(
         "sig", "image-version", "delete", "--ids", V100, f"{DISK}/versions/9.9.9", V101, cwd=work

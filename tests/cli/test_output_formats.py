@@ -89,6 +89,51 @@ def test_a_query_that_fails_on_the_result_names_itself() -> None:
     assert "--query 'abs(name)' fails on this result" in str(caught.value)
 
 
+def test_results_built_of_tuples_are_lists_to_every_format_and_query() -> None:
+    document = {"name": "vm", "disks": ({"lun": 0, "parts": (1, 2)}, {"lun": 3, "parts": ()})}
+
+    assert json.loads(rendered(document, "json", "disks[].lun")) == [0, 3]
+    assert json.loads(rendered(document, "json", "length(disks)")) == 2
+    assert yaml.safe_load(rendered(document, "yaml")) == {
+        "name": "vm",
+        "disks": [{"lun": 0, "parts": [1, 2]}, {"lun": 3, "parts": []}],
+    }
+    assert rendered(document, "tsv") == "vm\t2\n"
+
+
+def test_a_table_shows_nested_values_as_json_and_a_list_per_item_as_columns() -> None:
+    document = [{"name": "a", "regions": ["x", "y"]}, {"name": "b", "regions": []}]
+
+    assert rendered(document, "table", "[].[name, regions]").splitlines() == [
+        "Column1  Column2",
+        "-------  ----------",
+        'a        ["x", "y"]',
+        "b        []",
+    ]
+    assert rendered(document, "table", "[].{n: name, r: {first: regions[0]}}").splitlines()[2:] == [
+        'a  {"first": "x"}',
+        'b  {"first": null}',
+    ]
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ("foo(@)", "unknown function foo(): JMESPath's functions are abs, avg"),
+        ("[].{a: nope(name)}", "unknown function nope()"),
+        ("length(@, @)", "length() takes 1 argument(s), not 2"),
+        ("max_by(@)", "max_by() takes 2 argument(s), not 1"),
+        ("not_null()", "not_null() takes at least 1 argument(s), not 0"),
+    ],
+)
+def test_a_function_jmespath_lacks_or_a_wrong_argument_count_is_refused_at_compile(
+    query: str, words: str
+) -> None:
+    with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        compile_query(query)
+    assert compile_query("not_null(a, b, c)").search({"b": 1}) == 1
+
+
 # --- the command line -------------------------------------------------------------------
 
 
@@ -125,10 +170,21 @@ def test_a_query_that_is_not_jmespath_is_refused_before_the_command_runs(home: P
     )
 
 
+def test_an_unknown_function_is_refused_before_the_command_runs(home: Path) -> None:
+    result = blobrep("--home", "h", "--query", "foo(@)", "sig", "create", "-r", "epsilon", cwd=home)
+
+    assert_one_line_error(result, 2, "'foo(@)' is not a JMESPath expression", "unknown function foo()")
+    assert (
+        "epsilon"
+        not in blobrep("--home", "h", "-o", "tsv", "--query", "[].name", "sig", "list", cwd=home).stdout
+    )
+
+
 def test_a_query_that_fails_on_the_result_is_one_line(home: Path) -> None:
     result = blobrep("--home", "h", "--query", "abs(name)", "sig", "show", "-r", "alpha", cwd=home)
 
     assert_one_line_error(result, 2, "--query 'abs(name)' fails on this result", "abs()")
+    assert "the command itself succeeded" in result.stderr
 
 
 def test_blob_commands_take_the_formats_too(home: Path, tmp_path: Path) -> None:

@@ -33,7 +33,8 @@ def without_timings(document: dict[str, Any]) -> dict[str, Any]:
     absolute paths it wrote (each in its own working directory), its data disks' included."""
     document.pop("seconds")
     document.pop("output")
-    document["data_disks"] = [without_timings(disk) for disk in document["data_disks"]]
+    if "dataDisks" in document:
+        document["dataDisks"] = [without_timings(disk) for disk in document["dataDisks"]]
     return document
 
 
@@ -59,7 +60,7 @@ def test_a_version_with_data_disks_is_created_and_deployed_alike(twins: Twins) -
     assert (there.returncode, there.stderr) == (here.returncode, here.stderr) == (0, "")
     documents = [without_timings(json.loads(result.stdout)) for result in (there, here)]
     assert documents[0] == documents[1]
-    assert [disk["lun"] for disk in documents[0]["data_disks"]] == [0, 3]
+    assert [disk["lun"] for disk in documents[0]["dataDisks"]] == [0, 3]
     for cwd in (twins.daemon.cwd, twins.local):
         web = cwd / "vms" / "web"
         assert sorted(path.name for path in web.iterdir()) == ["lun0.img", "lun3.img", "osdisk.img"]

@@ -98,6 +98,8 @@ def test_each_part_has_its_length_limit(part: str, limit: int) -> None:
         ("2027-12-31T01:00:00+02:00", datetime(2027, 12, 30, 23, tzinfo=UTC)),
         ("2027-12-31T22:00:00-05:30", datetime(2028, 1, 1, 3, 30, tzinfo=UTC)),
         ("2027-12-31T10:20:30.999999Z", datetime(2027, 12, 31, 10, 20, 30, tzinfo=UTC)),
+        ("2027-12-31T10:20:30.123456789Z", datetime(2027, 12, 31, 10, 20, 30, tzinfo=UTC)),
+        ("2027-12-31T10:20:30.5+01:00", datetime(2027, 12, 31, 9, 20, 30, tzinfo=UTC)),
     ],
 )
 def test_dates_and_times_parse_to_utc(text: str, expected: datetime) -> None:
@@ -118,18 +120,26 @@ def test_dates_and_times_parse_to_utc(text: str, expected: datetime) -> None:
         "2027-13-01",
         "2027-12-31T25:00:00Z",
         "2027-12-31T00:00:00+24:00",
+        "2027-12-31T10:20:30.1234567891Z",
         "2027-12-31T00:00:00 UTC",
         "0001-01-01T00:00:00+01:00",
         "\u0662027-12-31",
     ],
 )
 def test_bad_dates_are_refused_with_an_example(text: str) -> None:
+    """Each says what is wrong in words of dates, never in Python's own."""
     with pytest.raises(InvalidParameterError) as caught:
         parse_datetime(text, "end-of-life date")
     message = str(caught.value)
     assert f"invalid end-of-life date {text!r}" in message
     assert "2027-12-31" in message
     assert "2027-12-31T00:00:00Z" in message
+    assert "timedelta" not in message
+
+
+def test_an_offset_of_a_day_or_more_is_named_as_such() -> None:
+    with pytest.raises(InvalidParameterError, match=r"\(its UTC offset is 24 hours or more\)"):
+        parse_datetime("2027-06-30T12:00:00+25:00", "end-of-life date")
 
 
 offsets = st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59).map(
