@@ -11,6 +11,7 @@ from blobrep.cli import _types
 def register(commands: Any) -> None:
     from blobrep.daemon.reconcile import DEFAULT_INTERVAL
     from blobrep.daemon.server import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_SHUTDOWN_GRACE
+    from blobrep.daemon.uploads import DEFAULT_UPLOAD_IDLE_TIMEOUT
 
     parser = commands.add_parser("serve", help="serve the gallery API over HTTP until SIGTERM or Ctrl-C")
     parser.add_argument(
@@ -37,6 +38,13 @@ def register(commands: Any) -> None:
         help=f"most seconds between two passes of the replication loop (default {DEFAULT_INTERVAL:g}s);"
         " failed regions are retried after 5 intervals, then ever longer",
     )
+    parser.add_argument(
+        "--upload-idle-timeout",
+        type=_types.Duration(0.1, 3600.0),
+        default=DEFAULT_UPLOAD_IDLE_TIMEOUT,
+        help="seconds a disk's upload may go without a byte arriving before it fails and frees the"
+        f" version (default {DEFAULT_UPLOAD_IDLE_TIMEOUT:g}s)",
+    )
     parser.set_defaults(handler=_serve)
 
 
@@ -54,6 +62,7 @@ def _serve(args: argparse.Namespace) -> int:
             port=args.port,
             shutdown_grace=args.shutdown_grace,
             reconcile_interval=args.reconcile_interval,
+            upload_idle_timeout=args.upload_idle_timeout,
         ),
         # uvloop: the event loop in C, which carries every request and every byte served.
         backend_options={"use_uvloop": True},

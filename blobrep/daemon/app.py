@@ -37,6 +37,7 @@ from blobrep.daemon import (
     operations,
     reconcile,
     sharing,
+    uploads,
     version_copies,
     versions,
 )
@@ -56,8 +57,11 @@ def create_app(
     reconcile_interval: float | None = reconcile.DEFAULT_INTERVAL,
     on_failure: Callable[[Exception], None] | None = None,
     service: GalleryService | None = None,
+    upload_idle_timeout: float = uploads.DEFAULT_UPLOAD_IDLE_TIMEOUT,
 ) -> Starlette:
     """The daemon's application over the home ``home``; the service opens in its lifespan.
+
+    ``upload_idle_timeout`` is the most seconds a disk's upload may go without a byte arriving.
 
     ``reconcile_interval`` is the most seconds between two reconcile passes; None runs no
     reconcile loop (an application for tests that drive replication themselves).
@@ -102,4 +106,5 @@ def create_app(
         middleware=observe.middleware(),
     )
     app.state.metrics = observe.Metrics()
+    app.state.upload_idle_timeout = upload_idle_timeout
     return app

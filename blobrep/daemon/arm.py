@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from blobrep.daemon.bodies import BodyTooLargeError
+from blobrep.daemon.bodies import BodyTooLargeError, UnsupportedCodingError
 from blobrep.errors import (
     AccessDeniedError,
     AlreadyExistsError,
@@ -61,6 +61,8 @@ def error_status(exc: BlobrepError) -> tuple[int, str]:
         return 403, "AuthorizationFailed"
     if isinstance(exc, BodyTooLargeError):
         return 413, "RequestEntityTooLarge"
+    if isinstance(exc, UnsupportedCodingError):
+        return 415, "UnsupportedMediaType"
     if isinstance(exc, InvalidInputError):
         return 400, "InvalidParameter"
     if isinstance(exc, NotFoundError):

@@ -28,6 +28,10 @@ class BodyTooLargeError(InvalidParameterError):
     """A request body longer than :data:`MAX_BODY`; answered with 413."""
 
 
+class UnsupportedCodingError(InvalidParameterError):
+    """A disk's body sent in a content or transfer coding (gzip, ...); answered with 415."""
+
+
 async def json_object(request: Request) -> dict[str, Any]:
     """The request's body as a JSON object, read no further than :data:`MAX_BODY` bytes.
 

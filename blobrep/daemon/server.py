@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Final
 import anyio
 import uvicorn
 
-from blobrep.daemon import reconcile
+from blobrep.daemon import reconcile, uploads
 from blobrep.daemon.app import create_app
 from blobrep.daemon.observe import json_logging
 from blobrep.service import GalleryService
@@ -47,9 +47,11 @@ async def serve(
     port: int,
     shutdown_grace: float,
     reconcile_interval: float = reconcile.DEFAULT_INTERVAL,
+    upload_idle_timeout: float = uploads.DEFAULT_UPLOAD_IDLE_TIMEOUT,
 ) -> None:
     """Serve ``home`` on ``host:port`` until SIGTERM or SIGINT, then stop cleanly; the reconcile
-    loop passes every ``reconcile_interval`` seconds.
+    loop passes every ``reconcile_interval`` seconds, and an upload fails after
+    ``upload_idle_timeout`` seconds without a byte.
 
     Raises:
         BlobrepError: the home could not be opened (before anything listens).
@@ -65,7 +67,11 @@ async def serve(
             server.should_exit = True
 
         app = create_app(
-            home, reconcile_interval=reconcile_interval, on_failure=stop_on_failure, service=service
+            home,
+            reconcile_interval=reconcile_interval,
+            on_failure=stop_on_failure,
+            service=service,
+            upload_idle_timeout=upload_idle_timeout,
         )
         config = uvicorn.Config(
             app,

@@ -11,16 +11,22 @@ own request (one at a time); the answer to each is the version as it then stands
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
+
+import anyio
 
 from blobrep.core.ids import ResourceId
 from blobrep.core.names import MAX_LUN, validate_lun
 from blobrep.core.version import ImageVersion
 from blobrep.daemon import arm
+from blobrep.daemon.bodies import UnsupportedCodingError
 from blobrep.daemon.http import json
 from blobrep.daemon.operations import wake_reconciler
-from blobrep.errors import InvalidNameError, InvalidParameterError
+from blobrep.errors import InvalidNameError, InvalidParameterError, SourceError
 from blobrep.service.views import version_view
+
+#: Seconds an upload may go without a byte arriving before it fails (``--upload-idle-timeout``).
+DEFAULT_UPLOAD_IDLE_TIMEOUT: Final = 60.0
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -56,8 +62,10 @@ async def upload(request: Request, service: GalleryService, caller: str) -> Resp
     gallery, image, name = (request.path_params[key] for key in ("gallery", "image", "version"))
     version_id = ResourceId.of_version(gallery, image, ImageVersion.parse(name))
     lun = lun_of(request)
+    _check_codings(request)
     what = f"the upload of {version_id}" if lun is None else f"the upload of LUN {lun} of {version_id}"
-    source = AsyncStreamSource(_counted(request), size=_content_length(request), name=what)
+    idle = request.app.state.upload_idle_timeout
+    source = AsyncStreamSource(_counted(request, idle, what), size=_content_length(request), name=what)
     results: list[PublishResult] = []
     published = await service.upload_version(
         caller, gallery, image, name, source, on_published=results.append, lun=lun
@@ -83,9 +91,47 @@ def _content_length(request: Request) -> int | None:
     return int(text)
 
 
-async def _counted(request: Request) -> AsyncIterator[bytes]:
-    """The request body as it arrives, counted in the daemon's metrics."""
+def _check_codings(request: Request) -> None:
+    """Refuse a body sent compressed: the bytes received are the disk stored, so a body in a
+    content coding (``Content-Encoding: gzip``) or in a transfer coding other than ``chunked``
+    would be stored as the compressed bytes, not as the disk.
+
+    Raises:
+        UnsupportedCodingError: naming the header and what to send instead.
+    """
+    content = request.headers.get("content-encoding", "").strip().lower()
+    if content not in ("", "identity"):
+        raise UnsupportedCodingError(
+            f"Content-Encoding {content!r} is not taken for a disk: send the disk's own bytes"
+            " without a Content-Encoding (blobrep compresses what it stores itself)"
+        )
+    codings = [part.strip().lower() for part in request.headers.get("transfer-encoding", "").split(",")]
+    if any(coding not in ("", "chunked") for coding in codings):
+        raise UnsupportedCodingError(
+            f"Transfer-Encoding {', '.join(codings)!r} is not taken for a disk: send it as it is,"
+            " with a Content-Length or Transfer-Encoding: chunked"
+        )
+
+
+async def _counted(request: Request, idle: float, what: str) -> AsyncIterator[bytes]:
+    """The request body as it arrives, counted in the daemon's metrics.
+
+    Raises:
+        SourceError: no byte of it arrived for ``idle`` seconds: a client that stalls
+            without hanging up would otherwise hold the version (and its upload) forever.
+    """
     metrics = request.app.state.metrics
-    async for piece in request.stream():
+    pieces = request.stream().__aiter__()
+    while True:
+        with anyio.move_on_after(idle) as waited:
+            try:
+                piece = await pieces.__anext__()
+            except StopAsyncIteration:
+                return
+        if waited.cancelled_caught:
+            raise SourceError(
+                f"{what} stalled: no byte of it arrived for {idle:g} s; send the body without pauses"
+                " that long (blobrep serve --upload-idle-timeout sets the limit)"
+            )
         metrics.uploaded(len(piece))
         yield piece

@@ -1,5 +1,6 @@
-"""Image versions: list and show (``latest`` wherever a version name goes, ``?location``,
-``$expand=ReplicationStatus``), create or update (PUT), PATCH, DELETE, and the disk upload.
+"""Image versions: list and show (``latest`` wherever a version is read, ``?location``,
+``$expand=ReplicationStatus``), create or update (PUT), PATCH, DELETE (each naming the version
+by its number: ``latest`` moves), and the disk upload.
 
 Creating a version over HTTP takes two requests (see :mod:`blobrep.service.version_uploads`):
 
@@ -102,10 +103,22 @@ def _content_path(gallery: str, image: str, version: str) -> str:
     return f"/galleries/{gallery}/images/{image}/versions/{version}{CONTENT_SUFFIX}"
 
 
-async def _existing(service: GalleryService, caller: str, gallery: str, image: str, version: str) -> str:
-    """The number ``version`` names (``latest`` resolved), checked to exist."""
+def _number(request: Request, method: str) -> str:
+    """The version number the path names, for a PATCH or DELETE: never ``latest``, which moves
+    as versions are published, so a change or a deletion through it would land on whichever
+    version it names at that moment (and a repeated DELETE on the next one).
+
+    Raises:
+        InvalidParameterError: the path names ``latest``.
+        InvalidVersionError: the path names no version number.
+    """
+    version = request.path_params["version"]
     if version.lower() == "latest":
-        return str((await service.resolve_latest(caller, gallery, image)).version)
+        raise InvalidParameterError(
+            f"{method} takes the version's own number, not 'latest' (only GET resolves it): GET"
+            " .../versions/latest to see which version that is, then name it, for example"
+            " .../versions/1.0.0"
+        )
     return str(ImageVersion.parse(version))
 
 
@@ -155,7 +168,7 @@ async def _put_version(request: Request, service: GalleryService, caller: str) -
 
 async def _patch_version(request: Request, service: GalleryService, caller: str) -> Response:
     gallery, image = request.path_params["gallery"], request.path_params["image"]
-    number = await _existing(service, caller, gallery, image, request.path_params["version"])
+    number = _number(request, "PATCH")
     body = await bodies.json_object(request)
     if "location" in body:
         raise InvalidParameterError("a version's location cannot change: leave 'location' out of a PATCH")
@@ -177,7 +190,7 @@ async def _patch_version(request: Request, service: GalleryService, caller: str)
 async def _delete_version(request: Request, service: GalleryService, caller: str) -> Response:
     """Delete the version: its manifests from every replica, then its record (202)."""
     gallery, image = request.path_params["gallery"], request.path_params["image"]
-    number = await _existing(service, caller, gallery, image, request.path_params["version"])
+    number = _number(request, "DELETE")
     await service.delete_version(caller, gallery, image, number)
     operation = await service.begin_async_operation(
         caller, OperationKind.DELETE, ResourceId.of_version(gallery, image, ImageVersion.parse(number))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 import time
@@ -109,6 +110,25 @@ def _raw_upload(daemon: Daemon, version: str, announced: int, sent: bytes) -> No
             pass
 
 
+def _response(connection: socket.socket) -> str:
+    """One whole HTTP response read from ``connection``: its head and its Content-Length of body."""
+    received = b""
+    while b"\r\n\r\n" not in received or len(received.partition(b"\r\n\r\n")[2]) < _length(received):
+        piece = connection.recv(65536)
+        if not piece:
+            break
+        received += piece
+    return received.decode(errors="replace")
+
+
+def _length(received: bytes) -> int:
+    for line in received.partition(b"\r\n\r\n")[0].split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 0
+
+
 def _wait_for(daemon: Daemon, version: str, state: str) -> dict[str, Any]:
     deadline = time.monotonic() + 30
     while True:
@@ -149,6 +169,70 @@ def test_a_client_that_hangs_up_mid_upload_leaves_no_blob(daemon: Daemon) -> Non
     assert failed["provisioningState"] == "Failed" and failed["storageProfile"] is None
     assert not manifest_exists(daemon, "2.1.1")
     assert daemon.get("/livez").status_code == 200
+
+
+def test_an_upload_that_stalls_fails_after_the_idle_timeout_and_frees_the_version(daemon: Daemon) -> None:
+    data = disk(daemon)
+    assert describe(daemon, "2.1.2").status_code == 201
+    url, process = start(daemon.cwd, daemon.home, "--upload-idle-timeout", "0.5")
+    address = urlsplit(url)
+    try:
+        with socket.create_connection((address.hostname, address.port), timeout=30) as connection:
+            head = (
+                f"PUT {VERSIONS}/2.1.2/content HTTP/1.1\r\nHost: {address.netloc}\r\n"
+                f"Authorization: Bearer {daemon.tokens['admin']}\r\nContent-Length: {len(data)}\r\n\r\n"
+            )
+            connection.sendall(head.encode() + data[:100_000])  # then nothing more, the socket open
+            started = time.monotonic()
+            answer = _response(connection)
+            waited = time.monotonic() - started
+        assert answer.startswith("HTTP/1.1 400"), answer
+        assert "stalled: no byte of it arrived for 0.5 s" in answer and "--upload-idle-timeout" in answer
+        assert waited < 10, f"answered after {waited:.1f} s"
+        failed = _wait_for(daemon, "2.1.2", "Failed")
+        assert failed["provisioningState"] == "Failed" and failed["storageProfile"] is None
+        assert not manifest_exists(daemon, "2.1.2")
+    finally:
+        code, err = stop(process)
+        assert code == 0, err
+    assert describe(daemon, "2.1.2").status_code == 201, "described again once the stalled upload failed"
+    assert upload(daemon, "2.1.2", data).status_code == 200
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br", "gzip, identity"])
+def test_a_disk_in_a_content_coding_is_refused_not_stored_as_its_compressed_bytes(
+    daemon: Daemon, coding: str
+) -> None:
+    assert describe(daemon, "2.1.3").status_code in (200, 201)
+    refused = httpx.put(
+        f"{daemon.url}{VERSIONS}/2.1.3/content",
+        content=gzip.compress(disk(daemon)),
+        headers={**daemon.headers(), "Content-Encoding": coding},
+        timeout=60,
+    )
+    assert refused.status_code == 415, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "UnsupportedMediaType" and "send the disk's own bytes" in error["message"]
+    waiting = _wait_for(daemon, "2.1.3", "Creating")
+    assert waiting["provisioningState"] == "Creating" and waiting["storageProfile"] is None, "nothing stored"
+
+
+def test_a_disk_in_a_transfer_coding_besides_chunked_is_refused(daemon: Daemon) -> None:
+    assert describe(daemon, "2.1.4").status_code == 201
+    body = gzip.compress(disk(daemon))
+    address = urlsplit(daemon.url)
+    with socket.create_connection((address.hostname, address.port), timeout=30) as connection:
+        head = (
+            f"PUT {VERSIONS}/2.1.4/content HTTP/1.1\r\nHost: {address.netloc}\r\n"
+            f"Authorization: Bearer {daemon.tokens['admin']}\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+        )
+        framed = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+        connection.sendall(head.encode() + framed)
+        answer = _response(connection)
+    assert answer.startswith("HTTP/1.1 415"), answer
+    assert "Transfer-Encoding 'gzip, chunked' is not taken" in answer
+    waiting = _wait_for(daemon, "2.1.4", "Creating")
+    assert waiting["provisioningState"] == "Creating" and waiting["storageProfile"] is None, "nothing stored"
 
 
 def test_uploads_are_refused_where_no_disk_is_awaited(daemon: Daemon) -> None:
@@ -231,6 +315,22 @@ def test_delete_answers_202_then_the_result_is_204(daemon: Daemon) -> None:
     assert daemon.get(f"{VERSIONS}/4.0.0").status_code == 404
     denied = httpx.delete(f"{daemon.url}{VERSIONS}/1.0.0", headers=daemon.headers("reader"), timeout=30)
     assert denied.status_code == 403
+
+
+def test_patch_and_delete_refuse_latest_and_change_no_version(daemon: Daemon) -> None:
+    before = daemon.get(f"{VERSIONS}").json()["value"]
+    latest = daemon.get(f"{VERSIONS}/latest").json()["name"]
+    body = {"properties": {"publishingProfile": {"endOfLifeDate": "2030-01-01"}}}
+    for method, sent in (("PATCH", body), ("DELETE", None)):
+        for spelled in ("latest", "Latest"):
+            refused = httpx.request(
+                method, f"{daemon.url}{VERSIONS}/{spelled}", json=sent, headers=daemon.headers(), timeout=30
+            )
+            assert refused.status_code == 400, refused.text
+            message = refused.json()["error"]["message"]
+            assert f"{method} takes the version's own number, not 'latest'" in message
+    assert daemon.get(f"{VERSIONS}").json()["value"] == before, "no version was changed or deleted"
+    assert daemon.get(f"{VERSIONS}/latest").json()["name"] == latest
 
 
 def test_operations_are_shown_only_to_who_may_read_the_version(daemon: Daemon) -> None:

@@ -70,6 +70,11 @@ FAILURES: Final[dict[int, tuple[str, tuple[str, ...]]]] = {
         (),
     ),
     413: (f"RequestEntityTooLarge: a JSON body longer than {bodies.MAX_BODY} bytes.", ()),
+    415: (
+        "UnsupportedMediaType: a disk sent in a content coding (`Content-Encoding: gzip`) or a"
+        " transfer coding other than `chunked`; send the disk's own bytes.",
+        (),
+    ),
     500: ("InternalError or DataIntegrityError: a store or the catalog failed; the message says which.", ()),
     503: (
         "ServiceBusy: another operation holds what this one needs; retry after `Retry-After`.",

@@ -39,6 +39,8 @@ the manifest is written; from another gallery each chunk is copied once, verifie
 read). The operation succeeds once every target region is `Completed`."""
 
 _VERSION: Final = ("gallery", "image", "version")
+#: A version named by its number alone: the writes, which never resolve ``latest``.
+_NUMBERED: Final = ("gallery", "image", "versionNumber")
 _POLLED: Final = ("Azure-AsyncOperation", "Retry-After")
 _ACCEPTED: Final = ("Location", *_POLLED)
 _CONTENT_HEADERS: Final = frozenset({"ETag", "Accept-Ranges"})
@@ -118,9 +120,10 @@ def _version() -> JSON:
                 **failures(*WRITES, 409),
             },
             tag="Image versions",
-            parameters=_VERSION,
+            parameters=_NUMBERED,
             body="ImageVersionBody",
-            description="A version's location cannot change: leave `location` out.",
+            description="A version's location cannot change: leave `location` out. The version is"
+            " named by its number: `latest` is a 400 here, as it moves.",
         ),
         "delete": operation(
             "GalleryImageVersions_Delete",
@@ -134,7 +137,8 @@ def _version() -> JSON:
                 **failures(400, 404, 409, 507),
             },
             tag="Image versions",
-            parameters=_VERSION,
+            parameters=_NUMBERED,
+            description="The version is named by its number: `latest` is a 400 here, as it moves.",
         ),
     }
 
@@ -169,7 +173,7 @@ def _content(*, lun: bool = False) -> JSON:
                         "x-blobrep-new-chunks",
                         "x-blobrep-written-bytes",
                     ),
-                    **failures(400, 404, 409, 507),
+                    **failures(400, 404, 409, 415, 507),
                 },
                 tag="Content",
                 parameters=("gallery", "image", "versionNumber", *path),
