@@ -42,11 +42,14 @@ SHRUNK_REPLICA_COUNT = 1
 @dataclass(frozen=True, slots=True)
 class RetentionStep:
     """What the policy does to one version: shrink it to ``targets``, or (``targets`` None)
-    leave it as it is for the reason in ``details``."""
+    leave it as it is for the reason in ``details``; ``shrunk`` says whether the version, so
+    left, lives in one region with one replica already (in its source region, where the
+    policy's home region is another)."""
 
     version: GalleryImageVersion
     targets: tuple[TargetRegion, ...] | None
     details: str
+    shrunk: bool = False
 
     @property
     def shrinks(self) -> bool:
@@ -92,11 +95,24 @@ def is_shrunk(version: GalleryImageVersion, home_region: str) -> bool:
     )
 
 
+def _rule(policy: RetentionPolicy) -> str:
+    """The policy in the words every mark quotes."""
+    return f"keep-global {policy.keep_global}, home region {policy.home_region}"
+
+
 def _step(policy: RetentionPolicy, version: GalleryImageVersion) -> RetentionStep:
     home = policy.home_region
     profile = version.publishing_profile
-    rule = f"keep-global {policy.keep_global}, home region {home}"
+    rule = _rule(policy)
     if version.location != home:
+        if is_shrunk(version, version.location):
+            return RetentionStep(
+                version,
+                None,
+                f"shrunk to {version.location}, its source region ({rule}): a version cannot leave"
+                " its source region, and it lives there alone with one replica",
+                shrunk=True,
+            )
         return RetentionStep(
             version,
             None,
@@ -131,21 +147,50 @@ def plan_retention(
     count: the policy never shrinks the newest complete release anywhere.
     ``past_end_of_life_at`` is as for :func:`kept_versions`.
     """
-    kept = kept_versions(policy, versions, past_end_of_life_at)
-    if len(kept) < policy.keep_global:
-        return []
-    oldest_kept = kept[-1].version
     due = sorted(
         (
             version
-            for version in versions
-            if version.version < oldest_kept
-            and version.provisioning_state is ProvisioningState.SUCCEEDED
+            for version in older_than_kept(policy, versions, past_end_of_life_at)
+            if version.provisioning_state is ProvisioningState.SUCCEEDED
             and not is_shrunk(version, policy.home_region)
         ),
         key=lambda v: v.version,
     )
     return [_step(policy, version) for version in due]
+
+
+def older_than_kept(
+    policy: RetentionPolicy,
+    versions: Sequence[GalleryImageVersion],
+    past_end_of_life_at: datetime | None = None,
+) -> list[GalleryImageVersion]:
+    """The versions older than every version the policy keeps global: those it may shrink.
+    None while fewer than ``keep_global`` versions count."""
+    kept = kept_versions(policy, versions, past_end_of_life_at)
+    if len(kept) < policy.keep_global:
+        return []
+    return [version for version in versions if version.version < kept[-1].version]
+
+
+def stale_mark(
+    policy: RetentionPolicy, version: GalleryImageVersion, *, due: bool, older: bool
+) -> str | None:
+    """What the retention mark of ``version`` should say now, where what it says has gone
+    stale; None to keep it as it is. ``due``: the plan shrinks it (its step marks it);
+    ``older``: it is older than every version the policy keeps.
+
+    An older version shrunk to the home region says so under the rule that holds now (a mark
+    of another rule, or one saying it could not be shrunk, is rewritten). A mark saying a
+    version could not be shrunk is cleared (``""``) once it is no longer due. A mark saying
+    it was shrunk is history otherwise, and stays.
+    """
+    mark = version.retention
+    if mark is None or due:
+        return None
+    if is_shrunk(version, policy.home_region) and older:
+        now = f"shrunk to {policy.home_region} ({_rule(policy)})"
+        return None if mark.shrunk and mark.details.startswith(now) else now
+    return None if mark.shrunk else ""
 
 
 #: The largest ``keep_global``: more versions than any definition sensibly keeps everywhere.

@@ -84,8 +84,11 @@ def text(document: dict[str, Any], key: str, where: str = "properties") -> str |
     return value
 
 
-def whole(document: dict[str, Any], key: str, where: str) -> int | None:
-    """The whole number at ``key``, or None if absent or null (``true`` is not a number)."""
+def whole(
+    document: dict[str, Any], key: str, where: str, *, maximum: int = MAX_WHOLE, meaning: str = ""
+) -> int | None:
+    """The whole number at ``key`` from 0 to ``maximum``, or None if absent or null (``true`` is
+    not a number); ``meaning`` says what the range means, in the error."""
     value = document.get(key)
     if value is None:
         return None
@@ -93,8 +96,11 @@ def whole(document: dict[str, Any], key: str, where: str) -> int | None:
         raise InvalidParameterError(
             f"{key!r} in {where} must be a whole number, not {json.dumps(value)[:40]}"
         )
-    if not 0 <= value <= MAX_WHOLE:
-        raise InvalidParameterError(f"{key!r} in {where} must be from 0 to {MAX_WHOLE}, not {value}"[:200])
+    if not 0 <= value <= maximum:
+        said = f" ({meaning})" if meaning else ""
+        raise InvalidParameterError(
+            f"{key!r} in {where} must be from 0 to {maximum}{said}, not {value}"[:300]
+        )
     return value
 
 

@@ -125,7 +125,7 @@ async def _content(request: Request, ask: Ask) -> Response:
     )
     if isinstance(wanted, Unsatisfiable):
         headers["Content-Range"] = wanted.content_range
-        return _unsatisfiable(request, version, size, headers)
+        return _unsatisfiable(request, version, lun, size, headers)
     headers["Content-Type"] = "application/octet-stream"
     if wanted is None:
         status, length = 200, size
@@ -143,13 +143,14 @@ async def _content(request: Request, ask: Ask) -> Response:
 
 
 def _unsatisfiable(
-    request: Request, version: GalleryImageVersion, size: int, headers: dict[str, str]
+    request: Request, version: GalleryImageVersion, lun: int | None, size: int, headers: dict[str, str]
 ) -> Response:
-    """416: the ``Range`` asks for no byte of the disk."""
+    """416: the ``Range`` asks for no byte of the disk (the OS disk, or the data disk at ``lun``)."""
     version_id = f"/galleries/{version.gallery}/images/{version.image}/versions/{version.version}"
+    disk = version_id if lun is None else f"the data disk at LUN {lun} of {version_id}"
     right = f"ask for bytes 0 to {size - 1}" if size else "the disk is empty: ask without a Range"
     asked = request.headers.get("range")
-    message = f"Range {asked!r} asks for no byte of the {size} bytes of {version_id}: {right}"
+    message = f"Range {asked!r} asks for no byte of the {size} bytes of {disk}: {right}"
     return json(arm.error_body("RangeNotSatisfiable", message), 416, headers)
 
 

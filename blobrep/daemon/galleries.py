@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Final
 from starlette.responses import Response
 
 from blobrep.core.regions import normalize_region
+from blobrep.core.retention import MAX_KEEP_GLOBAL
 from blobrep.daemon import arm, bodies
 from blobrep.daemon.http import Ask, Reading, create_only, json, page, resource
 from blobrep.errors import ImmutableFieldError, ResourceNotFoundError
@@ -169,7 +170,13 @@ def _retention(properties: dict[str, Any]) -> tuple[int | None, str | None]:
     policy = bodies.section(properties, "retentionPolicy", "properties")
     bodies.only(policy, {"keepGlobal", "homeRegion"}, "properties.retentionPolicy")
     return (
-        bodies.whole(policy, "keepGlobal", "properties.retentionPolicy"),
+        bodies.whole(
+            policy,
+            "keepGlobal",
+            "properties.retentionPolicy",
+            maximum=MAX_KEEP_GLOBAL,
+            meaning="how many of the newest versions stay global; 0 removes the policy",
+        ),
         bodies.text(policy, "homeRegion", "properties.retentionPolicy"),
     )
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from blobrep.core.disks import check_luns
 from blobrep.core.ids import ResourceId
+from blobrep.core.names import MAX_LUN
 from blobrep.daemon import bodies
 from blobrep.errors import ImmutableFieldError, InvalidParameterError
 from blobrep.service.version_options import VersionOptions
@@ -161,7 +162,7 @@ def _luns(value: Any) -> tuple[int, ...]:
         if not isinstance(item, dict):
             raise InvalidParameterError(f'{place} must be an object like {{"lun": 0}}')
         bodies.only(item, {"lun", *_FIGURES}, place)
-        lun = bodies.whole(item, "lun", place)
+        lun = bodies.whole(item, "lun", place, maximum=MAX_LUN, meaning="a data disk's logical unit number")
         if lun is None:
             raise InvalidParameterError(f"{place} needs its lun, a whole number from 0 to 63")
         luns.append(lun)
@@ -186,11 +187,9 @@ def check_same_data_disks(version: GalleryImageVersion, luns: tuple[int, ...] | 
     if luns is None or luns == have:
         return
     version_id = ResourceId.of_version(version.gallery, version.image, version.version)
-    shown = ", ".join(map(str, have)) or "none"
     raise ImmutableFieldError(
-        f"the data disks of {version_id} (LUN {shown}) cannot change, and the body lists LUN"
-        f" {', '.join(map(str, luns)) or 'none'}: send them as a GET shows them, or leave"
-        " dataDiskImages out"
+        f"the data disks of {version_id} ({_listed(have)}) cannot change, and the body lists"
+        f" {_listed(luns)}: send them as a GET shows them, or leave dataDiskImages out"
     )
 
 
@@ -200,3 +199,7 @@ def version_source(body: dict[str, Any]) -> str | None:
     accepted, which checked the field."""
     storage = bodies.section(bodies.section(body, "properties"), "storageProfile", "properties")
     return bodies.text(bodies.section(storage, "source", _WHERE), "id", f"{_WHERE}.source")
+
+
+def _listed(luns: tuple[int, ...]) -> str:
+    return f"LUN {', '.join(map(str, luns))}" if luns else "no data disk"

@@ -36,6 +36,11 @@ if TYPE_CHECKING:
 
 #: An owner that cannot be judged from this host is dead once its heartbeat is this old.
 OPERATION_TTL: Final = timedelta(minutes=5)
+
+#: The operations tasks of this process hold now, by catalog, version and region. A row names
+#: its owner by process, so two tasks of one process (a daemon answering two requests) would
+#: each take the row for their own; this tells a running task's row from one left behind.
+_HELD_HERE: set[tuple[str, str, str, str, str]] = set()
 #: Seconds between two heartbeats of a running operation.
 HEARTBEAT_INTERVAL: Final = 30.0
 
@@ -74,14 +79,20 @@ async def hold_operation(
         ResourceNotFoundError: the version does not exist.
     """
     owner = await me()
+    held = (str(catalog.path), gallery, image, str(version), region)
     existing = await catalog.begin_operation(gallery, image, version, region, kind, owner)
     if existing is not None:
         if existing.owner != owner and await judge(existing) is Liveness.ALIVE:
+            raise BusyError(f"{existing.describe()} is still running; retry once it has finished")
+        if held in _HELD_HERE:
+            # This process's own row, held by another task of it (two requests to one daemon):
+            # live, whatever the row's owner says, and never to be taken over.
             raise BusyError(f"{existing.describe()} is still running; retry once it has finished")
         if not await catalog.take_over_operation(existing, kind, owner):
             raise BusyError(f"another process took over {existing.describe()} first; retry later")
     from blobrep.engine._concurrency import task_group  # imported here: few commands hold operations
 
+    _HELD_HERE.add(held)
     failure: Exception | None = None
     try:
         async with task_group() as group:  # a failed heartbeat arrives as itself, not as a group
@@ -94,6 +105,7 @@ async def hold_operation(
                 failure = exc
             group.cancel_scope.cancel()
     finally:
+        _HELD_HERE.discard(held)
         with anyio.CancelScope(shield=True):
             await catalog.end_operation(gallery, image, version, region, owner)
     if failure is not None:

@@ -16,20 +16,34 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+from typing import TYPE_CHECKING
 
 import anyio
 
 from blobrep.core.gallery import AggregatedState, GalleryImageVersion, RetentionMark
 from blobrep.core.ids import ResourceId
 from blobrep.core.regions import plan_target_update
-from blobrep.core.retention import RetentionStep, is_shrunk, plan_retention
+from blobrep.core.retention import RetentionStep, is_shrunk, older_than_kept, plan_retention, stale_mark
 from blobrep.errors import BlobrepError, BusyError
 from blobrep.service.version_updates import _VersionUpdates
+
+if TYPE_CHECKING:
+    from blobrep.service.version_options import VersionOptions
 
 _log = logging.getLogger(__name__)
 
 
 class _Retention(_VersionUpdates):
+    async def update_version(
+        self, caller: str, gallery: str, image: str, version: str, options: VersionOptions
+    ) -> GalleryImageVersion:
+        """:meth:`_VersionUpdates.update_version`, then the definition's retention policy
+        applied again: an update may be what let the policy shrink a version (its safety
+        profile now allows deleting replicated locations) or what ends its reason to."""
+        updated = await super().update_version(caller, gallery, image, version, options)
+        await self._after_completion(updated)
+        return await self._catalog.get_version(gallery, image, updated.version)
+
     async def _after_completion(self, version: GalleryImageVersion) -> None:
         """Apply the retention policy of ``version``'s definition if it is now Completed
         everywhere: the moment an older version may leave the global set."""
@@ -51,12 +65,21 @@ class _Retention(_VersionUpdates):
             return []
         shrunk: list[GalleryImageVersion] = []
         expired_at = self._now() if definition.exclude_end_of_life_from_latest else None
-        for step in plan_retention(policy, await self._catalog.list_versions(gallery, image), expired_at):
+        versions = await self._catalog.list_versions(gallery, image)
+        steps = plan_retention(policy, versions, expired_at)
+        older = {version.version for version in older_than_kept(policy, versions, expired_at)}
+        due = {step.version.version for step in steps}
+        for version in versions:
+            details = stale_mark(policy, version, due=version.version in due, older=version.version in older)
+            if details is not None:
+                with contextlib.suppress(BusyError):
+                    await self._refresh_mark(version, details)
+        for step in steps:
             try:
                 if step.shrinks:
                     shrunk.append(await self._shrink(step))
                 else:
-                    await self._mark(step.version, shrunk=False, details=step.details)
+                    await self._mark(step.version, shrunk=step.shrunk, details=step.details)
             except BusyError:
                 continue  # another live process is changing it; the next completion retries
             except BlobrepError as exc:
@@ -69,6 +92,15 @@ class _Retention(_VersionUpdates):
                     if not is_shrunk(fresh, policy.home_region):
                         await self._mark(fresh, shrunk=False, details=f"not shrunk: {exc}")
         return shrunk
+
+    async def _refresh_mark(self, version: GalleryImageVersion, details: str) -> None:
+        """Rewrite a stale mark (:func:`~blobrep.core.retention.stale_mark`): to say the version
+        is shrunk (``details``), or to clear it (``""``)."""
+        if details:
+            await self._mark(version, shrunk=True, details=details)
+            return
+        fresh = await self._catalog.get_version(version.gallery, version.image, version.version)
+        await self._catalog.update_version(dataclasses.replace(fresh, retention=None))
 
     async def _shrink(self, step: RetentionStep) -> GalleryImageVersion:
         assert step.targets is not None

@@ -47,7 +47,7 @@ from blobrep.core.ids import ResourceId, ResourceKind
 from blobrep.core.names import BlobName
 from blobrep.core.operations import OperationKind
 from blobrep.core.version import ImageVersion
-from blobrep.errors import AlreadyExistsError, InvalidParameterError, UnavailableError
+from blobrep.errors import AlreadyExistsError, InvalidParameterError, ResourceNotFoundError, UnavailableError
 from blobrep.service.operations import hold_operation
 from blobrep.service.status_writer import status_writing
 from blobrep.service.version_options import VersionOptions, is_awaiting_disk
@@ -130,10 +130,16 @@ class _VersionCopies(_Versions):
         number = ImageVersion.parse(version)
         source_id = source_version_id(source_version)
         await self._check(caller, Action.WRITE, ResourceId.of_image(gallery, image))
-        await self._check(caller, Action.DEPLOY, source_id)
+        try:
+            await self._check(caller, Action.DEPLOY, source_id)
+        except ResourceNotFoundError as exc:
+            raise _source_missing(source_id, exc) from None
         regions = await self._regions()
         record = await self._new_record(gallery, image, number, location, options, regions)
-        source = await self._copyable(source_id, record)
+        try:
+            source = await self._copyable(source_id, record)
+        except ResourceNotFoundError as exc:
+            raise _source_missing(source_id, exc) from None
         record = _copying(record, source_id)
         redo = await self._record_copy(record)
         async with hold_operation(self._catalog, gallery, image, number, "", OperationKind.CREATE):
@@ -317,3 +323,8 @@ def _not_completed(source_id: ResourceId, source: GalleryImageVersion, region: s
         f"{source_id} cannot be copied in {region}: {here}; it is Completed in {', '.join(completed)}:"
         f" create the version with --location {completed[0]}, or {remedy}"
     )
+
+
+def _source_missing(source_id: ResourceId, exc: ResourceNotFoundError) -> ResourceNotFoundError:
+    """``exc`` said of the source version, which is not the resource the request names."""
+    return ResourceNotFoundError(f"the source version {source_id} does not exist ({exc}): name one that does")

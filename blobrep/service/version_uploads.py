@@ -68,6 +68,8 @@ class _VersionUploads(_Versions):
             InvalidNameError: a LUN is not 0..63 (nothing is recorded).
             InvalidParameterError: a LUN is given twice (nothing is recorded).
             AlreadyExistsError: the version exists (and is not a Failed create to redo).
+            PreconditionError: it waits for its disks but some have arrived (the message
+                names them): describing it again would drop them.
             BusyError: another live process is creating or deleting this version.
         """
         number = ImageVersion.parse(version)
@@ -86,8 +88,10 @@ class _VersionUploads(_Versions):
         except AlreadyExistsError:
             # Described before, its disk never came (a client that went away before the
             # upload): the new description replaces the old one.
-            if not is_awaiting_disk(await self._catalog.get_version(gallery, image, number)):
+            existing = await self._catalog.get_version(gallery, image, number)
+            if not is_awaiting_disk(existing):
                 raise
+            _check_nothing_arrived(existing)
             redo = ProvisioningState.CREATING
         if redo is not None:
             async with hold_operation(self._catalog, gallery, image, number, "", OperationKind.CREATE):
@@ -144,6 +148,25 @@ class _VersionUploads(_Versions):
         if published.published:
             await self._after_completion(published)
         return await self._catalog.get_version(gallery, image, number)
+
+
+def _check_nothing_arrived(record: GalleryImageVersion) -> None:
+    """Raise if a disk of ``record`` (waiting for its disks) has arrived: a new description
+    would drop it, and with it the upload the client was told had succeeded.
+
+    Raises:
+        PreconditionError: naming the disks that arrived, those still awaited, and the ways on.
+    """
+    arrived = ["the OS disk"] if record.blob is not None else []
+    arrived += [f"LUN {disk.lun}" for disk in record.data_disks if disk.blob is not None]
+    if arrived:
+        version_id = ResourceId.of_version(record.gallery, record.image, record.version)
+        status = record.status(record.location)
+        still = "" if status is None else f" ({status.details})"
+        raise PreconditionError(
+            f"{version_id} has received {', '.join(arrived)} already{still}: its description cannot"
+            " change now; upload the disks still awaited, or delete the version and describe it anew"
+        )
 
 
 def _disk(lun: int | None) -> str:

@@ -180,6 +180,7 @@ def test_each_disk_reads_back_exactly_in_the_replicated_region(
     assert len(tags) == 3, "each disk has its own digest"
     past = read(daemon, "3.0.0", 0, {"Range": f"bytes={len(disks[0])}-"})
     assert past.status_code == 416
+    assert f"of the data disk at LUN 0 of /galleries/{GALLERY}/images/{IMAGE}/versions/3.0.0" in past.text
 
 
 @pytest.mark.parametrize(
@@ -221,6 +222,8 @@ def test_uploads_out_of_turn_are_refused_in_words(daemon: Daemon) -> None:
     [
         ([{"lun": 0}, {"lun": 0}], "given twice"),
         ([{"lun": 64}], "0 to 63"),
+        ([{"lun": -1}], "must be from 0 to 63 (a data disk's logical unit number), not -1"),
+        ([{"lun": 2**40}], "must be from 0 to 63"),
         ([{"lun": "0"}], "whole number"),
         ([{}], "needs its lun"),
         ([{"lun": 0, "caching": "ReadOnly"}], "caching"),
@@ -289,3 +292,83 @@ def test_a_remote_deployment_writes_every_disk(daemon: Daemon, with_disks: Path,
     one_file = blobrep(*remote, "vm", "create", *image, "--output", tmp_path / "one.img", cwd=tmp_path)
     assert_one_line_error(one_file, 2, "has data disks", "use --output-dir")
     assert not (tmp_path / "one.img").exists()
+
+
+def test_a_delete_while_a_disk_streams_in_is_busy_and_leaves_nothing_behind(
+    daemon: Daemon, disks: dict[int | None, bytes]
+) -> None:
+    assert describe(daemon, "8.0.0", [0]).status_code == 201
+    assert upload(daemon, "8.0.0", None, disks[None]).status_code == 200
+    address = urlsplit(daemon.url)
+    data = disks[0]
+    with socket.create_connection((address.hostname, address.port), timeout=30) as connection:
+        head = (
+            f"PUT {disk_route('8.0.0', 0)} HTTP/1.1\r\nHost: {address.netloc}\r\n"
+            f"Authorization: Bearer {daemon.tokens['admin']}\r\nContent-Length: {len(data)}\r\n\r\n"
+        )
+        connection.sendall(head.encode() + data[: len(data) // 2])
+        deadline = time.monotonic() + 30
+        while "publishing the uploaded data disk at LUN 0" not in source_details(daemon, "8.0.0")[2]:
+            assert time.monotonic() < deadline, source_details(daemon, "8.0.0")
+            time.sleep(0.02)
+        for method in ("DELETE", "PUT"):
+            busy = httpx.request(
+                method,
+                f"{daemon.url}{VERSIONS}/8.0.0",
+                json=None if method == "DELETE" else {"properties": {}},
+                headers=daemon.headers(),
+                timeout=30,
+            )
+            assert busy.status_code == 503, (method, busy.text)
+            assert int(busy.headers["Retry-After"]) >= 1
+            assert "creation of /galleries/gal/images/img/versions/8.0.0" in busy.json()["error"]["message"]
+            assert "still running; retry once it has finished" in busy.json()["error"]["message"]
+        connection.sendall(data[len(data) // 2 :])
+        connection.settimeout(30)
+        answer = connection.recv(65536).decode(errors="replace")
+    assert answer.startswith("HTTP/1.1 200"), answer
+    back = httpx.get(
+        daemon.url + disk_route("8.0.0", 0),
+        params={"location": "westcentralus"},
+        headers=daemon.headers(),
+        timeout=60,
+    )
+    assert back.status_code == 200 and back.content == data, "the upload the delete waited for is whole"
+    shown = daemon.get(f"{VERSIONS}/8.0.0").json()["properties"]
+    assert [disk["lun"] for disk in shown["storageProfile"]["dataDiskImages"]] == [0]
+
+    deleted = httpx.delete(f"{daemon.url}{VERSIONS}/8.0.0", headers=daemon.headers(), timeout=30)
+    assert deleted.status_code == 202, deleted.text
+    assert daemon.get(f"{VERSIONS}/8.0.0").status_code == 404
+    left = [
+        path
+        for path in daemon.home.glob(
+            f"regions/*/replica-*/galleries/{GALLERY}/images/{IMAGE}/versions/8.0.0/**/*"
+        )
+        if path.is_file()
+    ]
+    assert left == [], "no manifest of the deleted version stays in any replica"
+
+
+def test_a_version_that_received_a_disk_cannot_be_described_anew(
+    daemon: Daemon, disks: dict[int | None, bytes]
+) -> None:
+    assert describe(daemon, "8.1.0", [0, 1]).status_code == 201
+    assert upload(daemon, "8.1.0", 0, disks[0]).status_code == 200
+    for luns in ([5], [0, 1], []):
+        refused = describe(daemon, "8.1.0", luns)
+        assert refused.status_code == 409, refused.text
+        message = refused.json()["error"]["message"]
+        assert "has received LUN 0 already" in message and "the OS disk, LUN 1" in message, message
+    shown = daemon.get(f"{VERSIONS}/8.1.0").json()["properties"]["storageProfile"]
+    assert [disk["lun"] for disk in shown["dataDiskImages"]] == [0, 1]
+    assert shown["dataDiskImages"][0]["sizeInBytes"] == len(disks[0]), "the disk that arrived is kept"
+    for lun in (1, None):
+        assert upload(daemon, "8.1.0", lun, disks[lun]).status_code == 200
+    back = httpx.get(
+        daemon.url + disk_route("8.1.0", 0),
+        params={"location": "westcentralus"},
+        headers=daemon.headers(),
+        timeout=60,
+    )
+    assert back.status_code == 200 and back.content == disks[0]

@@ -90,6 +90,13 @@ def test_a_retention_policy_set_over_http_shrinks_older_versions_as_newer_ones_c
         {"properties": {"retentionPolicy": {"keepGlobal": 2, "homeRegion": "mars"}}},
     )
     assert bad.status_code == 400 and "unknown region 'mars'" in bad.json()["error"]["message"]
+    for count in (-1, 1001, 2**31):
+        wrong = send(daemon, "PATCH", DEFINITION, {"properties": {"retentionPolicy": {"keepGlobal": count}}})
+        assert wrong.status_code == 400, wrong.text
+        assert (
+            "must be from 0 to 1000 (how many of the newest versions stay global"
+            in wrong.json()["error"]["message"]
+        )
 
 
 def test_a_guarded_version_is_not_deleted_before_its_end_of_life(daemon: Daemon) -> None:

@@ -150,9 +150,14 @@ async def test_a_version_its_safety_profile_protects_stays_global_and_says_why(
     assert kept.retention is not None and not kept.retention.shrunk
     assert "does not allow deleting replicated locations (eastus2)" in kept.retention.details
 
-    # Allowed later, it shrinks when the next version completes.
-    await service.update_version(
+    # Allowed later, it shrinks at once: the update applies the policy again.
+    allowed = await service.update_version(
         ADMIN, GALLERY, IMAGE, "1.0.0", VersionOptions(allow_replicated_location_deletion=True)
+    )
+    assert [s.region for s in allowed.regions] == [HOME]
+    assert allowed.retention is not None and allowed.retention.shrunk
+    assert (
+        allowed.retention.details == f"shrunk to {HOME} (keep-global 1, home region {HOME}): removed eastus2"
     )
     await publish(service, "1.0.2", disk(tmp_path, 3), targets)
     shrunk = {str(v.version): v for v in await service.list_versions(ADMIN, GALLERY, IMAGE)}
@@ -162,6 +167,57 @@ async def test_a_version_its_safety_profile_protects_stays_global_and_says_why(
         [HOME, "eastus2"],
     ]
     assert shrunk["1.0.0"].retention is not None and shrunk["1.0.0"].retention.shrunk
+
+
+async def test_marks_follow_the_policy_as_it_changes_and_never_go_stale(
+    service: GalleryService, definition: str, tmp_path: Path
+) -> None:
+    await service.update_definition(ADMIN, GALLERY, IMAGE, DefinitionFields(keep_global=1))
+    await publish(service, "1.0.0", disk(tmp_path, 1), [HOME, "eastus2"])
+    await publish(
+        service, "1.0.1", disk(tmp_path, 2), [HOME, "eastus2"], allow_replicated_location_deletion=False
+    )
+    await publish(service, "1.0.2", disk(tmp_path, 3), [HOME, "eastus2"])
+
+    async def marks() -> dict[str, tuple[bool, str] | None]:
+        return {
+            str(v.version): None if v.retention is None else (v.retention.shrunk, v.retention.details)
+            for v in await service.list_versions(ADMIN, GALLERY, IMAGE)
+        }
+
+    first = await marks()
+    assert first["1.0.0"] == (True, f"shrunk to {HOME} (keep-global 1, home region {HOME}): removed eastus2")
+    assert first["1.0.1"] is not None and not first["1.0.1"][0]
+    assert first["1.0.2"] is None
+
+    # Home elsewhere: 1.0.0 is still shrunk (to its source region, which it cannot leave).
+    await service.update_definition(ADMIN, GALLERY, IMAGE, DefinitionFields(home_region="eastus2"))
+    away = await marks()
+    assert away["1.0.0"] == (
+        True,
+        f"shrunk to {HOME}, its source region (keep-global 1, home region eastus2): a version cannot"
+        " leave its source region, and it lives there alone with one replica",
+    )
+    # Home back: the mark quotes the rule that holds again, not the one in between.
+    await service.update_definition(ADMIN, GALLERY, IMAGE, DefinitionFields(home_region=HOME))
+    back = await marks()
+    assert back["1.0.0"] == (True, f"shrunk to {HOME} (keep-global 1, home region {HOME})")
+    assert back["1.0.1"] is not None and "does not allow deleting replicated locations" in back["1.0.1"][1]
+
+    # Two kept global: 1.0.1 is no longer due, and its reason not to shrink goes with it;
+    # 1.0.0 is older than both kept, shrunk as this rule would shrink it, and says so.
+    await service.update_definition(ADMIN, GALLERY, IMAGE, DefinitionFields(keep_global=2))
+    wider = await marks()
+    assert wider["1.0.1"] is None
+    assert wider["1.0.0"] == (True, f"shrunk to {HOME} (keep-global 2, home region {HOME})")
+    # Three: 1.0.0 is among the kept now; its mark, of a shrink this rule would not make, is history.
+    await service.update_definition(ADMIN, GALLERY, IMAGE, DefinitionFields(keep_global=3))
+    assert (await marks())["1.0.0"] == wider["1.0.0"]
+    regions = {
+        str(v.version): [s.region for s in v.regions]
+        for v in await service.list_versions(ADMIN, GALLERY, IMAGE)
+    }
+    assert regions == {"1.0.0": [HOME], "1.0.1": [HOME, "eastus2"], "1.0.2": [HOME, "eastus2"]}
 
 
 async def test_a_policy_set_on_a_definition_with_versions_applies_at_once(

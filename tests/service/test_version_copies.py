@@ -18,6 +18,7 @@ from blobrep.errors import (
     CopyError,
     InvalidInputError,
     InvalidParameterError,
+    ResourceNotFoundError,
     UnavailableError,
 )
 from blobrep.service import BlobService, DefinitionFields, GalleryService, LocalStore, Store, VersionOptions
@@ -169,6 +170,25 @@ async def test_a_copy_from_another_gallery_moves_each_object_once_and_leaves_the
     assert [put for put in log.puts if "/packs/" in put[2] or "/chunks/" in put[2]] == [], (
         "a second copy of the same disk finds every object there"
     )
+
+
+@pytest.mark.parametrize(
+    ("missing", "said"),
+    [
+        (f"/galleries/{GALLERY}/images/{IMAGE}/versions/7.7.7", "image version '7.7.7' not found"),
+        (f"/galleries/nowhere/images/{IMAGE}/versions/1.0.0", "gallery 'nowhere' not found"),
+    ],
+)
+async def test_a_source_that_does_not_exist_is_named_as_the_source(
+    service: GalleryService, source: Path, missing: str, said: str
+) -> None:
+    await prepare(service, source)
+    with pytest.raises(ResourceNotFoundError) as caught:
+        await service.create_version_from(ADMIN, OTHER, IMAGE, "1.0.0", source_version=missing)
+    assert str(caught.value).startswith(f"the source version {missing} does not exist ({said}")
+    assert str(caught.value).endswith("name one that does")
+    with pytest.raises(ResourceNotFoundError):
+        await service.show_version(ADMIN, OTHER, IMAGE, "1.0.0")
 
 
 async def test_a_source_replica_with_a_corrupt_pack_is_passed_over(
