@@ -278,7 +278,19 @@ CREATE TABLE data_disks (
 );
 """
 
+# Version 8: what a retention shrink removed.
+#
+# ``retention_previous`` holds the target regions a version had before the retention policy
+# shrank it, as a JSON list of ``{"name", "replicaCount", "storageType", "excludeFromLatest"}``
+# (null where the target took the global value), so that the policy can grow the version back
+# when it is kept global again. NULL for every other mark, and for every existing row: a version
+# shrunk before this version of the schema is not grown back by itself.
+_V8: Final = """
+ALTER TABLE image_versions ADD COLUMN retention_previous TEXT
+    CHECK (retention_previous IS NULL OR retention_at IS NOT NULL);
+"""
+
 #: Every migration, oldest first; ``len(MIGRATIONS)`` is the schema version this code writes.
-MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
+MIGRATIONS: Final[tuple[str, ...]] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -10,6 +10,7 @@ discovered there.
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 
@@ -28,7 +29,7 @@ from blobrep.core.gallery import (
 )
 from blobrep.core.pins import ManifestPin
 from blobrep.core.version import ImageVersion
-from blobrep.errors import InvalidParameterError
+from blobrep.errors import InvalidParameterError, StorageError
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -94,6 +95,7 @@ def version_columns(v: GalleryImageVersion) -> dict[str, object]:
         "retention_at": None if mark is None else time_to_text(mark.at, "retention time"),
         "retention_shrunk": None if mark is None else int(mark.shrunk),
         "retention_details": None if mark is None else mark.details,
+        "retention_previous": None if mark is None or not mark.previous else _targets_text(mark.previous),
         "source_id": v.source_id,
         "provisioning_state": v.provisioning_state.value,
         **blob_columns(v.blob, what),
@@ -146,4 +148,53 @@ def _retention(row: sqlite3.Row) -> RetentionMark | None:
     at = text_to_time(row["retention_at"])
     if at is None:
         return None
-    return RetentionMark(at, bool(row["retention_shrunk"]), row["retention_details"])
+    previous = _targets_of_text(row["retention_previous"])
+    return RetentionMark(at, bool(row["retention_shrunk"]), row["retention_details"], previous)
+
+
+def _targets_text(targets: tuple[TargetRegion, ...]) -> str:
+    return json.dumps(
+        [
+            {
+                "name": target.name,
+                "replicaCount": target.replica_count,
+                "storageType": None if target.storage_type is None else target.storage_type.value,
+                "excludeFromLatest": target.exclude_from_latest,
+            }
+            for target in targets
+        ]
+    )
+
+
+def _targets_of_text(text: str | None) -> tuple[TargetRegion, ...]:
+    """The target regions ``retention_previous`` holds (none for NULL).
+
+    Raises:
+        StorageError: the column holds something else than such a list (the catalog was
+            edited by hand, or written by a newer blobrep).
+    """
+    if text is None:
+        return ()
+    try:
+        items = json.loads(text)
+        if not isinstance(items, list):
+            raise TypeError("not a list")
+        return tuple(_target_of_item(item) for item in items)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise StorageError(
+            f"the catalog holds retention_previous {text[:80]!r}, which is not a list of target"
+            f" regions ({exc}); was it written by a newer blobrep?"
+        ) from None
+
+
+def _target_of_item(item: object) -> TargetRegion:
+    if not isinstance(item, dict) or not isinstance(item["name"], str):
+        raise TypeError("a target region without a name")
+    count, storage, excluded = item["replicaCount"], item["storageType"], item["excludeFromLatest"]
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int)):
+        raise TypeError(f"replicaCount {count!r}")
+    if excluded is not None and not isinstance(excluded, bool):
+        raise TypeError(f"excludeFromLatest {excluded!r}")
+    if storage is not None and not isinstance(storage, str):
+        raise TypeError(f"storageType {storage!r}")
+    return TargetRegion(item["name"], count, optional_choice(StorageType, storage, "storage type"), excluded)

@@ -18,7 +18,7 @@ from blobrep.service.views import definition_view, gallery_view
 
 if TYPE_CHECKING:
     from blobrep.core.gallery import Gallery, ImageDefinition
-    from blobrep.service import DefinitionFields
+    from blobrep.service import DefinitionFields, GalleryService
 
 
 def register(commands: Any) -> None:
@@ -273,12 +273,14 @@ def _definition_show(args: argparse.Namespace) -> int:
 
 def _definition_update(args: argparse.Namespace) -> int:
     def update(target: _ids.Target) -> ImageDefinition:
-        return call(
-            args,
-            lambda service, caller: service.update_definition(
+        async def job(service: GalleryService, caller: str) -> ImageDefinition:
+            updated = await service.update_definition(
                 caller, target.gallery, target.definition, _fields(args)
-            ),
-        )
+            )
+            await sig_versions.replicate_grown_back(args, service, caller, target.gallery, target.definition)
+            return updated
+
+        return call(args, job)
 
     _ids.each(args, _ids.DEFINITION, update).emit(args, definition_view, _definition_rows)
     return 0

@@ -309,6 +309,24 @@ async def replicated(
     return await service.replicate_version(caller, args.gallery, args.definition, args.version, progress=bars)
 
 
+async def replicate_grown_back(
+    args: argparse.Namespace, service: GalleryService, caller: str, gallery: str, image: str
+) -> None:
+    """Replicate the versions of ``gallery``/``image`` that its retention policy has just grown
+    back to their earlier regions (a newer version deleted, the policy widened), as a command
+    that adds regions replicates them; a daemon replicates them by itself."""
+    from blobrep.core.retention import GROWN_BACK
+
+    if getattr(args, "endpoint", None) is not None:
+        return
+    for version in await service.list_versions(caller, gallery, image):
+        mark = version.retention
+        grown = mark is not None and not mark.shrunk and mark.details.startswith(GROWN_BACK)
+        if grown and version.aggregated_state is not AggregatedState.COMPLETED:
+            with RegionBars(f"replicating {version.version}") as bars:
+                await service.replicate_version(caller, gallery, image, str(version.version), progress=bars)
+
+
 def report_failures(version: GalleryImageVersion, location: str | None = None) -> int:
     """One error line naming each Failed region and why; exit 1 if there is any."""
     region = None if location is None else normalize_region(location)
@@ -326,12 +344,11 @@ def report_failures(version: GalleryImageVersion, location: str | None = None) -
 
 def _delete(args: argparse.Namespace) -> int:
     def delete(target: _ids.Target) -> None:
-        call(
-            args,
-            lambda service, caller: service.delete_version(
-                caller, target.gallery, target.definition, target.version
-            ),
-        )
+        async def job(service: GalleryService, caller: str) -> None:
+            await service.delete_version(caller, target.gallery, target.definition, target.version)
+            await replicate_grown_back(args, service, caller, target.gallery, target.definition)
+
+        call(args, job)
 
     _ids.each(args, _ids.VERSION, delete).check()
     return 0

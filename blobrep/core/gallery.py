@@ -214,8 +214,12 @@ class RetentionMark:
 
     at: datetime
     shrunk: bool
-    """True: the version was shrunk to the home region; False: it was due to be and could not."""
+    """True: the version was shrunk to the home region; False: it was due to be and could not,
+    or it was grown back to its earlier targets."""
     details: str
+    previous: tuple[TargetRegion, ...] = ()
+    """For a version the policy shrank: its target regions before, which it gets back if it is
+    among the versions the policy keeps global again (a newer one deleted, a policy widened)."""
 
 
 @dataclass(frozen=True, slots=True)

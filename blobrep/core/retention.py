@@ -35,6 +35,11 @@ from blobrep.core.lifecycle import past_end_of_life
 from blobrep.core.regions import check_known_regions, normalize_region
 from blobrep.errors import InvalidParameterError
 
+#: How a mark saying why a version was left as it was begins.
+NOT_SHRUNK = "not shrunk"
+#: How the mark of a version grown back to its earlier targets begins.
+GROWN_BACK = "grown back"
+
 #: The replica count a version keeps in the home region once shrunk.
 SHRUNK_REPLICA_COUNT = 1
 
@@ -57,12 +62,15 @@ class RetentionStep:
 
 
 def _counts(version: GalleryImageVersion, past_end_of_life_at: datetime | None) -> bool:
-    """True if ``version`` is one the policy keeps global: Completed everywhere, not excluded
-    from ``latest`` (nor past its end of life, when ``latest`` skips those)."""
+    """True if ``version`` is one the policy keeps global: Completed everywhere (or being grown
+    back to its targets: it was kept already), not excluded from ``latest`` (nor past its end
+    of life, when ``latest`` skips those)."""
     end_of_life = version.publishing_profile.end_of_life
+    mark = version.retention
+    growing = mark is not None and not mark.shrunk and mark.details.startswith(GROWN_BACK)
     return (
         version.provisioning_state is ProvisioningState.SUCCEEDED
-        and version.aggregated_state is AggregatedState.COMPLETED
+        and (version.aggregated_state is AggregatedState.COMPLETED or growing)
         and not version.publishing_profile.exclude_from_latest
         and not (past_end_of_life_at is not None and past_end_of_life(end_of_life, past_end_of_life_at))
     )
@@ -116,7 +124,7 @@ def _step(policy: RetentionPolicy, version: GalleryImageVersion) -> RetentionSte
         return RetentionStep(
             version,
             None,
-            f"not shrunk ({rule}): its source region is {version.location}, which a version cannot leave;"
+            f"{NOT_SHRUNK} ({rule}): its source region is {version.location}, which a version cannot leave;"
             f" shrink it by hand, or set the policy's home region to {version.location}",
         )
     removed = [target.name for target in profile.target_regions if target.name != home]
@@ -124,7 +132,7 @@ def _step(policy: RetentionPolicy, version: GalleryImageVersion) -> RetentionSte
         return RetentionStep(
             version,
             None,
-            f"not shrunk ({rule}): its safety profile does not allow deleting replicated locations"
+            f"{NOT_SHRUNK} ({rule}): its safety profile does not allow deleting replicated locations"
             f" ({', '.join(removed)}); allow it with image-version update"
             " --allow-replicated-location-deletion",
         )
@@ -159,6 +167,32 @@ def plan_retention(
     return [_step(policy, version) for version in due]
 
 
+def plan_regrowth(
+    policy: RetentionPolicy,
+    versions: Sequence[GalleryImageVersion],
+    past_end_of_life_at: datetime | None = None,
+) -> list[RetentionStep]:
+    """The versions ``policy`` keeps global that it shrank before, each to grow back to the
+    target regions it had then (a newer version deleted, the policy widened, ``latest`` no
+    longer skipping a newer one): without this, the newest usable version of a region whose
+    newer versions went away would be nowhere but the home region. Oldest version first.
+
+    A version is grown back only as the policy left it (its source region alone, one
+    replica) and only if its mark records its earlier targets; one changed by hand since is
+    the user's to change.
+    """
+    steps: list[RetentionStep] = []
+    for version in sorted(kept_versions(policy, versions, past_end_of_life_at), key=lambda v: v.version):
+        mark = version.retention
+        if mark is None or not mark.shrunk or not mark.previous or not is_shrunk(version, version.location):
+            continue
+        added = [target.name for target in mark.previous if target.name != version.location]
+        what = f"{GROWN_BACK} to {', '.join(added)}" if added else f"{GROWN_BACK} to its replicas"
+        details = f"{what} ({_rule(policy)}): it is among the {policy.keep_global} newest again"
+        steps.append(RetentionStep(version, mark.previous, details))
+    return steps
+
+
 def older_than_kept(
     policy: RetentionPolicy,
     versions: Sequence[GalleryImageVersion],
@@ -190,7 +224,7 @@ def stale_mark(
     if is_shrunk(version, policy.home_region) and older:
         now = f"shrunk to {policy.home_region} ({_rule(policy)})"
         return None if mark.shrunk and mark.details.startswith(now) else now
-    return None if mark.shrunk else ""
+    return "" if not mark.shrunk and mark.details.startswith(NOT_SHRUNK) else None
 
 
 #: The largest ``keep_global``: more versions than any definition sensibly keeps everywhere.

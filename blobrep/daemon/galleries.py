@@ -14,6 +14,7 @@ from blobrep.core.regions import normalize_region
 from blobrep.core.retention import MAX_KEEP_GLOBAL
 from blobrep.daemon import arm, bodies
 from blobrep.daemon.http import Ask, Reading, create_only, json, page, resource
+from blobrep.daemon.operations import wake_reconciler
 from blobrep.errors import ImmutableFieldError, ResourceNotFoundError
 from blobrep.service import DefinitionFields, queries
 from blobrep.service.views import definition_view, gallery_view
@@ -194,6 +195,7 @@ async def _put_definition(request: Request, service: GalleryService, caller: str
         created = await service.create_definition(caller, gallery, name, fields)
         return json(arm.resource(definition_view(created)), 201)
     updated = await service.update_definition(caller, gallery, name, fields)
+    wake_reconciler(request)  # a changed retention policy may have grown versions back
     return json(arm.resource(definition_view(updated)))
 
 
@@ -202,6 +204,7 @@ async def _patch_definition(request: Request, service: GalleryService, caller: s
     updated = await service.update_definition(
         caller, request.path_params["gallery"], request.path_params["image"], fields
     )
+    wake_reconciler(request)  # a changed retention policy may have grown versions back
     return json(arm.resource(definition_view(updated)))
 
 

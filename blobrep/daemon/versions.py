@@ -192,6 +192,7 @@ async def _delete_version(request: Request, service: GalleryService, caller: str
     gallery, image = request.path_params["gallery"], request.path_params["image"]
     number = _number(request, "DELETE")
     await service.delete_version(caller, gallery, image, number)
+    wake_reconciler(request)  # the retention policy may have grown an older version back
     operation = await service.begin_async_operation(
         caller, OperationKind.DELETE, ResourceId.of_version(gallery, image, ImageVersion.parse(number))
     )

@@ -23,11 +23,20 @@ import anyio
 from blobrep.core.gallery import AggregatedState, GalleryImageVersion, RetentionMark
 from blobrep.core.ids import ResourceId
 from blobrep.core.regions import plan_target_update
-from blobrep.core.retention import RetentionStep, is_shrunk, older_than_kept, plan_retention, stale_mark
+from blobrep.core.retention import (
+    GROWN_BACK,
+    NOT_SHRUNK,
+    RetentionStep,
+    older_than_kept,
+    plan_regrowth,
+    plan_retention,
+    stale_mark,
+)
 from blobrep.errors import BlobrepError, BusyError
 from blobrep.service.version_updates import _VersionUpdates
 
 if TYPE_CHECKING:
+    from blobrep.core.gallery import RetentionPolicy
     from blobrep.service.version_options import VersionOptions
 
 _log = logging.getLogger(__name__)
@@ -49,23 +58,39 @@ class _Retention(_VersionUpdates):
         everywhere: the moment an older version may leave the global set."""
         try:
             done = await self._catalog.get_version(version.gallery, version.image, version.version)
-            if done.aggregated_state is AggregatedState.COMPLETED:
-                await self._apply_retention(version.gallery, version.image)
-        except BlobrepError as exc:  # the work that completed stands; the next completion retries
+        except BlobrepError as exc:
             _log.warning("retention policy of %s/%s not applied: %s", version.gallery, version.image, exc)
+            return
+        if done.aggregated_state is AggregatedState.COMPLETED:
+            await self._retention_after(version.gallery, version.image)
+
+    async def _retention_after(self, gallery: str, image: str) -> None:
+        """Apply the definition's retention policy after a change to it, never failing the work
+        that changed it: the next trigger retries."""
+        try:
+            await self._apply_retention(gallery, image)
+        except BlobrepError as exc:
+            _log.warning("retention policy of %s/%s not applied: %s", gallery, image, exc)
 
     async def _apply_retention(self, gallery: str, image: str) -> list[GalleryImageVersion]:
-        """Shrink the versions of ``gallery``/``image`` its retention policy wants shrunk.
+        """Grow back the versions of ``gallery``/``image`` its retention policy keeps global
+        again, then shrink those it wants shrunk, and bring stale marks up to date.
 
-        Returns the versions it shrank. Errors are recorded on the versions, not raised.
+        Returns the versions it changed. Errors are recorded on the versions, not raised.
         """
         definition = await self._catalog.get_definition(gallery, image)
         policy = definition.retention_policy
         if policy is None:
             return []
-        shrunk: list[GalleryImageVersion] = []
         expired_at = self._now() if definition.exclude_end_of_life_from_latest else None
         versions = await self._catalog.list_versions(gallery, image)
+        changed = [
+            grown
+            for step in plan_regrowth(policy, versions, expired_at)
+            if (grown := await self._carry_out(policy, step)) is not None
+        ]
+        if changed:
+            versions = await self._catalog.list_versions(gallery, image)
         steps = plan_retention(policy, versions, expired_at)
         older = {version.version for version in older_than_kept(policy, versions, expired_at)}
         due = {step.version.version for step in steps}
@@ -75,23 +100,32 @@ class _Retention(_VersionUpdates):
                 with contextlib.suppress(BusyError):
                     await self._refresh_mark(version, details)
         for step in steps:
-            try:
-                if step.shrinks:
-                    shrunk.append(await self._shrink(step))
-                else:
-                    await self._mark(step.version, shrunk=step.shrunk, details=step.details)
-            except BusyError:
-                continue  # another live process is changing it; the next completion retries
-            except BlobrepError as exc:
-                with anyio.CancelScope(shield=True), contextlib.suppress(BlobrepError):
-                    version_id = ResourceId.of_version(gallery, image, step.version.version)
-                    _log.warning("retention policy could not finish with %s: %s", version_id, exc)
-                    # Once the shrunk targets are recorded the shrink stands (recovery removes
-                    # the replicas left over) and its mark says so; before that, say why not.
-                    fresh = await self._catalog.get_version(gallery, image, step.version.version)
-                    if not is_shrunk(fresh, policy.home_region):
-                        await self._mark(fresh, shrunk=False, details=f"not shrunk: {exc}")
-        return shrunk
+            if (shrunk := await self._carry_out(policy, step)) is not None:
+                changed.append(shrunk)
+        return changed
+
+    async def _carry_out(self, policy: RetentionPolicy, step: RetentionStep) -> GalleryImageVersion | None:
+        """Change the version of ``step`` to its targets, or mark why it stays; the version
+        changed, or None. Never raises what the version's trouble is: that is marked on it."""
+        gallery, image = step.version.gallery, step.version.image
+        try:
+            if step.shrinks:
+                return await self._retarget(step)
+            await self._mark(step.version, shrunk=step.shrunk, details=step.details)
+        except BusyError:
+            pass  # another live process is changing it; the next trigger retries
+        except BlobrepError as exc:
+            with anyio.CancelScope(shield=True), contextlib.suppress(BlobrepError):
+                version_id = ResourceId.of_version(gallery, image, step.version.version)
+                _log.warning("retention policy could not finish with %s: %s", version_id, exc)
+                # Once the new targets are recorded the change stands (recovery removes the
+                # replicas left over, replication fills the regions added) and its mark says
+                # so; before that, say why not.
+                fresh = await self._catalog.get_version(gallery, image, step.version.version)
+                if fresh.publishing_profile.target_regions == step.version.publishing_profile.target_regions:
+                    what = "not grown back" if step.details.startswith(GROWN_BACK) else NOT_SHRUNK
+                    await self._mark(fresh, shrunk=False, details=f"{what}: {exc}")
+        return None
 
     async def _refresh_mark(self, version: GalleryImageVersion, details: str) -> None:
         """Rewrite a stale mark (:func:`~blobrep.core.retention.stale_mark`): to say the version
@@ -102,17 +136,24 @@ class _Retention(_VersionUpdates):
         fresh = await self._catalog.get_version(version.gallery, version.image, version.version)
         await self._catalog.update_version(dataclasses.replace(fresh, retention=None))
 
-    async def _shrink(self, step: RetentionStep) -> GalleryImageVersion:
+    async def _retarget(self, step: RetentionStep) -> GalleryImageVersion:
+        """Give the version of ``step`` its targets, as an update would: shrunk (its earlier
+        targets kept in the mark, to grow it back to) or grown back (regions added wait for
+        replication)."""
         assert step.targets is not None
         old = step.version
+        regions = await self._regions()
+        targets = tuple(target for target in step.targets if target.name in regions)  # a region since removed
         plan = plan_target_update(
             old.publishing_profile,
-            step.targets,
+            targets,
             new_replica_count=None,
             allow_deletion=old.safety_profile.allow_deletion_of_replicated_locations,
             location=old.location,
         )
-        mark = RetentionMark(self._now(), True, step.details)
+        shrinking = not step.details.startswith(GROWN_BACK)
+        previous = old.publishing_profile.target_regions if shrinking else ()
+        mark = RetentionMark(self._now(), shrinking, step.details, previous)
         return await self._record_update(old, plan.profile, old.safety_profile, plan.rescaled, mark)
 
     async def _mark(self, version: GalleryImageVersion, *, shrunk: bool, details: str) -> None:

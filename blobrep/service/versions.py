@@ -296,7 +296,8 @@ class _Versions(_Retention):
     async def delete_version(self, caller: str, gallery: str, image: str, version: str) -> None:
         """Delete a version: its manifests in every replica first, then its record.
 
-        Its chunks stay until garbage collection, since other versions may share them.
+        Its chunks stay until garbage collection, since other versions may share them. The
+        definition's retention policy then applies again (an older version may be grown back).
 
         Raises:
             PreconditionError: its safety profile blocks deletion before its end of life,
@@ -312,6 +313,8 @@ class _Versions(_Retention):
                 dataclasses.replace(old, provisioning_state=ProvisioningState.DELETING)
             )
             await self._finish_delete(old)
+        # Deleting a version kept global may bring an older one back among the kept: grown back.
+        await self._retention_after(gallery, image)
 
     async def _finish_delete(self, old: GalleryImageVersion) -> None:
         """Drop the version's manifest from every replica of every region it had, then its record.

@@ -85,7 +85,7 @@ async def test_a_schema_6_catalog_migrates_and_its_versions_have_no_data_disks(d
         )
     async with await Catalog.open(db_path) as catalog:
         found = await catalog.get_version("g", "img", v("1.0.0"))
-        assert SCHEMA_VERSION == 7
+        assert SCHEMA_VERSION == 8
         assert found.data_disks == () and found.published
         assert found.blob == BlobInfo(5, "0123456789abcdef0123456789abcdef", 3, 1)
         await catalog.update_version(dataclasses.replace(found, data_disks=(DataDisk(0, DISK),)))

@@ -121,7 +121,7 @@ async def test_a_schema_4_catalog_is_migrated_and_seeds_the_marks_from_regional_
 ) -> None:
     write_schema_4_catalog(db_path)
     async with await Catalog.open(db_path) as catalog:
-        assert user_version(db_path) == SCHEMA_VERSION == 7
+        assert user_version(db_path) == SCHEMA_VERSION == 8
         marks = {
             region: await catalog.region_replicas(region)
             for region in ("westus", "eastus2", "japaneast", "southeastasia", "westeurope")

@@ -170,7 +170,7 @@ async def test_a_schema_2_catalog_gains_tokens_and_keeps_its_principals(db_path:
         await catalog.delete_principal("robot")
         assert await catalog.list_tokens() == [], "the cascade works in a migrated catalog too"
     version, names = schema_of(db_path)
-    assert version == SCHEMA_VERSION == 7
+    assert version == SCHEMA_VERSION == 8
     assert {"tokens", "tokens_by_principal"} <= names
 
 

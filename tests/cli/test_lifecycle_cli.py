@@ -146,3 +146,41 @@ def test_the_seed_scenario_on_the_command_line(tmp_path: Path) -> None:
     )
     assert_one_line_error(old, 1, "eastus2")
     assert json.loads(run(tmp_path, "fsck"))["ok"] is True
+
+    # 1.0.5 is withdrawn: 1.0.3 is among the two newest again, grown back and replicated by
+    # the same command, and deploys exact where it had been removed.
+    run(tmp_path, "sig", "image-version", "delete", "-r", "gal", "-i", "img", "-e", "1.0.5")
+    show = (
+        "sig",
+        "image-version",
+        "show",
+        "-r",
+        "gal",
+        "-i",
+        "img",
+        "-e",
+        "1.0.3",
+        "--expand",
+        "ReplicationStatus",
+    )
+    grown = json.loads(run(tmp_path, *show))
+    assert [target["name"] for target in grown["publishingProfile"]["targetRegions"]] == everywhere
+    assert grown["replicationStatus"]["aggregatedState"] == "Completed"
+    assert grown["retention"]["details"].startswith("grown back to eastus2, westeurope (keep-global 2")
+    for region in everywhere:
+        latest = ("sig", "image-version", "show", "-r", "gal", "-i", "img", "-e", "latest", "-l", region)
+        assert json.loads(run(tmp_path, *latest))["name"] == "1.0.4"
+    disk = tmp_path / "vm-grown.img"
+    run(
+        tmp_path,
+        "vm",
+        "create",
+        "--image",
+        "/galleries/gal/images/img/versions/1.0.3",
+        "-l",
+        "westeurope",
+        "--output",
+        disk,
+    )
+    assert disk.read_bytes() == sources["1.0.3"]
+    assert json.loads(run(tmp_path, "fsck"))["ok"] is True

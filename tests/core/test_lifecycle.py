@@ -16,13 +16,14 @@ from blobrep.core.gallery import (
     PublishingProfile,
     RegionStatus,
     ReplicationState,
+    RetentionMark,
     RetentionPolicy,
     SafetyProfile,
     TargetRegion,
 )
 from blobrep.core.latest import latest_error_detail, resolve_latest
 from blobrep.core.lifecycle import check_deletable, check_safety_profile, past_end_of_life
-from blobrep.core.retention import is_shrunk, kept_versions, plan_retention, updated_policy
+from blobrep.core.retention import is_shrunk, kept_versions, plan_regrowth, plan_retention, updated_policy
 from blobrep.core.version import ImageVersion
 from blobrep.errors import InvalidParameterError, InvalidRegionError, PreconditionError
 
@@ -234,3 +235,49 @@ def test_expired_versions_count_only_while_latest_may_still_name_them() -> None:
     assert [str(step.version.version) for step in plan_retention(policy, versions)] == ["1.0.0", "1.0.1"]
     skipping = plan_retention(policy, versions, NOW)
     assert [str(step.version.version) for step in skipping] == ["1.0.0"]
+
+
+# --- growing back --------------------------------------------------------------------------------
+
+
+def shrunk_by_policy(number: str, before: tuple[str, ...] = REGIONS) -> GalleryImageVersion:
+    """A version the policy shrank to westus, its earlier targets ``before`` in its mark."""
+    shrunk = version(number, regions=("westus",), replicas=1)
+    previous = tuple(TargetRegion(name) for name in before)
+    return dataclasses.replace(shrunk, retention=RetentionMark(NOW, True, "shrunk to westus", previous))
+
+
+def test_a_shrunk_version_among_the_kept_again_grows_back_to_its_earlier_targets() -> None:
+    policy = RetentionPolicy(2, "westus")
+    versions = [shrunk_by_policy("1.0.0"), shrunk_by_policy("1.0.1"), version("1.0.2")]
+    (step,) = plan_regrowth(policy, versions)
+    assert step.version.version == ImageVersion.parse("1.0.1")
+    assert step.targets == tuple(TargetRegion(name) for name in REGIONS)
+    assert step.details == (
+        "grown back to eastus2, westeurope (keep-global 2, home region westus):"
+        " it is among the 2 newest again"
+    )
+    assert plan_regrowth(RetentionPolicy(1, "westus"), versions) == [], "1.0.2 alone is kept"
+
+
+def test_a_version_being_grown_back_still_counts_as_kept_so_nothing_older_shrinks_meanwhile() -> None:
+    policy = RetentionPolicy(1, "westus")
+    growing = dataclasses.replace(
+        version(
+            "1.0.1", states=(ReplicationState.COMPLETED, ReplicationState.UNKNOWN, ReplicationState.UNKNOWN)
+        ),
+        retention=RetentionMark(NOW, False, "grown back to eastus2, westeurope (keep-global 1, ...)"),
+    )
+    older = version("1.0.0")
+    assert [v.version for v in kept_versions(policy, [older, growing])] == [growing.version]
+    assert [step.version.version for step in plan_retention(policy, [older, growing])] == [older.version]
+
+
+def test_versions_not_as_the_policy_left_them_or_without_earlier_targets_are_not_grown_back() -> None:
+    policy = RetentionPolicy(3, "westus")
+    by_hand = dataclasses.replace(
+        shrunk_by_policy("1.0.0"), publishing_profile=version("1.0.0").publishing_profile
+    )
+    no_record = dataclasses.replace(shrunk_by_policy("1.0.1"), retention=RetentionMark(NOW, True, "shrunk"))
+    never = version("1.0.2", regions=("westus",), replicas=1)
+    assert plan_regrowth(policy, [by_hand, no_record, never]) == []

@@ -81,6 +81,16 @@ def test_a_retention_policy_set_over_http_shrinks_older_versions_as_newer_ones_c
     assert shrunk["publishingProfile"]["targetRegions"][0]["regionalReplicaCount"] == 1
     assert send(daemon, "GET", f"{KEPT}/versions/3.0.1").json()["properties"]["retention"] is None
 
+    # 3.0.1 withdrawn: 3.0.0 is the newest again, grown back, and replicated in the background.
+    withdrawn = send(daemon, "DELETE", f"{KEPT}/versions/3.0.1")
+    assert withdrawn.status_code == 202, withdrawn.text
+    wait_for(daemon, "3.0.0", both)
+    grown = send(daemon, "GET", f"{KEPT}/versions/3.0.0").json()["properties"]
+    assert grown["retention"]["shrunk"] is False
+    assert grown["retention"]["details"].startswith("grown back to eastus2 (keep-global 1")
+    latest = send(daemon, "GET", f"{KEPT}/versions/latest", location="eastus2")
+    assert latest.status_code == 200 and latest.json()["name"] == "3.0.0"
+
     removed = send(daemon, "PATCH", KEPT, {"properties": {"retentionPolicy": None}})
     assert removed.status_code == 200 and removed.json()["properties"]["retentionPolicy"] is None
     bad = send(

@@ -220,6 +220,65 @@ async def test_marks_follow_the_policy_as_it_changes_and_never_go_stale(
     assert regions == {"1.0.0": [HOME], "1.0.1": [HOME, "eastus2"], "1.0.2": [HOME, "eastus2"]}
 
 
+async def test_a_version_kept_global_again_is_grown_back_to_the_regions_it_had(
+    service: GalleryService, definition: str, tmp_path: Path
+) -> None:
+    await service.update_definition(ADMIN, GALLERY, IMAGE, DefinitionFields(keep_global=1))
+    await publish(service, "1.0.0", disk(tmp_path, 1), [HOME, "eastus2=2", "westeurope"])
+    await publish(service, "1.0.1", disk(tmp_path, 2), [HOME, "eastus2=2", "westeurope"])
+
+    async def regions(number: str) -> list[tuple[str, int]]:
+        version = await service.show_version(ADMIN, GALLERY, IMAGE, number)
+        return [
+            (t.name, version.publishing_profile.effective_replica_count(t))
+            for t in version.publishing_profile.target_regions
+        ]
+
+    assert await regions("1.0.0") == [(HOME, 1)]
+    # 1.0.1 is withdrawn: 1.0.0 is the newest again, and gets its regions back at once.
+    await service.delete_version(ADMIN, GALLERY, IMAGE, "1.0.1")
+    grown = await service.show_version(ADMIN, GALLERY, IMAGE, "1.0.0")
+    assert await regions("1.0.0") == [(HOME, 1), ("eastus2", 2), ("westeurope", 1)]
+    assert grown.retention is not None and not grown.retention.shrunk
+    assert grown.retention.details == (
+        f"grown back to eastus2, westeurope (keep-global 1, home region {HOME}):"
+        " it is among the 1 newest again"
+    )
+    assert {s.region: s.state for s in grown.regions}["eastus2"] is ReplicationState.UNKNOWN
+    await service.replicate_version(ADMIN, GALLERY, IMAGE, "1.0.0")
+    for region in ("eastus2", "westeurope"):
+        latest = await service.resolve_latest(ADMIN, GALLERY, IMAGE, location=region)
+        assert str(latest.version) == "1.0.0"
+        output = tmp_path / f"{region}.img"
+        await service.deploy_vm(
+            ADMIN, f"/galleries/{GALLERY}/images/{IMAGE}/versions/latest", location=region, output=output
+        )
+        assert sha256(output) == sha256(disk(tmp_path, 1))
+
+    # A newer release completes: 1.0.0 shrinks again, and would grow back again.
+    await publish(service, "1.0.2", disk(tmp_path, 3), [HOME, "eastus2=2", "westeurope"])
+    again = await service.show_version(ADMIN, GALLERY, IMAGE, "1.0.0")
+    assert await regions("1.0.0") == [(HOME, 1)]
+    assert again.retention is not None and again.retention.shrunk
+    assert [t.name for t in again.retention.previous] == [HOME, "eastus2", "westeurope"]
+    # Widened to two: 1.0.0 is kept global again.
+    await service.update_definition(ADMIN, GALLERY, IMAGE, DefinitionFields(keep_global=2))
+    assert await regions("1.0.0") == [(HOME, 1), ("eastus2", 2), ("westeurope", 1)]
+
+
+async def test_a_version_changed_by_hand_after_its_shrink_is_not_grown_back(
+    service: GalleryService, definition: str, tmp_path: Path
+) -> None:
+    await service.update_definition(ADMIN, GALLERY, IMAGE, DefinitionFields(keep_global=1))
+    await publish(service, "1.0.0", disk(tmp_path, 1), [HOME, "eastus2"])
+    await publish(service, "1.0.1", disk(tmp_path, 2), [HOME, "eastus2"])
+    await service.update_version(ADMIN, GALLERY, IMAGE, "1.0.0", VersionOptions(target_regions=[f"{HOME}=2"]))
+    await service.replicate_version(ADMIN, GALLERY, IMAGE, "1.0.0")
+    await service.delete_version(ADMIN, GALLERY, IMAGE, "1.0.1")
+    kept = await service.show_version(ADMIN, GALLERY, IMAGE, "1.0.0")
+    assert [(t.name, t.replica_count) for t in kept.publishing_profile.target_regions] == [(HOME, 2)]
+
+
 async def test_a_policy_set_on_a_definition_with_versions_applies_at_once(
     service: GalleryService, definition: str, tmp_path: Path
 ) -> None:
