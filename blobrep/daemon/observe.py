@@ -39,6 +39,7 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
+import anyio
 from starlette.middleware import Middleware
 from starlette.responses import Response
 from starlette.routing import Route
@@ -101,13 +102,47 @@ class RequestLog:
             return
         metrics: Metrics | None = getattr(scope["app"].state, "metrics", None) if "app" in scope else None
         exchange = _Exchange(scope, metrics)
+        answer = exchange.wrap_send(send)
         try:
-            await self.app(scope, exchange.wrap_receive(receive), exchange.wrap_send(send))
+            await self.app(scope, exchange.wrap_receive(receive), answer)
+        except anyio.get_cancelled_exc_class() as exc:
+            # Only the server cancels a request from outside (a stop whose grace ran out): the
+            # request's own cleanups have run, and its client hears why, not an internal error.
+            if exchange.status is None and await _stopping(answer):
+                return
+            exchange.failed(exc)
+            raise
         except BaseException as exc:
             exchange.failed(exc)
             raise
         finally:
             exchange.finish()
+
+
+async def _stopping(send: Send) -> bool:
+    """Answer 503 to a request cut short by the daemon stopping; False if that fails too."""
+    body = json.dumps(
+        {
+            "error": {
+                "code": "ServiceUnavailable",
+                "message": "the daemon is stopping and cut this request short; retry it once the daemon"
+                " is back (an upload cut short leaves its version Failed: describe it again first)",
+            }
+        }
+    ).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", b"5"),
+        (b"connection", b"close"),
+    ]
+    with anyio.CancelScope(shield=True):
+        try:
+            await send({"type": "http.response.start", "status": 503, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+        except Exception:  # the connection is gone already: nothing to tell
+            return False
+    return True
 
 
 class _Exchange:

@@ -4,14 +4,18 @@ uvicorn installs its own handlers for SIGINT and SIGTERM and, once its server ha
 raises the signal again so the process dies of it; a daemon that must exit 0 after a clean
 stop cannot have that. Here uvicorn captures nothing: an anyio signal receiver asks the server
 to exit, uvicorn stops accepting, lets running requests finish for up to ``shutdown_grace``
-seconds and cancels the rest, the lifespan closes the service, and :func:`serve` returns.
+seconds and cancels the rest (each answered 503 once its cleanups have run, see
+:class:`~blobrep.daemon.observe.RequestLog`), waits for those to unwind, the lifespan ends, the
+service closes, and :func:`serve` returns.
 Whatever was interrupted (a publish, a replication) is left as crash recovery expects it: the
 next open moves it on.
 """
 
 from __future__ import annotations
 
+import asyncio
 import signal
+import socket
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Final
 
@@ -32,12 +36,28 @@ DEFAULT_PORT: Final = 8417
 DEFAULT_SHUTDOWN_GRACE: Final = 10.0
 
 
+#: Seconds the requests cancelled at the end of the grace get to unwind before the service
+#: closes: their cleanups (an upload marking its version Failed) write to the catalog.
+UNWIND_SECONDS: Final = 5.0
+
+
 class _Server(uvicorn.Server):
-    """uvicorn's server without its signal handling (see the module docstring)."""
+    """uvicorn's server without its signal handling (see the module docstring), and with a
+    shutdown that waits for the requests it cancelled to unwind."""
 
     @contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's shutdown, which cancels the requests still running at the end of the
+        grace without waiting for them; then that wait, bounded. Without it the service would
+        close under a cancelled upload still recording its failure, which would end in an
+        internal error instead of a Failed version."""
+        await super().shutdown(sockets)
+        if self.server_state.tasks:
+            # uvicorn's own asyncio tasks (the server runs on asyncio): waited for, not run.
+            await asyncio.wait(set(self.server_state.tasks), timeout=UNWIND_SECONDS)
 
 
 async def serve(

@@ -5,6 +5,7 @@ uploading its disks redoes it, every disk read back exactly."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import socket
@@ -16,8 +17,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from blobrep.daemon.server import UNWIND_SECONDS
 from blobrep.service import SyntheticImage
-from tests.daemon.conftest import ok, stop
+from tests.daemon.conftest import GALLERY, IMAGE, ok, start, stop
 from tests.daemon.test_reconcile import MIB, VERSIONS, Served, _home, _serve, _summary
 
 TARGETS = [{"name": "westcentralus"}, {"name": "eastus2"}]
@@ -105,3 +107,48 @@ def test_a_daemon_killed_mid_data_disk_upload_fails_the_create_and_describing_it
         code, _ = stop(daemon.process)
     assert code == 0, daemon.log.read_text()
     assert json.loads(ok(tmp_path, "-o", "json", "fsck"))["problems"] == [], "fsck finds nothing torn"
+
+
+def test_a_daemon_stopped_mid_upload_fails_the_version_itself_and_exits_cleanly(tmp_path: Path) -> None:
+    home, disk, token = _home(tmp_path, 4 * MIB)
+    data = disk.read_bytes()
+    url, process = start(tmp_path, home, "--shutdown-grace", "1", "--reconcile-interval", "0.05")
+    address = urlsplit(url)
+    headers = {"Authorization": f"Bearer {token}"}
+    body = {"properties": {"publishingProfile": {"targetRegions": [{"name": "westcentralus"}]}}}
+    assert httpx.put(f"{url}{VERSIONS}/1.0.0", json=body, headers=headers, timeout=10).status_code == 201
+    with socket.create_connection((address.hostname, address.port), timeout=30) as connection:
+        head = (
+            f"PUT {_route('1.0.0', None)} HTTP/1.1\r\nHost: {address.netloc}\r\n"
+            f"Authorization: Bearer {token}\r\nContent-Length: {len(data)}\r\n\r\n"
+        )
+        connection.sendall(head.encode() + data[: len(data) // 2])  # then it stalls
+        deadline = time.monotonic() + 30
+        while True:
+            shown = httpx.get(
+                f"{url}{VERSIONS}/1.0.0", params={"$expand": "ReplicationStatus"}, headers=headers, timeout=10
+            ).json()
+            if "publishing the uploaded OS disk" in _source(shown)[2]:
+                break
+            assert time.monotonic() < deadline, _source(shown)
+            time.sleep(0.02)
+        stopped = time.monotonic()
+        code, log = stop(process)
+        took = time.monotonic() - stopped
+        answer = b""
+        with contextlib.suppress(OSError):
+            while piece := connection.recv(65536):
+                answer += piece
+    assert code == 0, log
+    assert took < 1 + UNWIND_SECONDS + 5, f"stopped after {took:.1f} s"
+    assert answer.startswith(b"HTTP/1.1 503 "), answer
+    assert b"retry-after: 5" in answer.lower() and b"the daemon is stopping and cut this request short" in answer
+    assert "InternalError" not in log and "is closed" not in log, log
+    # Read from the catalog as it was left, without opening the service (which would recover).
+    document = json.loads(
+        ok(tmp_path, "sig", "image-version", "show", "-r", GALLERY, "-i", IMAGE, "-e", "1.0.0", "--expand",
+           "ReplicationStatus")
+    )  # fmt: skip
+    (status,) = document["replicationStatus"]["summary"]
+    assert document["provisioningState"] == "Failed", document
+    assert (status["state"], status["details"]) == ("Failed", "publish failed: publishing was interrupted")

@@ -77,7 +77,8 @@ FAILURES: Final[dict[int, tuple[str, tuple[str, ...]]]] = {
     ),
     500: ("InternalError or DataIntegrityError: a store or the catalog failed; the message says which.", ()),
     503: (
-        "ServiceBusy: another operation holds what this one needs; retry after `Retry-After`.",
+        "ServiceBusy: another operation holds what this one needs; or ServiceUnavailable: the"
+        " daemon is stopping and cut the request short. Retry after `Retry-After`.",
         ("Retry-After",),
     ),
     507: ("InsufficientStorage: a store has no space left.", ()),
