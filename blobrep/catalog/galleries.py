@@ -37,7 +37,15 @@ def require_gallery(connection: sqlite3.Connection, name: str) -> None:
         ResourceNotFoundError: no gallery ``name``.
     """
     if connection.execute("SELECT 1 FROM galleries WHERE name = ?", (name,)).fetchone() is None:
-        raise ResourceNotFoundError(f"gallery {name!r} not found")
+        raise _gallery_not_found(connection, name)
+
+
+def _gallery_not_found(connection: sqlite3.Connection, name: str) -> ResourceNotFoundError:
+    """No gallery ``name``: said with the one whose name differs only in letter case, if any
+    (names are matched exactly, so ``G`` does not find ``g``)."""
+    row = connection.execute("SELECT name FROM galleries WHERE name = ? COLLATE NOCASE", (name,)).fetchone()
+    meant = "" if row is None else f" (names are matched exactly: did you mean {row['name']!r}?)"
+    return ResourceNotFoundError(f"gallery {name!r} not found{meant}")
 
 
 def create_gallery(connection: sqlite3.Connection, gallery: Gallery) -> None:
@@ -84,7 +92,7 @@ def get_gallery(connection: sqlite3.Connection, name: str) -> Gallery:
     """
     row = connection.execute("SELECT * FROM galleries WHERE name = ?", (name,)).fetchone()
     if row is None:
-        raise ResourceNotFoundError(f"gallery {name!r} not found")
+        raise _gallery_not_found(connection, name)
     return _gallery(row)
 
 
@@ -127,8 +135,14 @@ def delete_gallery(connection: sqlite3.Connection, name: str) -> None:
 # --- image definitions ------------------------------------------------------------------------
 
 
-def _definition_not_found(gallery: str, name: str) -> ResourceNotFoundError:
-    return ResourceNotFoundError(f"image definition {name!r} not found in gallery {gallery!r}")
+def _definition_not_found(connection: sqlite3.Connection, gallery: str, name: str) -> ResourceNotFoundError:
+    """No definition ``name`` in ``gallery``: said with the one whose name differs only in
+    letter case, if any."""
+    row = connection.execute(
+        "SELECT name FROM image_definitions WHERE gallery = ? AND name = ? COLLATE NOCASE", (gallery, name)
+    ).fetchone()
+    meant = "" if row is None else f" (names are matched exactly: did you mean {row['name']!r}?)"
+    return ResourceNotFoundError(f"image definition {name!r} not found in gallery {gallery!r}{meant}")
 
 
 def require_definition(connection: sqlite3.Connection, gallery: str, name: str) -> None:
@@ -142,7 +156,7 @@ def require_definition(connection: sqlite3.Connection, gallery: str, name: str) 
     ).fetchone()
     if found is None:
         require_gallery(connection, gallery)
-        raise _definition_not_found(gallery, name)
+        raise _definition_not_found(connection, gallery, name)
 
 
 def _check_identifier(connection: sqlite3.Connection, definition: ImageDefinition) -> None:
@@ -250,7 +264,7 @@ def get_definition(connection: sqlite3.Connection, gallery: str, name: str) -> I
     ).fetchone()
     if row is None:
         require_gallery(connection, gallery)
-        raise _definition_not_found(gallery, name)
+        raise _definition_not_found(connection, gallery, name)
     return _definition(row)
 
 

@@ -100,7 +100,8 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         if self.path is not None:
             raise _PrunedParserError
-        sys.stderr.write(f"blobrep: error: {message} (see '{self.prog} --help')\n")
+        hint = _global_options_hint(message)
+        sys.stderr.write(f"blobrep: error: {message}{hint} (see '{self.prog} --help')\n")
         raise SystemExit(EXIT_USAGE)
 
     def add_subparsers(self, **kwargs: Any) -> Any:
@@ -109,6 +110,26 @@ class _Parser(argparse.ArgumentParser):
         assert isinstance(subcommands, _Subcommands)
         subcommands.path = self.path
         return subcommands
+
+
+#: The options of ``blobrep`` itself, which go before the command.
+_GLOBAL_OPTIONS: Final = ("--query", "-o", "--output", "--home", "--as", "--endpoint", "--token")
+
+
+def _global_options_hint(message: str) -> str:
+    """Where ``message`` is argparse refusing an option of ``blobrep`` itself given after the
+    command (``sig list --query ...``), the words that say where it goes."""
+    if not message.startswith("unrecognized arguments:"):
+        return ""
+    given = message.split()[2:]
+    misplaced = [option for option in given if option.split("=")[0] in _GLOBAL_OPTIONS]
+    if not misplaced:
+        return ""
+    first = misplaced[0].split("=")[0]
+    return (
+        f"; {first} is an option of blobrep itself and goes before the command:"
+        f" blobrep {first} ... COMMAND ..."
+    )
 
 
 class _PrunedParserError(Exception):

@@ -66,6 +66,8 @@ class ResourceId:
         """Parse an id or raise :class:`InvalidNameError` naming the expected shape."""
         if text == "/":
             return cls()
+        if text.endswith("/") and text.strip("/"):
+            raise InvalidNameError(f"invalid resource id {text!r}: leave out the trailing '/' ({_EXAMPLE})")
         parts = text.split("/")
         if parts[0] != "" or len(parts) not in (3, 5, 7) or "" in parts[1:]:
             raise InvalidNameError(f"invalid resource id {text!r}: expected '/' or {_EXAMPLE}")

@@ -30,9 +30,10 @@ def _check(kind: str, name: str, pattern: re.Pattern[str], allowed: str) -> str:
             f"{kind} name {name[:20]!r}... is {len(name)} characters long; the limit is {MAX_NAME_LENGTH}"
         )
     if pattern.fullmatch(name) is None or name.endswith((".", "-")):
+        endings = "'.' or '-'" if "'-'" in allowed else "'.'"
         raise InvalidNameError(
             f"invalid {kind} name {name!r}: use {allowed}, starting with a letter or digit"
-            " and not ending with '.' or '-'"
+            f" and not ending with {endings}"
         )
     return name
 

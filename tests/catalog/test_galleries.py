@@ -199,3 +199,25 @@ async def test_a_definition_with_versions_cannot_be_deleted(with_image: Catalog)
     await with_image.delete_version("g", "img", v("1.0.1"))
     await with_image.delete_definition("g", "img")
     assert await with_image.list_definitions("g") == []
+
+
+async def test_a_name_that_differs_only_in_case_is_not_found_but_named_as_the_likely_meaning(
+    catalog: Catalog,
+) -> None:
+    await catalog.create_gallery(gallery("gal"))
+    await catalog.create_definition(dataclasses.replace(definition(), gallery="gal", name="Ubuntu"))
+    with pytest.raises(
+        ResourceNotFoundError,
+        match=exactly("gallery 'GAL' not found (names are matched exactly: did you mean 'gal'?)"),
+    ):
+        await catalog.get_gallery("GAL")
+    with pytest.raises(
+        ResourceNotFoundError,
+        match=exactly(
+            "image definition 'ubuntu' not found in gallery 'gal'"
+            " (names are matched exactly: did you mean 'Ubuntu'?)"
+        ),
+    ):
+        await catalog.get_definition("gal", "ubuntu")
+    with pytest.raises(ResourceNotFoundError, match=exactly("gallery 'other' not found")):
+        await catalog.get_gallery("other")

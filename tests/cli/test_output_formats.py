@@ -198,3 +198,16 @@ def test_blob_commands_take_the_formats_too(home: Path, tmp_path: Path) -> None:
 
     assert yaml.safe_load(published.stdout) == {"chunks": 1, "size": image.stat().st_size}
     assert verified.stdout == "true\n"
+
+
+@pytest.mark.parametrize("misplaced", [("--query", "[].name"), ("-o", "table"), ("--as", "alice")])
+def test_an_option_of_blobrep_itself_after_the_command_says_where_it_goes(
+    home: Path, misplaced: tuple[str, str]
+) -> None:
+    result = blobrep("--home", "h", "sig", "list", *misplaced, cwd=home)
+    option = misplaced[0]
+    assert_one_line_error(
+        result,
+        2,
+        f"{option} is an option of blobrep itself and goes before the command: blobrep {option} ...",
+    )

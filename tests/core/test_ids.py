@@ -117,6 +117,12 @@ def test_malformed_ids_are_refused_showing_the_shape(text: str) -> None:
     assert "/galleries/{gallery}/images/{definition}/versions/{X.Y.Z|latest}" in message
 
 
+@pytest.mark.parametrize("text", ["/galleries/prod/", "/galleries/prod/images/ubuntu/versions/1.0.0/"])
+def test_a_trailing_slash_is_named_as_what_is_wrong(text: str) -> None:
+    with pytest.raises(InvalidNameError, match="leave out the trailing '/'"):
+        ResourceId.parse(text)
+
+
 @pytest.mark.parametrize(
     "text", ["/galleries/my-gallery", "/galleries/prod/images/-ubuntu", "/galleries/../images/x"]
 )

@@ -175,3 +175,12 @@ def test_the_blob_name_error_shows_an_example() -> None:
         BlobName.parse("ubuntu/1.0.0")
     assert "ubuntu/1.0.0" in str(caught.value)
     assert "/versions/" in str(caught.value)
+
+
+def test_each_kind_of_name_names_only_the_endings_it_could_have() -> None:
+    with pytest.raises(InvalidNameError) as gallery:
+        validate_gallery_name("prod.")
+    assert str(gallery.value).endswith("not ending with '.'")
+    with pytest.raises(InvalidNameError) as image:
+        validate_image_name("ubuntu-")
+    assert str(image.value).endswith("not ending with '.' or '-'")
