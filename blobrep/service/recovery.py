@@ -149,6 +149,7 @@ class _Recovery(_Versions):
                     )
                     await self._catalog.set_region_status(gallery, image, number, failed)
             await self._catalog.update_version(failed_create(version))
+            await self._waiting_no_more(version)
             return Recovered(_id(version), f"an {INTERRUPTED} create is now Failed")
 
 

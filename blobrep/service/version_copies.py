@@ -292,6 +292,7 @@ class _VersionCopies(_Versions):
         await self._catalog.update_version(
             dataclasses.replace(record, provisioning_state=ProvisioningState.FAILED)
         )
+        await self._waiting_no_more(record)
 
 
 def _copying(record: GalleryImageVersion, source_id: ResourceId) -> GalleryImageVersion:

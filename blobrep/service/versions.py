@@ -221,6 +221,7 @@ class _Versions(_Retention):
                     gallery, image, number, _failed(record, source_region, f"publish failed: {reason}")
                 )
                 await self._catalog.update_version(failed_create(record))
+                await self._waiting_no_more(record)
             raise
         if on_published is not None:
             on_published(done.result)
@@ -315,6 +316,17 @@ class _Versions(_Retention):
             await self._finish_delete(old)
         # Deleting a version kept global may bring an older one back among the kept: grown back.
         await self._retention_after(gallery, image)
+
+    async def _waiting_no_more(self, record: GalleryImageVersion) -> None:
+        """Say so in each other target region still waiting for replication from the source
+        region of ``record``, whose create failed: nothing is coming until it is redone."""
+        fresh = await self._catalog.get_version(record.gallery, record.image, record.version)
+        for status in fresh.regions:
+            if status.region != fresh.location and status.details.startswith(WAITING):
+                said = f"not replicated: the create failed in {fresh.location}; the same create redoes it"
+                await self._catalog.set_region_status(
+                    fresh.gallery, fresh.image, fresh.version, dataclasses.replace(status, details=said)
+                )
 
     async def _finish_delete(self, old: GalleryImageVersion) -> None:
         """Drop the version's manifest from every replica of every region it had, then its record.

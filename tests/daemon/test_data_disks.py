@@ -265,6 +265,11 @@ def test_a_broken_off_data_disk_fails_the_version_and_describing_it_again_redoes
         time.sleep(0.05)
     state, region, details = source_details(daemon, "5.0.0")
     assert (state, region) == ("Failed", "Failed") and "upload of LUN 1" in details, details
+    summary = daemon.get(f"{VERSIONS}/5.0.0", params={"$expand": "ReplicationStatus"}).json()["properties"]
+    others = {s["region"]: s["details"] for s in summary["replicationStatus"]["summary"]}
+    assert (
+        others["eastus2"] == "not replicated: the create failed in westcentralus; the same create redoes it"
+    )
     failed = daemon.get(f"{VERSIONS}/5.0.0").json()["properties"]["storageProfile"]
     assert "osDiskImage" not in failed, "no disk of a failed create stays recorded"
     refused = upload(daemon, "5.0.0", 0, disks[0])
