@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from blobrep.daemon.bodies import BodyTooLargeError, UnsupportedCodingError
+from blobrep.daemon.bodies import BodyTooLargeError, PreconditionFailedError, UnsupportedCodingError
 from blobrep.errors import (
     AccessDeniedError,
     AlreadyExistsError,
@@ -63,6 +63,8 @@ def error_status(exc: BlobrepError) -> tuple[int, str]:
         return 413, "RequestEntityTooLarge"
     if isinstance(exc, UnsupportedCodingError):
         return 415, "UnsupportedMediaType"
+    if isinstance(exc, PreconditionFailedError):
+        return 412, "PreconditionFailed"
     if isinstance(exc, InvalidInputError):
         return 400, "InvalidParameter"
     if isinstance(exc, NotFoundError):

@@ -28,6 +28,10 @@ class BodyTooLargeError(InvalidParameterError):
     """A request body longer than :data:`MAX_BODY`; answered with 413."""
 
 
+class PreconditionFailedError(InvalidParameterError):
+    """A conditional header (``If-Match``) the request cannot meet; answered with 412."""
+
+
 class UnsupportedCodingError(InvalidParameterError):
     """A disk's body sent in a content or transfer coding (gzip, ...); answered with 415."""
 

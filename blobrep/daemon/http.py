@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from blobrep.daemon import arm
+from blobrep.daemon.bodies import PreconditionFailedError
 from blobrep.errors import BlobrepError, InvalidParameterError, UnauthenticatedError
 
 if TYPE_CHECKING:
@@ -96,11 +97,38 @@ def authenticated(handler: Handler) -> Endpoint:
         try:
             caller = await service.authenticate(bearer(request))
             _caller_is(request, caller)
+            check_if_match(request)
             return await handler(request, service, caller)
         except BlobrepError as exc:
             return failure(exc)
 
     return endpoint
+
+
+def check_if_match(request: Request) -> None:
+    """Refuse an ``If-Match`` this daemon cannot honour, rather than ignore it: its resources
+    carry no entity tag (only a disk's content does), so no tag can match one, and a client
+    relying on the header for optimistic concurrency must not see its write go through.
+    ``If-Match: *`` (the resource must exist) holds for PATCH and DELETE, which change only
+    what exists; a PUT that must not create is a PATCH.
+
+    Raises:
+        PreconditionFailedError: the header names tags, or is ``*`` on a PUT or POST.
+    """
+    given = request.headers.get("if-match")
+    if given is None or request.method in ("GET", "HEAD"):
+        return
+    if given.strip() == "*" and request.method in ("PATCH", "DELETE"):
+        return
+    if given.strip() == "*":
+        raise PreconditionFailedError(
+            f"If-Match: * on a {request.method} is not honoured here: send a PATCH to change a"
+            " resource only if it exists"
+        )
+    raise PreconditionFailedError(
+        f"If-Match {given[:80]!r} cannot match: the resources here carry no entity tag; leave out"
+        " If-Match (or send If-Match: * on a PATCH or DELETE)"
+    )
 
 
 class Ask:

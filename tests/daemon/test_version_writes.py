@@ -333,6 +333,36 @@ def test_patch_and_delete_refuse_latest_and_change_no_version(daemon: Daemon) ->
     assert daemon.get(f"{VERSIONS}/latest").json()["name"] == latest
 
 
+def test_an_if_match_that_cannot_hold_is_412_and_changes_nothing(daemon: Daemon) -> None:
+    before = daemon.get(f"{VERSIONS}/1.0.0").json()
+    body = {"properties": {"publishingProfile": {"endOfLifeDate": "2031-01-01"}}}
+    for method, version, tag in (
+        ("PATCH", "1.0.0", '"nope"'),
+        ("PUT", "1.0.0", '"nope"'),
+        ("PUT", "9.8.7", '"nope"'),
+        ("PUT", "9.8.7", "*"),
+        ("DELETE", "1.0.0", 'W/"x"'),
+    ):
+        answer = httpx.request(
+            method,
+            f"{daemon.url}{VERSIONS}/{version}",
+            json=None if method == "DELETE" else body,
+            headers={**daemon.headers(), "If-Match": tag},
+            timeout=30,
+        )
+        assert answer.status_code == 412, (method, version, tag, answer.text)
+        assert answer.json()["error"]["code"] == "PreconditionFailed"
+    assert daemon.get(f"{VERSIONS}/1.0.0").json() == before
+    assert daemon.get(f"{VERSIONS}/9.8.7").status_code == 404
+    patched = httpx.patch(
+        f"{daemon.url}{VERSIONS}/1.0.0",
+        json={"properties": {}},
+        headers={**daemon.headers(), "If-Match": "*"},
+        timeout=30,
+    )
+    assert patched.status_code == 202, patched.text
+
+
 def test_operations_are_shown_only_to_who_may_read_the_version(daemon: Daemon) -> None:
     described = describe(daemon, "5.0.0")
     url = described.headers["Azure-AsyncOperation"]

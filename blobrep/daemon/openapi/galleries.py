@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from blobrep.daemon.openapi.shapes import (
+    DELETES,
     JSON,
     WRITES,
     answer,
@@ -118,7 +119,7 @@ def galleries() -> JSON:
             "delete": operation(
                 "Galleries_Delete",
                 "Delete an empty gallery",
-                {**deleted("gallery"), **failures(400, 404, 409, 507)},
+                {**deleted("gallery"), **failures(*DELETES)},
                 tag="Galleries",
                 parameters=gallery,
             ),
@@ -160,7 +161,7 @@ def galleries() -> JSON:
             "delete": operation(
                 "GalleryImages_Delete",
                 "Delete an image definition without versions",
-                {**deleted("image definition"), **failures(400, 404, 409, 507)},
+                {**deleted("image definition"), **failures(*DELETES)},
                 tag="Image definitions",
                 parameters=image,
             ),

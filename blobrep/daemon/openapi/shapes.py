@@ -70,6 +70,11 @@ FAILURES: Final[dict[int, tuple[str, tuple[str, ...]]]] = {
         (),
     ),
     413: (f"RequestEntityTooLarge: a JSON body longer than {bodies.MAX_BODY} bytes.", ()),
+    412: (
+        "PreconditionFailed: an If-Match that cannot hold (the resources here carry no entity tag;"
+        " `If-Match: *` is taken on PATCH and DELETE).",
+        (),
+    ),
     415: (
         "UnsupportedMediaType: a disk sent in a content coding (`Content-Encoding: gzip`) or a"
         " transfer coding other than `chunked`; send the disk's own bytes.",
@@ -85,8 +90,10 @@ FAILURES: Final[dict[int, tuple[str, tuple[str, ...]]]] = {
 }
 #: What every authenticated operation may answer besides its own outcomes.
 AUTHENTICATED: Final = (401, 403, 500, 503)
-#: What a write adds: a bounded JSON body, and stores that may be full.
-WRITES: Final = (400, 404, 413, 507)
+#: What a write adds: a bounded JSON body, stores that may be full, an If-Match not honoured.
+WRITES: Final = (400, 404, 412, 413, 507)
+#: What a DELETE may answer besides the authenticated failures.
+DELETES: Final = (400, 404, 409, 412, 507)
 
 
 def answer(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from blobrep.daemon.openapi.shapes import (
+    DELETES,
     JSON,
     WRITES,
     answer,
@@ -45,7 +46,7 @@ def _principals() -> JSON:
             "delete": operation(
                 "Principals_Delete",
                 "Delete a principal, its memberships, assignments and tokens",
-                {**deleted("principal"), **failures(400, 404, 409, 507)},
+                {**deleted("principal"), **failures(*DELETES)},
                 tag="Principals",
                 parameters=principal,
             ),
@@ -80,7 +81,7 @@ def _members() -> JSON:
             "delete": operation(
                 "GroupMembers_Remove",
                 "Remove a member from a group",
-                {**deleted("membership"), **failures(400, 404, 507)},
+                {**deleted("membership"), **failures(*DELETES)},
                 tag="Principals",
                 parameters=member,
             ),
@@ -128,7 +129,7 @@ def _assignments() -> JSON:
             "delete": operation(
                 "RoleAssignments_Delete",
                 "Revoke a role assignment",
-                {**deleted("role assignment"), **failures(404, 409, 507)},
+                {**deleted("role assignment"), **failures(*DELETES)},
                 tag="Role assignments",
                 parameters=("assignment",),
             ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from blobrep.daemon.openapi.shapes import (
+    DELETES,
     JSON,
     WRITES,
     answer,
@@ -134,7 +135,7 @@ def _version() -> JSON:
                     {"type": "null"},
                     *_ACCEPTED,
                 ),
-                **failures(400, 404, 409, 507),
+                **failures(*DELETES),
             },
             tag="Image versions",
             parameters=_NUMBERED,
@@ -173,7 +174,7 @@ def _content(*, lun: bool = False) -> JSON:
                         "x-blobrep-new-chunks",
                         "x-blobrep-written-bytes",
                     ),
-                    **failures(400, 404, 409, 415, 507),
+                    **failures(*WRITES, 409, 415),
                 },
                 tag="Content",
                 parameters=("gallery", "image", "versionNumber", *path),
