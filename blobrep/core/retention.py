@@ -57,8 +57,14 @@ class RetentionStep:
     shrunk: bool = False
 
     @property
+    def grows(self) -> bool:
+        """The step gives a shrunk version its earlier targets back (:func:`plan_regrowth`)."""
+        return self.targets is not None and self.details.startswith(GROWN_BACK)
+
+    @property
     def shrinks(self) -> bool:
-        return self.targets is not None
+        """The step shrinks the version to the home region (:func:`plan_retention`)."""
+        return self.targets is not None and not self.grows
 
 
 def _counts(version: GalleryImageVersion, past_end_of_life_at: datetime | None) -> bool:

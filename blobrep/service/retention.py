@@ -24,7 +24,6 @@ from blobrep.core.gallery import AggregatedState, GalleryImageVersion, Retention
 from blobrep.core.ids import ResourceId
 from blobrep.core.regions import plan_target_update
 from blobrep.core.retention import (
-    GROWN_BACK,
     NOT_SHRUNK,
     RetentionStep,
     older_than_kept,
@@ -36,7 +35,6 @@ from blobrep.errors import BlobrepError, BusyError
 from blobrep.service.version_updates import _VersionUpdates
 
 if TYPE_CHECKING:
-    from blobrep.core.gallery import RetentionPolicy
     from blobrep.service.version_options import VersionOptions
 
 _log = logging.getLogger(__name__)
@@ -87,7 +85,7 @@ class _Retention(_VersionUpdates):
         changed = [
             grown
             for step in plan_regrowth(policy, versions, expired_at)
-            if (grown := await self._carry_out(policy, step)) is not None
+            if (grown := await self._carry_out(step)) is not None
         ]
         if changed:
             versions = await self._catalog.list_versions(gallery, image)
@@ -100,16 +98,16 @@ class _Retention(_VersionUpdates):
                 with contextlib.suppress(BusyError):
                     await self._refresh_mark(version, details)
         for step in steps:
-            if (shrunk := await self._carry_out(policy, step)) is not None:
+            if (shrunk := await self._carry_out(step)) is not None:
                 changed.append(shrunk)
         return changed
 
-    async def _carry_out(self, policy: RetentionPolicy, step: RetentionStep) -> GalleryImageVersion | None:
+    async def _carry_out(self, step: RetentionStep) -> GalleryImageVersion | None:
         """Change the version of ``step`` to its targets, or mark why it stays; the version
         changed, or None. Never raises what the version's trouble is: that is marked on it."""
         gallery, image = step.version.gallery, step.version.image
         try:
-            if step.shrinks:
+            if step.targets is not None:
                 return await self._retarget(step)
             await self._mark(step.version, shrunk=step.shrunk, details=step.details)
         except BusyError:
@@ -123,7 +121,7 @@ class _Retention(_VersionUpdates):
                 # so; before that, say why not.
                 fresh = await self._catalog.get_version(gallery, image, step.version.version)
                 if fresh.publishing_profile.target_regions == step.version.publishing_profile.target_regions:
-                    what = "not grown back" if step.details.startswith(GROWN_BACK) else NOT_SHRUNK
+                    what = "not grown back" if step.grows else NOT_SHRUNK
                     await self._mark(fresh, shrunk=False, details=f"{what}: {exc}")
         return None
 
@@ -151,9 +149,8 @@ class _Retention(_VersionUpdates):
             allow_deletion=old.safety_profile.allow_deletion_of_replicated_locations,
             location=old.location,
         )
-        shrinking = not step.details.startswith(GROWN_BACK)
-        previous = old.publishing_profile.target_regions if shrinking else ()
-        mark = RetentionMark(self._now(), shrinking, step.details, previous)
+        previous = old.publishing_profile.target_regions if step.shrinks else ()
+        mark = RetentionMark(self._now(), step.shrinks, step.details, previous)
         return await self._record_update(old, plan.profile, old.safety_profile, plan.rescaled, mark)
 
     async def _mark(self, version: GalleryImageVersion, *, shrunk: bool, details: str) -> None:

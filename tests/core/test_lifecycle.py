@@ -252,6 +252,7 @@ def test_a_shrunk_version_among_the_kept_again_grows_back_to_its_earlier_targets
     versions = [shrunk_by_policy("1.0.0"), shrunk_by_policy("1.0.1"), version("1.0.2")]
     (step,) = plan_regrowth(policy, versions)
     assert step.version.version == ImageVersion.parse("1.0.1")
+    assert step.grows and not step.shrinks
     assert step.targets == tuple(TargetRegion(name) for name in REGIONS)
     assert step.details == (
         "grown back to eastus2, westeurope (keep-global 2, home region westus):"
