@@ -142,7 +142,8 @@ def test_a_daemon_stopped_mid_upload_fails_the_version_itself_and_exits_cleanly(
     assert code == 0, log
     assert took < 1 + UNWIND_SECONDS + 5, f"stopped after {took:.1f} s"
     assert answer.startswith(b"HTTP/1.1 503 "), answer
-    assert b"retry-after: 5" in answer.lower() and b"the daemon is stopping and cut this request short" in answer
+    assert b"retry-after: 5" in answer.lower()
+    assert b"the daemon is stopping and cut this request short" in answer
     assert "InternalError" not in log and "is closed" not in log, log
     # Read from the catalog as it was left, without opening the service (which would recover).
     document = json.loads(
