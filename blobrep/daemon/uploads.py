@@ -1,7 +1,8 @@
 """Uploading a version's disks: ``PUT .../versions/{v}/content`` (its OS disk) and
 ``PUT .../versions/{v}/dataDisks/{lun}/content`` (its data disk at LUN ``lun``).
 
-Each is the raw disk as the body, streamed into the publish pipeline as it arrives (see
+Each is the raw disk as the body (checked against its ``Content-Digest`` when the client sends
+one, see :mod:`blobrep.daemon.content_digest`), streamed into the publish pipeline as it arrives (see
 :mod:`blobrep.daemon.versions` for the requests that create a version, and
 :mod:`blobrep.service.version_uploads` for what the service records). A version described
 with data disks is ``Completed`` in its source region once every disk has arrived, each by its
@@ -20,6 +21,7 @@ from blobrep.core.names import MAX_LUN, validate_lun
 from blobrep.core.version import ImageVersion
 from blobrep.daemon import arm
 from blobrep.daemon.bodies import UnsupportedCodingError
+from blobrep.daemon.content_digest import checked, parse_content_digest
 from blobrep.daemon.http import json
 from blobrep.daemon.operations import wake_reconciler
 from blobrep.errors import InvalidNameError, InvalidParameterError, SourceError
@@ -63,9 +65,14 @@ async def upload(request: Request, service: GalleryService, caller: str) -> Resp
     version_id = ResourceId.of_version(gallery, image, ImageVersion.parse(name))
     lun = lun_of(request)
     _check_codings(request)
+    expected = parse_content_digest(request.headers.get("content-digest"))
     what = f"the upload of {version_id}" if lun is None else f"the upload of LUN {lun} of {version_id}"
     idle = request.app.state.upload_idle_timeout
-    source = AsyncStreamSource(_counted(request, idle, what), size=_content_length(request), name=what)
+    length = _content_length(request)
+    body = _counted(request, idle, what)
+    if expected is not None:
+        body = checked(body, expected, what, lambda received: length is None or received == length)
+    source = AsyncStreamSource(body, size=length, name=what)
     results: list[PublishResult] = []
     published = await service.upload_version(
         caller, gallery, image, name, source, on_published=results.append, lun=lun

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
+import hashlib
 import json
 import socket
 import time
@@ -233,6 +235,40 @@ def test_a_disk_in_a_transfer_coding_besides_chunked_is_refused(daemon: Daemon) 
     assert "Transfer-Encoding 'gzip, chunked' is not taken" in answer
     waiting = _wait_for(daemon, "2.1.4", "Creating")
     assert waiting["provisioningState"] == "Creating" and waiting["storageProfile"] is None, "nothing stored"
+
+
+def test_an_upload_is_checked_against_its_content_digest(daemon: Daemon) -> None:
+    data = disk(daemon)
+    good = f"sha-256=:{base64.b64encode(hashlib.sha256(data).digest()).decode()}:"
+    route = f"{daemon.url}{VERSIONS}/{{}}/content"
+    assert describe(daemon, "2.1.5").status_code == 201
+    ok_answer = httpx.put(
+        route.format("2.1.5"), content=data, headers={**daemon.headers(), "Content-Digest": good}, timeout=60
+    )
+    assert ok_answer.status_code == 200, ok_answer.text
+
+    assert describe(daemon, "2.1.6").status_code == 201
+    unknown = httpx.put(
+        route.format("2.1.6"),
+        content=data,
+        headers={**daemon.headers(), "Content-Digest": "md5=:AAAAAAAAAAAAAAAAAAAAAA==:"},
+        timeout=60,
+    )
+    assert unknown.status_code == 400 and "none of which blobrep checks" in unknown.text
+    assert _wait_for(daemon, "2.1.6", "Creating")["storageProfile"] is None, "still waiting, nothing read"
+
+    damaged = data[:1000] + bytes([data[1000] ^ 1]) + data[1001:]
+    refused = httpx.put(
+        route.format("2.1.6"),
+        content=damaged,
+        headers={**daemon.headers(), "Content-Digest": good},
+        timeout=60,
+    )
+    assert refused.status_code == 400, refused.text
+    assert "does not match its Content-Digest" in refused.json()["error"]["message"]
+    failed = _wait_for(daemon, "2.1.6", "Failed")
+    assert failed["provisioningState"] == "Failed" and failed["storageProfile"] is None
+    assert not manifest_exists(daemon, "2.1.6"), "a body that does not match is never committed"
 
 
 def test_uploads_are_refused_where_no_disk_is_awaited(daemon: Daemon) -> None:

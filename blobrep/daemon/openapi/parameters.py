@@ -103,6 +103,13 @@ PARAMETERS: Final[JSON] = {
     "ifRange": _header(
         "If-Range", "Honour `Range` only while the disk's `ETag` is this one.", anotherTag='"0000"'
     ),
+    "contentDigest": _header(
+        "Content-Digest",
+        "RFC 9530: the body's `sha-256` or `sha-512`, as `sha-256=:<base64>:`. The body is checked"
+        " against it as it arrives; a body that does not match fails with `400` and nothing of it"
+        " is kept. A header naming neither algorithm, or malformed, is a `400` before the body is read.",
+        empty="sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:",
+    ),
 }
 
 #: Response headers, each always present where documented.

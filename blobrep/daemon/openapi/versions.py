@@ -177,7 +177,7 @@ def _content(*, lun: bool = False) -> JSON:
                     **failures(*WRITES, 409, 415),
                 },
                 tag="Content",
-                parameters=("gallery", "image", "versionNumber", *path),
+                parameters=("gallery", "image", "versionNumber", *path, "contentDigest"),
                 description=UPLOAD_FLOW,
             ),
             "requestBody": {
