@@ -4,11 +4,9 @@ back disk by disk exactly as the OS disk is, and deployed whole by ``vm create -
 
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -16,6 +14,7 @@ import pytest
 from blobrep.service import SyntheticImage
 from tests.cli.helpers import assert_one_line_error, blobrep
 from tests.daemon.conftest import DEFINITION, GALLERY, IMAGE, Daemon, ok
+from tests.daemon.raw_http import hang_up, raw_put
 
 VERSIONS = f"/galleries/{GALLERY}/images/{IMAGE}/versions"
 TARGETS = [{"name": "westcentralus"}, {"name": "eastus2"}]
@@ -242,16 +241,10 @@ def test_bad_data_disk_descriptions_are_refused_naming_the_field(
 
 def _broken_upload(daemon: Daemon, route: str, announced: int, sent: bytes) -> None:
     """An upload announcing ``announced`` bytes that sends ``sent`` and hangs up."""
-    address = urlsplit(daemon.url)
-    with socket.create_connection((address.hostname, address.port), timeout=30) as connection:
-        head = (
-            f"PUT {route} HTTP/1.1\r\nHost: {address.netloc}\r\n"
-            f"Authorization: Bearer {daemon.tokens['admin']}\r\nContent-Length: {announced}\r\n\r\n"
-        )
-        connection.sendall(head.encode() + sent)
-        connection.shutdown(socket.SHUT_WR)
-        while connection.recv(65536):
-            pass
+    with raw_put(
+        daemon.url, route, daemon.tokens["admin"], sent, head=f"Content-Length: {announced}"
+    ) as connection:
+        hang_up(connection)
 
 
 def test_a_broken_off_data_disk_fails_the_version_and_describing_it_again_redoes_it(
@@ -304,14 +297,11 @@ def test_a_delete_while_a_disk_streams_in_is_busy_and_leaves_nothing_behind(
 ) -> None:
     assert describe(daemon, "8.0.0", [0]).status_code == 201
     assert upload(daemon, "8.0.0", None, disks[None]).status_code == 200
-    address = urlsplit(daemon.url)
     data = disks[0]
-    with socket.create_connection((address.hostname, address.port), timeout=30) as connection:
-        head = (
-            f"PUT {disk_route('8.0.0', 0)} HTTP/1.1\r\nHost: {address.netloc}\r\n"
-            f"Authorization: Bearer {daemon.tokens['admin']}\r\nContent-Length: {len(data)}\r\n\r\n"
-        )
-        connection.sendall(head.encode() + data[: len(data) // 2])
+    half, token = data[: len(data) // 2], daemon.tokens["admin"]
+    with raw_put(
+        daemon.url, disk_route("8.0.0", 0), token, half, head=f"Content-Length: {len(data)}"
+    ) as connection:
         deadline = time.monotonic() + 30
         while "publishing the uploaded data disk at LUN 0" not in source_details(daemon, "8.0.0")[2]:
             assert time.monotonic() < deadline, source_details(daemon, "8.0.0")

@@ -8,11 +8,9 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
-import socket
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -20,6 +18,7 @@ import pytest
 from blobrep.daemon.server import UNWIND_SECONDS
 from blobrep.service import SyntheticImage
 from tests.daemon.conftest import GALLERY, IMAGE, ok, start, stop
+from tests.daemon.raw_http import raw_put
 from tests.daemon.test_reconcile import MIB, VERSIONS, Served, _home, _serve, _summary
 
 TARGETS = [{"name": "westcentralus"}, {"name": "eastus2"}]
@@ -55,17 +54,12 @@ def test_a_daemon_killed_mid_data_disk_upload_fails_the_create_and_describing_it
     os_disk = disk.read_bytes()
     data_disk = b"".join(SyntheticImage(6 * MIB, seed=77).blocks())
     daemon = _serve(tmp_path, home, token)
-    address = urlsplit(daemon.url)
     try:
         assert _describe(daemon, "1.0.0").status_code == 201
         assert _upload(daemon, "1.0.0", None, os_disk).status_code == 200
         assert "osDiskImage" in daemon.version("1.0.0")["properties"]["storageProfile"]
-        with socket.create_connection((address.hostname, address.port), timeout=30) as connection:
-            head = (
-                f"PUT {_route('1.0.0', 0)} HTTP/1.1\r\nHost: {address.netloc}\r\n"
-                f"Authorization: Bearer {token}\r\nContent-Length: {len(data_disk)}\r\n\r\n"
-            )
-            connection.sendall(head.encode() + data_disk[: len(data_disk) // 2])
+        half, length = data_disk[: len(data_disk) // 2], f"Content-Length: {len(data_disk)}"
+        with raw_put(daemon.url, _route("1.0.0", 0), token, half, head=length):
             deadline = time.monotonic() + 30
             while "publishing the uploaded data disk at LUN 0" not in _source(daemon.version("1.0.0"))[2]:
                 assert time.monotonic() < deadline, _source(daemon.version("1.0.0"))
@@ -113,16 +107,11 @@ def test_a_daemon_stopped_mid_upload_fails_the_version_itself_and_exits_cleanly(
     home, disk, token = _home(tmp_path, 4 * MIB)
     data = disk.read_bytes()
     url, process = start(tmp_path, home, "--shutdown-grace", "1", "--reconcile-interval", "0.05")
-    address = urlsplit(url)
     headers = {"Authorization": f"Bearer {token}"}
     body = {"properties": {"publishingProfile": {"targetRegions": [{"name": "westcentralus"}]}}}
     assert httpx.put(f"{url}{VERSIONS}/1.0.0", json=body, headers=headers, timeout=10).status_code == 201
-    with socket.create_connection((address.hostname, address.port), timeout=30) as connection:
-        head = (
-            f"PUT {_route('1.0.0', None)} HTTP/1.1\r\nHost: {address.netloc}\r\n"
-            f"Authorization: Bearer {token}\r\nContent-Length: {len(data)}\r\n\r\n"
-        )
-        connection.sendall(head.encode() + data[: len(data) // 2])  # then it stalls
+    half = data[: len(data) // 2]  # then it stalls
+    with raw_put(url, _route("1.0.0", None), token, half, head=f"Content-Length: {len(data)}") as connection:
         deadline = time.monotonic() + 30
         while True:
             shown = httpx.get(

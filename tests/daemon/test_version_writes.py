@@ -6,7 +6,6 @@ import base64
 import gzip
 import hashlib
 import json
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 
 from blobrep.service import SyntheticImage
 from tests.daemon.conftest import GALLERY, IMAGE, Daemon, ok, start, stop
+from tests.daemon.raw_http import hang_up, raw_put, response
 
 VERSIONS = f"/galleries/{GALLERY}/images/{IMAGE}/versions"
 
@@ -99,36 +99,11 @@ def test_a_chunked_upload_without_a_length_is_published(daemon: Daemon) -> None:
 
 def _raw_upload(daemon: Daemon, version: str, announced: int, sent: bytes) -> None:
     """An upload announcing ``announced`` bytes that sends ``sent`` and hangs up."""
-    address = urlsplit(daemon.url)
-    with socket.create_connection((address.hostname, address.port), timeout=30) as connection:
-        head = (
-            f"PUT {VERSIONS}/{version}/content HTTP/1.1\r\nHost: {address.netloc}\r\n"
-            f"Authorization: Bearer {daemon.tokens['admin']}\r\nContent-Length: {announced}\r\n\r\n"
-        )
-        connection.sendall(head.encode() + sent)
-        connection.shutdown(socket.SHUT_WR)
-        connection.settimeout(30)
-        while connection.recv(65536):
-            pass
-
-
-def _response(connection: socket.socket) -> str:
-    """One whole HTTP response read from ``connection``: its head and its Content-Length of body."""
-    received = b""
-    while b"\r\n\r\n" not in received or len(received.partition(b"\r\n\r\n")[2]) < _length(received):
-        piece = connection.recv(65536)
-        if not piece:
-            break
-        received += piece
-    return received.decode(errors="replace")
-
-
-def _length(received: bytes) -> int:
-    for line in received.partition(b"\r\n\r\n")[0].split(b"\r\n"):
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            return int(value)
-    return 0
+    route = f"{VERSIONS}/{version}/content"
+    with raw_put(
+        daemon.url, route, daemon.tokens["admin"], sent, head=f"Content-Length: {announced}"
+    ) as connection:
+        hang_up(connection)
 
 
 def _wait_for(daemon: Daemon, version: str, state: str) -> dict[str, Any]:
@@ -177,16 +152,12 @@ def test_an_upload_that_stalls_fails_after_the_idle_timeout_and_frees_the_versio
     data = disk(daemon)
     assert describe(daemon, "2.1.2").status_code == 201
     url, process = start(daemon.cwd, daemon.home, "--upload-idle-timeout", "0.5")
-    address = urlsplit(url)
     try:
-        with socket.create_connection((address.hostname, address.port), timeout=30) as connection:
-            head = (
-                f"PUT {VERSIONS}/2.1.2/content HTTP/1.1\r\nHost: {address.netloc}\r\n"
-                f"Authorization: Bearer {daemon.tokens['admin']}\r\nContent-Length: {len(data)}\r\n\r\n"
-            )
-            connection.sendall(head.encode() + data[:100_000])  # then nothing more, the socket open
+        route, token = f"{VERSIONS}/2.1.2/content", daemon.tokens["admin"]
+        # 100,000 bytes of the length, then nothing more, the socket open.
+        with raw_put(url, route, token, data[:100_000], head=f"Content-Length: {len(data)}") as connection:
             started = time.monotonic()
-            answer = _response(connection)
+            answer = response(connection)
             waited = time.monotonic() - started
         assert answer.startswith("HTTP/1.1 400"), answer
         assert "stalled: no byte of it arrived for 0.5 s" in answer and "--upload-idle-timeout" in answer
@@ -222,15 +193,10 @@ def test_a_disk_in_a_content_coding_is_refused_not_stored_as_its_compressed_byte
 def test_a_disk_in_a_transfer_coding_besides_chunked_is_refused(daemon: Daemon) -> None:
     assert describe(daemon, "2.1.4").status_code == 201
     body = gzip.compress(disk(daemon))
-    address = urlsplit(daemon.url)
-    with socket.create_connection((address.hostname, address.port), timeout=30) as connection:
-        head = (
-            f"PUT {VERSIONS}/2.1.4/content HTTP/1.1\r\nHost: {address.netloc}\r\n"
-            f"Authorization: Bearer {daemon.tokens['admin']}\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
-        )
-        framed = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
-        connection.sendall(head.encode() + framed)
-        answer = _response(connection)
+    framed = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+    route, token = f"{VERSIONS}/2.1.4/content", daemon.tokens["admin"]
+    with raw_put(daemon.url, route, token, framed, head="Transfer-Encoding: gzip, chunked") as connection:
+        answer = response(connection)
     assert answer.startswith("HTTP/1.1 415"), answer
     assert "Transfer-Encoding 'gzip, chunked' is not taken" in answer
     waiting = _wait_for(daemon, "2.1.4", "Creating")
